@@ -1,0 +1,40 @@
+# Trove in Go. The two commands a user needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+MODULES := pkg db services/api services/taskmanager services/conductor services/guestagent
+BIN := $(CURDIR)/bin
+GO ?= go
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: all build test test-go check fuzz bench run stop clean deps
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	cd services/api && $(GO) build -o $(BIN)/ ./cmd/...
+	cd services/taskmanager && $(GO) build -o $(BIN)/ ./cmd/...
+	cd services/conductor && $(GO) build -o $(BIN)/ ./cmd/...
+	cd services/guestagent && $(GO) build -o $(BIN)/ ./cmd/...
+
+# Installs and starts MariaDB, RabbitMQ and Keystone when missing, writes .test.env, then runs every test.
+test: build
+	bash deploy/test-env.sh
+	set -a; source ./.test.env; set +a; \
+	  for m in $(MODULES); do (cd $$m && $(GO) test -count=1 -timeout 40m ./...) || exit 1; done
+
+check:
+	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+	for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	bash deploy/lint.sh
+
+run: build
+	bash deploy/run.sh
+
+stop:
+	bash deploy/stop.sh
+
+bench: build
+	bash deploy/bench.sh
+
+clean:
+	rm -rf $(BIN) .test.env
