@@ -15,5 +15,8 @@ require (
 	github.com/gophercloud/gophercloud/v2 v2.15.0 // indirect
 	github.com/jmoiron/sqlx v1.4.0 // indirect
 	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
+	github.com/trove-go/trove/db v0.0.0
 	golang.org/x/sys v0.47.0 // indirect
 )
+
+replace github.com/trove-go/trove/db => ../db
