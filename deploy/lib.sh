@@ -1,0 +1,182 @@
+# shellcheck shell=bash
+# Shared functions for the deploy/ scripts. Source it; do not execute it.
+#
+# Conventions: every script runs with `set -Eeuo pipefail`, announces each step with `step "name"`, and reports a
+# failure as "step X failed: why — how to fix" (fail) — an unexpected command failure is reported the same way by
+# the ERR trap with the command that failed. Secrets are generated once and persisted under $SECRETS_DIR (0600);
+# they are never printed.
+
+set -Eeuo pipefail
+
+DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$DEPLOY_DIR/.." && pwd)"
+STATE_DIR="${TROVE_DEPLOY_STATE_DIR:-/var/lib/trove-deploy}"
+SECRETS_DIR="$STATE_DIR/secrets"
+RUN_DIR="/run/trove-deploy"
+# The system python (the openstack/keystone libraries live there), not whatever python3 is first on PATH.
+PYTHON=/usr/bin/python3
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+CURRENT_STEP="${CURRENT_STEP:-start}"
+_STEP_T0=""
+
+now_ms() { date +%s%3N; }
+
+# log prints one line to stderr, prefixed with the script name.
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+
+# step announces a step; the previous one (if any) gets its elapsed time printed.
+step() {
+	step_done
+	CURRENT_STEP="$1"
+	_STEP_T0=$(now_ms)
+	printf '==> %s\n' "$CURRENT_STEP" >&2
+}
+
+# step_done prints how long the current step took (called by step and at exit).
+step_done() {
+	if [[ -n "$_STEP_T0" ]]; then
+		local ms=$(($(now_ms) - _STEP_T0))
+		printf '    %s: %d.%03ds\n' "$CURRENT_STEP" $((ms / 1000)) $((ms % 1000)) >&2
+		_STEP_T0=""
+	fi
+}
+
+# fail WHY HOW: report the current step as failed and exit.
+fail() {
+	_STEP_T0=""
+	printf 'step %s failed: %s — %s\n' "$CURRENT_STEP" "$1" "${2:-see the messages above}" >&2
+	exit 1
+}
+
+_on_err() {
+	local rc=$? cmd=$BASH_COMMAND
+	trap - ERR
+	_STEP_T0=""
+	printf 'step %s failed: command `%s` exited %d (%s line %s) — see the messages above; re-run after fixing\n' \
+		"$CURRENT_STEP" "$cmd" "$rc" "$(basename "${BASH_SOURCE[1]:-$0}")" "${BASH_LINENO[0]}" >&2
+	exit "$rc"
+}
+trap _on_err ERR
+
+need_root() {
+	[[ $(id -u) -eq 0 ]] || fail "must run as root (it installs packages and starts system services)" "run it with sudo or as root"
+}
+
+# has_systemd: true when systemd is PID 1 (then services are managed with systemctl).
+has_systemd() {
+	[[ -d /run/systemd/system ]] && [[ "$(ps -p 1 -o comm= 2>/dev/null)" == systemd ]]
+}
+
+# missing_packages PKG...: prints the packages that are not installed.
+missing_packages() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || printf '%s\n' "$p"
+	done
+}
+
+_APT_UPDATED=""
+# apt_install PKG...: installs the missing ones. Services are not started by the packages' maintainer scripts
+# (a temporary policy-rc.d denies it) — the deploy scripts start what they need themselves, bound to loopback.
+apt_install() {
+	local missing
+	missing=$(missing_packages "$@")
+	[[ -z "$missing" ]] && return 0
+	log "installing: $(echo "$missing" | tr '\n' ' ')"
+	command -v apt-get >/dev/null || fail "apt-get not found" "this deployment supports Debian bookworm only"
+	if [[ -z "$_APT_UPDATED" ]]; then
+		apt-get update -q >&2 || fail "apt-get update failed" "check network access to the Debian mirrors and /etc/apt/sources.list"
+		_APT_UPDATED=1
+	fi
+	local own_policy=""
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		own_policy=1
+	fi
+	local rc=0
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=1200 install -y --no-install-recommends $missing >&2 || rc=$?
+	[[ -n "$own_policy" ]] && rm -f /usr/sbin/policy-rc.d
+	[[ $rc -eq 0 ]] || fail "apt-get install $(echo "$missing" | tr '\n' ' ')exited $rc" "read the apt output above; run 'dpkg --configure -a' if dpkg was interrupted"
+}
+
+# port_open HOST PORT: true when something accepts TCP connections there.
+port_open() {
+	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# wait_for TIMEOUT_S DESCRIPTION CMD...: polls CMD every 0.5 s until it succeeds; fails the step on timeout.
+wait_for() {
+	local timeout=$1 what=$2
+	shift 2
+	local deadline=$(($(date +%s) + timeout))
+	until "$@" >/dev/null 2>&1; do
+		if (($(date +%s) >= deadline)); then
+			return 1
+		fi
+		sleep 0.5
+	done
+}
+
+# wait_port HOST PORT TIMEOUT_S
+wait_port() {
+	wait_for "$3" "$1:$2" port_open "$1" "$2"
+}
+
+# random_secret: 32 hex characters from the kernel's CSPRNG.
+random_secret() {
+	od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
+}
+
+# secret NAME: prints the persisted secret NAME, generating it on first use (0600, root only).
+secret() {
+	local f="$SECRETS_DIR/$1"
+	if [[ ! -s "$f" ]]; then
+		install -d -m 0700 "$SECRETS_DIR"
+		(umask 077 && random_secret >"$f.tmp" && mv "$f.tmp" "$f")
+	fi
+	cat "$f"
+}
+
+# write_if_changed FILE MODE OWNER:GROUP: writes stdin to FILE only when the content differs.
+# Returns 0 when the file changed, 1 when it was already up to date.
+write_if_changed() {
+	local file=$1 mode=$2 owner=$3 tmp
+	tmp=$(mktemp "${file}.XXXXXX")
+	cat >"$tmp"
+	if [[ -f "$file" ]] && cmp -s "$tmp" "$file"; then
+		rm -f "$tmp"
+		chmod "$mode" "$file"
+		chown "$owner" "$file"
+		return 1
+	fi
+	chmod "$mode" "$tmp"
+	chown "$owner" "$tmp"
+	mv "$tmp" "$file"
+	return 0
+}
+
+# pid_alive PIDFILE: true when the pid file names a running process.
+pid_alive() {
+	local pid
+	[[ -s "$1" ]] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	[[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# start_detached LOGFILE CMD...: runs CMD in its own session, stdin closed, output appended to LOGFILE.
+start_detached() {
+	local logfile=$1
+	shift
+	setsid "$@" </dev/null >>"$logfile" 2>&1 &
+	disown || true
+}
+
+# usage_actions "install|start|stop|status" — common dispatcher error.
+usage() {
+	echo "usage: $(basename "$0") {$1}" >&2
+	exit 2
+}
+trap 'step_done' EXIT

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# RabbitMQ for Trove's RPC: AMQP on 127.0.0.1:5672, epmd and Erlang distribution on loopback, user `trove` with a
+# generated password (persisted in $SECRETS_DIR/rabbit_password) and full permissions on vhost `/`.
+# usage: rabbitmq.sh {install|start|stop|status}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ENV_CONF=/etc/rabbitmq/rabbitmq-env.conf
+LOG=/var/log/rabbitmq/trove-deploy.log
+
+ctl() { rabbitmqctl -q "$@"; }
+running() { port_open 127.0.0.1 5672 && rabbitmqctl -q status >/dev/null 2>&1; }
+
+do_install() {
+	step "rabbitmq: packages"
+	apt_install rabbitmq-server
+	step "rabbitmq: configuration"
+	# rabbitmq-env.conf is sourced by the rabbitmq scripts (sh): NODE_* become RABBITMQ_NODE_*; the exported
+	# ERL_EPMD_ADDRESS keeps epmd on loopback; inet_dist_use_interface does the same for the distribution port.
+	if write_if_changed "$ENV_CONF" 0644 rabbitmq:rabbitmq <<'EOF'; then
+# Written by trove-go deploy/rabbitmq.sh: everything on loopback.
+NODE_IP_ADDRESS=127.0.0.1
+NODE_PORT=5672
+export ERL_EPMD_ADDRESS=127.0.0.1
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+EOF
+		log "wrote $ENV_CONF"
+		if running; then log "RabbitMQ is running: restart it ($0 stop; $0 start) to apply $ENV_CONF"; fi
+	fi
+}
+
+do_start() {
+	step "rabbitmq: start"
+	if running; then
+		log "RabbitMQ already running"
+	else
+		if port_open 127.0.0.1 5672; then
+			fail "something listens on 127.0.0.1:5672 but 'rabbitmqctl status' fails" \
+				"stop that server (ss -ltnp 'sport = :5672') or check the Erlang cookie /var/lib/rabbitmq/.erlang.cookie"
+		fi
+		[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || fail "rabbitmq-server is not installed" "run: $0 install"
+		if has_systemd; then
+			systemctl start rabbitmq-server || fail "systemctl start rabbitmq-server failed" "see: journalctl -u rabbitmq-server"
+		else
+			# /usr/sbin/rabbitmq-server switches to user rabbitmq and runs the node in the foreground.
+			start_detached "$LOG" /usr/sbin/rabbitmq-server
+		fi
+		# await_startup needs the node to be reachable first; poll it.
+		wait_for 120 "rabbitmq startup" rabbitmqctl -q await_startup --timeout 10 ||
+			fail "RabbitMQ did not finish starting within 120 s" "see $LOG and /var/log/rabbitmq/*.log"
+		log "RabbitMQ is up"
+	fi
+	ensure_user
+}
+
+ensure_user() {
+	step "rabbitmq: user trove"
+	local pass
+	pass=$(secret rabbit_password)
+	if ctl list_users | awk '{print $1}' | grep -qx trove; then
+		if ! ctl authenticate_user trove "$pass" >/dev/null 2>&1; then
+			ctl change_password trove "$pass" >/dev/null
+			log "reset the password of user trove to the persisted one"
+		fi
+	else
+		ctl add_user trove "$pass" >/dev/null
+		log "created user trove"
+	fi
+	if ! ctl list_user_permissions trove | grep -qP '^/\t\.\*\t\.\*\t\.\*$'; then
+		ctl set_permissions -p / trove '.*' '.*' '.*' >/dev/null
+		log "granted trove full permissions on vhost /"
+	fi
+}
+
+do_stop() {
+	step "rabbitmq: stop"
+	if has_systemd; then
+		systemctl stop rabbitmq-server
+		return 0
+	fi
+	if ! running; then
+		log "RabbitMQ is not running"
+		return 0
+	fi
+	rabbitmqctl -q stop >/dev/null || fail "rabbitmqctl stop failed" "see /var/log/rabbitmq/*.log"
+	wait_for 60 "rabbitmq stopped" bash -c '! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null' ||
+		fail "RabbitMQ still listens 60 s after stop" "see /var/log/rabbitmq/*.log"
+	log "RabbitMQ stopped"
+}
+
+do_status() {
+	if running; then
+		echo "rabbitmq: running (127.0.0.1:5672)"
+	else
+		echo "rabbitmq: stopped"
+		exit 3
+	fi
+}
+
+need_root
+case "${1:-}" in
+install) do_install ;;
+start) do_start ;;
+stop) do_stop ;;
+status) do_status ;;
+*) usage "install|start|stop|status" ;;
+esac
