@@ -1,0 +1,120 @@
+// Package compute is the taskmanager's view of the infrastructure an instance runs on: servers, volumes,
+// flavors and images. It is shaped after Nova/Cinder so a gophercloud driver can implement it; pkg/compute/local
+// implements it with processes on this host.
+package compute
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrNotFound is returned (wrapped) when a server, volume, flavor or image does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Nova-style server statuses the taskmanager and the API understand.
+const (
+	ServerBuild   = "BUILD"
+	ServerActive  = "ACTIVE"
+	ServerShutoff = "SHUTOFF"
+	ServerError   = "ERROR"
+	ServerReboot  = "REBOOT"
+	ServerDeleted = "DELETED"
+)
+
+// Cinder-style volume statuses.
+const (
+	VolumeCreating  = "creating"
+	VolumeAvailable = "available"
+	VolumeInUse     = "in-use"
+	VolumeExtending = "extending"
+	VolumeError     = "error"
+)
+
+// ServerSpec describes a server to boot. UserFiles are the files cloud-init would write (absolute guest path →
+// content), e.g. /etc/trove/conf.d/guest_info.conf and /etc/trove/conf.d/trove-guestagent.conf.
+type ServerSpec struct {
+	InstanceID string
+	Name       string
+	ImageID    string
+	Flavor     Flavor
+	UserFiles  map[string]string
+	Tags       []string
+	Metadata   map[string]string
+	VolumeID   string // attached as the data volume; "" for none
+	AZ         string
+}
+
+// Address is one address of a server.
+type Address struct {
+	Network string `json:"network"`
+	Addr    string `json:"addr"`
+	Version int    `json:"version"`
+}
+
+// Server is a booted server as the compute service reports it.
+type Server struct {
+	ID        string
+	Name      string
+	Status    string // Server* constants
+	Fault     string // set when Status is ERROR
+	Addresses []Address
+}
+
+// VolumeSpec describes a volume to create (Trove names it trove-<instance id>).
+type VolumeSpec struct {
+	Name       string
+	SizeGB     int
+	Type       string
+	AZ         string
+	InstanceID string
+}
+
+// Volume is a block volume (or the local driver's directory standing in for one).
+type Volume struct {
+	ID     string
+	Name   string
+	SizeGB int
+	Status string // Volume* constants
+}
+
+// Flavor is a server size.
+type Flavor struct {
+	ID    string
+	Name  string
+	RAM   int // MB
+	VCPUs int
+	Disk  int // GB
+}
+
+// Image is what a datastore version's image_id resolves to.
+type Image struct {
+	ID   string
+	Name string
+	// ServerBinDir is, for the local driver, the host directory holding the datastore server binaries.
+	ServerBinDir string
+}
+
+// Driver is one compute backend. Methods return errors wrapping ErrNotFound for missing objects; every method
+// is safe to retry (Delete* of a missing object succeeds).
+type Driver interface {
+	CreateServer(ctx context.Context, spec ServerSpec) (Server, error)
+	GetServer(ctx context.Context, id string) (Server, error)
+	DeleteServer(ctx context.Context, id string) error
+	RebootServer(ctx context.Context, id string) error
+	RebuildServer(ctx context.Context, id, imageID string, userFiles map[string]string) error
+
+	CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, error)
+	GetVolume(ctx context.Context, id string) (Volume, error)
+	ExtendVolume(ctx context.Context, id string, newSizeGB int) error
+	DeleteVolume(ctx context.Context, id string) error
+
+	ListFlavors(ctx context.Context) ([]Flavor, error)
+	GetFlavor(ctx context.Context, id string) (Flavor, error)
+	ResolveImage(ctx context.Context, imageID string) (Image, error)
+}
+
+// Guest file paths as Trove injects them (states.md §9).
+const (
+	GuestInfoPath   = "/etc/trove/conf.d/guest_info.conf"
+	GuestConfigPath = "/etc/trove/conf.d/trove-guestagent.conf"
+)

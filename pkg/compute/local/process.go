@@ -1,0 +1,196 @@
+package local
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A guest is supervised either as a transient systemd unit (when systemd is PID 1) or as a detached session
+// (setsid) whose leader pid is kept in <instance dir>/guest.pid. Either way it outlives the taskmanager.
+
+func systemdIsInit() bool {
+	b, err := os.ReadFile("/proc/1/comm")
+	return err == nil && strings.TrimSpace(string(b)) == "systemd"
+}
+
+func unitName(instanceID string) string { return "trove-guest-" + instanceID }
+
+// startGuest starts the guest agent of an instance.
+func (d *Driver) startGuest(instanceID string) error {
+	dir := d.instanceDir(instanceID)
+	args := []string{"--config-dir", filepath.Join(dir, "etc", "trove", "conf.d")}
+	if _, err := os.Stat(d.cfg.GuestAgentBinary); err != nil {
+		return fmt.Errorf("guest agent binary: %w", err)
+	}
+	if d.systemd {
+		cmd := exec.Command("systemd-run", append([]string{"--unit", unitName(instanceID), "--collect",
+			"-p", "KillMode=control-group", "-p", "WorkingDirectory=" + dir, d.cfg.GuestAgentBinary}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("systemd-run %s: %v: %s", unitName(instanceID), err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "guest.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(d.cfg.GuestAgentBinary, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting guest agent: %w", err)
+	}
+	pid := cmd.Process.Pid
+	// Reap it if it dies while we run; after a taskmanager restart init adopts it.
+	go cmd.Wait() //nolint:errcheck // exit status is visible through guestRunning and guest.log
+	if err := os.WriteFile(filepath.Join(dir, "guest.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o640); err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		return fmt.Errorf("writing guest pid file: %w", err)
+	}
+	d.log.WithField("instance_id", instanceID).WithField("pid", pid).Info("guest agent started")
+	return nil
+}
+
+// guestRunning reports whether the instance's guest agent is alive.
+func (d *Driver) guestRunning(instanceID string) bool {
+	if d.systemd {
+		out, _ := exec.Command("systemctl", "is-active", unitName(instanceID)).Output()
+		s := strings.TrimSpace(string(out))
+		return s == "active" || s == "activating"
+	}
+	pid := d.guestPID(instanceID)
+	return pid > 0 && alive(pid) && strings.Contains(cmdline(pid), d.instanceDir(instanceID)+"/")
+}
+
+func (d *Driver) guestPID(instanceID string) int {
+	b, err := os.ReadFile(filepath.Join(d.instanceDir(instanceID), "guest.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// stopGuest terminates the guest and everything it started: its process group (session), plus any process whose
+// command line points into the instance directory (a database server that detached itself). SIGTERM first,
+// SIGKILL after StopTimeout.
+func (d *Driver) stopGuest(instanceID string) error {
+	if d.systemd {
+		out, err := exec.Command("systemctl", "stop", unitName(instanceID)).CombinedOutput()
+		if err != nil && !bytes.Contains(out, []byte("not loaded")) {
+			return fmt.Errorf("systemctl stop %s: %v: %s", unitName(instanceID), err, bytes.TrimSpace(out))
+		}
+	}
+	pgid := d.guestPID(instanceID)
+	if pgid > 0 && !strings.Contains(cmdline(pgid), d.instanceDir(instanceID)+"/") {
+		pgid = 0 // the pid was reused by an unrelated process; rely on the directory match
+	}
+	marker := d.instanceDir(instanceID) + "/"
+	groups := map[int]bool{}
+	if pgid > 0 {
+		groups[pgid] = true
+	}
+	members := func() []int { return processes(groups, marker) }
+	signalAll(members(), groups, syscall.SIGTERM)
+	deadline := time.Now().Add(d.cfg.StopTimeout)
+	for time.Now().Before(deadline) {
+		if len(members()) == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	left := members()
+	signalAll(left, groups, syscall.SIGKILL)
+	d.log.WithField("instance_id", instanceID).WithField("pids", left).Warn("guest processes killed after stop timeout")
+	for i := 0; i < 40 && len(members()) > 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left := members(); len(left) > 0 {
+		return fmt.Errorf("guest processes %v of instance %s survive SIGKILL", left, instanceID)
+	}
+	return nil
+}
+
+func signalAll(pids []int, groups map[int]bool, sig syscall.Signal) {
+	for g := range groups {
+		_ = syscall.Kill(-g, sig)
+	}
+	for _, p := range pids {
+		_ = syscall.Kill(p, sig)
+	}
+}
+
+// processes lists live (non-zombie) processes in process group pgid, whose command line contains marker, or that
+// share a process group with such a process (a detached server's children).
+// Groups found are added to groups, so later calls still find a group whose marked member has already exited.
+func processes(groups map[int]bool, marker string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	type proc struct{ pid, grp int }
+	var live []proc
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		st, grp, ok := procStat(pid)
+		if !ok || st == 'Z' || st == 'X' {
+			continue
+		}
+		live = append(live, proc{pid, grp})
+		if grp > 1 && grp != syscall.Getpgrp() && strings.Contains(cmdline(pid), marker) {
+			groups[grp] = true
+		}
+	}
+	var out []int
+	for _, p := range live {
+		if groups[p.grp] || strings.Contains(cmdline(p.pid), marker) {
+			out = append(out, p.pid)
+		}
+	}
+	return out
+}
+
+// procStat returns the state letter and process group of pid.
+func procStat(pid int) (byte, int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// pid (comm) state ppid pgrp ... — comm may contain spaces and parentheses, so cut at the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return 0, 0, false
+	}
+	grp, _ := strconv.Atoi(f[2])
+	return f[0][0], grp, true
+}
+
+func alive(pid int) bool {
+	st, _, ok := procStat(pid)
+	return ok && st != 'Z' && st != 'X'
+}
+
+func cmdline(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+}
