@@ -1,0 +1,233 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/trove-go/trove/pkg/keyring"
+)
+
+// PeerKeys is what the conductor knows about an instance: its key set and the envelope format recorded for it.
+// Envelope is explicit; a receiver never guesses the format from a failed decryption.
+type PeerKeys struct {
+	Keys     keyring.KeySet
+	Envelope Envelope
+}
+
+// Lookup returns the keys of an instance; ErrUnknownInstance when no such instance exists.
+type Lookup func(ctx context.Context, instanceID string) (PeerKeys, error)
+
+// ErrUnknownInstance is returned by a Lookup for an instance id it does not know.
+var ErrUnknownInstance = errUnknown
+
+// ---- guest → conductor ----
+
+// ConductorGuestCodec is the guest-side client codec for casts to the conductor: Trove's
+// ConductorGuestSerializer (with csz-instance-id) for envelope trove, our AEAD envelope for aead, plaintext for
+// none. The conductor never replies with data, so results pass through.
+func ConductorGuestCodec(instanceID, key string, envelope Envelope) Codec {
+	switch {
+	case key == "" || envelope == EnvelopeNone:
+		return PlainCodec()
+	case envelope == EnvelopeAEAD:
+		return AEADCodec(keyring.Single(key), instanceID)
+	}
+	return &conductorGuest{id: instanceID, key: key}
+}
+
+type conductorGuest struct {
+	id, key string
+	iv      io.Reader // tests
+}
+
+// cszEntity renders {"entity": "<b64>", "csz-instance-id": "<id>"} exactly as Python's json.dumps does.
+func (c *conductorGuest) seal(field string, v json.RawMessage) (json.RawMessage, error) {
+	e, err := troveSeal(c.key, c.iv, v)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(fmt.Sprintf(`{"%s": %s, "csz-instance-id": %s}`, field, e, jstr(c.id))), nil
+}
+
+func (c *conductorGuest) EncodeRequest(_ Meta, args map[string]json.RawMessage, rc json.RawMessage) (map[string]json.RawMessage, map[string]json.RawMessage, error) {
+	out := make(map[string]json.RawMessage, len(args))
+	for k, v := range args {
+		s, err := c.seal("entity", v)
+		if err != nil {
+			return nil, nil, err
+		}
+		out[k] = jstr(string(s))
+	}
+	ctx, err := troveSeal(c.key, c.iv, rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, map[string]json.RawMessage{"context": ctx, "csz-instance-id": jstr(c.id)}, nil
+}
+
+func (c *conductorGuest) DecodeRequest(context.Context, Meta, map[string]json.RawMessage, map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
+	return nil, nil, "", errors.New("rpc: ConductorGuestSerializer cannot deserialize")
+}
+func (c *conductorGuest) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
+	return r, nil
+}
+func (c *conductorGuest) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) { return r, nil }
+
+// ---- conductor server ----
+
+// ConductorHostCodec is the conductor's server codec (Trove's ConductorHostSerializer, made strict): the
+// sender's envelope selects the key via csz-instance-id (trove) or the aead header, and must match the format
+// recorded for that instance; plaintext naming a keyed instance is rejected; a decrypted instance_id argument
+// must equal the authenticated sender. Replies are plaintext like Trove's.
+func ConductorHostCodec(lookup Lookup) *ConductorHost {
+	return &ConductorHost{Lookup: lookup, seen: newNonceCache()}
+}
+
+// ConductorHost is the codec returned by ConductorHostCodec.
+type ConductorHost struct {
+	Lookup Lookup
+	Window time.Duration
+	Now    func() time.Time
+	seen   *nonceCache
+}
+
+func (c *ConductorHost) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *ConductorHost) peer(ctx context.Context, id string, want Envelope) (PeerKeys, error) {
+	p, err := c.Lookup(ctx, id)
+	if errors.Is(err, ErrUnknownInstance) {
+		return p, reject(RejectUnknown, "no instance %s", id)
+	}
+	if err != nil {
+		return p, fmt.Errorf("rpc: looking up keys of instance %s: %w", id, err)
+	}
+	if p.Envelope != want || p.Keys.Empty() {
+		return p, reject(RejectFormat, "instance %s sent envelope %q but is recorded as %q", id, want, p.Envelope)
+	}
+	return p, nil
+}
+
+func (c *ConductorHost) EncodeRequest(Meta, map[string]json.RawMessage, json.RawMessage) (map[string]json.RawMessage, map[string]json.RawMessage, error) {
+	return nil, nil, errors.New("rpc: ConductorHostCodec is receive-only")
+}
+func (c *ConductorHost) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
+	return r, nil
+}
+func (c *ConductorHost) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) { return r, nil }
+
+func (c *ConductorHost) DecodeRequest(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
+	var (
+		args   map[string]json.RawMessage
+		rc     json.RawMessage
+		sender string
+		err    error
+	)
+	switch {
+	case wctx["aead"] != nil:
+		h, box, err := parseAEADHeader(wctx["aead"])
+		if err != nil {
+			return nil, nil, "", err
+		}
+		p, err := c.peer(ctx, h.IID, EnvelopeAEAD)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if len(wargs) != 0 {
+			return nil, nil, "", reject(RejectMalformed, "unsealed arguments next to an aead envelope")
+		}
+		w := c.Window
+		if w == 0 {
+			w = DefaultAEADWindow
+		}
+		args, rc, err = decodeAEADRequest(p.Keys, h, box, m, c.now(), w, c.seen)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		sender = h.IID
+	case wctx["csz-instance-id"] != nil:
+		if err := json.Unmarshal(wctx["csz-instance-id"], &sender); err != nil || sender == "" {
+			return nil, nil, "", reject(RejectMalformed, "csz-instance-id is not a string")
+		}
+		p, err := c.peer(ctx, sender, EnvelopeTrove)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		keys := p.Keys.Accepted(c.now())
+		wc, ok := wctx["context"]
+		if !ok {
+			return nil, nil, "", reject(RejectPlaintext, "plaintext context from instance %s", sender)
+		}
+		if rc, err = troveOpen(keys, wc); err != nil {
+			return nil, nil, "", err
+		}
+		args = make(map[string]json.RawMessage, len(wargs))
+		for k, v := range wargs {
+			if args[k], err = openCSZ(keys, sender, v); err != nil {
+				return nil, nil, "", fmt.Errorf("argument %s: %w", k, err)
+			}
+		}
+	default:
+		// Plaintext: acceptable only from instances without a key.
+		if id := plainInstanceID(wargs); id != "" {
+			p, err := c.Lookup(ctx, id)
+			if err != nil && !errors.Is(err, ErrUnknownInstance) {
+				return nil, nil, "", fmt.Errorf("rpc: looking up keys of instance %s: %w", id, err)
+			}
+			if err == nil && (p.Envelope != EnvelopeNone || !p.Keys.Empty()) {
+				return nil, nil, "", reject(RejectPlaintext, "plaintext message about keyed instance %s", id)
+			}
+		}
+		rc, err = json.Marshal(wctx)
+		return wargs, rc, "", err
+	}
+	if v, ok := args["instance_id"]; ok {
+		var id string
+		if json.Unmarshal(v, &id) != nil || id != sender {
+			return nil, nil, "", reject(RejectIdentity, "instance %s sent a message about instance %s", sender, v)
+		}
+	}
+	return args, rc, sender, nil
+}
+
+// openCSZ decrypts a ConductorGuestSerializer entity: a JSON string holding {"entity", "csz-instance-id"}.
+func openCSZ(keys []string, sender string, wire json.RawMessage) (json.RawMessage, error) {
+	var s string
+	if err := json.Unmarshal(wire, &s); err != nil {
+		return nil, reject(RejectPlaintext, "value is not an encrypted entity")
+	}
+	var e struct {
+		Entity json.RawMessage `json:"entity"`
+		ID     string          `json:"csz-instance-id"`
+	}
+	if err := json.Unmarshal([]byte(s), &e); err != nil || e.Entity == nil {
+		return nil, reject(RejectPlaintext, "value is not an encrypted entity")
+	}
+	if e.ID != sender {
+		return nil, reject(RejectIdentity, "entity for instance %s in a message from %s", e.ID, sender)
+	}
+	return troveOpen(keys, e.Entity)
+}
+
+// plainInstanceID finds the instance a plaintext conductor message is about.
+func plainInstanceID(args map[string]json.RawMessage) string {
+	var id string
+	if json.Unmarshal(args["instance_id"], &id) == nil && id != "" {
+		return id
+	}
+	var n struct {
+		ID string `json:"instance_id"`
+	}
+	if json.Unmarshal(args["serialized_notification"], &n) == nil {
+		return n.ID
+	}
+	return ""
+}

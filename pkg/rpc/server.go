@@ -1,0 +1,350 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/logging"
+)
+
+// ServerConfig describes one RPC server (oslo's listen(target) with one endpoint).
+type ServerConfig struct {
+	Topic       string
+	Server      string // queue topic.server; "" uses the transport's host name "0.0.0.0" like Trove's default
+	Version     string // endpoint version, e.g. "1.3"
+	Codec       Codec  // nil: PlainCodec
+	Concurrency int    // handlers running at once; 0: 8
+}
+
+type handlerFunc func(ctx context.Context, rc Context, args map[string]json.RawMessage) (json.RawMessage, error)
+
+// Server consumes its topic, topic.server and fanout queues and dispatches to registered handlers.
+type Server struct {
+	t    *Transport
+	cfg  ServerConfig
+	log  *logrus.Entry
+	hmu  sync.RWMutex
+	hs   map[string]handlerFunc
+	sem  chan struct{}
+	dups *dedup
+
+	mu       sync.Mutex
+	ch       *amqp.Channel
+	tags     []string
+	fanoutQ  string
+	stopping atomic.Bool
+	readers  sync.WaitGroup
+	inflight sync.WaitGroup
+	hctx     context.Context
+	hcancel  context.CancelFunc
+	handled  atomic.Uint64
+}
+
+// NewServer prepares a server; register handlers, then Start.
+func (t *Transport) NewServer(cfg ServerConfig) *Server {
+	if cfg.Codec == nil {
+		cfg.Codec = PlainCodec()
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.Server == "" {
+		cfg.Server = "0.0.0.0"
+	}
+	if cfg.Version == "" {
+		cfg.Version = "1.0"
+	}
+	hctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		t: t, cfg: cfg, hs: map[string]handlerFunc{}, sem: make(chan struct{}, cfg.Concurrency), dups: newDedup(4096),
+		log:     t.log.WithFields(logrus.Fields{"topic": cfg.Topic, "server": cfg.Server}),
+		fanoutQ: cfg.Topic + "_fanout_" + hexID(), hctx: hctx, hcancel: cancel,
+	}
+}
+
+// Void is the result type of handlers that return nothing (encodes as null).
+type Void struct{}
+
+// MarshalJSON encodes Void as null.
+func (Void) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
+
+// Register binds method to a typed handler. Arguments are decoded from the message's args object (json tags
+// are the oslo argument names) and validated before h runs; a decode or validation failure is answered with
+// builtins TypeError / ValueError (or the *RemoteError Validate returns).
+func Register[A Validator, R any](s *Server, method string, h func(ctx context.Context, rc Context, a A) (R, error)) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.hs[method] = func(ctx context.Context, rc Context, args map[string]json.RawMessage) (json.RawMessage, error) {
+		var a A
+		b, _ := json.Marshal(args)
+		if err := json.Unmarshal(b, &a); err != nil {
+			return nil, &RemoteError{Class: "TypeError", Module: ModuleBuiltins, Message: fmt.Sprintf("%s: bad arguments: %v", method, err)}
+		}
+		if err := a.Validate(); err != nil {
+			var re *RemoteError
+			if errors.As(err, &re) {
+				return nil, re
+			}
+			return nil, &RemoteError{Class: "ValueError", Module: ModuleBuiltins, Message: fmt.Sprintf("%s: %v", method, err)}
+		}
+		r, err := h(ctx, rc, a)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(r)
+	}
+}
+
+// Start declares the server's queues and starts consuming; after a reconnect it resumes by itself.
+func (s *Server) Start(ctx context.Context) error {
+	return s.t.register(ctx, s)
+}
+
+// attach declares exactly oslo's topology (rpc.md §A.1) and starts one reader per queue.
+func (s *Server) attach(conn *amqp.Connection) error {
+	if s.stopping.Load() {
+		return nil
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	cfg := s.t.cfg
+	prefetch := cfg.Prefetch
+	if prefetch <= 0 {
+		prefetch = 2 * s.cfg.Concurrency // messages wait in the broker, not in our memory, until a worker is free
+	}
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		return err
+	}
+	ex := cfg.ControlExchange
+	if err := ch.ExchangeDeclare(ex, "topic", cfg.DurableQueues, cfg.AutoDelete, false, false, nil); err != nil {
+		return fmt.Errorf("rpc: declaring exchange %s: %w", ex, err)
+	}
+	fan := s.cfg.Topic + "_fanout"
+	if err := ch.ExchangeDeclare(fan, "fanout", false, true, false, false, nil); err != nil {
+		return fmt.Errorf("rpc: declaring exchange %s: %w", fan, err)
+	}
+	queues := []struct {
+		name, exchange, key string
+		transient           bool
+	}{
+		{s.cfg.Topic, ex, s.cfg.Topic, false},
+		{s.cfg.Topic + "." + s.cfg.Server, ex, s.cfg.Topic + "." + s.cfg.Server, false},
+		{s.fanoutQ, fan, "", true},
+	}
+	var tags []string
+	for _, q := range queues {
+		durable, autoDelete := cfg.DurableQueues, cfg.AutoDelete
+		if q.transient {
+			durable, autoDelete = false, false
+		}
+		if _, err := ch.QueueDeclare(q.name, durable, autoDelete, false, false, s.t.queueArgs(q.transient)); err != nil {
+			return fmt.Errorf("rpc: declaring queue %s: %w", q.name, err)
+		}
+		if err := ch.QueueBind(q.name, q.key, q.exchange, false, nil); err != nil {
+			return fmt.Errorf("rpc: binding queue %s: %w", q.name, err)
+		}
+		tag := q.name + "-" + hexID()[:8]
+		deliveries, err := ch.Consume(q.name, tag, false, false, false, false, nil)
+		if err != nil {
+			return fmt.Errorf("rpc: consuming %s: %w", q.name, err)
+		}
+		tags = append(tags, tag)
+		s.readers.Add(1)
+		go s.read(deliveries)
+	}
+	s.mu.Lock()
+	s.ch, s.tags = ch, tags
+	s.mu.Unlock()
+	s.log.Debug("RPC server consuming")
+	return nil
+}
+
+// read acks each message once a worker slot is free (ack on receipt, before dispatch, like oslo) and
+// dispatches it. Deliveries still buffered when stopping are requeued.
+func (s *Server) read(deliveries <-chan amqp.Delivery) {
+	defer s.readers.Done()
+	for d := range deliveries {
+		if s.stopping.Load() {
+			_ = d.Nack(false, true)
+			continue
+		}
+		s.sem <- struct{}{}
+		if s.stopping.Load() {
+			<-s.sem
+			_ = d.Nack(false, true)
+			continue
+		}
+		if err := d.Ack(false); err != nil {
+			<-s.sem
+			continue // channel gone: the broker redelivers it
+		}
+		s.inflight.Add(1)
+		go func(body []byte) {
+			defer func() { <-s.sem; s.inflight.Done() }()
+			s.dispatch(body)
+		}(d.Body)
+	}
+}
+
+// Stop stops consuming and waits for in-flight handlers until ctx ends (then cancels their context).
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopping.Store(true)
+	s.t.unregister(s)
+	s.mu.Lock()
+	ch, tags := s.ch, s.tags
+	s.mu.Unlock()
+	if ch != nil {
+		for _, tag := range tags {
+			_ = ch.Cancel(tag, false)
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.readers.Wait(); s.inflight.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.hcancel()
+		err = fmt.Errorf("rpc: stopping server %s: %w", s.cfg.Topic, ctx.Err())
+	}
+	if ch != nil {
+		_ = ch.Close()
+	}
+	s.hcancel()
+	return err
+}
+
+// Handled returns how many messages reached a handler (tests, metrics).
+func (s *Server) Handled() uint64 { return s.handled.Load() }
+
+func (s *Server) dispatch(body []byte) {
+	req, err := decodeRequest(body)
+	if err != nil {
+		countReject(RejectMalformed)
+		s.log.WithError(err).Warn("dropping malformed RPC message")
+		return
+	}
+	log := s.log.WithField("method", req.Method)
+	if req.UniqueID != "" && !s.dups.add(req.UniqueID) {
+		log.WithField("unique_id", req.UniqueID).Info("dropping duplicate RPC message")
+		return
+	}
+	m := Meta{Topic: s.cfg.Topic, Method: req.Method, MsgID: req.MsgID, ReplyQ: req.ReplyQ}
+	args, rcJSON, sender, err := s.cfg.Codec.DecodeRequest(s.hctx, m, req.Args, req.Ctx)
+	var rej *RejectError
+	if errors.As(err, &rej) {
+		countReject(rej.Reason)
+		log.WithField("reason", rej.Reason).WithError(err).Warn("rejected RPC message")
+		return
+	}
+	var rc Context
+	if err == nil {
+		err = json.Unmarshal(rcJSON, &rc)
+	}
+	if err != nil {
+		log.WithError(err).Error("cannot open RPC message")
+		s.reply(log, m, "", nil, err)
+		return
+	}
+	rc.SenderInstanceID = sender
+	log = log.WithField("request_id", rc.RequestID)
+	s.hmu.RLock()
+	h := s.hs[req.Method]
+	s.hmu.RUnlock()
+	var (
+		result json.RawMessage
+		herr   error
+	)
+	switch {
+	case req.Namespace != "" || !versionCompatible(s.cfg.Version, req.Version):
+		herr = &RemoteError{Class: "UnsupportedVersion", Module: ModuleDispatcher,
+			Message: fmt.Sprintf("Endpoint does not support RPC version %s. Attempted method: %s", req.Version, req.Method)}
+	case h == nil || strings.HasPrefix(req.Method, "_"):
+		herr = &RemoteError{Class: "NoSuchMethod", Module: ModuleDispatcher,
+			Message: "Endpoint does not support RPC method " + req.Method}
+	default:
+		s.handled.Add(1)
+		ctx := logging.WithRequestID(s.hctx, rc.RequestID)
+		result, herr = h(ctx, rc, args)
+	}
+	if herr != nil {
+		log.WithError(herr).Warn("RPC handler failed")
+	}
+	s.reply(log, m, sender, result, herr)
+}
+
+func (s *Server) reply(log *logrus.Entry, m Meta, sender string, result json.RawMessage, herr error) {
+	if m.MsgID == "" || m.ReplyQ == "" {
+		return
+	}
+	var (
+		body []byte
+		err  error
+	)
+	if herr != nil {
+		body, err = encodeReply(m.MsgID, hexID(), nil, encodeFailure(herr))
+	} else {
+		var wire json.RawMessage
+		if wire, err = s.cfg.Codec.EncodeResult(m, sender, result); err == nil {
+			body, err = encodeReply(m.MsgID, hexID(), wire, "")
+		}
+	}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.t.cfg.MissingConsumer+10*time.Second)
+		err = s.t.publishReply(ctx, m.ReplyQ, body)
+		cancel()
+	}
+	if err != nil {
+		log.WithError(err).Warn("cannot send RPC reply")
+	}
+}
+
+// dedup remembers the last n _unique_id values (oslo remembers 16; we keep more).
+type dedup struct {
+	mu   sync.Mutex
+	seen map[string]struct{}
+	ring []string
+	pos  int
+}
+
+func newDedup(n int) *dedup { return &dedup{seen: map[string]struct{}{}, ring: make([]string, n)} }
+
+func (d *dedup) add(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.seen[id]; ok {
+		return false
+	}
+	if old := d.ring[d.pos]; old != "" {
+		delete(d.seen, old)
+	}
+	d.ring[d.pos] = id
+	d.pos = (d.pos + 1) % len(d.ring)
+	d.seen[id] = struct{}{}
+	return true
+}
+
+var rejectCounts sync.Map // reason → *atomic.Uint64
+
+func countReject(reason string) {
+	v, _ := rejectCounts.LoadOrStore(reason, new(atomic.Uint64))
+	v.(*atomic.Uint64).Add(1)
+}
+
+// RejectCounts returns how many received messages were rejected, by reason (process-wide, for metrics).
+func RejectCounts() map[string]uint64 {
+	out := map[string]uint64{}
+	rejectCounts.Range(func(k, v any) bool { out[k.(string)] = v.(*atomic.Uint64).Load(); return true })
+	return out
+}
