@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/trove-go/trove/pkg/guestapi"
 )
 
 // Method names (oslo "method" field).
@@ -61,21 +63,12 @@ func (f *Flavor) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Database is Trove's serialized schema dict (rpc.md §B.5).
-type Database struct {
-	Name         string  `json:"_name"`
-	Collate      *string `json:"_collate"`
-	CharacterSet *string `json:"_character_set"`
-}
-
-// User is Trove's serialized user dict (rpc.md §B.5). The password is never logged.
-type User struct {
-	Name      string     `json:"_name"`
-	Host      string     `json:"_host"`
-	Password  string     `json:"_password"`
-	Databases []Database `json:"_databases"`
-	IsRoot    bool       `json:"_is_root"`
-}
+// Database and User are Trove's serialized schema and user dicts (rpc.md §B.5), shared with the guest API so
+// the taskmanager hands them to prepare unchanged.
+type (
+	Database = guestapi.Schema
+	User     = guestapi.User
+)
 
 // NIC is one requested network attachment.
 type NIC struct {

@@ -12,7 +12,8 @@ func TestValidate(t *testing.T) {
 	good := CreateInstanceArgs{InstanceID: "5f1c3a2e-8d4b-4c1e-9a7f-0b2c3d4e5f60", Name: "db1",
 		Flavor: Flavor{ID: "1", RAM: 512}, ImageID: "mariadb-local", DatastoreManager: "mariadb", VolumeSize: &size}
 	noUserName := good
-	noUserName.Users = []User{{Password: "x"}}
+	pw := "x"
+	noUserName.Users = []User{{Password: &pw}}
 	zeroVol := good
 	zeroVol.VolumeSize = &zero
 	badID := good
