@@ -80,8 +80,10 @@ func (plainCodec) DecodeRequest(_ context.Context, _ Meta, args, wctx map[string
 	return args, rc, "", err
 }
 
-func (plainCodec) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) { return r, nil }
-func (plainCodec) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error)            { return r, nil }
+func (plainCodec) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
+	return r, nil
+}
+func (plainCodec) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) { return r, nil }
 
 // ---- Trove SecureSerializer ----
 

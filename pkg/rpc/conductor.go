@@ -75,7 +75,9 @@ func (c *conductorGuest) DecodeRequest(context.Context, Meta, map[string]json.Ra
 func (c *conductorGuest) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
 	return r, nil
 }
-func (c *conductorGuest) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) { return r, nil }
+func (c *conductorGuest) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) {
+	return r, nil
+}
 
 // ---- conductor server ----
 
@@ -122,7 +124,9 @@ func (c *ConductorHost) EncodeRequest(Meta, map[string]json.RawMessage, json.Raw
 func (c *ConductorHost) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
 	return r, nil
 }
-func (c *ConductorHost) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) { return r, nil }
+func (c *ConductorHost) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) {
+	return r, nil
+}
 
 func (c *ConductorHost) DecodeRequest(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
 	var (

@@ -95,7 +95,9 @@ type RejectError struct {
 	Err    error
 }
 
-func (e *RejectError) Error() string { return "rpc: message rejected (" + e.Reason + "): " + e.Err.Error() }
+func (e *RejectError) Error() string {
+	return "rpc: message rejected (" + e.Reason + "): " + e.Err.Error()
+}
 func (e *RejectError) Unwrap() error { return e.Err }
 
 func reject(reason, format string, a ...any) error {

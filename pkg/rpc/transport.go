@@ -36,11 +36,11 @@ type Transport struct {
 	attachMu  sync.Mutex // serializes (re)attachment of consumers
 	consumers map[attacher]struct{}
 
-	replyMu   sync.Mutex
-	replyOK   bool
-	replyQ    string
-	callsMu   sync.Mutex
-	calls     map[string]chan reply
+	replyMu sync.Mutex
+	replyOK bool
+	replyQ  string
+	callsMu sync.Mutex
+	calls   map[string]chan reply
 
 	closing   chan struct{}
 	closeOnce sync.Once
