@@ -64,7 +64,9 @@ func New(status int, format string, args ...any) *Error {
 }
 
 // BadRequest is Trove's default for every exception class without a mapping (400).
-func BadRequest(format string, args ...any) *Error { return New(http.StatusBadRequest, format, args...) }
+func BadRequest(format string, args ...any) *Error {
+	return New(http.StatusBadRequest, format, args...)
+}
 
 // NotFound is Trove's NotFound ("Resource %(uuid)s cannot be found.", 404).
 func NotFound(id string) *Error {
