@@ -207,34 +207,23 @@ func (p *parser) peekKeyword(kw string) bool {
 }
 
 func (p *parser) or() (expr, error) {
-	x, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	xs := []expr{x}
-	for p.peekKeyword("or") {
-		p.pos++
-		y, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		xs = append(xs, y)
-	}
-	if len(xs) == 1 {
-		return x, nil
-	}
-	return orExpr(xs), nil
+	return p.chain("or", p.and, func(xs []expr) expr { return orExpr(xs) })
 }
 
 func (p *parser) and() (expr, error) {
-	x, err := p.not()
+	return p.chain("and", p.not, func(xs []expr) expr { return andExpr(xs) })
+}
+
+// chain parses operand (keyword operand)* and combines two or more operands with build.
+func (p *parser) chain(keyword string, operand func() (expr, error), build func([]expr) expr) (expr, error) {
+	x, err := operand()
 	if err != nil {
 		return nil, err
 	}
 	xs := []expr{x}
-	for p.peekKeyword("and") {
+	for p.peekKeyword(keyword) {
 		p.pos++
-		y, err := p.not()
+		y, err := operand()
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +232,7 @@ func (p *parser) and() (expr, error) {
 	if len(xs) == 1 {
 		return x, nil
 	}
-	return andExpr(xs), nil
+	return build(xs), nil
 }
 
 func (p *parser) not() (expr, error) {
