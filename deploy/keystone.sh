@@ -17,6 +17,7 @@ ULOG=/var/log/keystone/$NAME-uwsgi.log
 URL=http://127.0.0.1:5000/v3
 MODE_FILE=$STATE_DIR/keystone_mode
 BOOTSTRAP_MARK=$STATE_DIR/keystone_bootstrapped
+SYNC_MARK=$STATE_DIR/keystone_synced_version
 
 as_keystone() { runuser -u keystone -- "$@"; }
 KM_LOG=/var/log/keystone/$NAME-manage.log
@@ -116,13 +117,18 @@ EOF
 	fi
 
 	step "keystone: database"
+	# db_sync only for a new database or a new keystone package (db_sync --check costs a python start-up).
+	local version
+	version=$(dpkg-query -W -f='${Version}' keystone)
 	if [[ ! -s "$DB" ]]; then
 		rm -f "$BOOTSTRAP_MARK"
 		kmanage db_sync || fail "keystone-manage db_sync failed" "see $KM_LOG"
+		echo "$version" >"$SYNC_MARK"
 		log "created $DB"
-	elif ! kmanage db_sync --check >/dev/null 2>&1; then
+	elif [[ "$(cat "$SYNC_MARK" 2>/dev/null)" != "$version" ]]; then
 		kmanage db_sync || fail "keystone-manage db_sync failed" "see $KM_LOG"
-		log "upgraded $DB"
+		echo "$version" >"$SYNC_MARK"
+		log "synced $DB with keystone $version"
 	fi
 	if [[ "$(sqlite3 "$DB" 'PRAGMA journal_mode;')" != wal ]]; then
 		sqlite3 "$DB" 'PRAGMA journal_mode=WAL;' >/dev/null

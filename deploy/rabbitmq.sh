@@ -31,13 +31,11 @@ EOF
 
 do_start() {
 	step "rabbitmq: start"
-	if running; then
+	# An open AMQP port counts as running (rabbitmqctl costs an Erlang VM start); ensure_user then proves that
+	# rabbitmqctl reaches that node.
+	if port_open 127.0.0.1 5672; then
 		log "RabbitMQ already running"
 	else
-		if port_open 127.0.0.1 5672; then
-			fail "something listens on 127.0.0.1:5672 but 'rabbitmqctl status' fails" \
-				"stop that server (ss -ltnp 'sport = :5672') or check the Erlang cookie /var/lib/rabbitmq/.erlang.cookie"
-		fi
 		[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || fail "rabbitmq-server is not installed" "run: $0 install"
 		if has_systemd; then
 			systemctl start rabbitmq-server || fail "systemctl start rabbitmq-server failed" "see: journalctl -u rabbitmq-server"
@@ -57,14 +55,17 @@ ensure_user() {
 	step "rabbitmq: user trove"
 	local pass
 	pass=$(secret rabbit_password)
-	if ctl list_users | awk '{print $1}' | grep -qx trove; then
-		if ! ctl authenticate_user trove "$pass" >/dev/null 2>&1; then
+	# Common case first: one call proves the user exists with the persisted password.
+	if ! ctl authenticate_user trove "$pass" >/dev/null 2>&1; then
+		ctl status >/dev/null 2>&1 || fail "rabbitmqctl cannot reach the node that listens on 127.0.0.1:5672" \
+			"stop that server (ss -ltnp 'sport = :5672') or check the Erlang cookie /var/lib/rabbitmq/.erlang.cookie"
+		if ctl list_users | awk '{print $1}' | grep -qx trove; then
 			ctl change_password trove "$pass" >/dev/null
 			log "reset the password of user trove to the persisted one"
+		else
+			ctl add_user trove "$pass" >/dev/null
+			log "created user trove"
 		fi
-	else
-		ctl add_user trove "$pass" >/dev/null
-		log "created user trove"
 	fi
 	if ! ctl list_user_permissions trove | grep -qP '^/\t\.\*\t\.\*\t\.\*$'; then
 		ctl set_permissions -p / trove '.*' '.*' '.*' >/dev/null
@@ -85,6 +86,8 @@ do_stop() {
 	rabbitmqctl -q stop >/dev/null || fail "rabbitmqctl stop failed" "see /var/log/rabbitmq/*.log"
 	wait_for 60 "rabbitmq stopped" bash -c '! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null' ||
 		fail "RabbitMQ still listens 60 s after stop" "see /var/log/rabbitmq/*.log"
+	# epmd outlives the node; stop it too so the next start binds it per rabbitmq-env.conf (loopback).
+	epmd -kill >/dev/null 2>&1 || true
 	log "RabbitMQ stopped"
 }
 
