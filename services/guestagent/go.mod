@@ -4,4 +4,11 @@ go 1.26.8
 
 require github.com/trove-go/trove/pkg v0.0.0
 
+require (
+	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/go-sql-driver/mysql v1.10.1 // indirect
+	github.com/sirupsen/logrus v1.10.2 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)
+
 replace github.com/trove-go/trove/pkg => ../../pkg
