@@ -70,6 +70,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	// Validation goes to auth_url itself, not to the identity endpoint of the catalog, as keystonemiddleware does.
 	if err := openstack.AuthenticateV3(ctx, provider, &opts, gophercloud.EndpointOpts{Region: cfg.RegionName}); err != nil {
+		if gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+			return nil, fmt.Errorf("keystone: service user %q rejected by %s: check [keystone_authtoken] username, "+
+				"password, project_name and domains: %w", cfg.Username, endpoint, err)
+		}
 		return nil, unavailable("authenticate service user", err)
 	}
 	return &Client{
