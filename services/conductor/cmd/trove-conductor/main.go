@@ -1,0 +1,80 @@
+// Command trove-conductor receives guest reports (heartbeats, root, notifications) on [DEFAULT] conductor_queue
+// and writes them to the catalog.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/logging"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/services/conductor/internal/conductor"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "trove-conductor:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("trove-conductor", flag.ExitOnError)
+	paths := config.RegisterFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	if len(paths.Files) == 0 && len(paths.Dirs) == 0 {
+		paths.Files = []string{"/etc/trove/trove.conf"}
+	}
+	f, err := config.Load(*paths)
+	if err != nil {
+		return err
+	}
+	log, err := logging.Setup("trove-conductor", f.Bool("DEFAULT", "debug", false), f.String("DEFAULT", "log_file", ""))
+	if err != nil {
+		return err
+	}
+	rpcCfg := rpc.ConfigFrom(f)
+	topic := f.String("DEFAULT", "conductor_queue", conductorapi.DefaultTopic)
+	host := f.String("DEFAULT", "host", "0.0.0.0")
+	workers := f.Int("DEFAULT", "trove_conductor_workers", 8)
+	wrapKey := f.String("DEFAULT", "inst_rpc_key_encr_key", "emYjgHFqfXNB1NGehAFIUeoyw4V4XwWHEaKP")
+	if err := f.Err(); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	db, err := catalog.Open(f.String("database", "connection", ""))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+	tr, err := rpc.Dial(ctx, rpcCfg, log)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+
+	c := &conductor.Conductor{Catalog: db, WrapKey: wrapKey, Log: log}
+	srv := tr.NewServer(rpc.ServerConfig{Topic: topic, Server: host, Version: conductorapi.Version, Codec: c.Codec(), Concurrency: workers})
+	c.Register(srv)
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.WithField("topic", topic).Info("conductor serving")
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Stop(sctx)
+}

@@ -1,0 +1,175 @@
+// Package conductor implements trove-conductor's RPC endpoint (rpc.md §B.4): guests report heartbeats, root
+// enablement, notifications and backup progress; the conductor writes them to the catalog. Unlike Trove, a
+// message's instance_id must be the authenticated sender, and a keyed instance cannot send plaintext.
+package conductor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/rpc"
+)
+
+// Conductor holds the handlers' dependencies.
+type Conductor struct {
+	Catalog *catalog.DB
+	// WrapKey is [DEFAULT] inst_rpc_key_encr_key, which unwraps instances.encrypted_key.
+	WrapKey string
+	Log     logrus.FieldLogger
+
+	spoofed   atomic.Uint64
+	plaintext atomic.Uint64
+}
+
+// Counts reports messages refused by the handlers: instance_id not the authenticated sender, and plaintext
+// naming a keyed instance.
+func (c *Conductor) Counts() (spoofed, plaintext uint64) { return c.spoofed.Load(), c.plaintext.Load() }
+
+// Codec is the conductor server's codec: ConductorHostCodec with keys from the catalog.
+func (c *Conductor) Codec() rpc.Codec { return rpc.ConductorHostCodec(c.Lookup) }
+
+// Lookup returns an instance's keys and envelope (rpc.Lookup): the unwrapped instances.encrypted_key (deleted
+// rows included: late messages still decrypt), the rpc_peers envelope and a previous key during a rotation.
+// A NULL key is a legacy plaintext instance.
+func (c *Conductor) Lookup(ctx context.Context, id string) (rpc.PeerKeys, error) {
+	enc, err := c.Catalog.EncryptedKey(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return rpc.PeerKeys{}, rpc.ErrUnknownInstance
+	}
+	if err != nil {
+		return rpc.PeerKeys{}, err
+	}
+	if enc == "" {
+		return rpc.PeerKeys{Envelope: rpc.EnvelopeNone}, nil
+	}
+	key, err := keyring.Unwrap(c.WrapKey, enc)
+	if err != nil {
+		return rpc.PeerKeys{}, fmt.Errorf("instance %s: %w", id, err)
+	}
+	out := rpc.PeerKeys{Keys: keyring.Single(key), Envelope: rpc.EnvelopeTrove}
+	peer, err := c.Catalog.GetRPCPeer(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return rpc.PeerKeys{}, err
+	}
+	out.Envelope = rpc.Envelope(peer.Envelope)
+	if peer.PreviousEncryptedKey != "" && peer.PreviousValidUntil != nil {
+		if out.Keys.Previous, err = keyring.Unwrap(c.WrapKey, peer.PreviousEncryptedKey); err != nil {
+			return rpc.PeerKeys{}, fmt.Errorf("instance %s previous key: %w", id, err)
+		}
+		out.Keys.PreviousUntil = *peer.PreviousValidUntil
+	}
+	return out, nil
+}
+
+// Register adds the conductor methods to srv.
+func (c *Conductor) Register(srv *rpc.Server) {
+	rpc.Register(srv, conductorapi.MethodHeartbeat, c.heartbeat)
+	rpc.Register(srv, conductorapi.MethodReportRoot, c.reportRoot)
+	rpc.Register(srv, conductorapi.MethodNotifyEnd, c.notifyEnd)
+	rpc.Register(srv, conductorapi.MethodNotifyExcInfo, c.notifyExcInfo)
+	rpc.Register(srv, conductorapi.MethodUpdateBackup, c.updateBackup)
+}
+
+// authorize checks that a message about instanceID comes from that instance: an authenticated sender must be
+// the instance itself, and a plaintext message may only name an instance without a key.
+func (c *Conductor) authorize(ctx context.Context, rc rpc.Context, method, instanceID string) error {
+	log := c.Log.WithField("method", method).WithField("instance_id", instanceID)
+	if rc.SenderInstanceID != "" {
+		if rc.SenderInstanceID != instanceID {
+			c.spoofed.Add(1)
+			log.WithField("sender", rc.SenderInstanceID).Warn("rejected: instance_id is not the authenticated sender")
+			return fmt.Errorf("instance %s may not report for instance %s", rc.SenderInstanceID, instanceID)
+		}
+		return nil
+	}
+	enc, err := c.Catalog.EncryptedKey(ctx, instanceID)
+	if err != nil {
+		return err
+	}
+	if enc != "" {
+		c.plaintext.Add(1)
+		log.Warn("rejected: plaintext message naming a keyed instance")
+		return fmt.Errorf("plaintext %s for keyed instance %s", method, instanceID)
+	}
+	return nil
+}
+
+func sentPtr(s float64) *float64 {
+	if s == 0 {
+		return nil // Trove accepts a missing sent (logged)
+	}
+	return &s
+}
+
+func (c *Conductor) heartbeat(ctx context.Context, rc rpc.Context, a conductorapi.HeartbeatArgs) (rpc.Void, error) {
+	if err := c.authorize(ctx, rc, conductorapi.MethodHeartbeat, a.InstanceID); err != nil {
+		return rpc.Void{}, err
+	}
+	accepted, err := c.Catalog.Heartbeat(ctx, a.InstanceID, a.Payload.ServiceStatus, sentPtr(a.Sent))
+	if err != nil {
+		return rpc.Void{}, err
+	}
+	c.Log.WithField("instance_id", a.InstanceID).WithField("status", a.Payload.ServiceStatus).
+		WithField("accepted", accepted).Debug("heartbeat")
+	return rpc.Void{}, nil
+}
+
+func (c *Conductor) reportRoot(ctx context.Context, rc rpc.Context, a conductorapi.ReportRootArgs) (rpc.Void, error) {
+	if err := c.authorize(ctx, rc, conductorapi.MethodReportRoot, a.InstanceID); err != nil {
+		return rpc.Void{}, err
+	}
+	return rpc.Void{}, c.Catalog.RecordRoot(ctx, a.InstanceID, rc.UserID)
+}
+
+func notificationInstance(n map[string]any) string {
+	s, _ := n["instance_id"].(string)
+	return s
+}
+
+func (c *Conductor) notifyEnd(_ context.Context, rc rpc.Context, a conductorapi.NotifyEndArgs) (rpc.Void, error) {
+	c.Log.WithField("notification", a.SerializedNotification["notification_classname"]).
+		WithField("sender", rc.SenderInstanceID).WithField("request_id", rc.RequestID).Info("notification end")
+	return rpc.Void{}, nil
+}
+
+func (c *Conductor) notifyExcInfo(ctx context.Context, rc rpc.Context, a conductorapi.NotifyExcInfoArgs) (rpc.Void, error) {
+	id := notificationInstance(a.SerializedNotification)
+	if id == "" {
+		id = rc.SenderInstanceID
+	}
+	log := c.Log.WithField("notification", a.SerializedNotification["notification_classname"]).WithField("instance_id", id)
+	log.WithField("message", a.Message).Warn("notification error")
+	if id == "" {
+		return rpc.Void{}, nil
+	}
+	if err := c.authorize(ctx, rc, conductorapi.MethodNotifyExcInfo, id); err != nil {
+		return rpc.Void{}, err
+	}
+	return rpc.Void{}, c.Catalog.SaveFault(ctx, id, a.Message, strings.Join(a.Exception, ""))
+}
+
+// updateBackup applies the ordering check; backups are not stored by this version, so the update is logged.
+func (c *Conductor) updateBackup(ctx context.Context, rc rpc.Context, a conductorapi.UpdateBackupArgs) (rpc.Void, error) {
+	if err := c.authorize(ctx, rc, conductorapi.MethodUpdateBackup, a.InstanceID); err != nil {
+		return rpc.Void{}, err
+	}
+	if a.Sent != 0 {
+		fresh, err := c.Catalog.MessageIsFresh(ctx, a.InstanceID, conductorapi.MethodUpdateBackup, a.Sent)
+		if err != nil || !fresh {
+			return rpc.Void{}, err
+		}
+	}
+	c.Log.WithField("instance_id", a.InstanceID).WithField("backup_id", a.BackupID).Info("backup update (backups not stored yet)")
+	return rpc.Void{}, nil
+}

@@ -1,0 +1,195 @@
+package conductor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/testenv"
+)
+
+const wrapKey = "test-inst-rpc-key-encr-key-0123456789"
+
+type env struct {
+	db    *catalog.DB
+	tr    *rpc.Transport
+	c     *Conductor
+	srv   *rpc.Server
+	topic string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := catalog.Open(testenv.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New().WithField("test", t.Name())
+	exchange := testenv.UniqueName(t, "trove-test")
+	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), exchange), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	c := &Conductor{Catalog: db, WrapKey: wrapKey, Log: log}
+	topic := testenv.UniqueName(t, "trove-conductor")
+	// One handler at a time: a later message is dispatched only after the earlier one finished (see probe).
+	srv := tr.NewServer(rpc.ServerConfig{Topic: topic, Server: "test", Version: conductorapi.Version, Codec: c.Codec(), Concurrency: 1})
+	c.Register(srv)
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	return &env{db: db, tr: tr, c: c, srv: srv, topic: topic}
+}
+
+// instance creates an instance row; key "" makes a legacy plaintext instance, envelope "" keeps Trove's.
+func (e *env) instance(t *testing.T, key, envelope string) string {
+	t.Helper()
+	in := catalog.Instance{Name: "db", TenantID: "tenant", FlavorID: "1", VolumeSize: 1}
+	if key != "" {
+		w, err := keyring.Wrap(wrapKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.EncryptedKey = w
+	}
+	rows, err := e.db.CreateInstance(context.Background(), catalog.CreateInstanceParams{Instances: []catalog.Instance{in}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rows[0].ID
+	if envelope != "" {
+		if err := e.db.SetRPCPeer(context.Background(), catalog.RPCPeer{InstanceID: id, Envelope: envelope}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+// sender returns a conductor client as the guest of `as` would build it.
+func (e *env) sender(as, key string, envelope rpc.Envelope) *rpc.Client {
+	return e.tr.Client(rpc.Target{Topic: e.topic, Version: conductorapi.Version}, rpc.ConductorGuestCodec(as, key, envelope))
+}
+
+func heartbeat(t *testing.T, c *rpc.Client, id, st string, sent time.Time) {
+	t.Helper()
+	a := conductorapi.HeartbeatArgs{InstanceID: id, Payload: conductorapi.HeartbeatPayload{ServiceStatus: st}, Sent: conductorapi.Sent(sent)}
+	if err := c.Cast(context.Background(), rpc.Context{RequestID: "req-test"}, conductorapi.MethodHeartbeat, a); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settle polls cond (the effect of asynchronous casts) for up to 10 s.
+func (e *env) settle(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatal("condition not reached within 10s")
+}
+
+func (e *env) status(t *testing.T, id string) status.ServiceStatus {
+	t.Helper()
+	r, err := e.db.GetServiceStatus(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Status()
+}
+
+func rejects(reason string) uint64 { return rpc.RejectCounts()[reason] }
+
+func TestHeartbeats(t *testing.T) {
+	e := setup(t)
+	t0 := time.Now()
+	const keyA, keyB = "Q7dX2mLp9RtZ4vKc8NwB1sYh6JfE3gUa", "abcdefghijklmnopqrstuvwxyz012345"
+	plain := e.instance(t, "", "")
+	trove := e.instance(t, keyA, "")
+	aead := e.instance(t, keyB, catalog.EnvelopeAEAD)
+
+	cases := []struct {
+		name      string
+		client    *rpc.Client
+		about     string
+		status    string
+		sent      time.Time
+		want      status.ServiceStatus // status of `about` afterwards
+		rejectKey string               // rpc reject reason expected ("" = handled)
+	}{
+		{"plaintext legacy instance", e.sender(plain, "", rpc.EnvelopeNone), plain, "healthy", t0, status.Healthy, ""},
+		{"older sent is dropped", e.sender(plain, "", rpc.EnvelopeNone), plain, "shutdown", t0.Add(-time.Second), status.Healthy, ""},
+		{"equal sent is dropped", e.sender(plain, "", rpc.EnvelopeNone), plain, "shutdown", t0, status.Healthy, ""},
+		{"newer sent applies", e.sender(plain, "", rpc.EnvelopeNone), plain, "running", t0.Add(time.Second), status.Running, ""},
+		{"trove envelope", e.sender(trove, keyA, rpc.EnvelopeTrove), trove, "healthy", t0, status.Healthy, ""},
+		{"keyed instance plaintext rejected", e.sender(trove, "", rpc.EnvelopeNone), trove, "shutdown", t0.Add(time.Second), status.Healthy, rpc.RejectPlaintext},
+		{"aead envelope", e.sender(aead, keyB, rpc.EnvelopeAEAD), aead, "running", t0, status.Running, ""},
+		{"aead instance using trove envelope rejected", e.sender(aead, keyB, rpc.EnvelopeTrove), aead, "shutdown", t0.Add(time.Second), status.Running, rpc.RejectFormat},
+		{"spoofed instance_id rejected", e.sender(trove, keyA, rpc.EnvelopeTrove), plain, "crashed", t0.Add(5 * time.Second), status.Running, rpc.RejectIdentity},
+		{"wrong key rejected", e.sender(trove, keyB, rpc.EnvelopeTrove), trove, "shutdown", t0.Add(2 * time.Second), status.Healthy, rpc.RejectDecrypt},
+	}
+	// The probe instance's heartbeats mark progress: the server handles one message at a time, so once a probe
+	// sent after the case's message is applied, the case's message has been fully processed.
+	probe := e.instance(t, "", "")
+	probeClient := e.sender(probe, "", rpc.EnvelopeNone)
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rejected := rejects(c.rejectKey)
+			heartbeat(t, c.client, c.about, c.status, c.sent)
+			mark := []status.ServiceStatus{status.Running, status.Shutdown}[i%2]
+			heartbeat(t, probeClient, probe, mark.Description, t0.Add(time.Duration(i+1)*time.Second))
+			e.settle(t, func() bool { return e.status(t, probe) == mark })
+			if c.rejectKey != "" && rejects(c.rejectKey) <= rejected {
+				t.Fatalf("no %s rejection counted", c.rejectKey)
+			}
+			if got := e.status(t, c.about); got != c.want {
+				t.Fatalf("status of %s = %q, want %q", c.about, got.Description, c.want.Description)
+			}
+		})
+	}
+}
+
+func TestReportRootAndFault(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	id := e.instance(t, "", "")
+	c := e.sender(id, "", rpc.EnvelopeNone)
+	rc := rpc.Context{RequestID: "req-test", UserID: "u1"}
+	handled := e.srv.Handled()
+	if err := c.Cast(ctx, rc, conductorapi.MethodReportRoot, conductorapi.ReportRootArgs{InstanceID: id}); err != nil {
+		t.Fatal(err)
+	}
+	exc := conductorapi.NotifyExcInfoArgs{
+		SerializedNotification: map[string]any{"notification_classname": "trove.common.notification.DBaaSInstanceCreate", "instance_id": id},
+		Message:                "prepare failed", Exception: []string{"Traceback\n", "boom\n"},
+	}
+	if err := c.Cast(ctx, rc, conductorapi.MethodNotifyExcInfo, exc); err != nil {
+		t.Fatal(err)
+	}
+	e.settle(t, func() bool { return e.srv.Handled() >= handled+2 })
+	// Handled counts dispatch; wait for the rows themselves.
+	e.settle(t, func() bool {
+		on, _ := e.db.RootEnabled(ctx, id)
+		f, _ := e.db.GetFault(ctx, id)
+		return on && f.Message != ""
+	})
+	f, err := e.db.GetFault(ctx, id)
+	if err != nil || f.Message != "prepare failed" || f.Details != "Traceback\nboom\n" {
+		t.Fatalf("fault %+v %v", f, err)
+	}
+}
