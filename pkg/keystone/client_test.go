@@ -3,6 +3,7 @@ package keystone
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -433,6 +434,15 @@ func BenchmarkValidateUncached(b *testing.B) {
 	for b.Loop() {
 		if _, err := c.lookup(context.Background(), tokenID); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestConfigHidesPassword(t *testing.T) {
+	c := Config{Username: "trove", Password: "s3cret-pw"}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(format, c); strings.Contains(out, "s3cret-pw") || !strings.Contains(out, "trove") {
+			t.Errorf("%s: %s", format, out)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package keystone
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -108,3 +109,15 @@ func identityEndpoint(authURL string) string {
 	}
 	return u + "/"
 }
+
+// String hides the password, so a Config printed with %v or %+v never reveals it.
+func (c Config) String() string {
+	if c.Password != "" {
+		c.Password = "***"
+	}
+	type plain Config // no String method: avoids recursion
+	return fmt.Sprintf("%+v", plain(c))
+}
+
+// GoString hides the password from %#v as well.
+func (c Config) GoString() string { return c.String() }

@@ -19,6 +19,8 @@ import (
 type Token struct {
 	UserID      string
 	UserName    string
+	// ProjectID and ProjectName are empty for an unscoped or domain-scoped token, which Keystone accepts;
+	// trove-api's tenant-path check then refuses the request (403), as Trove does.
 	ProjectID   string
 	ProjectName string
 	DomainID    string // the project's domain (the user's for an unscoped token)

@@ -256,3 +256,17 @@ func TestFromConfig(t *testing.T) {
 		t.Error("[DEFAULT] admin_roles not honoured")
 	}
 }
+
+func BenchmarkEnforce(b *testing.B) {
+	e, err := New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	creds := callers[1].creds
+	target := map[string]string{"tenant": tenant}
+	for b.Loop() {
+		if err := e.Enforce("instance:create", creds, target); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
