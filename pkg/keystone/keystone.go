@@ -17,8 +17,8 @@ import (
 
 // Token is what trove-api needs to know about a validated user token.
 type Token struct {
-	UserID      string
-	UserName    string
+	UserID   string
+	UserName string
 	// ProjectID and ProjectName are empty for an unscoped or domain-scoped token, which Keystone accepts;
 	// trove-api's tenant-path check then refuses the request (403), as Trove does.
 	ProjectID   string
