@@ -11,16 +11,17 @@ import (
 	"time"
 
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/rpc"
 )
 
 // Config is the guest agent's configuration after one validation pass.
 type Config struct {
-	GuestID          string // [DEFAULT] guest_id (the instance id)
-	Manager          string // [DEFAULT] datastore_manager: mysql, mariadb or postgresql
-	DatastoreVersion string // [DEFAULT] datastore_version
-	TenantID         string // [DEFAULT] tenant_id
-	RPCKey           string // [DEFAULT] instance_rpc_encr_key; "" = plaintext RPC
-	Envelope         string // [DEFAULT] instance_rpc_envelope: "trove" (Trove's CBC) or "aead" (ours)
+	GuestID          string       // [DEFAULT] guest_id (the instance id)
+	Manager          string       // [DEFAULT] datastore_manager: mysql, mariadb or postgresql
+	DatastoreVersion string       // [DEFAULT] datastore_version
+	TenantID         string       // [DEFAULT] tenant_id
+	RPCKey           string       // [DEFAULT] instance_rpc_encr_key; "" = plaintext RPC
+	Envelope         rpc.Envelope // [DEFAULT] instance_rpc_envelope: trove (Trove's CBC, default with a key) or aead
 
 	ConductorTopic string // [DEFAULT] conductor_queue
 	// HeartbeatPeriod is [DEFAULT] agent_heartbeat_time (default 10 s). Trove leaves this option unused and
@@ -50,7 +51,6 @@ func Load(f *config.File) (Config, error) {
 		DatastoreVersion: f.String(d, "datastore_version", ""),
 		TenantID:         f.String(d, "tenant_id", ""),
 		RPCKey:           f.String(d, "instance_rpc_encr_key", ""),
-		Envelope:         f.String(d, "instance_rpc_envelope", "trove"),
 		ConductorTopic:   f.String(d, "conductor_queue", "trove-conductor"),
 		HeartbeatPeriod:  f.Seconds(d, "agent_heartbeat_time", 10),
 		ReportInterval:   f.Seconds(d, "report_interval", 30),
@@ -88,9 +88,11 @@ func Load(f *config.File) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("[DEFAULT] datastore_manager %q is not supported (mysql, mariadb, postgresql)", c.Manager))
 	}
-	if c.Envelope != "trove" && c.Envelope != "aead" {
-		errs = append(errs, fmt.Errorf("[DEFAULT] instance_rpc_envelope %q: want trove or aead", c.Envelope))
+	env, err := rpc.ParseEnvelope(f.String(d, "instance_rpc_envelope", ""), c.RPCKey != "")
+	if err != nil {
+		errs = append(errs, fmt.Errorf("[DEFAULT] instance_rpc_envelope: %w", err))
 	}
+	c.Envelope = env
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		errs = append(errs, fmt.Errorf("[local] data_dir %q must be an absolute path", c.DataDir))
 	}
