@@ -1,0 +1,102 @@
+// Command trove-api serves OpenStack Trove's REST API v1.0 (wiring only; see internal/api).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/keystone"
+	"github.com/trove-go/trove/pkg/logging"
+	"github.com/trove-go/trove/pkg/policy"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/taskapi"
+	"github.com/trove-go/trove/services/api/internal/api"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "trove-api:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("trove-api", flag.ExitOnError)
+	paths := config.RegisterFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	if len(paths.Files) == 0 && len(paths.Dirs) == 0 {
+		paths.Files = []string{"/etc/trove/trove.conf"}
+	}
+	file, err := config.Load(*paths)
+	if err != nil {
+		return err
+	}
+	log, err := logging.Setup("trove-api", file.Bool("DEFAULT", "debug", false), file.String("DEFAULT", "log_file", ""))
+	if err != nil {
+		return err
+	}
+	cfg, err := api.ConfigFrom(file)
+	if err != nil {
+		return err
+	}
+	ksCfg := keystone.ConfigFrom(file)
+	rpcCfg := rpc.ConfigFrom(file)
+	queue := file.String("DEFAULT", "taskmanager_queue", taskapi.Topic)
+	enforcer, err := policy.FromConfig(file)
+	if err != nil {
+		return err
+	}
+	if err := file.Err(); err != nil {
+		return err
+	}
+	if cfg.EnableSecureRPC && (keyring.IsTroveDefault(cfg.TaskmanagerRPCKey) || keyring.IsTroveDefault(cfg.InstRPCKeyEncrKey)) {
+		log.Warn("taskmanager_rpc_encr_key / inst_rpc_key_encr_key are Trove's public defaults: RPC traffic is not confidential")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	db, err := catalog.Open(file.String("database", "connection", ""))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.CheckSchema(ctx); err != nil {
+		return fmt.Errorf("%w (run trove-manage db_sync)", err)
+	}
+
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	ks, err := keystone.New(startCtx, ksCfg)
+	if err != nil {
+		return err
+	}
+	tr, err := rpc.Dial(startCtx, rpcCfg, log)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	codec := rpc.PlainCodec()
+	if cfg.EnableSecureRPC {
+		codec = rpc.TroveCodec(cfg.TaskmanagerRPCKey)
+	}
+	tm := taskapi.NewClient(tr.Client(taskapi.Target(queue), codec))
+
+	a := api.New(api.Deps{
+		Config: cfg, Catalog: db, Validator: ks, WWWAuthenticate: ks.WWWAuthenticate(), Policy: enforcer,
+		TaskManager: tm, Log: log.WithField("component", "api"),
+	})
+	err = a.Serve(ctx, nil)
+	logrus.WithField("service", "trove-api").Info("stopped")
+	return err
+}

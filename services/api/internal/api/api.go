@@ -1,0 +1,129 @@
+// Package api is trove-api's HTTP layer: the route table, the identity/request-id middleware, one handler per
+// route (validate token and policy → load/act → render) and one render function per resource. Trove's JSON
+// shapes are fixed upstream (api.md); catalog row types never reach the wire.
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/keystone"
+	"github.com/trove-go/trove/pkg/policy"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+// TaskManager is what the API asks of trove-taskmanager (casts). Production wires *taskapi.Client.
+type TaskManager interface {
+	CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.CreateInstanceArgs) error
+	DeleteInstance(ctx context.Context, rc rpc.Context, a taskapi.DeleteInstanceArgs) error
+	Restart(ctx context.Context, rc rpc.Context, a taskapi.RestartArgs) error
+	ResizeVolume(ctx context.Context, rc rpc.Context, a taskapi.ResizeVolumeArgs) error
+	Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error
+}
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Config    Config
+	Catalog   *catalog.DB
+	Validator keystone.Validator
+	// WWWAuthenticate is the header value of 401 responses (keystone.Client.WWWAuthenticate()).
+	WWWAuthenticate string
+	Policy          *policy.Enforcer
+	TaskManager     TaskManager
+	Flavors         Flavors
+	Log             *logrus.Entry
+	// Now is the clock (UTC); nil means time.Now.
+	Now func() time.Time
+}
+
+// API serves Trove's REST API v1.0.
+type API struct {
+	cfg       Config
+	cat       *catalog.DB
+	validator keystone.Validator
+	wwwAuth   string
+	policy    *policy.Enforcer
+	tm        TaskManager
+	flavors   Flavors
+	log       *logrus.Entry
+	now       func() time.Time
+	limiter   *rateLimiter
+	ds        *datastoreCache
+}
+
+// New builds the API.
+func New(d Deps) *API {
+	a := &API{cfg: d.Config, cat: d.Catalog, validator: d.Validator, wwwAuth: d.WWWAuthenticate, policy: d.Policy,
+		tm: d.TaskManager, flavors: d.Flavors, log: d.Log, now: d.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = logrus.NewEntry(logrus.StandardLogger())
+	}
+	if a.flavors == nil {
+		a.flavors = StaticFlavors(d.Config.Flavors)
+	}
+	if d.Config.RateLimits != nil {
+		a.limiter = newRateLimiter(d.Config.RateLimits, a.now)
+	}
+	a.ds = newDatastoreCache(d.Catalog, d.Config.DatastoreCacheTTL, a.now)
+	return a
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handler returns the whole application: versions, healthcheck and the authenticated /v1.0 tree.
+func (a *API) Handler() http.Handler {
+	root := mux.NewRouter()
+	root.NotFoundHandler = a.wrap(func(http.ResponseWriter, *http.Request) error { return errNoRoute })
+	root.MethodNotAllowedHandler = root.NotFoundHandler
+	root.Handle("/", a.wrap(a.versions)).Methods(http.MethodGet)
+	root.Handle("/healthcheck", a.wrap(a.healthcheck)).Methods(http.MethodGet, http.MethodHead)
+
+	v1 := root.PathPrefix("/v1.0/{tenant}/").Subrouter()
+	// Unmatched routes under a tenant still pass identity first (mux applies Use only to matched routes); a route
+	// without the requested method is a 404 in Trove, not a 405.
+	v1.NotFoundHandler = a.authenticate(root.NotFoundHandler)
+	v1.MethodNotAllowedHandler = v1.NotFoundHandler
+	v1.Use(a.authenticate)
+	routes := []struct {
+		method, path string
+		h            handlerFunc
+	}{
+		{"GET", "instances", a.listInstances(false)},
+		{"GET", "instances/detail", a.listInstances(true)},
+		{"POST", "instances", a.createInstance},
+		{"GET", "instances/{id}", a.showInstance},
+		{"PUT", "instances/{id}", a.updateInstance(false)},
+		{"PATCH", "instances/{id}", a.updateInstance(true)},
+		{"DELETE", "instances/{id}", a.deleteInstance},
+
+		{"GET", "datastores", a.listDatastores},
+		{"GET", "datastores/versions/{version}", a.showVersionByUUID},
+		{"GET", "datastores/{ds}", a.showDatastore},
+		{"GET", "datastores/{ds}/versions", a.listVersions},
+		{"GET", "datastores/{ds}/versions/{version}", a.showVersion},
+		{"GET", "datastores/{ds}/versions/{version}/flavors", a.versionFlavors},
+
+		{"GET", "flavors", a.listFlavors},
+		{"GET", "flavors/{id}", a.showFlavor},
+		{"GET", "limits", a.limits},
+
+		{"GET", "mgmt/quotas/{project}", a.showQuotas},
+		{"PUT", "mgmt/quotas/{project}", a.updateQuotas},
+	}
+	for _, rt := range routes {
+		v1.Handle("/"+rt.path, a.wrap(rt.h)).Methods(rt.method)
+	}
+	// Everything else under /v1.0 (including "/v1.0/{tenant}" alone) still goes through identity first, as in
+	// Trove, so an unauthenticated caller learns nothing about the route table.
+	root.PathPrefix("/v1.0").Handler(a.authenticate(root.NotFoundHandler))
+	return a.withRequestID(root)
+}

@@ -1,0 +1,299 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/services/api/internal/fault"
+)
+
+// datastoreCache serves datastores and versions from memory for a short TTL: they change only through
+// trove-manage or the mgmt API, and the list is the API's hottest read. One refresh at a time.
+type datastoreCache struct {
+	cat *catalog.DB
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	fetched time.Time
+	snap    *dsSnapshot
+}
+
+type dsSnapshot struct {
+	datastores []catalog.Datastore
+	versions   map[string][]catalog.DatastoreVersion // by datastore id, ordered by name, version
+	byID       map[string]catalog.DatastoreVersion
+}
+
+func newDatastoreCache(cat *catalog.DB, ttl time.Duration, now func() time.Time) *datastoreCache {
+	return &datastoreCache{cat: cat, ttl: ttl, now: now}
+}
+
+func (c *datastoreCache) get(ctx context.Context) (*dsSnapshot, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap != nil && c.now().Sub(c.fetched) < c.ttl {
+		return c.snap, nil
+	}
+	dss, err := c.cat.ListDatastores(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := c.cat.ListAllVersions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &dsSnapshot{datastores: dss, versions: map[string][]catalog.DatastoreVersion{}, byID: map[string]catalog.DatastoreVersion{}}
+	for _, v := range vs {
+		s.versions[v.DatastoreID] = append(s.versions[v.DatastoreID], v)
+		s.byID[v.ID] = v
+	}
+	c.snap, c.fetched = s, c.now()
+	return s, nil
+}
+
+// invalidate drops the snapshot (after the API itself changes datastores).
+func (c *datastoreCache) invalidate() {
+	c.mu.Lock()
+	c.snap = nil
+	c.mu.Unlock()
+}
+
+// find resolves a datastore by id, then by name.
+func (s *dsSnapshot) find(idOrName string) (catalog.Datastore, bool) {
+	for _, d := range s.datastores {
+		if d.ID == idOrName {
+			return d, true
+		}
+	}
+	for _, d := range s.datastores {
+		if d.Name == idOrName {
+			return d, true
+		}
+	}
+	return catalog.Datastore{}, false
+}
+
+type versionView struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Datastore   string    `json:"datastore,omitempty"`
+	Links       []link    `json:"links"`
+	Version     string    `json:"version"`
+	Active      *bool     `json:"active,omitempty"`
+	Packages    *string   `json:"packages,omitempty"`
+	Image       *string   `json:"image,omitempty"`
+	ImageTags   *[]string `json:"image_tags,omitempty"`
+	RegistryExt *string   `json:"registry_ext,omitempty"`
+	ReplStrat   *string   `json:"repl_strategy,omitempty"`
+}
+
+// renderVersion is Trove's DatastoreVersionView; withDatastore=false for the nested list of a datastore.
+func renderVersion(base baseURL, v *catalog.DatastoreVersion, admin, withDatastore bool) versionView {
+	out := versionView{ID: v.ID, Name: v.Name, Links: base.links("datastores/versions", v.ID), Version: v.Version}
+	if withDatastore {
+		out.Datastore = v.DatastoreID
+	}
+	if admin {
+		active, pkgs, img, reg, repl := v.Active, v.Packages, v.ImageID, v.RegistryExt, v.ReplStrategy
+		out.Active, out.Packages, out.Image, out.RegistryExt, out.ReplStrat = &active, &pkgs, &img, &reg, &repl
+		tags := []string{}
+		for _, t := range strings.Split(v.ImageTags, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+		out.ImageTags = &tags
+	}
+	return out
+}
+
+type datastoreView struct {
+	ID             string        `json:"id"`
+	Name           string        `json:"name"`
+	Links          []link        `json:"links"`
+	Versions       []versionView `json:"versions"`
+	DefaultVersion string        `json:"default_version,omitempty"`
+}
+
+// renderDatastore shows the given versions (already filtered by the caller).
+func renderDatastore(base baseURL, d *catalog.Datastore, versions []catalog.DatastoreVersion, admin bool) datastoreView {
+	out := datastoreView{ID: d.ID, Name: d.Name, Links: base.links("datastores", d.ID), Versions: make([]versionView, 0, len(versions)), DefaultVersion: d.DefaultVersionID}
+	for i := range versions {
+		out.Versions = append(out.Versions, renderVersion(base, &versions[i], admin, false))
+	}
+	return out
+}
+
+func activeOnly(vs []catalog.DatastoreVersion) []catalog.DatastoreVersion {
+	out := make([]catalog.DatastoreVersion, 0, len(vs))
+	for _, v := range vs {
+		if v.Active {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (a *API) listDatastores(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	if err := a.enforce(rc, "datastore:index", rc.Token.ProjectID); err != nil {
+		return err
+	}
+	s, err := a.ds.get(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]datastoreView, 0, len(s.datastores))
+	for i := range s.datastores {
+		d := &s.datastores[i]
+		vs := s.versions[d.ID]
+		if !rc.IsAdmin {
+			if vs = activeOnly(vs); len(vs) == 0 {
+				continue
+			}
+		}
+		out = append(out, renderDatastore(rc.base, d, vs, rc.IsAdmin))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"datastores": out})
+}
+
+// datastoreNotFound is Trove's DatastoreNotFound (404).
+func datastoreNotFound(idOrName string) *fault.Error {
+	return fault.New(http.StatusNotFound, "Datastore '%s' cannot be found.", idOrName)
+}
+
+// versionNotFound is Trove's DatastoreVersionNotFound, which maps to 400.
+func versionNotFound(idOrName string) *fault.Error {
+	return fault.BadRequest("Datastore version '%s' cannot be found.", idOrName)
+}
+
+// datastoreFromPath checks the rule and resolves {ds} from the cached snapshot.
+func (a *API) datastoreFromPath(r *http.Request, rule string) (*requestContext, *dsSnapshot, catalog.Datastore, error) {
+	rc := reqCtx(r)
+	if err := a.enforce(rc, rule, rc.Token.ProjectID); err != nil {
+		return rc, nil, catalog.Datastore{}, err
+	}
+	s, err := a.ds.get(r.Context())
+	if err != nil {
+		return rc, nil, catalog.Datastore{}, err
+	}
+	name := mux.Vars(r)["ds"]
+	d, ok := s.find(name)
+	if !ok {
+		return rc, nil, d, datastoreNotFound(name)
+	}
+	return rc, s, d, nil
+}
+
+func (a *API) showDatastore(w http.ResponseWriter, r *http.Request) error {
+	rc, s, d, err := a.datastoreFromPath(r, "datastore:show")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"datastore": renderDatastore(rc.base, &d, activeOnly(s.versions[d.ID]), rc.IsAdmin)})
+}
+
+func (a *API) listVersions(w http.ResponseWriter, r *http.Request) error {
+	rc, s, d, err := a.datastoreFromPath(r, "datastore:version_index")
+	if err != nil {
+		return err
+	}
+	vs := activeOnly(s.versions[d.ID])
+	out := make([]versionView, 0, len(vs))
+	for i := range vs {
+		out = append(out, renderVersion(rc.base, &vs[i], rc.IsAdmin, true))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"versions": out})
+}
+
+// resolveVersion maps catalog lookups to Trove's faults: unknown datastore 404, unknown version 400, ambiguous
+// name 400 (DatastoreVersionsNoUniqueMatch).
+func (a *API) resolveVersion(ctx context.Context, ds, version string) (catalog.Datastore, catalog.DatastoreVersion, error) {
+	d, v, err := a.cat.FindVersion(ctx, ds, version)
+	if err == nil {
+		return d, v, nil
+	}
+	var ce *catalog.Error
+	switch {
+	case errors.Is(err, catalog.ErrNotFound) && d.ID == "":
+		return d, v, datastoreNotFound(ds)
+	case errors.Is(err, catalog.ErrNotFound):
+		return d, v, versionNotFound(version)
+	case errors.As(err, &ce):
+		return d, v, fault.BadRequest("%s", ce.Message)
+	}
+	return d, v, err
+}
+
+func (a *API) showVersion(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	if err := a.enforce(rc, "datastore:version_show", rc.Token.ProjectID); err != nil {
+		return err
+	}
+	vars := mux.Vars(r)
+	_, v, err := a.resolveVersion(r.Context(), vars["ds"], vars["version"])
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"version": renderVersion(rc.base, &v, rc.IsAdmin, true)})
+}
+
+func (a *API) showVersionByUUID(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	if err := a.enforce(rc, "datastore:version_show_by_uuid", rc.Token.ProjectID); err != nil {
+		return err
+	}
+	id := mux.Vars(r)["version"]
+	v, err := a.cat.GetVersion(r.Context(), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return versionNotFound(id)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"version": renderVersion(rc.base, &v, rc.IsAdmin, true)})
+}
+
+func (a *API) versionFlavors(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	if err := a.enforce(rc, "datastore:list_associated_flavors", rc.Token.ProjectID); err != nil {
+		return err
+	}
+	vars := mux.Vars(r)
+	_, v, err := a.resolveVersion(r.Context(), vars["ds"], vars["version"])
+	if err != nil {
+		return err
+	}
+	allowed, err := a.cat.VersionFlavors(r.Context(), v.ID)
+	if err != nil {
+		return err
+	}
+	flavors, err := a.flavors.ListFlavors(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]flavorView, 0, len(flavors))
+	for i := range flavors {
+		if len(allowed) == 0 || contains(allowed, flavors[i].ID) {
+			out = append(out, renderFlavor(rc.base, &flavors[i]))
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

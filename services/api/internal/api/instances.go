@@ -1,0 +1,531 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
+	"github.com/trove-go/trove/services/api/internal/fault"
+	"github.com/trove-go/trove/services/api/internal/schema"
+)
+
+// loadInstance is the object half of every instance route: the policy check against the caller's own project
+// first (so a refused caller learns nothing), then the row, then ownership (another tenant's instance is 404
+// unless admin), then the rule again against the real owner.
+func (a *API) loadInstance(ctx context.Context, rc *requestContext, rule, id string) (*catalog.Instance, error) {
+	if err := a.enforce(rc, rule, rc.Token.ProjectID); err != nil {
+		return nil, err
+	}
+	row, err := a.cat.GetInstance(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && row.TenantID != rc.Token.ProjectID) {
+		return nil, fault.NotFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if row.TenantID != rc.Token.ProjectID {
+		if err := a.enforce(rc, rule, row.TenantID); err != nil {
+			return nil, err
+		}
+	}
+	return &row, nil
+}
+
+// infos gathers versions (cached), guest statuses and running backups for rows in two bulk queries.
+func (a *API) infos(ctx context.Context, rows []catalog.Instance) ([]instanceInfo, error) {
+	snap, err := a.ds.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].ID
+	}
+	svcs, err := a.cat.ServiceStatuses(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	backups, err := a.cat.RunningBackups(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]instanceInfo, len(rows))
+	for i := range rows {
+		in := instanceInfo{row: &rows[i], backup: backups[rows[i].ID]}
+		if s, ok := svcs[rows[i].ID]; ok {
+			in.svc = &s
+		}
+		if v, ok := snap.byID[rows[i].DatastoreVersionID]; ok {
+			in.version = &v
+			if d, ok := snap.find(v.DatastoreID); ok {
+				in.dsName = d.Name
+			}
+		} else if rows[i].DatastoreVersionID != "" {
+			// A version created after the snapshot: read it directly.
+			if v, err := a.cat.GetVersion(ctx, rows[i].DatastoreVersionID); err == nil {
+				in.version = &v
+				if d, err := a.cat.GetDatastore(ctx, v.DatastoreID); err == nil {
+					in.dsName = d.Name
+				}
+			}
+		}
+		out[i] = in
+	}
+	return out, nil
+}
+
+// pageLimit reads ?limit= capped at the page size (Trove: min(limit, instances_page_size)).
+func (a *API) pageLimit(r *http.Request) (int, error) {
+	limit := a.cfg.InstancesPageSize
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return 0, fault.BadRequest("limit must be a positive integer.")
+		}
+		limit = min(n, limit)
+	}
+	return limit, nil
+}
+
+func (a *API) listInstances(detail bool) handlerFunc {
+	rule := "instance:index"
+	if detail {
+		rule = "instance:detail"
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rc := reqCtx(r)
+		if err := a.enforce(rc, rule, rc.Token.ProjectID); err != nil {
+			return err
+		}
+		limit, err := a.pageLimit(r)
+		if err != nil {
+			return err
+		}
+		q := r.URL.Query()
+		clustered := strings.EqualFold(q.Get("include_clustered"), "true")
+		rows, next, err := a.cat.ListInstances(r.Context(), rc.Token.ProjectID, clustered, limit, q.Get("marker"))
+		if err != nil {
+			return err
+		}
+		infos, err := a.infos(r.Context(), rows)
+		if err != nil {
+			return err
+		}
+		// The page is selected by id and shown newest first, as in Trove.
+		sort.SliceStable(infos, func(i, j int) bool { return infos[i].row.Created.After(infos[j].row.Created) })
+		now := a.now()
+		views := make([]instanceView, len(infos))
+		for i := range infos {
+			views[i] = a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
+		}
+		body := struct {
+			Instances []instanceView `json:"instances"`
+			Links     []link         `json:"links,omitempty"`
+		}{Instances: views}
+		if next != "" {
+			body.Links = nextLink(r, next, limit)
+		}
+		return writeJSON(w, http.StatusOK, body)
+	}
+}
+
+func (a *API) showInstance(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	row, err := a.loadInstance(r.Context(), rc, "instance:show", mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	return a.writeInstance(w, r, rc, row, http.StatusOK, "")
+}
+
+// writeInstance renders the detail view of one instance (show and create).
+func (a *API) writeInstance(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance, code int, password string) error {
+	infos, err := a.infos(r.Context(), []catalog.Instance{*row})
+	if err != nil {
+		return err
+	}
+	f, err := a.cat.GetFault(r.Context(), row.ID)
+	if err == nil {
+		infos[0].fault = &f
+	} else if !errors.Is(err, catalog.ErrNotFound) {
+		return err
+	}
+	v := a.renderInstance(rc.base, &infos[0], true, rc.IsAdmin, a.now())
+	v.Password = password
+	return writeJSON(w, code, map[string]instanceView{"instance": v})
+}
+
+var localities = []string{"affinity", "soft-affinity", "anti-affinity", "soft-anti-affinity"}
+
+func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	ctx := r.Context()
+	if err := a.enforce(rc, "instance:create", rc.Token.ProjectID); err != nil {
+		return err
+	}
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	req, err := schema.ParseCreateInstance(doc)
+	if err != nil {
+		return err
+	}
+	if len(req.Databases) > 0 {
+		if err := a.enforce(rc, "instance:extension:database:create", rc.Token.ProjectID); err != nil {
+			return err
+		}
+	}
+	if len(req.Users) > 0 {
+		if err := a.enforce(rc, "instance:extension:user:create", rc.Token.ProjectID); err != nil {
+			return err
+		}
+	}
+	switch {
+	case req.ReplicaOf != "":
+		return fault.NotImplemented("Replication is not supported by this deployment.")
+	case req.ReplicaCount > 1:
+		return fault.BadRequest("Replica count only valid when creating replicas.")
+	case req.BackupRef != "":
+		return fault.NotImplemented("Restoring from a backup is not supported by this deployment.")
+	case len(req.Modules) > 0:
+		return fault.NotImplemented("Modules are not supported by this deployment.")
+	case req.Configuration != "":
+		return fault.NotImplemented("Configuration groups are not supported by this deployment.")
+	case req.Locality != "" && !contains(localities, req.Locality):
+		return fault.BadRequest("Locality '%s' is not supported; use one of %s.", req.Locality, strings.Join(localities, ", "))
+	}
+
+	// Datastore and version: explicit, else default_datastore and the datastore's default version.
+	dsRef := req.Datastore.Type
+	if dsRef == "" {
+		dsRef = a.cfg.DefaultDatastore
+	}
+	if dsRef == "" {
+		return fault.BadRequest("Please specify datastore. Default datastore cannot be found.")
+	}
+	var ds catalog.Datastore
+	var version catalog.DatastoreVersion
+	if req.Datastore.VersionNumber != "" && req.Datastore.Version != "" {
+		ds, version, err = a.cat.FindVersionNumber(ctx, dsRef, req.Datastore.Version, req.Datastore.VersionNumber)
+		err = a.versionFault(err, ds, dsRef, req.Datastore.Version)
+	} else {
+		ds, version, err = a.resolveVersion(ctx, dsRef, req.Datastore.Version)
+	}
+	if err != nil {
+		return err
+	}
+	if !version.Active {
+		return fault.BadRequest("Datastore version '%s' is not active.", version.Name)
+	}
+	mgr := a.cfg.manager(version.Manager)
+
+	// Flavor.
+	if !req.HasFlavor {
+		return fault.BadRequest("Resource None cannot be found.")
+	}
+	allowed, err := a.cat.VersionFlavors(ctx, version.ID)
+	if err != nil {
+		return err
+	}
+	if len(allowed) > 0 && !contains(allowed, req.FlavorRef) {
+		return fault.BadRequest("Flavor %s is not supported for datastore %s version %s", req.FlavorRef, ds.Name, version.Name)
+	}
+	flavor, err := a.flavors.GetFlavor(ctx, req.FlavorRef)
+	if err != nil {
+		return err
+	}
+	if flavor == nil {
+		return fault.BadRequest("Resource %s cannot be found.", req.FlavorRef)
+	}
+
+	// Volume.
+	volumeSize := 0
+	var volumeType *string
+	if mgr.VolumeSupport {
+		if req.Volume == nil {
+			return fault.BadRequest("Volume size was not specified.")
+		}
+		if req.Volume.Size > a.cfg.MaxAcceptedVolumeSize {
+			return fault.OverLimit("Volume quota exceeded for instance: requested %d GB, maximum accepted size is %d GB.", req.Volume.Size, a.cfg.MaxAcceptedVolumeSize)
+		}
+		volumeSize = int(req.Volume.Size)
+		if req.Volume.Type != nil {
+			types, err := a.cat.VersionVolumeTypes(ctx, version.ID)
+			if err != nil {
+				return err
+			}
+			if len(types) > 0 && !contains(types, *req.Volume.Type) {
+				return fault.BadRequest("The volume type %s is not valid for datastore version %s.", *req.Volume.Type, version.ID)
+			}
+			volumeType = req.Volume.Type
+		}
+	} else if req.Volume != nil {
+		return fault.NotImplemented("Volume support is not enabled for datastore %s.", ds.Name)
+	}
+
+	dbs, users, err := checkDatabasesUsers(req, mgr)
+	if err != nil {
+		return err
+	}
+	nics, err := checkNics(req.Nics)
+	if err != nil {
+		return err
+	}
+
+	row := catalog.Instance{
+		ID: catalog.NewID(), Name: req.Name, FlavorID: flavor.ID, VolumeSize: volumeSize, TenantID: rc.Token.ProjectID,
+		DatastoreVersionID: version.ID, RegionID: a.cfg.Region,
+	}
+	var access *taskapi.Access
+	if req.Access != nil {
+		access = &taskapi.Access{AllowedCIDRs: req.Access.AllowedCIDRs}
+		if access.AllowedCIDRs == nil {
+			access.AllowedCIDRs = []string{}
+		}
+		if req.Access.IsPublic != nil {
+			access.IsPublic = *req.Access.IsPublic
+		}
+		b, _ := json.Marshal(access)
+		row.Access = string(b)
+	}
+	if a.cfg.EnableSecureRPC {
+		key, err := keyring.NewInstanceKey()
+		if err != nil {
+			return err
+		}
+		if row.EncryptedKey, err = keyring.Wrap(a.cfg.InstRPCKeyEncrKey, key); err != nil {
+			return err
+		}
+	}
+	deltas := map[string]int{catalog.ResourceInstances: 1, catalog.ResourceRAM: flavor.RAM, catalog.ResourceVolumes: volumeSize}
+	rows, err := a.cat.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: []catalog.Instance{row}, Deltas: deltas, Defaults: a.cfg.Quotas})
+	var qe *catalog.QuotaExceededError
+	if errors.As(err, &qe) {
+		return fault.OverLimit("%s", qe.Error())
+	}
+	if err != nil {
+		return err
+	}
+	row = rows[0]
+
+	args := taskapi.CreateInstanceArgs{
+		InstanceID: row.ID, Name: row.Name, ImageID: version.ImageID, DatastoreManager: version.Manager,
+		Flavor:    taskapi.Flavor{ID: flavor.ID, Name: flavor.Name, RAM: flavor.RAM, VCPUs: flavor.VCPUs, Disk: flavor.Disk},
+		Databases: dbs, Users: users, NICs: nics, VolumeType: volumeType, Access: access, DSVersion: version.Version,
+		Overrides: map[string]any{},
+	}
+	if args.ImageID == "" {
+		args.ImageID = version.ImageTags // the compute driver resolves tags (no Glance lookup in the API)
+	}
+	if version.Packages != "" {
+		p := version.Packages
+		args.Packages = &p
+	}
+	if volumeSize > 0 {
+		args.VolumeSize = &volumeSize
+	}
+	if req.AvailabilityZone != "" {
+		az := req.AvailabilityZone
+		args.AvailabilityZone = &az
+	}
+	if req.Locality != "" {
+		l := req.Locality
+		args.Locality = &l
+	}
+	if err := a.tm.CreateInstance(ctx, rc.rpcContext(), args); err != nil {
+		// The row and quota are committed; mark the build failed so the owner sees ERROR and can delete it.
+		if uerr := a.cat.SetTask(ctx, row.ID, status.TaskBuildingErrorServer); uerr != nil {
+			rc.log.WithError(uerr).Error("marking instance failed after create_instance cast failure")
+		}
+		_ = a.cat.SaveFault(ctx, row.ID, "Could not hand the instance to the task manager.", err.Error())
+		return fmt.Errorf("casting create_instance for %s: %w", row.ID, err)
+	}
+	rc.log.WithField("instance_id", row.ID).WithField("datastore_version", version.ID).Info("instance create accepted")
+	return a.writeInstance(w, r, rc, &row, http.StatusOK, "")
+}
+
+// versionFault maps FindVersionNumber errors like resolveVersion does.
+func (a *API) versionFault(err error, ds catalog.Datastore, dsRef, version string) error {
+	var ce *catalog.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, catalog.ErrNotFound) && ds.ID == "":
+		return datastoreNotFound(dsRef)
+	case errors.Is(err, catalog.ErrNotFound):
+		return versionNotFound(version)
+	case errors.As(err, &ce):
+		return fault.BadRequest("%s", ce.Message)
+	}
+	return err
+}
+
+// checkDatabasesUsers applies Trove's semantic checks on the initial databases and users and returns them in
+// the taskmanager's serialized form.
+func checkDatabasesUsers(req *schema.CreateInstance, mgr ManagerConfig) ([]taskapi.Database, []taskapi.User, error) {
+	dbs := make([]taskapi.Database, 0, len(req.Databases))
+	byName := map[string]taskapi.Database{}
+	for _, d := range req.Databases {
+		if contains(mgr.IgnoreDBs, d.Name) {
+			return nil, nil, fault.BadRequest("Database name '%s' is reserved.", d.Name)
+		}
+		if _, dup := byName[d.Name]; dup {
+			return nil, nil, fault.BadRequest("Two or more databases share the same name in the request.")
+		}
+		sd := taskapi.Database{Name: d.Name}
+		if d.CharacterSet != "" {
+			cs := d.CharacterSet
+			sd.CharacterSet = &cs
+		}
+		if d.Collate != "" {
+			c := d.Collate
+			sd.Collate = &c
+		}
+		byName[d.Name] = sd
+		dbs = append(dbs, sd)
+	}
+	users := make([]taskapi.User, 0, len(req.Users))
+	seen := map[string]bool{}
+	for _, u := range req.Users {
+		host := u.Host
+		if host == "" {
+			host = "%"
+		}
+		if contains(mgr.IgnoreUsers, u.Name) {
+			return nil, nil, fault.BadRequest("User name '%s' is reserved.", u.Name)
+		}
+		if seen[u.Name+"@"+host] {
+			return nil, nil, fault.BadRequest("Two or more users share the same name and host in the request.")
+		}
+		seen[u.Name+"@"+host] = true
+		pw := u.Password
+		su := taskapi.User{Name: u.Name, Host: host, Password: &pw, Databases: []taskapi.Database{}}
+		for _, db := range u.Databases {
+			d, ok := byName[db]
+			if !ok {
+				return nil, nil, fault.BadRequest("The request indicates that user %s should have access to database %s, but database %s is not included in the initial databases list.", u.Name, db, db)
+			}
+			su.Databases = append(su.Databases, d)
+		}
+		users = append(users, su)
+	}
+	return dbs, users, nil
+}
+
+// checkNics applies Trove's nic rules: a network or a subnet; an ip address needs a subnet.
+func checkNics(in []schema.Nic) ([]taskapi.NIC, error) {
+	out := make([]taskapi.NIC, 0, len(in))
+	for _, n := range in {
+		if n.NetworkID == "" && n.SubnetID == "" {
+			return nil, fault.BadRequest("Network or subnet must be specified.")
+		}
+		if n.IPAddress != "" && n.SubnetID == "" {
+			return nil, fault.BadRequest("Subnet ID must be specified when IP address is given.")
+		}
+		out = append(out, taskapi.NIC{NetworkID: n.NetworkID, SubnetID: n.SubnetID, IPAddress: n.IPAddress})
+	}
+	return out, nil
+}
+
+func (a *API) updateInstance(patch bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		rc := reqCtx(r)
+		ctx := r.Context()
+		row, err := a.loadInstance(ctx, rc, "instance:update", mux.Vars(r)["id"])
+		if err != nil {
+			return err
+		}
+		doc, err := a.readBody(r)
+		if err != nil {
+			return err
+		}
+		u, err := schema.ParseUpdateInstance(doc, patch)
+		if err != nil {
+			return err
+		}
+		if u.Others > 1 {
+			return fault.BadRequest("Only one attribute (except 'name') is allowed to update.")
+		}
+		// Check the non-name change first, so a refused change leaves the name alone too.
+		switch {
+		case u.DetachReplica && row.SlaveOfID == "":
+			return fault.BadRequest("Instance %s is not a replica.", row.ID)
+		case u.DetachReplica:
+			return fault.NotImplemented("Replication is not supported by this deployment.")
+		case u.HasConfiguration && u.Configuration != nil:
+			return fault.NotImplemented("Configuration groups are not supported by this deployment.")
+		case u.Access != nil:
+			return fault.NotImplemented("Updating access is not supported by this deployment.")
+		case (u.Others == 0 && u.Name == nil) || (u.HasConfiguration && u.Configuration == nil):
+			if row.ConfigurationID != "" { // detach: nothing to do when none is attached
+				return fault.NotImplemented("Configuration groups are not supported by this deployment.")
+			}
+		}
+		var upgradeTo *catalog.DatastoreVersion
+		if u.DatastoreVersion != "" {
+			cur, err := a.cat.GetVersion(ctx, row.DatastoreVersionID)
+			if err != nil {
+				return fault.BadRequest("Instance %s has no datastore version to upgrade from.", row.ID)
+			}
+			_, v, err := a.resolveVersion(ctx, cur.DatastoreID, u.DatastoreVersion)
+			if err != nil {
+				return err
+			}
+			if !v.Active {
+				return fault.BadRequest("Datastore version '%s' is not active.", v.Name)
+			}
+			upgradeTo = &v
+		}
+		if u.Name != nil {
+			if err := a.cat.RenameInstance(ctx, row.ID, *u.Name); err != nil {
+				return err
+			}
+		}
+		if upgradeTo != nil {
+			if err := a.cat.SetTask(ctx, row.ID, status.TaskUpgrading); err != nil {
+				return err
+			}
+			if err := a.tm.Upgrade(ctx, rc.rpcContext(), taskapi.UpgradeArgs{InstanceID: row.ID, DatastoreVersionID: upgradeTo.ID}); err != nil {
+				return fmt.Errorf("casting upgrade for %s: %w", row.ID, err)
+			}
+		}
+		return writeEmpty(w, http.StatusAccepted)
+	}
+}
+
+func (a *API) deleteInstance(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	ctx := r.Context()
+	row, err := a.loadInstance(ctx, rc, "instance:delete", mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	if row.Task().Action == status.TaskBuilding.Action && !row.Task().IsError {
+		return fault.Unprocessable("Instance %s is not ready. (Status is %s).", row.ID, status.StatusBuild)
+	}
+	if row.ClusterID != "" {
+		return fault.NotImplemented("Operation not supported for instances that are part of a cluster.")
+	}
+	empty := ""
+	task := status.TaskDeleting
+	if err := a.cat.UpdateInstance(ctx, row.ID, catalog.InstanceUpdate{Task: &task, ConfigurationID: &empty}); err != nil {
+		return err
+	}
+	if err := a.tm.DeleteInstance(ctx, rc.rpcContext(), taskapi.DeleteInstanceArgs{InstanceID: row.ID}); err != nil {
+		return fmt.Errorf("casting delete_instance for %s: %w", row.ID, err)
+	}
+	rc.log.WithField("instance_id", row.ID).Info("instance delete accepted")
+	return writeEmpty(w, http.StatusAccepted)
+}
