@@ -1,6 +1,6 @@
 # Trove in Go. The two commands a user needs: `make run` and `make test` (see README.md).
 SHELL := /bin/bash
-MODULES := pkg db services/api services/taskmanager services/conductor services/guestagent
+MODULES := pkg db services/api services/taskmanager services/conductor services/guestagent deploy/e2e
 BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
