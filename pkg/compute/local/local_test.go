@@ -278,3 +278,29 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not reached within 5s")
 }
+
+// A guest that execs another program loses the instance directory from its command line; the pid file's start
+// time still identifies it.
+func TestExecingGuestIsTracked(t *testing.T) {
+	d, dir := newTestDriver(t, "127.77.0.0/24")
+	bin := filepath.Join(dir, "exec-guest")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\nexec sleep 300\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.cfg.GuestAgentBinary = bin
+	ctx := context.Background()
+	if _, err := d.CreateServer(ctx, compute.ServerSpec{InstanceID: "x1", Name: "x1", ImageID: "mariadb-local"}); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.guestPID("x1")
+	waitFor(t, func() bool { return !strings.Contains(cmdline(pid), "conf.d") })
+	if s, _ := d.GetServer(ctx, "x1"); s.Status != compute.ServerActive {
+		t.Fatalf("exec'ed guest reported %s", s.Status)
+	}
+	if err := d.DeleteServer(ctx, "x1"); err != nil {
+		t.Fatal(err)
+	}
+	if alive(pid) {
+		t.Fatalf("exec'ed guest %d survived delete", pid)
+	}
+}

@@ -52,7 +52,9 @@ func (d *Driver) startGuest(instanceID string) error {
 	pid := cmd.Process.Pid
 	// Reap it if it dies while we run; after a taskmanager restart init adopts it.
 	go cmd.Wait() //nolint:errcheck // exit status is visible through guestRunning and guest.log
-	if err := os.WriteFile(filepath.Join(dir, "guest.pid"), []byte(strconv.Itoa(pid)+"\n"), 0o640); err != nil {
+	// The start time makes the record immune to pid reuse (the guest may exec another program).
+	rec := fmt.Sprintf("%d %d\n", pid, startTime(pid))
+	if err := os.WriteFile(filepath.Join(dir, "guest.pid"), []byte(rec), 0o640); err != nil {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		return fmt.Errorf("writing guest pid file: %w", err)
 	}
@@ -67,17 +69,42 @@ func (d *Driver) guestRunning(instanceID string) bool {
 		s := strings.TrimSpace(string(out))
 		return s == "active" || s == "activating"
 	}
-	pid := d.guestPID(instanceID)
-	return pid > 0 && alive(pid) && strings.Contains(cmdline(pid), d.instanceDir(instanceID)+"/")
+	return d.guestPID(instanceID) > 0
 }
 
+// guestPID returns the pid of the guest's session leader if it is still the process the driver started, else 0.
 func (d *Driver) guestPID(instanceID string) int {
 	b, err := os.ReadFile(filepath.Join(d.instanceDir(instanceID), "guest.pid"))
 	if err != nil {
 		return 0
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	var pid int
+	var start uint64
+	if _, err := fmt.Sscan(string(b), &pid, &start); err != nil || pid <= 0 {
+		return 0
+	}
+	if !alive(pid) || startTime(pid) != start {
+		return 0
+	}
 	return pid
+}
+
+// startTime is the process's start time in clock ticks since boot (/proc/<pid>/stat field 22), 0 if unknown.
+func startTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
 }
 
 // stopGuest terminates the guest and everything it started: its process group (session), plus any process whose
@@ -90,10 +117,7 @@ func (d *Driver) stopGuest(instanceID string) error {
 			return fmt.Errorf("systemctl stop %s: %v: %s", unitName(instanceID), err, bytes.TrimSpace(out))
 		}
 	}
-	pgid := d.guestPID(instanceID)
-	if pgid > 0 && !strings.Contains(cmdline(pgid), d.instanceDir(instanceID)+"/") {
-		pgid = 0 // the pid was reused by an unrelated process; rely on the directory match
-	}
+	pgid := d.guestPID(instanceID) // 0 when the guest is gone (or its pid was reused): rely on the directory match
 	marker := d.instanceDir(instanceID) + "/"
 	groups := map[int]bool{}
 	if pgid > 0 {

@@ -1,0 +1,103 @@
+// Command trove-taskmanager runs instance flows (create, delete, restart, resize volume) cast by trove-api on
+// [DEFAULT] taskmanager_queue, against the compute driver chosen by [DEFAULT] compute_driver.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute"
+	"github.com/trove-go/trove/pkg/compute/local"
+	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/logging"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/taskapi"
+	"github.com/trove-go/trove/services/taskmanager/internal/flows"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "trove-taskmanager:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("trove-taskmanager", flag.ExitOnError)
+	paths := config.RegisterFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	if len(paths.Files) == 0 && len(paths.Dirs) == 0 {
+		paths.Files = []string{"/etc/trove/trove.conf"}
+	}
+	f, err := config.Load(*paths)
+	if err != nil {
+		return err
+	}
+	log, err := logging.Setup("trove-taskmanager", f.Bool("DEFAULT", "debug", false), f.String("DEFAULT", "log_file", ""))
+	if err != nil {
+		return err
+	}
+	rpcCfg := rpc.ConfigFrom(f)
+	flowCfg := flows.ConfigFrom(f)
+	topic := f.String("DEFAULT", "taskmanager_queue", taskapi.Topic)
+	host := f.String("DEFAULT", "host", "0.0.0.0")
+	codec := rpc.PlainCodec()
+	if f.Bool("DEFAULT", "enable_secure_rpc_messaging", true) {
+		codec = rpc.TroveCodec(f.String("DEFAULT", "taskmanager_rpc_encr_key", "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz"))
+	}
+	var driver compute.Driver
+	switch d := f.String("DEFAULT", "compute_driver", "local"); d {
+	case "local":
+		lc, err := local.ConfigFrom(f)
+		if err != nil {
+			return err
+		}
+		driver = local.New(lc, log)
+	default:
+		return fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
+	}
+	if err := f.Err(); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	db, err := catalog.Open(f.String("database", "connection", ""))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+	tr, err := rpc.Dial(ctx, rpcCfg, log)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+
+	m := flows.New(flows.Deps{Catalog: db, Compute: driver, Transport: tr, Config: flowCfg, Log: log})
+	if err := m.Resume(ctx); err != nil {
+		return fmt.Errorf("resuming unfinished flows: %w", err)
+	}
+	srv := tr.NewServer(rpc.ServerConfig{Topic: topic, Server: host, Version: taskapi.Version, Codec: codec})
+	m.Register(srv)
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.WithField("topic", topic).Info("taskmanager serving")
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Stop(sctx); err != nil {
+		log.WithError(err).Warn("stopping RPC server")
+	}
+	// Running flows are cancelled; they resume at the next start.
+	return m.Stop(sctx)
+}

@@ -1,0 +1,204 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+// DeleteInstance removes an instance (states.md §5): guest stop_db (errors ignored), server, volume, then the
+// catalog's DeleteInstance (soft delete, status `deleted`, quota release). Safe to repeat.
+func (m *Manager) DeleteInstance(ctx context.Context, rc rpc.Context, id string) error {
+	log := m.log(id)
+	inst, err := m.Catalog.GetInstance(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		log.Info("instance already deleted")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	serverID := inst.ComputeInstanceID
+	if serverID != "" {
+		if srv, err := m.Compute.GetServer(ctx, serverID); err == nil && (srv.Status == compute.ServerActive || srv.Status == compute.ServerShutoff) {
+			if guest, _, err := m.guest(ctx, id); err == nil {
+				if err := guest.StopDB(ctx, rc); err != nil {
+					log.WithError(err).Info("stop_db before delete failed (ignored)")
+				}
+			}
+		}
+	} else {
+		// A crash between creating the server and recording it leaves no id; the local driver's server id is
+		// the instance id, other drivers answer not found.
+		serverID = id
+	}
+	if err := m.retry(ctx, id, "deleting server", func() error { return ignoreNotFound(m.Compute.DeleteServer(ctx, serverID)) }); err != nil {
+		m.recordFault(ctx, id, "Error deleting the instance's server.", err)
+		return err
+	}
+	if inst.VolumeID != "" {
+		if err := m.retry(ctx, id, "deleting volume", func() error { return ignoreNotFound(m.Compute.DeleteVolume(ctx, inst.VolumeID)) }); err != nil {
+			m.recordFault(ctx, id, "Error deleting the instance's volume.", err)
+			return err
+		}
+	}
+	ram := 0
+	if fl, err := m.Compute.GetFlavor(ctx, inst.FlavorID); err == nil {
+		ram = fl.RAM
+	} else {
+		log.WithError(err).Warn("flavor unknown at delete; RAM quota not released")
+	}
+	if err := m.retry(ctx, id, "deleting the catalog row", func() error { return m.Catalog.DeleteInstance(ctx, id, ram) }); err != nil {
+		return err
+	}
+	log.Info("instance deleted")
+	return nil
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, compute.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Restart asks the guest to restart its database (call, agent_call_high_timeout) and always resets the task.
+func (m *Manager) Restart(ctx context.Context, rc rpc.Context, id string) error {
+	defer m.resetTask(ctx, id, status.TaskRebooting)
+	guest, _, err := m.guest(ctx, id)
+	if err == nil {
+		err = guest.Restart(ctx, rc)
+	}
+	if err != nil {
+		m.recordFault(ctx, id, "Error restarting the database.", err)
+		return err
+	}
+	return nil
+}
+
+// resetTask sets the task back to NONE if it is still `from`.
+func (m *Manager) resetTask(ctx context.Context, id string, from status.InstanceTask) {
+	if _, err := m.Catalog.SetTaskIf(context.WithoutCancel(ctx), id, from, status.TaskNone); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		m.log(id).WithError(err).Error("resetting task")
+	}
+}
+
+// ResizeVolume grows the volume online: compute extend, catalog volume_size, guest resize_fs; task NONE at the
+// end in every case.
+func (m *Manager) ResizeVolume(ctx context.Context, rc rpc.Context, id string, newSize int) error {
+	defer m.resetTask(ctx, id, status.TaskResizing)
+	inst, err := m.Catalog.GetInstance(ctx, id)
+	if err != nil {
+		return err
+	}
+	if inst.VolumeID == "" {
+		err := fmt.Errorf("instance %s has no volume", id)
+		m.recordFault(ctx, id, "Error resizing the volume.", err)
+		return err
+	}
+	if newSize < inst.VolumeSize {
+		err := fmt.Errorf("new size %d GB is smaller than the current %d GB", newSize, inst.VolumeSize)
+		m.recordFault(ctx, id, "Error resizing the volume.", err)
+		return err
+	}
+	if err := m.retry(ctx, id, "extending volume", func() error { return m.Compute.ExtendVolume(ctx, inst.VolumeID, newSize) }); err != nil {
+		m.recordFault(ctx, id, "Error extending the volume.", err)
+		return err
+	}
+	return m.finishResize(ctx, rc, inst, newSize)
+}
+
+// finishResize records the new size and grows the guest's filesystem.
+func (m *Manager) finishResize(ctx context.Context, rc rpc.Context, inst catalog.Instance, newSize int) error {
+	id := inst.ID
+	if err := m.Catalog.SetVolumeSize(ctx, id, newSize); err != nil {
+		return err
+	}
+	guest, _, err := m.guest(ctx, id)
+	if err == nil {
+		device, mount := "/dev/vdb", ""
+		if ver, verr := m.Catalog.GetVersion(ctx, inst.DatastoreVersionID); verr == nil {
+			mount = mountPoints[ver.Manager]
+		}
+		err = guest.ResizeFS(ctx, rc, guestapi.ResizeFSArgs{DevicePath: &device, MountPoint: &mount, Online: true})
+	}
+	if err != nil {
+		if serr := m.Catalog.SetServiceStatus(context.WithoutCancel(ctx), id, status.Failed); serr != nil {
+			m.log(id).WithError(serr).Error("setting failed status")
+		}
+		m.recordFault(ctx, id, "Error resizing the filesystem after the volume was extended.", err)
+		return err
+	}
+	m.log(id).WithField("size_gb", newSize).Info("volume resized")
+	return nil
+}
+
+// Upgrade is not implemented by the local taskmanager yet: the task is reset and a fault says so, so the
+// instance does not stay UPGRADE.
+func (m *Manager) Upgrade(ctx context.Context, _ rpc.Context, a taskapi.UpgradeArgs) error {
+	defer m.resetTask(ctx, a.InstanceID, status.TaskUpgrading)
+	err := errors.New("datastore upgrade is not supported by this taskmanager")
+	m.recordFault(ctx, a.InstanceID, "Error upgrading the instance.", err)
+	return err
+}
+
+// Resume picks up every flow a previous taskmanager left unfinished (called once at start):
+//   - BUILDING with a guest that already reported something → keep waiting until created + usage_timeout;
+//     still `new` → the create arguments (users, passwords) were not persisted, so fail with a fault.
+//   - DELETING → delete again (idempotent).
+//   - REBOOTING → restart again.
+//   - RESIZING → finish if the volume already has a new size, else reset with a fault.
+func (m *Manager) Resume(ctx context.Context) error {
+	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting, status.TaskRebooting, status.TaskResizing)
+	if err != nil {
+		return err
+	}
+	rc := rpc.Context{RequestID: "req-taskmanager-resume"}
+	for _, inst := range rows {
+		inst := inst
+		log := m.log(inst.ID).WithField("task", inst.Task().Action)
+		log.Info("resuming unfinished flow")
+		switch inst.Task() {
+		case status.TaskBuilding:
+			m.Go(inst.ID, "resume create", func(ctx context.Context) error { return m.resumeBuild(ctx, inst) })
+		case status.TaskDeleting:
+			m.Go(inst.ID, "resume delete", func(ctx context.Context) error { return m.DeleteInstance(ctx, rc, inst.ID) })
+		case status.TaskRebooting:
+			m.Go(inst.ID, "resume restart", func(ctx context.Context) error { return m.Restart(ctx, rc, inst.ID) })
+		case status.TaskResizing:
+			m.Go(inst.ID, "resume resize", func(ctx context.Context) error { return m.resumeResize(ctx, rc, inst) })
+		}
+	}
+	return nil
+}
+
+func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error {
+	st, err := m.Catalog.GetServiceStatus(ctx, inst.ID)
+	if err != nil {
+		return err
+	}
+	if st.Status() == status.New {
+		return m.buildTimeout(ctx, inst.ID, "The taskmanager restarted before the guest was prepared; the create request is lost. Delete the instance and create it again.")
+	}
+	return m.waitActive(ctx, inst.ID, inst.Created.Add(m.Config.UsageTimeout))
+}
+
+func (m *Manager) resumeResize(ctx context.Context, rc rpc.Context, inst catalog.Instance) error {
+	defer m.resetTask(ctx, inst.ID, status.TaskResizing)
+	if inst.VolumeID != "" {
+		vol, err := m.Compute.GetVolume(ctx, inst.VolumeID)
+		if err == nil && vol.SizeGB > inst.VolumeSize {
+			return m.finishResize(ctx, rc, inst, vol.SizeGB)
+		}
+	}
+	err := errors.New("the taskmanager restarted during the resize; the volume was not extended")
+	m.recordFault(ctx, inst.ID, "Error resizing the instance.", err)
+	return err
+}

@@ -1,0 +1,55 @@
+// Package flows runs the taskmanager's instance flows (create, delete, restart, resize volume) as steps over
+// catalog rows. Every step checks the row before acting, so a flow interrupted by a crash is resumed (or failed
+// with a readable fault) when the taskmanager starts again; no instance stays BUILD forever.
+package flows
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/trove-go/trove/pkg/config"
+)
+
+// Config is the part of trove.conf the flows use (Trove's option names, states.md §8).
+type Config struct {
+	UsageTimeout      time.Duration // [DEFAULT] usage_timeout: create → running/healthy deadline
+	UsageSleepTime    time.Duration // [DEFAULT] usage_sleep_time: poll interval while building
+	AgentCallLow      time.Duration // [DEFAULT] agent_call_low_timeout
+	AgentCallHigh     time.Duration // [DEFAULT] agent_call_high_timeout
+	VolumeTimeout     time.Duration // [DEFAULT] volume_time_out
+	GuestConfigFile   string        // [DEFAULT] guest_config: copied into the guest as trove-guestagent.conf
+	InstRPCKeyEncrKey string        // [DEFAULT] inst_rpc_key_encr_key: unwraps instances.encrypted_key
+	// RetryBudget is how many times a step failing for a reason of ours (broker, compute, catalog hiccup) is
+	// tried before the flow records the failure; RetryDelay the pause between tries.
+	RetryBudget int
+	RetryDelay  time.Duration
+}
+
+// ConfigFrom reads the flow options with Trove's defaults.
+func ConfigFrom(f *config.File) Config {
+	return Config{
+		UsageTimeout:      f.Seconds("DEFAULT", "usage_timeout", 1800),
+		UsageSleepTime:    f.Seconds("DEFAULT", "usage_sleep_time", 5),
+		AgentCallLow:      f.Seconds("DEFAULT", "agent_call_low_timeout", 15),
+		AgentCallHigh:     f.Seconds("DEFAULT", "agent_call_high_timeout", 180),
+		VolumeTimeout:     f.Seconds("DEFAULT", "volume_time_out", 60),
+		GuestConfigFile:   f.String("DEFAULT", "guest_config", "/etc/trove/trove-guestagent.conf"),
+		InstRPCKeyEncrKey: f.String("DEFAULT", "inst_rpc_key_encr_key", "emYjgHFqfXNB1NGehAFIUeoyw4V4XwWHEaKP"),
+		RetryBudget:       f.Int("taskmanager", "retry_budget", 5),
+		RetryDelay:        f.Seconds("taskmanager", "retry_delay", 2),
+	}
+}
+
+// guestConfig returns the controller's guest configuration file, or "" when it does not exist (Trove then
+// injects nothing).
+func (c Config) guestConfig() (string, error) {
+	b, err := os.ReadFile(c.GuestConfigFile)
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading guest_config %s: %w", c.GuestConfigFile, err)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,323 @@
+package flows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+// CreateInstance builds an instance (states.md §4): volume, server with the injected guest files, prepare, then
+// waits until the guest reports running/healthy. Each step is skipped when the row shows it already happened.
+func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.CreateInstanceArgs) error {
+	id := a.InstanceID
+	log := m.log(id)
+	inst, err := m.Catalog.GetInstance(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		log.Info("instance deleted before the build started")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if inst.Task() != status.TaskBuilding {
+		log.WithField("task", inst.Task().Action).Warn("create_instance for an instance that is not building; ignored")
+		return nil
+	}
+	deadline := m.TimeNow().Add(m.Config.UsageTimeout)
+
+	// 1. Volume.
+	if a.VolumeSize != nil && inst.VolumeID == "" {
+		vol, err := m.createVolume(ctx, inst, a)
+		if err != nil {
+			return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorVolume, "Error creating the volume for the instance.", err)
+		}
+		inst.VolumeID = vol.ID
+		if err := m.Catalog.SetServer(ctx, id, inst.ComputeInstanceID, vol.ID); err != nil {
+			return err
+		}
+	}
+
+	// 2. Server (guest queue pre-created first so prepare cannot be lost).
+	guest, codec, err := m.guest(ctx, id)
+	if err != nil {
+		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error reading the instance's RPC key.", err)
+	}
+	if inst.ComputeInstanceID == "" {
+		srv, err := m.createServer(ctx, inst, a, codec)
+		if err != nil {
+			return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error creating the server for the instance.", err)
+		}
+		inst.ComputeInstanceID = srv.ID
+		if err := m.Catalog.SetServer(ctx, id, srv.ID, inst.VolumeID); err != nil {
+			return err
+		}
+	}
+
+	// 3. Prepare.
+	args, err := m.prepareArgs(ctx, inst, a)
+	if err != nil {
+		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error preparing the guest's arguments.", err)
+	}
+	if err := m.retry(ctx, id, "casting prepare", func() error { return guest.Prepare(ctx, rc, args) }); err != nil {
+		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error sending prepare to the guest.", err)
+	}
+	if a.RootPassword != nil && *a.RootPassword != "" {
+		if err := m.Catalog.RecordRoot(ctx, id, rc.UserID); err != nil {
+			log.WithError(err).Error("recording root enabled at create")
+		}
+	}
+	log.Info("prepare sent; waiting for the guest")
+
+	// 4. Wait.
+	return m.waitActive(ctx, id, deadline)
+}
+
+func (m *Manager) createVolume(ctx context.Context, inst catalog.Instance, a taskapi.CreateInstanceArgs) (compute.Volume, error) {
+	spec := compute.VolumeSpec{Name: "trove-" + inst.ID, SizeGB: *a.VolumeSize, InstanceID: inst.ID}
+	if a.VolumeType != nil {
+		spec.Type = *a.VolumeType
+	}
+	if a.AvailabilityZone != nil {
+		spec.AZ = *a.AvailabilityZone
+	}
+	var vol compute.Volume
+	err := m.retry(ctx, inst.ID, "creating volume", func() (err error) {
+		vol, err = m.Compute.CreateVolume(ctx, spec)
+		return err
+	})
+	if err != nil {
+		return vol, err
+	}
+	// Poll until available (volume_time_out).
+	deadline := m.TimeNow().Add(m.Config.VolumeTimeout)
+	for vol.Status != compute.VolumeAvailable {
+		if vol.Status == compute.VolumeError {
+			return vol, permanent(fmt.Errorf("volume %s went to error", vol.ID))
+		}
+		if m.TimeNow().After(deadline) {
+			return vol, fmt.Errorf("volume %s not available after %s (status %s)", vol.ID, m.Config.VolumeTimeout, vol.Status)
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return vol, err
+		}
+		if vol, err = m.Compute.GetVolume(ctx, vol.ID); err != nil {
+			return vol, err
+		}
+	}
+	return vol, nil
+}
+
+func (m *Manager) createServer(ctx context.Context, inst catalog.Instance, a taskapi.CreateInstanceArgs, codec rpc.Codec) (compute.Server, error) {
+	ver, err := m.Catalog.GetVersion(ctx, inst.DatastoreVersionID)
+	if err != nil {
+		return compute.Server{}, err
+	}
+	files, err := m.guestFiles(ctx, inst, ver)
+	if err != nil {
+		return compute.Server{}, err
+	}
+	if err := m.retry(ctx, inst.ID, "creating the guest queue", func() error { return m.precreateGuestQueue(ctx, inst.ID, codec) }); err != nil {
+		return compute.Server{}, err
+	}
+	manager := ver.Manager
+	if manager == "" {
+		manager = a.DatastoreManager
+	}
+	spec := compute.ServerSpec{
+		InstanceID: inst.ID, Name: inst.Name, ImageID: a.ImageID, VolumeID: inst.VolumeID, UserFiles: files,
+		Flavor: compute.Flavor{ID: a.Flavor.ID, Name: a.Flavor.Name, RAM: a.Flavor.RAM, VCPUs: a.Flavor.VCPUs, Disk: a.Flavor.Disk},
+		Tags: []string{"trove_instance", "trove_" + manager, "trove_project_id_" + inst.TenantID,
+			"trove_instance_id_" + inst.ID},
+		Metadata: map[string]string{"trove_project_id": inst.TenantID, "trove_instance_id": inst.ID},
+	}
+	if a.AvailabilityZone != nil {
+		spec.AZ = *a.AvailabilityZone
+	}
+	var srv compute.Server
+	err = m.retry(ctx, inst.ID, "creating server", func() (err error) {
+		srv, err = m.Compute.CreateServer(ctx, spec)
+		return err
+	})
+	return srv, err
+}
+
+// precreateGuestQueue declares the guest's queues by starting and stopping a server on its topic (rpc.md §B.1),
+// so a cast sent before the guest listens waits in the broker.
+func (m *Manager) precreateGuestQueue(ctx context.Context, id string, codec rpc.Codec) error {
+	srv := m.Transport.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(id), Server: id, Version: guestapi.Version, Codec: codec, Concurrency: 1})
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	return srv.Stop(ctx)
+}
+
+// guestFiles renders what cloud-init would write into the guest (states.md §9): guest_info.conf and a copy of
+// the controller's guest_config.
+func (m *Manager) guestFiles(ctx context.Context, inst catalog.Instance, ver catalog.DatastoreVersion) (map[string]string, error) {
+	p, err := peerKeys(ctx, m.Catalog, m.Config.InstRPCKeyEncrKey, inst.ID)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	b.WriteString("[DEFAULT]\n")
+	kv := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	kv("guest_id", inst.ID)
+	kv("datastore_manager", ver.Manager)
+	kv("datastore_version", ver.Version)
+	kv("tenant_id", inst.TenantID)
+	if ver.RegistryExt != "" {
+		kv("datastore_registry_ext", ver.Manager+":"+ver.RegistryExt)
+	}
+	if ver.ReplStrategy != "" {
+		kv("replication_strategy", ver.ReplStrategy)
+	}
+	sslMode := inst.SSLMode
+	if sslMode == "" {
+		sslMode = "None"
+	}
+	kv("ssl_mode", sslMode)
+	kv("network_isolation", "False")
+	if !p.Keys.Empty() {
+		kv("instance_rpc_encr_key", p.Keys.Current)
+		kv("instance_rpc_envelope", string(p.Envelope))
+	}
+	files := map[string]string{compute.GuestInfoPath: b.String()}
+	gc, err := m.Config.guestConfig()
+	if err != nil {
+		return nil, err
+	}
+	if gc != "" {
+		files[compute.GuestConfigPath] = gc
+	}
+	return files, nil
+}
+
+// Datastore mount points (Trove's per-datastore mount_point defaults).
+var mountPoints = map[string]string{
+	"mysql": "/var/lib/mysql", "mariadb": "/var/lib/mysql", "percona": "/var/lib/mysql",
+	"postgresql": "/var/lib/postgresql",
+}
+
+func (m *Manager) prepareArgs(ctx context.Context, inst catalog.Instance, a taskapi.CreateInstanceArgs) (guestapi.PrepareArgs, error) {
+	ver, err := m.Catalog.GetVersion(ctx, inst.DatastoreVersionID)
+	if err != nil {
+		return guestapi.PrepareArgs{}, err
+	}
+	device := "/dev/vdb"
+	mount := mountPoints[ver.Manager]
+	if mount == "" {
+		mount = "/var/lib/" + ver.Manager
+	}
+	cfg := renderConfig(ver.Manager, a.Flavor.RAM)
+	dsVersion := a.DSVersion
+	if dsVersion == "" {
+		dsVersion = ver.Version
+	}
+	args := guestapi.PrepareArgs{
+		Databases: a.Databases, Users: a.Users, MemoryMB: a.Flavor.RAM, DevicePath: &device, MountPoint: &mount,
+		ConfigContents: &cfg, RootPassword: a.RootPassword, Overrides: a.Overrides, DSVersion: &dsVersion,
+	}
+	if args.Databases == nil {
+		args.Databases = []guestapi.Schema{}
+	}
+	if args.Users == nil {
+		args.Users = []guestapi.User{}
+	}
+	if args.Overrides == nil {
+		args.Overrides = map[string]any{}
+	}
+	if pk := strings.FieldsFunc(ver.Packages, func(r rune) bool { return r == ',' || r == ' ' }); len(pk) > 0 {
+		args.Packages = pk
+	}
+	if len(a.Modules) > 0 && string(a.Modules) != "null" {
+		if err := json.Unmarshal(a.Modules, &args.Modules); err != nil {
+			return args, permanent(fmt.Errorf("modules: %w", err))
+		}
+	}
+	if len(a.ClusterConfig) > 0 && string(a.ClusterConfig) != "null" {
+		if err := json.Unmarshal(a.ClusterConfig, &args.ClusterConfig); err != nil {
+			return args, permanent(fmt.Errorf("cluster_config: %w", err))
+		}
+	}
+	return args, args.Validate()
+}
+
+// renderConfig is the datastore configuration sent with prepare: Trove's templates scale on the flavor's RAM;
+// ours sets only connection limits (the local driver shares one host between instances).
+func renderConfig(manager string, ramMB int) string {
+	conns := max(ramMB/512*100, 100)
+	switch manager {
+	case "mysql", "mariadb", "percona":
+		return fmt.Sprintf("[mysqld]\nmax_connections = %d\n", conns)
+	case "postgresql":
+		return fmt.Sprintf("max_connections = %d\n", conns)
+	}
+	return ""
+}
+
+// waitActive polls the guest status until running/instance ready/healthy (task → NONE), a failure status, or
+// the deadline (status `guestagent error`, task 91, fault). usage_sleep_time bounds the poll interval.
+func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time) error {
+	poll := min(m.Config.UsageSleepTime, 250*time.Millisecond)
+	for {
+		inst, err := m.Catalog.GetInstance(ctx, id)
+		if errors.Is(err, catalog.ErrNotFound) {
+			m.log(id).Info("instance deleted while building")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if inst.Task() != status.TaskBuilding {
+			m.log(id).WithField("task", inst.Task().DBText).Info("task changed while waiting for the guest; stop waiting")
+			return nil
+		}
+		st, err := m.Catalog.GetServiceStatus(ctx, id)
+		if err != nil {
+			return err
+		}
+		switch st.Status() {
+		case status.Running, status.InstanceReady, status.Healthy:
+			if _, err := m.Catalog.SetTaskIf(ctx, id, status.TaskBuilding, status.TaskNone); err != nil {
+				return err
+			}
+			m.log(id).WithField("guest_status", st.Status().Description).
+				WithField("build_seconds", m.TimeNow().Sub(inst.Created).Seconds()).Info("instance is active")
+			return nil
+		case status.New, status.Building, status.Unknown, status.Deleted:
+			if inst.ComputeInstanceID != "" {
+				if srv, err := m.Compute.GetServer(ctx, inst.ComputeInstanceID); err == nil && srv.Status == compute.ServerError {
+					return m.buildTimeout(ctx, id, fmt.Sprintf("Server %s went to ERROR: %s", srv.ID, srv.Fault))
+				}
+			}
+		default:
+			return m.buildTimeout(ctx, id, fmt.Sprintf("The guest reported status %q while building.", st.Status().Description))
+		}
+		if !m.TimeNow().Before(deadline) {
+			return m.buildTimeout(ctx, id, fmt.Sprintf("The guest did not report running or healthy within usage_timeout (%s); last status %q.",
+				m.Config.UsageTimeout, st.Status().Description))
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return err
+		}
+	}
+}
+
+// buildTimeout is Trove's update_status_on_fail: status `guestagent error`, task 91 and a fault.
+func (m *Manager) buildTimeout(ctx context.Context, id, message string) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := m.Catalog.SetServiceStatus(ctx, id, status.FailedTimeoutGuestagent); err != nil {
+		m.log(id).WithError(err).Error("setting guestagent error status")
+	}
+	return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorTimeoutGA, message, nil)
+}

@@ -1,0 +1,187 @@
+package flows
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute/local"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/testenv"
+)
+
+const testWrapKey = "flows-test-inst-rpc-key-encr-key-0123"
+
+// idleGuest stands in for a guest that never answers (timeouts, resumption, delete without a guest).
+const idleGuest = "#!/bin/sh\nexec sleep 600 # $*\n"
+
+// env is one test's world: a fresh catalog, its own exchange on the test RabbitMQ, a local compute driver with
+// its own state directory and address range, and a manager.
+type env struct {
+	t              *testing.T
+	db             *catalog.DB
+	dsn            string
+	tr             *rpc.Transport
+	drv            *local.Driver
+	m              *Manager
+	exchange       string
+	conductorTopic string
+	version        catalog.DatastoreVersion
+	dir            string
+	clock          *clock
+}
+
+// clock is the manager's TimeNow: real time plus an offset tests move forward.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlock() }
+
+type envOpts struct {
+	guestBinary  string // "" = idleGuest script
+	usageTimeout time.Duration
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, dir: t.TempDir(), clock: &clock{}}
+	e.dsn = testenv.NewDatabase(t)
+	db, err := catalog.Open(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.db = db
+	if _, err := db.UpdateDatastore(ctx, "mariadb", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.version, err = db.UpdateDatastoreVersion(ctx, catalog.VersionUpdate{Datastore: "mariadb", Name: "10.11", Manager: "mariadb",
+		ImageID: "mariadb-local", Active: true, RegistryExt: catalog.DefaultRegistryExt("mariadb"),
+		ReplStrategy: catalog.DefaultReplStrategy("mariadb", "", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New().WithField("test", t.Name())
+	e.exchange = testenv.UniqueName(t, "trove-test")
+	e.conductorTopic = testenv.UniqueName(t, "trove-conductor")
+	e.tr, err = rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), e.exchange), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.tr.Close() })
+
+	bin := o.guestBinary
+	if bin == "" {
+		bin = filepath.Join(e.dir, "idle-guest")
+		if err := os.WriteFile(bin, []byte(idleGuest), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A /24 of its own inside 127.77.0.0/16 so concurrent test packages do not share addresses.
+	pool := netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 77, byte(1 + rand.IntN(250)), 0}), 24)
+	e.drv = local.New(local.Config{StateDir: filepath.Join(e.dir, "local"), AddressPool: pool, GuestAgentBinary: bin,
+		Images: map[string]string{"mariadb-local": "/usr/sbin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
+
+	guestConf := filepath.Join(e.dir, "trove-guestagent.conf")
+	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n",
+		testenv.TransportURL(t), e.exchange, e.conductorTopic)
+	if err := os.WriteFile(guestConf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	usage := o.usageTimeout
+	if usage == 0 {
+		usage = 1800 * time.Second
+	}
+	e.m = New(Deps{Catalog: db, Compute: e.drv, Transport: e.tr, Log: log, TimeNow: e.clock.now, Config: Config{
+		UsageTimeout: usage, UsageSleepTime: 5 * time.Second, AgentCallLow: 15 * time.Second, AgentCallHigh: 180 * time.Second,
+		VolumeTimeout: 60 * time.Second, GuestConfigFile: guestConf, InstRPCKeyEncrKey: testWrapKey,
+		RetryBudget: 2, RetryDelay: 100 * time.Millisecond,
+	}})
+	t.Cleanup(func() { _ = e.m.Stop(context.Background()) })
+	return e
+}
+
+// instance inserts an instance as trove-api does (task BUILDING, status new, a wrapped per-instance key and its
+// rpc_peers envelope).
+func (e *env) instance(name string, envelope string) catalog.Instance {
+	e.t.Helper()
+	ctx := context.Background()
+	in := catalog.Instance{Name: name, TenantID: "tenant-1", FlavorID: "1", VolumeSize: 1, DatastoreVersionID: e.version.ID}
+	if envelope != "" {
+		k, err := keyring.NewInstanceKey()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if in.EncryptedKey, err = keyring.Wrap(testWrapKey, k); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	rows, err := e.db.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: []catalog.Instance{in},
+		Deltas: map[string]int{catalog.ResourceInstances: 1, catalog.ResourceVolumes: 1, catalog.ResourceRAM: 512}, Defaults: catalog.TroveDefaults})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if envelope != "" {
+		if err := e.db.SetRPCPeer(ctx, catalog.RPCPeer{InstanceID: rows[0].ID, Envelope: envelope}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	e.t.Cleanup(func() { _ = e.drv.DeleteServer(context.Background(), rows[0].ID) })
+	return rows[0]
+}
+
+func (e *env) get(id string) catalog.Instance {
+	e.t.Helper()
+	in, err := e.db.GetInstanceAny(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return in
+}
+
+func (e *env) guestStatus(id string) string {
+	e.t.Helper()
+	r, err := e.db.GetServiceStatus(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r.Status().Description
+}
+
+func (e *env) fault(id string) string {
+	e.t.Helper()
+	f, err := e.db.GetFault(context.Background(), id)
+	if err != nil {
+		e.t.Fatalf("fault of %s: %v", id, err)
+	}
+	return f.Message + " " + f.Details
+}
+
+// buildBinary compiles one of the project's commands into dir (the real guest agent and conductor).
+func buildBinary(t testing.TB, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}

@@ -1,0 +1,227 @@
+package flows
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+var rc = rpc.Context{RequestID: "req-flows-test", UserID: "user-1", ProjectID: "tenant-1"}
+
+func createArgs(in catalog.Instance, image string) taskapi.CreateInstanceArgs {
+	size := 1
+	pw, rootPW := "secret-pw-1", "root-pw-1"
+	return taskapi.CreateInstanceArgs{
+		InstanceID: in.ID, Name: in.Name, Flavor: taskapi.Flavor{ID: "1", Name: "m1.tiny", RAM: 512},
+		ImageID: image, DatastoreManager: "mariadb", VolumeSize: &size, DSVersion: "10.11",
+		Databases:    []taskapi.Database{{Name: "appdb"}},
+		Users:        []taskapi.User{{Name: "appuser", Host: "%", Password: &pw, Databases: []taskapi.Database{{Name: "appdb"}}}},
+		RootPassword: &rootPW,
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 600; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("%s: not reached within 15s", what)
+}
+
+func TestCreateUnknownImageFailsServerBuild(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	in := e.instance("db-badimage", catalog.EnvelopeAEAD)
+	err := e.m.CreateInstance(context.Background(), rc, createArgs(in, "no-such-image"))
+	if err == nil {
+		t.Fatal("create with an unknown image succeeded")
+	}
+	got := e.get(in.ID)
+	if got.Task() != status.TaskBuildingErrorServer {
+		t.Fatalf("task %d %q, want 81", got.TaskID, got.TaskDescription)
+	}
+	if f := e.fault(in.ID); !strings.Contains(f, "no-such-image") || !strings.Contains(f, "mariadb-local") {
+		t.Fatalf("fault %q does not name the image and the known ones", f)
+	}
+	if got.VolumeID == "" || got.ComputeInstanceID != "" {
+		t.Fatalf("volume %q server %q after a server failure", got.VolumeID, got.ComputeInstanceID)
+	}
+	// Deleting the failed instance removes the volume and the row, and releases the quota.
+	if err := e.m.DeleteInstance(context.Background(), rc, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(in.ID); !got.Deleted {
+		t.Fatal("row not deleted")
+	}
+	if _, err := e.drv.GetVolume(context.Background(), got.VolumeID); err == nil {
+		t.Fatal("volume left behind")
+	}
+}
+
+// The guest never reports: prepare must wait in the pre-created guest queue with the request's contents, and
+// the deadline (moved by the injected clock) ends the build with task 91, status `guestagent error` and a fault.
+func TestCreateTimeoutAndDelete(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	in := e.instance("db-timeout", catalog.EnvelopeAEAD)
+	done := make(chan error, 1)
+	go func() { done <- e.m.CreateInstance(ctx, rc, createArgs(in, "mariadb-local")) }()
+	waitFor(t, "server recorded", func() bool { return e.get(in.ID).ComputeInstanceID != "" })
+
+	// Guest files are where a VM would find them.
+	dir := e.drv.InstanceDir(in.ID)
+	info, err := os.ReadFile(filepath.Join(dir, "etc/trove/conf.d/guest_info.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := keyring.Unwrap(testWrapKey, in.EncryptedKey)
+	for _, want := range []string{"guest_id=" + in.ID + "\n", "datastore_manager=mariadb\n", "datastore_version=10.11\n",
+		"tenant_id=tenant-1\n", "instance_rpc_encr_key=" + key + "\n", "instance_rpc_envelope=aead\n"} {
+		if !strings.Contains(string(info), want) {
+			t.Errorf("guest_info.conf lacks %q:\n%s", want, info)
+		}
+	}
+	conf, _ := os.ReadFile(filepath.Join(dir, "etc/trove/conf.d/trove-guestagent.conf"))
+	for _, want := range []string{"control_exchange = " + e.exchange, "[local]\nbind_host = 127.77.", "volume_size_gb = 1\n", "server_bin_dir = /usr/sbin\n"} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("trove-guestagent.conf lacks %q:\n%s", want, conf)
+		}
+	}
+
+	// prepare was cast before anyone listened; a guest-side server on the instance's topic receives it.
+	p, err := peerKeys(ctx, e.db, testWrapKey, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan guestapi.PrepareArgs, 1)
+	srv := e.tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(in.ID), Server: in.ID, Version: guestapi.Version, Codec: guestCodec(in.ID, p)})
+	rpc.Register(srv, guestapi.MethodPrepare, func(_ context.Context, _ rpc.Context, a guestapi.PrepareArgs) (rpc.Void, error) {
+		got <- a
+		return rpc.Void{}, nil
+	})
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(ctx) //nolint:errcheck
+	var pa guestapi.PrepareArgs
+	select {
+	case pa = <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("prepare never arrived")
+	}
+	if pa.MemoryMB != 512 || len(pa.Databases) != 1 || pa.Databases[0].Name != "appdb" || len(pa.Users) != 1 ||
+		*pa.Users[0].Password != "secret-pw-1" || *pa.RootPassword != "root-pw-1" || *pa.MountPoint != "/var/lib/mysql" ||
+		!strings.Contains(*pa.ConfigContents, "[mysqld]") || *pa.DSVersion != "10.11" {
+		t.Fatalf("prepare args %+v", pa)
+	}
+	if on, _ := e.db.RootEnabled(ctx, in.ID); !on {
+		t.Error("root_enabled_history not recorded for a root password at create")
+	}
+
+	e.clock.advance(31 * time.Minute)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("create succeeded without a guest")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("create did not give up after the deadline")
+	}
+	row := e.get(in.ID)
+	if row.Task() != status.TaskBuildingErrorTimeoutGA || e.guestStatus(in.ID) != "guestagent error" {
+		t.Fatalf("task %q status %q", row.TaskDescription, e.guestStatus(in.ID))
+	}
+	if f := e.fault(in.ID); !strings.Contains(f, "usage_timeout") {
+		t.Fatalf("fault %q", f)
+	}
+
+	if err := e.db.SetTask(ctx, in.ID, status.TaskDeleting); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.DeleteInstance(ctx, rc, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if row := e.get(in.ID); !row.Deleted || e.guestStatus(in.ID) != "deleted" {
+		t.Fatalf("after delete: deleted=%v status %q", row.Deleted, e.guestStatus(in.ID))
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("instance directory left: %v", err)
+	}
+	// Deleting again is harmless.
+	if err := e.m.DeleteInstance(ctx, rc, in.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A taskmanager that crashed leaves rows mid-flow; Resume finishes or fails each of them.
+func TestResumeAfterCrash(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.m.Config.AgentCallHigh = time.Second // no guest answers restart in this test
+	ctx := context.Background()
+	buildingNew := e.instance("building-new", catalog.EnvelopeAEAD)
+	buildingHealthy := e.instance("building-healthy", "")
+	deleting := e.instance("deleting", "")
+	rebooting := e.instance("rebooting", "")
+	resizing := e.instance("resizing", "")
+	untouched := e.instance("untouched", "")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// building-healthy: prepare had reached the guest, which reported healthy while no taskmanager ran.
+	must(e.db.SetServiceStatus(ctx, buildingHealthy.ID, status.Healthy))
+	must(e.db.SetTask(ctx, deleting.ID, status.TaskDeleting))
+	must(e.db.SetTask(ctx, rebooting.ID, status.TaskRebooting))
+	must(e.db.SetTask(ctx, resizing.ID, status.TaskResizing))
+	must(e.db.SetTask(ctx, untouched.ID, status.TaskNone))
+
+	must(e.m.Resume(ctx))
+	e.m.Wait()
+
+	cases := []struct {
+		name      string
+		id        string
+		wantTask  status.InstanceTask
+		deleted   bool
+		wantFault string
+	}{
+		{"building, guest never prepared", buildingNew.ID, status.TaskBuildingErrorTimeoutGA, false, "restarted before the guest was prepared"},
+		{"building, guest healthy", buildingHealthy.ID, status.TaskNone, false, ""},
+		{"deleting", deleting.ID, status.TaskNone, true, ""},
+		{"rebooting", rebooting.ID, status.TaskNone, false, "Error restarting"},
+		{"resizing", resizing.ID, status.TaskNone, false, "restarted during the resize"},
+		{"not in a flow", untouched.ID, status.TaskNone, false, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			row := e.get(c.id)
+			if row.Task() != c.wantTask || row.Deleted != c.deleted {
+				t.Fatalf("task %q deleted=%v, want %q deleted=%v", row.TaskDescription, row.Deleted, c.wantTask.DBText, c.deleted)
+			}
+			f, err := e.db.GetFault(ctx, c.id)
+			if c.wantFault == "" {
+				if err == nil && f.Message != "" && !c.deleted {
+					t.Fatalf("unexpected fault %q", f.Message)
+				}
+				return
+			}
+			if err != nil || !strings.Contains(f.Message+f.Details, c.wantFault) {
+				t.Fatalf("fault %+v %v, want %q", f, err, c.wantFault)
+			}
+		})
+	}
+}

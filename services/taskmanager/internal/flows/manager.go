@@ -1,0 +1,204 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+// Deps are the manager's collaborators.
+type Deps struct {
+	Catalog   *catalog.DB
+	Compute   compute.Driver
+	Transport *rpc.Transport
+	Config    Config
+	Log       logrus.FieldLogger
+	// TimeNow is the clock deadlines are computed with (tests move it); nil means time.Now.
+	TimeNow func() time.Time
+}
+
+// Manager runs flows. RPC handlers start a flow in the background and return at once (every taskmanager
+// method is a cast); at most one flow runs per instance.
+type Manager struct {
+	Deps
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	busy   map[string]bool
+}
+
+// New returns a manager; Stop cancels its running flows (they resume at the next start).
+func New(d Deps) *Manager {
+	if d.TimeNow == nil {
+		d.TimeNow = time.Now
+	}
+	if d.Config.RetryBudget <= 0 {
+		d.Config.RetryBudget = 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Manager{Deps: d, ctx: ctx, cancel: cancel, busy: map[string]bool{}}
+}
+
+// Register adds the taskmanager methods to an RPC server (topic taskmanager_queue, version 1.0).
+func (m *Manager) Register(srv *rpc.Server) {
+	rpc.Register(srv, taskapi.MethodCreateInstance, func(_ context.Context, rc rpc.Context, a taskapi.CreateInstanceArgs) (rpc.Void, error) {
+		m.Go(a.InstanceID, "create", func(ctx context.Context) error { return m.CreateInstance(ctx, rc, a) })
+		return rpc.Void{}, nil
+	})
+	rpc.Register(srv, taskapi.MethodDeleteInstance, func(_ context.Context, rc rpc.Context, a taskapi.DeleteInstanceArgs) (rpc.Void, error) {
+		m.Go(a.InstanceID, "delete", func(ctx context.Context) error { return m.DeleteInstance(ctx, rc, a.InstanceID) })
+		return rpc.Void{}, nil
+	})
+	rpc.Register(srv, taskapi.MethodRestart, func(_ context.Context, rc rpc.Context, a taskapi.RestartArgs) (rpc.Void, error) {
+		m.Go(a.InstanceID, "restart", func(ctx context.Context) error { return m.Restart(ctx, rc, a.InstanceID) })
+		return rpc.Void{}, nil
+	})
+	rpc.Register(srv, taskapi.MethodResizeVolume, func(_ context.Context, rc rpc.Context, a taskapi.ResizeVolumeArgs) (rpc.Void, error) {
+		m.Go(a.InstanceID, "resize_volume", func(ctx context.Context) error { return m.ResizeVolume(ctx, rc, a.InstanceID, a.NewSize) })
+		return rpc.Void{}, nil
+	})
+	rpc.Register(srv, taskapi.MethodUpgrade, func(_ context.Context, rc rpc.Context, a taskapi.UpgradeArgs) (rpc.Void, error) {
+		m.Go(a.InstanceID, "upgrade", func(ctx context.Context) error { return m.Upgrade(ctx, rc, a) })
+		return rpc.Void{}, nil
+	})
+}
+
+// Go runs a flow for an instance in the background unless one is already running for it.
+func (m *Manager) Go(instanceID, flow string, fn func(ctx context.Context) error) {
+	log := m.Log.WithField("instance_id", instanceID).WithField("flow", flow)
+	m.mu.Lock()
+	if m.busy[instanceID] {
+		m.mu.Unlock()
+		log.Warn("another flow is running for this instance; request dropped")
+		return
+	}
+	m.busy[instanceID] = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() { m.mu.Lock(); delete(m.busy, instanceID); m.mu.Unlock() }()
+		start := time.Now()
+		if err := fn(m.ctx); err != nil {
+			log.WithError(err).Error("flow failed")
+			return
+		}
+		log.WithField("seconds", time.Since(start).Seconds()).Info("flow finished")
+	}()
+}
+
+// Stop cancels running flows and waits for them until ctx ends.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Wait blocks until no flow runs (tests).
+func (m *Manager) Wait() { m.wg.Wait() }
+
+func (m *Manager) log(id string) logrus.FieldLogger { return m.Log.WithField("instance_id", id) }
+
+// userError marks a failure the user (or the request) caused: retrying cannot help, so the flow records it
+// and stops. Anything else is ours (broker, compute, catalog) and is retried within the budget.
+type userError struct{ err error }
+
+func (e userError) Error() string { return e.err.Error() }
+func (e userError) Unwrap() error { return e.err }
+
+func permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return userError{err}
+}
+
+func isPermanent(err error) bool {
+	var u userError
+	return errors.As(err, &u) || errors.Is(err, compute.ErrNotFound) || errors.Is(err, catalog.ErrNotFound) ||
+		errors.Is(err, catalog.ErrBadRequest) || errors.Is(err, context.Canceled)
+}
+
+// retry runs fn until it succeeds, fails permanently or the budget is spent.
+func (m *Manager) retry(ctx context.Context, id, what string, fn func() error) error {
+	var err error
+	for i := 1; i <= m.Config.RetryBudget; i++ {
+		if err = fn(); err == nil || isPermanent(err) {
+			return err
+		}
+		if i == m.Config.RetryBudget {
+			break
+		}
+		m.log(id).WithError(err).WithField("attempt", i).Warnf("%s failed; retrying", what)
+		if serr := sleep(ctx, m.Config.RetryDelay); serr != nil {
+			return serr
+		}
+	}
+	return fmt.Errorf("%s: %w (after %d attempts)", what, err, m.Config.RetryBudget)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// guest returns a client for the instance's guest with the codec its keys call for.
+func (m *Manager) guest(ctx context.Context, id string) (*guestapi.Client, rpc.Codec, error) {
+	p, err := peerKeys(ctx, m.Catalog, m.Config.InstRPCKeyEncrKey, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	codec := guestCodec(id, p)
+	c := guestapi.New(m.Transport.Client(guestapi.Target(id), codec))
+	c.Low, c.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
+	return c, codec, nil
+}
+
+// recordFault stores a fault for the instance (shown by the API) and logs it.
+func (m *Manager) recordFault(ctx context.Context, id, message string, cause error) {
+	details := ""
+	if cause != nil {
+		details = cause.Error()
+	}
+	m.log(id).WithError(cause).Error(message)
+	if err := m.Catalog.SaveFault(ctx, id, message, details); err != nil {
+		m.log(id).WithError(err).Error("saving instance fault")
+	}
+}
+
+// failTask moves the task from `from` to an error task (only if it is still `from`) and records a fault.
+func (m *Manager) failTask(ctx context.Context, id string, from, to status.InstanceTask, message string, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := m.Catalog.SetTaskIf(ctx, id, from, to); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		m.log(id).WithError(err).Error("setting error task")
+	}
+	m.recordFault(ctx, id, message, cause)
+	if cause == nil {
+		return errors.New(message)
+	}
+	return fmt.Errorf("%s: %w", message, cause)
+}
