@@ -7,6 +7,8 @@
 # they are never printed.
 
 set -Eeuo pipefail
+# `&` in ${var//pat/repl} replacements must stay literal (bash 5.2 default would expand it).
+shopt -u patsub_replacement 2>/dev/null || true
 
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$DEPLOY_DIR/.." && pwd)"
@@ -180,3 +182,39 @@ usage() {
 	exit 2
 }
 trap 'step_done' EXIT
+
+# write_managed FILE MODE OWNER:GROUP: like write_if_changed, for files an operator may edit afterwards. The hash
+# of what we last wrote is remembered; a file whose content no longer matches it was edited by hand and is kept
+# (with a warning naming the generated version, FILE.new). Returns 0 when the file changed, 1 otherwise.
+write_managed() {
+	local file=$1 mode=$2 owner=$3 mark tmp
+	mark="$STATE_DIR/written/$(echo "$file" | tr / _).sha256"
+	install -d -m 0700 "$STATE_DIR/written"
+	tmp=$(mktemp "${file}.XXXXXX")
+	cat >"$tmp"
+	if [[ -f "$file" && -s "$mark" ]] && [[ "$(sha256sum <"$file" | cut -d' ' -f1)" != "$(cat "$mark")" ]]; then
+		if cmp -s "$tmp" "$file"; then
+			rm -f "$tmp"
+			sha256sum <"$file" | cut -d' ' -f1 >"$mark"
+			return 1
+		fi
+		chmod "$mode" "$tmp"
+		chown "$owner" "$tmp"
+		mv "$tmp" "$file.new"
+		log "kept $file: edited by hand; the generated version is $file.new (remove $file to regenerate)"
+		return 1
+	fi
+	local rc=1
+	if [[ -f "$file" ]] && cmp -s "$tmp" "$file"; then
+		rm -f "$tmp"
+	else
+		chmod "$mode" "$tmp"
+		chown "$owner" "$tmp"
+		mv "$tmp" "$file"
+		rc=0
+	fi
+	chmod "$mode" "$file"
+	chown "$owner" "$file"
+	sha256sum <"$file" | cut -d' ' -f1 >"$mark"
+	return $rc
+}
