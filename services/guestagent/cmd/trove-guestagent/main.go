@@ -1,0 +1,139 @@
+// trove-guestagent is the guest agent of one database instance: it serves guestagent.<guest_id>, runs and
+// administers the instance's database server on its data directory, and heartbeats to the conductor.
+//
+//	trove-guestagent --config-dir <instance dir>/etc/trove/conf.d
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/logging"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/services/guestagent/internal/agent"
+	"github.com/trove-go/trove/services/guestagent/internal/datastore"
+	"github.com/trove-go/trove/services/guestagent/internal/guestconf"
+	"github.com/trove-go/trove/services/guestagent/internal/handlers"
+	"github.com/trove-go/trove/services/guestagent/internal/mysql"
+	"github.com/trove-go/trove/services/guestagent/internal/postgresql"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "trove-guestagent:", err)
+		os.Exit(1)
+	}
+}
+
+func load(paths config.Paths) (guestconf.Config, *config.File, error) {
+	f, err := config.Load(paths)
+	if err != nil {
+		return guestconf.Config{}, nil, err
+	}
+	c, err := guestconf.Load(f)
+	return c, f, err
+}
+
+func run() error {
+	fs := flag.NewFlagSet("trove-guestagent", flag.ExitOnError)
+	paths := config.RegisterFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	cfg, file, err := load(*paths)
+	if err != nil {
+		return err
+	}
+	log, err := logging.Setup("trove-guestagent", cfg.Debug, cfg.LogFile)
+	if err != nil {
+		return err
+	}
+	log = log.WithField("guest_id", cfg.GuestID)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	tr, err := rpc.Dial(ctx, rpc.ConfigFrom(file), log)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+	codec := rpc.PlainCodec()
+	switch cfg.Envelope {
+	case rpc.EnvelopeTrove:
+		codec = rpc.TroveCodec(cfg.RPCKey)
+	case rpc.EnvelopeAEAD:
+		codec = rpc.AEADCodec(keyring.Single(cfg.RPCKey), cfg.GuestID)
+	}
+	conductor := conductorapi.New(tr.Client(conductorapi.Target(cfg.ConductorTopic),
+		rpc.ConductorGuestCodec(cfg.GuestID, cfg.RPCKey, cfg.Envelope)))
+
+	layout := datastore.Layout{Root: cfg.DataDir}
+	volume := datastore.NewVolume(cfg.DataDir, cfg.VolumeSizeGB)
+	a, err := agent.New(agent.Deps{
+		Layout: layout,
+		Volume: volume,
+		NewManager: func() (datastore.Manager, error) {
+			c, _, err := load(*paths) // upgrade re-reads server_bin_dir
+			if err != nil {
+				return nil, err
+			}
+			return newManager(c, layout, volume, log)
+		},
+		VolumeSize: func() (float64, error) {
+			c, _, err := load(*paths)
+			return c.VolumeSizeGB, err
+		},
+		Conductor: heartbeater{c: conductor, id: cfg.GuestID},
+		Period:    cfg.HeartbeatPeriod,
+		Version:   cfg.DatastoreVersion,
+		Log:       log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(cfg.GuestID), Server: cfg.GuestID,
+		Version: guestapi.Version, Codec: codec})
+	(&handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log}).Register(srv)
+	if err := a.Start(ctx); err != nil {
+		log.WithError(err).Error("starting the database server failed")
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{"manager": cfg.Manager, "data_dir": cfg.DataDir, "envelope": cfg.Envelope}).Info("guest agent serving")
+	go a.Heartbeats(ctx)
+	<-ctx.Done()
+	log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_ = srv.Stop(sctx)
+	a.Shutdown(sctx)
+	return nil
+}
+
+func newManager(c guestconf.Config, layout datastore.Layout, volume *datastore.Volume, log *logrus.Entry) (datastore.Manager, error) {
+	opts := datastore.Options{Manager: c.Manager, Layout: layout, BindHost: c.BindHost, Port: c.Port, BinDir: c.ServerBinDir,
+		IgnoreUsers: c.IgnoreUsers, IgnoreDBs: c.IgnoreDBs, Volume: volume, Log: log.WithField("component", c.Manager)}
+	if c.Manager == "postgresql" {
+		return postgresql.New(opts)
+	}
+	return mysql.New(opts)
+}
+
+// heartbeater sends heartbeats for this guest with an empty (service) context.
+type heartbeater struct {
+	c  *conductorapi.Client
+	id string
+}
+
+func (h heartbeater) Heartbeat(ctx context.Context, status string) error {
+	return h.c.Heartbeat(ctx, rpc.Context{}, h.id, status)
+}

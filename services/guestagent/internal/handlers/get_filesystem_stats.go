@@ -1,0 +1,17 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+)
+
+// get_filesystem_stats — call (low timeout). Payload logged. Read-only: du of the data directory against the
+// enforced volume size, in Trove's shape.
+func (h *Handlers) registerGetFilesystemStats(srv *rpc.Server) {
+	handle(h, srv, spec{name: guestapi.MethodGetFilesystemStats, logArgs: true},
+		func(ctx context.Context, _ rpc.Context, _ guestapi.GetFilesystemStatsArgs) (guestapi.FilesystemStats, error) {
+			return h.Agent.VolumeStats(ctx)
+		})
+}

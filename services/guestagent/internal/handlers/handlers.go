@@ -1,0 +1,108 @@
+// Package handlers binds the guest RPC methods (rpc.md §B.3) to the agent: one file per method, each stating
+// whether it is a call or a cast, whether its payload may be logged, and whether it must resume after an agent
+// restart. Errors leave as trove.common.exception classes (datastore error kinds).
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/services/guestagent/internal/agent"
+	"github.com/trove-go/trove/services/guestagent/internal/datastore"
+)
+
+// Notifier forwards trove_notification results to the conductor (conductorapi.Client).
+type Notifier interface {
+	NotifyEnd(ctx context.Context, rc rpc.Context, a conductorapi.NotifyEndArgs) error
+	NotifyExcInfo(ctx context.Context, rc rpc.Context, a conductorapi.NotifyExcInfoArgs) error
+}
+
+// Handlers serves the guest methods.
+type Handlers struct {
+	Agent    *agent.Agent
+	Notifier Notifier
+	GuestID  string
+	Log      *logrus.Entry
+}
+
+// Register binds every method to srv.
+func (h *Handlers) Register(srv *rpc.Server) {
+	for _, r := range []func(*rpc.Server){
+		h.registerPrepare, h.registerRestart, h.registerStopDB, h.registerGetFilesystemStats, h.registerResizeFS,
+		h.registerCreateDatabase, h.registerListDatabases, h.registerDeleteDatabase,
+		h.registerCreateUser, h.registerListUsers, h.registerGetUser, h.registerUpdateAttributes,
+		h.registerDeleteUser, h.registerChangePasswords,
+		h.registerListAccess, h.registerGrantAccess, h.registerRevokeAccess,
+		h.registerEnableRoot, h.registerEnableRootWithPassword, h.registerDisableRoot, h.registerIsRootEnabled,
+		h.registerRPCPing, h.registerPreUpgrade, h.registerUpgrade, h.registerPostUpgrade,
+	} {
+		r(srv)
+	}
+}
+
+// spec describes one method for the shared wrapper.
+type spec struct {
+	name    string
+	logArgs bool // the payload holds no secret and may be logged
+	notify  bool // forward trove_notification's end/error to the conductor (Trove's guest EndNotification)
+}
+
+// handle registers fn under s.name with logging, error-kind mapping and notification forwarding.
+func handle[A rpc.Validator, R any](h *Handlers, srv *rpc.Server, s spec, fn func(ctx context.Context, rc rpc.Context, a A) (R, error)) {
+	rpc.Register(srv, s.name, func(ctx context.Context, rc rpc.Context, a A) (R, error) {
+		log := h.Log.WithFields(logrus.Fields{"method": s.name, "request_id": rc.RequestID})
+		if s.logArgs {
+			if b, err := json.Marshal(a); err == nil {
+				log = log.WithField("args", string(b))
+			}
+		}
+		start := time.Now()
+		r, err := fn(ctx, rc, a)
+		log = log.WithField("ms", time.Since(start).Milliseconds())
+		if err != nil {
+			log.WithError(err).Warn("guest method failed")
+		} else {
+			log.Info("guest method done")
+		}
+		if s.notify && len(rc.Notification) > 0 && h.Notifier != nil {
+			h.forward(ctx, rc, err)
+		}
+		return r, remote(err)
+	})
+}
+
+func (h *Handlers) forward(ctx context.Context, rc rpc.Context, err error) {
+	var n map[string]any
+	if json.Unmarshal(rc.Notification, &n) != nil || n == nil {
+		return
+	}
+	var ferr error
+	if err == nil {
+		ferr = h.Notifier.NotifyEnd(ctx, rc, conductorapi.NotifyEndArgs{SerializedNotification: n, NotificationArgs: map[string]any{}})
+	} else {
+		n["instance_id"] = h.GuestID
+		ferr = h.Notifier.NotifyExcInfo(ctx, rc, conductorapi.NotifyExcInfoArgs{
+			SerializedNotification: n, Message: err.Error(), Exception: []string{err.Error()}})
+	}
+	if ferr != nil {
+		h.Log.WithError(ferr).Warn("notification not forwarded")
+	}
+}
+
+// remote maps datastore error kinds to oslo failures of trove.common.exception.
+func remote(err error) error {
+	if err == nil {
+		return nil
+	}
+	if k := datastore.KindOf(err); k != "" {
+		return rpc.Errorf(k, "%s", err.Error())
+	}
+	return rpc.Errorf("GuestError", "%s", err.Error())
+}
+
+// void is the result of methods that return nothing.
+type void = rpc.Void

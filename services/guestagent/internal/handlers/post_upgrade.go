@@ -1,0 +1,16 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+)
+
+// post_upgrade — call (high timeout). Payload logged. Idempotent: starts the server if it is not healthy.
+func (h *Handlers) registerPostUpgrade(srv *rpc.Server) {
+	handle(h, srv, spec{name: guestapi.MethodPostUpgrade, logArgs: true},
+		func(ctx context.Context, _ rpc.Context, _ guestapi.UpgradeArgs) (void, error) {
+			return void{}, h.Agent.PostUpgrade(ctx)
+		})
+}

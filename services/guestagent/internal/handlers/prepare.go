@@ -1,0 +1,18 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+)
+
+// prepare — cast (version 1.1). Payload NOT logged (root_password, users' passwords). MUST resume after an
+// agent restart: the agent saves the args (0600) before starting and Start resumes an unfinished prepare; every
+// step is idempotent. Invalid database/user names fail only their step (logged), as in Trove. Forwards trove_notification.
+func (h *Handlers) registerPrepare(srv *rpc.Server) {
+	handle(h, srv, spec{name: guestapi.MethodPrepare, notify: true},
+		func(ctx context.Context, _ rpc.Context, a guestapi.PrepareArgs) (void, error) {
+			return void{}, h.Agent.Prepare(context.WithoutCancel(ctx), a)
+		})
+}

@@ -1,0 +1,14 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+)
+
+// rpc_ping — call (low timeout). No payload. Answers true whenever the agent is serving.
+func (h *Handlers) registerRPCPing(srv *rpc.Server) {
+	handle(h, srv, spec{name: guestapi.MethodRPCPing, logArgs: true},
+		func(context.Context, rpc.Context, guestapi.NoArgs) (bool, error) { return true, nil })
+}
