@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -29,7 +28,7 @@ const idleGuest = "#!/bin/sh\nexec sleep 600 # $*\n"
 // env is one test's world: a fresh catalog, its own exchange on the test RabbitMQ, a local compute driver with
 // its own state directory and address range, and a manager.
 type env struct {
-	t              *testing.T
+	t              testing.TB
 	db             *catalog.DB
 	dsn            string
 	tr             *rpc.Transport
@@ -56,7 +55,7 @@ type envOpts struct {
 	usageTimeout time.Duration
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, dir: t.TempDir(), clock: &clock{}}
@@ -97,7 +96,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 	}
 	// A /24 of its own inside 127.77.0.0/16 so concurrent test packages do not share addresses.
 	pool := netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 77, byte(1 + rand.IntN(250)), 0}), 24)
-	e.drv = local.New(local.Config{StateDir: filepath.Join(e.dir, "local"), AddressPool: pool, GuestAgentBinary: bin,
+	// A short state dir: the guest's unix socket path (<state>/instances/<uuid>/data/run/mysqld.sock) must stay
+	// under 108 bytes, which t.TempDir()'s long names break.
+	stateDir, err := os.MkdirTemp("", "tl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(stateDir) })
+	e.drv = local.New(local.Config{StateDir: stateDir, AddressPool: pool, GuestAgentBinary: bin,
 		Images: map[string]string{"mariadb-local": "/usr/sbin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
 
 	guestConf := filepath.Join(e.dir, "trove-guestagent.conf")
@@ -173,15 +179,4 @@ func (e *env) fault(id string) string {
 		e.t.Fatalf("fault of %s: %v", id, err)
 	}
 	return f.Message + " " + f.Details
-}
-
-// buildBinary compiles one of the project's commands into dir (the real guest agent and conductor).
-func buildBinary(t testing.TB, dir, pkg string) string {
-	t.Helper()
-	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
 }

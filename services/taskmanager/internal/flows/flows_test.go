@@ -30,7 +30,7 @@ func createArgs(in catalog.Instance, image string) taskapi.CreateInstanceArgs {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for i := 0; i < 600; i++ {
 		if cond() {
