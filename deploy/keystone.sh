@@ -15,6 +15,7 @@ DB=/var/lib/keystone/$NAME.sqlite
 PIDFILE=$RUN_DIR/keystone.pid
 ULOG=/var/log/keystone/$NAME-uwsgi.log
 URL=http://127.0.0.1:5000/v3
+UNIT=trove-go-keystone
 MODE_FILE=$STATE_DIR/keystone_mode
 BOOTSTRAP_MARK=$STATE_DIR/keystone_bootstrapped
 SYNC_MARK=$STATE_DIR/keystone_synced_version
@@ -182,7 +183,10 @@ do_start() {
 	if ! ours_running && port_open 127.0.0.1 5000; then
 		fail "something else listens on 127.0.0.1:5000" "stop it (ss -ltnp 'sport = :5000'), then re-run"
 	fi
-	if ! ours_running; then
+	if has_systemd; then
+		install_unit
+		systemctl start "$UNIT" || fail "systemctl start $UNIT failed" "see: journalctl -u $UNIT and $ULOG"
+	elif ! ours_running; then
 		install -d -m 0755 "$RUN_DIR"
 		uwsgi --ini "$INI" || fail "uwsgi did not start" "see $ULOG"
 	fi
@@ -191,7 +195,38 @@ do_start() {
 	log "keystone is up at $URL"
 }
 
+# install_unit: with systemd, the same uwsgi ini runs as a forking unit (restarted on failure, started at boot).
+install_unit() {
+	if write_if_changed "/etc/systemd/system/$UNIT.service" 0644 root:root <<EOF; then
+# Keystone for Trove (Go) — written by deploy/keystone.sh.
+[Unit]
+Description=Keystone for Trove (Go): uwsgi on 127.0.0.1:5000 with $CONF
+After=network-online.target
+Wants=network-online.target
+Conflicts=keystone.service
+
+[Service]
+Type=forking
+PIDFile=$PIDFILE
+RuntimeDirectory=$(basename "$RUN_DIR")
+RuntimeDirectoryPreserve=yes
+ExecStart=/usr/bin/uwsgi --ini $INI
+Restart=on-failure
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+EOF
+		systemctl daemon-reload
+	fi
+	systemctl enable --quiet "$UNIT"
+}
+
 stop_ours() {
+	if has_systemd && [[ -f "/etc/systemd/system/$UNIT.service" ]]; then
+		systemctl stop "$UNIT"
+		return 0
+	fi
 	local pid
 	pid=$(cat "$PIDFILE")
 	kill -TERM "$pid" 2>/dev/null || true
