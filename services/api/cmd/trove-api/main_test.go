@@ -1,0 +1,355 @@
+package main
+
+// End-to-end: the real trove-api binary against the real Keystone and MariaDB, driven by Debian's `openstack`
+// CLI (python3-troveclient plugin) exactly as a user would. The CLI finds the API through the Keystone catalog,
+// so the test registers a `database` endpoint in a region of its own and removes it afterwards.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/testenv"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "trove-api-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "trove-api")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building trove-api:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs /usr/bin/openstack as one of the test users and returns stdout; failures return the error output.
+type cli struct {
+	t             *testing.T
+	authURL, pw   string
+	region        string
+	adminPassword string
+}
+
+func (c cli) run(user string, args ...string) (string, error) {
+	c.t.Helper()
+	return c.runIn(c.region, user, args...)
+}
+
+func (c cli) runIn(region, user string, args ...string) (string, error) {
+	c.t.Helper()
+	project, pw := user, c.pw
+	switch user {
+	case "admin":
+		pw = c.adminPassword
+	case "demoreader":
+		project = "demo"
+	}
+	cmd := exec.Command("/usr/bin/openstack", args...)
+	cmd.Env = append(os.Environ(), "OS_AUTH_URL="+c.authURL, "OS_USERNAME="+user, "OS_PASSWORD="+pw,
+		"OS_PROJECT_NAME="+project, "OS_USER_DOMAIN_NAME=Default", "OS_PROJECT_DOMAIN_NAME=Default",
+		"OS_IDENTITY_API_VERSION=3", "OS_REGION_NAME="+region, "OS_INTERFACE=public")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("openstack %s as %s: %v: %s", strings.Join(args, " "), user, err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+func (c cli) json(user string, v any, args ...string) {
+	c.t.Helper()
+	out, err := c.run(user, append(args, "-f", "json")...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		c.t.Fatalf("openstack %s: output is not JSON: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// seedCatalog migrates a fresh database and registers mysql 8.0 (active, default).
+func seedCatalog(t *testing.T) (string, *catalog.DB) {
+	t.Helper()
+	dsn := testenv.NewDatabase(t)
+	db, err := catalog.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateDatastore(ctx, "mysql", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateDatastoreVersion(ctx, catalog.VersionUpdate{Datastore: "mysql", Name: "8.0", Version: "8.0.36", Manager: "mysql",
+		ImageID: "local-mysql-8.0", Active: true, RegistryExt: catalog.DefaultRegistryExt("mysql"), ReplStrategy: catalog.DefaultReplStrategy("mysql", "", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateDatastore(ctx, "mysql", "8.0"); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, db
+}
+
+// startAPI writes trove.conf and runs the binary until the test ends.
+func startAPI(t *testing.T, dsn string) string {
+	t.Helper()
+	port := freePort(t)
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = %d
+transport_url = %s
+control_exchange = trove
+taskmanager_queue = %s
+debug = true
+
+[database]
+connection = %s
+
+[keystone_authtoken]
+auth_url = %s
+www_authenticate_uri = %s
+username = trove
+password = %s
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+
+[oslo_policy]
+policy_file = %s
+
+[healthcheck]
+disable_by_file_path = %s
+`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
+		testenv.Get(t, testenv.ServicePassword), filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "healthcheck_disable"))
+	confPath := filepath.Join(dir, "trove.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "trove-api.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "--config-file", confPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		logFile.Close()
+		if t.Failed() {
+			data, _ := os.ReadFile(logPath)
+			t.Logf("trove-api log:\n%s", data)
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthcheck")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base
+			}
+		}
+		select {
+		case err := <-exited:
+			data, _ := os.ReadFile(logPath)
+			t.Fatalf("trove-api exited: %v\n%s", err, data)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trove-api did not answer /healthcheck within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// registerEndpoint creates a region of the test's own with public `identity` (Keystone itself) and `database`
+// (this trove-api) endpoints, and removes them at cleanup. Keystone administration runs in RegionOne.
+func registerEndpoint(t *testing.T, c cli, base string) {
+	t.Helper()
+	admin := func(args ...string) string {
+		t.Helper()
+		out, err := c.runIn("RegionOne", "admin", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	admin("region", "create", c.region)
+	t.Cleanup(func() {
+		if _, err := c.runIn("RegionOne", "admin", "region", "delete", c.region); err != nil {
+			t.Errorf("removing region: %v", err)
+		}
+	})
+	var services []map[string]any
+	if err := json.Unmarshal([]byte(admin("service", "list", "--long", "-f", "json")), &services); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, s := range services {
+		ids[s["Type"].(string)] = s["ID"].(string)
+	}
+	if ids["database"] == "" || ids["identity"] == "" {
+		t.Fatalf("Keystone has no database or identity service (%v): run deploy/test-env.sh", ids)
+	}
+	for typ, url := range map[string]string{"identity": c.authURL, "database": base + "/v1.0/%(project_id)s"} {
+		var ep map[string]any
+		if err := json.Unmarshal([]byte(admin("endpoint", "create", "--region", c.region, ids[typ], "public", url, "-f", "json")), &ep); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if _, err := c.runIn("RegionOne", "admin", "endpoint", "delete", ep["id"].(string)); err != nil {
+				t.Errorf("removing endpoint: %v", err)
+			}
+		})
+	}
+}
+
+func TestOpenstackCLI(t *testing.T) {
+	dsn, db := seedCatalog(t)
+	base := startAPI(t, dsn)
+	c := cli{t: t, authURL: testenv.KeystoneURL(t), pw: testenv.Get(t, testenv.DemoPassword),
+		adminPassword: testenv.Get(t, testenv.KeystoneAdminPassword), region: testenv.UniqueName(t, "TestRegion")}
+	registerEndpoint(t, c, base)
+
+	var datastores []map[string]any
+	c.json("demo", &datastores, "datastore", "list")
+	if len(datastores) != 1 || datastores[0]["Name"] != "mysql" {
+		t.Fatalf("datastore list: %v", datastores)
+	}
+	var versions []map[string]any
+	c.json("demo", &versions, "datastore", "version", "list", "mysql")
+	if len(versions) != 1 || versions[0]["Name"] != "8.0" {
+		t.Fatalf("datastore version list: %v", versions)
+	}
+	var flavors []map[string]any
+	c.json("demo", &flavors, "database", "flavor", "list")
+	if len(flavors) != 2 || flavors[0]["Name"] != "tiny" {
+		t.Fatalf("flavor list: %v", flavors)
+	}
+
+	var created map[string]any
+	c.json("demo", &created, "database", "instance", "create", "db1", "--flavor", "1", "--size", "1",
+		"--datastore", "mysql", "--datastore-version", "8.0", "--databases", "app", "--users", "appuser:s3cret")
+	id, _ := created["id"].(string)
+	if id == "" || created["status"] != "BUILD" || created["name"] != "db1" {
+		t.Fatalf("instance create: %v", created)
+	}
+	row, err := db.GetInstance(context.Background(), id)
+	if err != nil || len(row.EncryptedKey) != 88 || row.TaskID != status.TaskBuilding.Code {
+		t.Fatalf("instance row %+v (%v)", row, err)
+	}
+
+	var list []map[string]any
+	c.json("demo", &list, "database", "instance", "list")
+	if len(list) != 1 || list[0]["ID"] != id || list[0]["Status"] != "BUILD" {
+		t.Fatalf("instance list: %v", list)
+	}
+	var shown map[string]any
+	c.json("demo", &shown, "database", "instance", "show", "db1") // by name: the CLI falls back to the list
+	if shown["id"] != id || shown["datastore"] != "mysql" || shown["datastore_version"] != "8.0" {
+		t.Fatalf("instance show: %v", shown)
+	}
+	for _, k := range []string{"server_id", "tenant_id", "encrypted_rpc_messaging"} {
+		if _, ok := shown[k]; ok {
+			t.Errorf("demo sees admin-only field %s", k)
+		}
+	}
+
+	// Another project cannot see it; a reader cannot create.
+	// The API answers 404 for the id; the CLI then searches demo2's list by name and reports it missing.
+	if out, err := c.run("demo2", "database", "instance", "show", id); err == nil || !strings.Contains(err.Error(), "No instance with a name or ID of '"+id+"' exists.") {
+		t.Errorf("demo2 show of demo's instance: %v %s", err, out)
+	}
+	if _, err := c.run("demoreader", "database", "instance", "create", "nope", "--flavor", "1", "--size", "1", "--datastore", "mysql"); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("demoreader create: %v", err)
+	}
+
+	// Only an admin sees the admin-only fields.
+	var adminShown map[string]any
+	c.json("admin", &adminShown, "database", "instance", "show", id)
+	if adminShown["encrypted_rpc_messaging"] != true || adminShown["tenant_id"] != row.TenantID {
+		t.Errorf("admin show: %v", adminShown)
+	}
+
+	// troveclient prints the absolute limits as a table of its own, then the (empty) rate-limit list.
+	out, err := c.run("demo", "database", "limit", "list", "-f", "json")
+	if err != nil || !strings.Contains(out, "| max_instances | 10 ") || !strings.Contains(out, "| verb          | ABSOLUTE |") {
+		t.Errorf("limit list: %v\n%s", err, out)
+	}
+
+	var quotas []map[string]any
+	c.json("admin", &quotas, "database", "quota", "show", "demo")
+	if len(quotas) != 4 || quotas[0]["Resource"] != "instances" || quotas[0]["In Use"] != 1.0 || quotas[0]["Limit"] != 10.0 {
+		t.Errorf("quota show: %v", quotas)
+	}
+	var updated map[string]any
+	c.json("admin", &updated, "database", "quota", "update", "demo", "instances", "20")
+	if updated["instances"] != 20.0 {
+		t.Errorf("quota update: %v", updated)
+	}
+	if _, err := c.run("demo", "database", "quota", "update", "demo", "instances", "30"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("non-admin quota update: %v", err)
+	}
+
+	// Play the taskmanager: the build finished. Then delete through the CLI.
+	ctx := context.Background()
+	if err := db.SetServer(ctx, id, "local-"+id[:8], ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetTask(ctx, id, status.TaskNone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.run("demo", "database", "instance", "delete", id); err != nil {
+		t.Fatal(err)
+	}
+	c.json("demo", &shown, "database", "instance", "show", id)
+	if shown["status"] != "SHUTDOWN" {
+		t.Errorf("status after delete: %v", shown["status"])
+	}
+}
