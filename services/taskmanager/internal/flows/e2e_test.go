@@ -28,6 +28,14 @@ var (
 	binErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds the real trove-guestagent and trove-conductor once per test binary.
 func binaries(t testing.TB) (guest, conductor string) {
 	t.Helper()

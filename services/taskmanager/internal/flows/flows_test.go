@@ -225,3 +225,43 @@ func TestResumeAfterCrash(t *testing.T) {
 		})
 	}
 }
+
+// trove-api's casts (secure RPC) reach the manager's handlers, which run the flows in the background.
+func TestCastsRunFlows(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	const key = "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz"
+	topic := "taskmanager-" + e.exchange
+	srv := e.tr.NewServer(rpc.ServerConfig{Topic: topic, Server: "0.0.0.0", Version: taskapi.Version, Codec: rpc.TroveCodec(key)})
+	e.m.Register(srv)
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(ctx) //nolint:errcheck
+	api := taskapi.NewClient(e.tr.Client(taskapi.Target(topic), rpc.TroveCodec(key)))
+
+	bad := e.instance("cast-bad-image", "")
+	if err := api.CreateInstance(ctx, rc, createArgs(bad, "no-such-image")); err != nil {
+		t.Fatal(err)
+	}
+	gone := e.instance("cast-delete", "")
+	if err := e.db.SetTask(ctx, gone.ID, status.TaskDeleting); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.DeleteInstance(ctx, rc, taskapi.DeleteInstanceArgs{InstanceID: gone.ID}); err != nil {
+		t.Fatal(err)
+	}
+	upg := e.instance("cast-upgrade", "")
+	if err := e.db.SetTask(ctx, upg.ID, status.TaskUpgrading); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: upg.ID, DatastoreVersionID: e.version.ID}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "create failed with 81", func() bool { return e.get(bad.ID).Task() == status.TaskBuildingErrorServer })
+	waitFor(t, "instance deleted", func() bool { return e.get(gone.ID).Deleted })
+	waitFor(t, "upgrade reset", func() bool { return e.get(upg.ID).Task() == status.TaskNone })
+	if f := e.fault(upg.ID); !strings.Contains(f, "not supported") {
+		t.Fatalf("upgrade fault %q", f)
+	}
+}
