@@ -1,0 +1,205 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Backup states (states.md §1.5).
+const (
+	BackupNew          = "NEW"
+	BackupBuilding     = "BUILDING"
+	BackupSaving       = "SAVING"
+	BackupCompleted    = "COMPLETED"
+	BackupFailed       = "FAILED"
+	BackupDeleteFailed = "DELETE_FAILED"
+	BackupRestored     = "RESTORED"
+)
+
+// Backup is a backups row. Nullable text reads as "".
+type Backup struct {
+	ID                 string     `db:"id"`
+	Name               string     `db:"name"`
+	Description        string     `db:"description"`
+	Location           string     `db:"location"`
+	BackupType         string     `db:"backup_type"` // full / incremental
+	Size               float64    `db:"size"`        // GB
+	TenantID           string     `db:"tenant_id"`
+	State              string     `db:"state"`
+	InstanceID         string     `db:"instance_id"`
+	Checksum           string     `db:"checksum"`
+	Deleted            bool       `db:"deleted"`
+	DeletedAt          *time.Time `db:"deleted_at"`
+	Created            time.Time  `db:"created"`
+	Updated            time.Time  `db:"updated"`
+	ParentID           string     `db:"parent_id"`
+	DatastoreVersionID string     `db:"datastore_version_id"`
+	StorageDriver      string     `db:"storage_driver"` // swift / cinder
+}
+
+// Running reports a NEW, BUILDING or SAVING backup.
+func (b Backup) Running() bool {
+	return b.State == BackupNew || b.State == BackupBuilding || b.State == BackupSaving
+}
+
+const backupCols = `id, name, COALESCE(description, '') AS description, COALESCE(location, '') AS location,
+	COALESCE(backup_type, '') AS backup_type, COALESCE(size, 0) AS size, COALESCE(tenant_id, '') AS tenant_id, state,
+	COALESCE(instance_id, '') AS instance_id, COALESCE(checksum, '') AS checksum, COALESCE(deleted, 0) AS deleted,
+	deleted_at, COALESCE(created, TIMESTAMP'1970-01-01 00:00:00') AS created,
+	COALESCE(updated, created, TIMESTAMP'1970-01-01 00:00:00') AS updated, COALESCE(parent_id, '') AS parent_id,
+	COALESCE(datastore_version_id, '') AS datastore_version_id, COALESCE(storage_driver, '') AS storage_driver`
+
+// CreateBackup inserts a backup row (state NEW unless set; id and times filled in) and takes one `backups` quota
+// in the same transaction; over quota → *QuotaExceededError and nothing is written.
+func (d *DB) CreateBackup(ctx context.Context, b Backup, def Defaults) (Backup, error) {
+	if b.ID == "" {
+		b.ID = NewID()
+	}
+	if b.State == "" {
+		b.State = BackupNew
+	}
+	now := d.now()
+	b.Created, b.Updated, b.Deleted, b.DeletedAt = now, now, false, nil
+	deltas := map[string]int{ResourceBackups: 1}
+	if err := d.ensureUsages(ctx, b.TenantID, deltas); err != nil {
+		return Backup{}, err
+	}
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		if err := d.applyQuota(ctx, tx, b.TenantID, deltas, &def); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO backups (id, name, description, location, backup_type, size, tenant_id,
+			state, instance_id, checksum, backup_timestamp, deleted, created, updated, deleted_at, parent_id,
+			datastore_version_id, storage_driver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, ?, ?, ?)`,
+			b.ID, b.Name, nullString(b.Description), nullString(b.Location), nullString(b.BackupType),
+			sql.NullFloat64{Float64: b.Size, Valid: b.Size != 0}, b.TenantID, b.State, nullString(b.InstanceID),
+			nullString(b.Checksum), now, now, nullString(b.ParentID), nullString(b.DatastoreVersionID),
+			nullString(b.StorageDriver))
+		if isForeignKey(err) {
+			return fail(ErrBadRequest, "Datastore version '%s' cannot be found.", b.DatastoreVersionID)
+		}
+		return err
+	})
+	return b, err
+}
+
+// GetBackup returns a live backup.
+func (d *DB) GetBackup(ctx context.Context, id string) (Backup, error) {
+	var b Backup
+	err := d.x.GetContext(ctx, &b, "SELECT "+backupCols+" FROM backups WHERE id = ? AND COALESCE(deleted, 0) = 0", id)
+	return b, notFoundIf(err, fail(ErrNotFound, "Backup %s cannot be found.", id))
+}
+
+// BackupFilter selects backups for a list; empty fields do not filter.
+type BackupFilter struct {
+	TenantID           string
+	InstanceID         string
+	DatastoreVersionID string
+	Limit              int // ≤ 0: all
+	Offset             int // the integer marker
+}
+
+// ListBackups lists live backups ordered by updated DESC with Trove's integer offset marker: next is
+// offset+limit whenever the page is full, else "".
+func (d *DB) ListBackups(ctx context.Context, f BackupFilter) (rows []Backup, next string, err error) {
+	where := []string{"COALESCE(deleted, 0) = 0"}
+	var args []any
+	for col, v := range map[string]string{"tenant_id": f.TenantID, "instance_id": f.InstanceID, "datastore_version_id": f.DatastoreVersionID} {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	q := "SELECT " + backupCols + " FROM backups WHERE " + strings.Join(where, " AND ") + " ORDER BY updated DESC, id"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit) + " OFFSET " + strconv.Itoa(max(f.Offset, 0))
+	}
+	if err := d.x.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, "", err
+	}
+	if f.Limit > 0 && len(rows) == f.Limit {
+		next = strconv.Itoa(max(f.Offset, 0) + f.Limit)
+	}
+	return rows, next, nil
+}
+
+// BackupUpdate names the columns to change (the conductor's update_backup fields); nil leaves a column alone.
+type BackupUpdate struct {
+	State      *string
+	Size       *float64
+	BackupType *string
+	Checksum   *string
+	Location   *string
+}
+
+// UpdateBackup changes a backup row (deleted ones too, as Trove's conductor does) and its updated time.
+func (d *DB) UpdateBackup(ctx context.Context, id string, u BackupUpdate) error {
+	sets := []string{"updated = ?"}
+	args := []any{d.now()}
+	add := func(col string, v any) { sets, args = append(sets, col+" = ?"), append(args, v) }
+	if u.State != nil {
+		add("state", *u.State)
+	}
+	if u.Size != nil {
+		add("size", *u.Size)
+	}
+	if u.BackupType != nil {
+		add("backup_type", nullString(*u.BackupType))
+	}
+	if u.Checksum != nil {
+		add("checksum", nullString(*u.Checksum))
+	}
+	if u.Location != nil {
+		add("location", nullString(*u.Location))
+	}
+	res, err := d.x.ExecContext(ctx, "UPDATE backups SET "+strings.Join(sets, ", ")+" WHERE id = ?", append(args, id)...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fail(ErrNotFound, "Backup %s cannot be found.", id)
+	}
+	return nil
+}
+
+// DeleteBackup soft-deletes a backup (deleted=1, deleted_at, datastore_version_id NULL) and releases its
+// `backups` quota in one transaction; a deleted backup changes nothing, an unknown one is ErrNotFound.
+func (d *DB) DeleteBackup(ctx context.Context, id string) error {
+	var tenant sql.NullString
+	if err := d.x.GetContext(ctx, &tenant, "SELECT tenant_id FROM backups WHERE id = ?", id); err != nil {
+		return notFoundIf(err, fail(ErrNotFound, "Backup %s cannot be found.", id))
+	}
+	deltas := map[string]int{ResourceBackups: -1}
+	if err := d.ensureUsages(ctx, tenant.String, deltas); err != nil {
+		return err
+	}
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var deleted bool
+		if err := tx.GetContext(ctx, &deleted, "SELECT COALESCE(deleted, 0) FROM backups WHERE id = ? FOR UPDATE", id); err != nil {
+			return err
+		}
+		if deleted {
+			return nil
+		}
+		now := d.now()
+		if _, err := tx.ExecContext(ctx, "UPDATE backups SET deleted = 1, deleted_at = ?, updated = ?, datastore_version_id = NULL WHERE id = ?", now, now, id); err != nil {
+			return err
+		}
+		return d.applyQuota(ctx, tx, tenant.String, deltas, nil)
+	})
+}
+
+// FailRunningBackups marks an instance's running backups FAILED (reset_status); it returns how many changed.
+func (d *DB) FailRunningBackups(ctx context.Context, instanceID string) (int64, error) {
+	res, err := d.x.ExecContext(ctx, "UPDATE backups SET state = ?, updated = ? WHERE instance_id = ? AND COALESCE(deleted, 0) = 0 AND state IN ('NEW', 'BUILDING', 'SAVING')",
+		BackupFailed, d.now(), instanceID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
