@@ -253,6 +253,19 @@ func (m *Manager) exec(ctx context.Context, q string, args ...any) error {
 		return err
 	}
 	_, err = db.ExecContext(ctx, q, args...)
+	return redact(err)
+}
+
+// redact drops the "near '…'" part of a server error: it quotes the statement, which may carry a password.
+func redact(err error) error {
+	var me *gomysql.MySQLError
+	if errors.As(err, &me) {
+		msg := me.Message
+		if i := strings.Index(msg, " near '"); i >= 0 {
+			msg = msg[:i]
+		}
+		return fmt.Errorf("mariadb error %d: %s", me.Number, msg)
+	}
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/sirupsen/logrus"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
@@ -245,5 +246,12 @@ func TestMariaDBProcessStates(t *testing.T) {
 	}
 	if st := m.Status(ctx); st != datastore.Healthy {
 		t.Fatalf("after re-prepare status = %s", st)
+	}
+}
+
+func TestRedactDropsStatement(t *testing.T) {
+	err := redact(&gomysql.MySQLError{Number: 1064, Message: "You have an error in your SQL syntax; check the manual near 'hunter2' at line 1"})
+	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "1064") {
+		t.Fatalf("redact = %v", err)
 	}
 }

@@ -68,6 +68,8 @@ func (m *Manager) serverCommand() (datastore.Command, error) {
 	return datastore.Command{Path: bin, RunAs: m.cred, LogFile: filepath.Join(l.Log(), "postgres.log"), Args: []string{
 		"-D", l.Data(), "-k", l.Run(), "-h", m.opts.BindHost, "-p", fmt.Sprint(m.opts.Port),
 		"-c", "unix_socket_permissions=0700", "-c", "shared_buffers=16MB", "-c", "max_connections=50",
+		// never write a failing statement (it may hold a password) to the server log
+		"-c", "log_min_error_statement=panic",
 	}}, nil
 }
 
@@ -120,7 +122,7 @@ func (m *Manager) query(ctx context.Context, db, sql string) ([][]string, error)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("psql: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("psql: %w: %s", err, errorLines(stderr.String()))
 	}
 	var rows [][]string
 	for _, rec := range strings.Split(stdout.String(), "\x00") {
@@ -136,6 +138,18 @@ func (m *Manager) query(ctx context.Context, db, sql string) ([][]string, error)
 func (m *Manager) exec(ctx context.Context, sql string) error {
 	_, err := m.query(ctx, "postgres", sql)
 	return err
+}
+
+// errorLines keeps psql's ERROR/FATAL lines: its "LINE n:" context echoes the statement, which may carry a
+// password literal.
+func errorLines(stderr string) string {
+	var keep []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "ERROR:") || strings.HasPrefix(l, "FATAL:") || strings.HasPrefix(l, "psql: error:") {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(keep, "; ")
 }
 
 // ident quotes an identifier; lit quotes a literal (standard_conforming_strings is on). Validation already

@@ -236,3 +236,11 @@ func TestPostgreSQLProcessStates(t *testing.T) {
 		t.Fatalf("after stop: %s", st)
 	}
 }
+
+func TestErrorLinesDropStatement(t *testing.T) {
+	stderr := "ERROR:  syntax error at or near \"x\"\nLINE 1: ALTER ROLE \"u\" WITH PASSWORD 'hunter2' x\n                                                   ^\n"
+	got := errorLines(stderr)
+	if strings.Contains(got, "hunter2") || !strings.Contains(got, "syntax error") {
+		t.Fatalf("errorLines = %q", got)
+	}
+}
