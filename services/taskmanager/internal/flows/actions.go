@@ -151,7 +151,8 @@ func (m *Manager) Upgrade(ctx context.Context, _ rpc.Context, a taskapi.UpgradeA
 
 // Resume picks up every flow a previous taskmanager left unfinished (called once at start):
 //   - BUILDING with a guest that already reported something → keep waiting until created + usage_timeout;
-//     still `new` → the create arguments (users, passwords) were not persisted, so fail with a fault.
+//     still `new` (after a short grace when a server exists) → the create arguments (users, passwords) were not
+//     persisted, so fail with a fault.
 //   - DELETING → delete again (idempotent).
 //   - REBOOTING → restart again.
 //   - RESIZING → finish if the volume already has a new size, else reset with a fault.
@@ -184,10 +185,21 @@ func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error 
 	if err != nil {
 		return err
 	}
+	deadline := inst.Created.Add(m.Config.UsageTimeout)
 	if st.Status() == status.New {
-		return m.buildTimeout(ctx, inst.ID, "The taskmanager restarted before the guest was prepared; the create request is lost. Delete the instance and create it again.")
+		const lost = "The taskmanager restarted before the guest was prepared; the create request is lost. Delete the instance and create it again."
+		if inst.ComputeInstanceID == "" {
+			return m.buildTimeout(ctx, inst.ID, lost)
+		}
+		// prepare may have been cast just before the crash and still be on its way: give the guest a short
+		// grace to report before declaring the request lost.
+		grace := m.TimeNow().Add(2 * m.Config.UsageSleepTime)
+		if grace.Before(deadline) {
+			deadline = grace
+		}
+		return m.waitActive(ctx, inst.ID, deadline, lost)
 	}
-	return m.waitActive(ctx, inst.ID, inst.Created.Add(m.Config.UsageTimeout))
+	return m.waitActive(ctx, inst.ID, deadline, "")
 }
 
 func (m *Manager) resumeResize(ctx context.Context, rc rpc.Context, inst catalog.Instance) error {

@@ -79,7 +79,7 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	log.Info("prepare sent; waiting for the guest")
 
 	// 4. Wait.
-	return m.waitActive(ctx, id, deadline)
+	return m.waitActive(ctx, id, deadline, "")
 }
 
 func (m *Manager) createVolume(ctx context.Context, inst catalog.Instance, a taskapi.CreateInstanceArgs) (compute.Volume, error) {
@@ -266,8 +266,9 @@ func renderConfig(manager string, ramMB int) string {
 }
 
 // waitActive polls the guest status until running/instance ready/healthy (task → NONE), a failure status, or
-// the deadline (status `guestagent error`, task 91, fault). usage_sleep_time bounds the poll interval.
-func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time) error {
+// the deadline (status `guestagent error`, task 91, fault; timeoutMsg "" is the usage_timeout message).
+// usage_sleep_time bounds the poll interval.
+func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time, timeoutMsg string) error {
 	poll := min(m.Config.UsageSleepTime, 250*time.Millisecond)
 	for {
 		inst, err := m.Catalog.GetInstance(ctx, id)
@@ -304,6 +305,9 @@ func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time)
 			return m.buildTimeout(ctx, id, fmt.Sprintf("The guest reported status %q while building.", st.Status().Description))
 		}
 		if !m.TimeNow().Before(deadline) {
+			if timeoutMsg != "" {
+				return m.buildTimeout(ctx, id, timeoutMsg)
+			}
 			return m.buildTimeout(ctx, id, fmt.Sprintf("The guest did not report running or healthy within usage_timeout (%s); last status %q.",
 				m.Config.UsageTimeout, st.Status().Description))
 		}

@@ -117,7 +117,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		usage = 1800 * time.Second
 	}
 	e.m = New(Deps{Catalog: db, Compute: e.drv, Transport: e.tr, Log: log, TimeNow: e.clock.now, Config: Config{
-		UsageTimeout: usage, UsageSleepTime: 5 * time.Second, AgentCallLow: 15 * time.Second, AgentCallHigh: 180 * time.Second,
+		UsageTimeout: usage, UsageSleepTime: 5 * time.Second, AgentCallLow: 3 * time.Second, AgentCallHigh: 180 * time.Second,
 		VolumeTimeout: 60 * time.Second, GuestConfigFile: guestConf, InstRPCKeyEncrKey: testWrapKey,
 		RetryBudget: 2, RetryDelay: 100 * time.Millisecond,
 	}})

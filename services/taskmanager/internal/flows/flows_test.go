@@ -265,3 +265,28 @@ func TestCastsRunFlows(t *testing.T) {
 		t.Fatalf("upgrade fault %q", f)
 	}
 }
+
+// A delete cast while the build waits for its guest is queued behind it; the build notices the task change and
+// ends, then the delete removes server, volume and row.
+func TestDeleteWhileBuilding(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	in := e.instance("db-delete-early", catalog.EnvelopeAEAD)
+	e.m.Go(in.ID, "create", func(ctx context.Context) error { return e.m.CreateInstance(ctx, rc, createArgs(in, "mariadb-local")) })
+	waitFor(t, "server recorded", func() bool { return e.get(in.ID).ComputeInstanceID != "" })
+	if err := e.db.SetTask(ctx, in.ID, status.TaskDeleting); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Go(in.ID, "delete", func(ctx context.Context) error { return e.m.DeleteInstance(ctx, rc, in.ID) })
+	e.m.Wait()
+	row := e.get(in.ID)
+	if !row.Deleted {
+		t.Fatalf("not deleted: task %q", row.TaskDescription)
+	}
+	if _, err := e.drv.GetServer(ctx, row.ComputeInstanceID); err == nil {
+		t.Fatal("server left behind")
+	}
+	if f, err := e.db.GetFault(ctx, in.ID); err == nil && f.Message != "" {
+		t.Fatalf("the interrupted build recorded a fault: %q", f.Message)
+	}
+}

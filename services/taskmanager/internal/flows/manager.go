@@ -29,14 +29,19 @@ type Deps struct {
 }
 
 // Manager runs flows. RPC handlers start a flow in the background and return at once (every taskmanager
-// method is a cast); at most one flow runs per instance.
+// method is a cast); flows of one instance run one after another, in arrival order.
 type Manager struct {
 	Deps
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	busy   map[string]bool
+	queues map[string][]job // instance id → flows waiting behind the running one; present while one runs
+}
+
+type job struct {
+	flow string
+	fn   func(ctx context.Context) error
 }
 
 // New returns a manager; Stop cancels its running flows (they resume at the next start).
@@ -48,7 +53,7 @@ func New(d Deps) *Manager {
 		d.Config.RetryBudget = 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{Deps: d, ctx: ctx, cancel: cancel, busy: map[string]bool{}}
+	return &Manager{Deps: d, ctx: ctx, cancel: cancel, queues: map[string][]job{}}
 }
 
 // Register adds the taskmanager methods to an RPC server (topic taskmanager_queue, version 1.0).
@@ -75,28 +80,42 @@ func (m *Manager) Register(srv *rpc.Server) {
 	})
 }
 
-// Go runs a flow for an instance in the background unless one is already running for it.
+// Go runs a flow for an instance in the background, after the flows already running or queued for it. A
+// build waiting for its guest notices a delete's task change within a poll and ends, so the delete follows.
 func (m *Manager) Go(instanceID, flow string, fn func(ctx context.Context) error) {
-	log := m.Log.WithField("instance_id", instanceID).WithField("flow", flow)
 	m.mu.Lock()
-	if m.busy[instanceID] {
-		m.mu.Unlock()
-		log.Warn("another flow is running for this instance; request dropped")
+	q, running := m.queues[instanceID]
+	m.queues[instanceID] = append(q, job{flow, fn})
+	m.mu.Unlock()
+	if running {
+		m.log(instanceID).WithField("flow", flow).Info("flow queued behind the instance's running flow")
 		return
 	}
-	m.busy[instanceID] = true
-	m.mu.Unlock()
 	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		defer func() { m.mu.Lock(); delete(m.busy, instanceID); m.mu.Unlock() }()
-		start := time.Now()
-		if err := fn(m.ctx); err != nil {
-			log.WithError(err).Error("flow failed")
+	go m.drain(instanceID)
+}
+
+func (m *Manager) drain(instanceID string) {
+	defer m.wg.Done()
+	for {
+		m.mu.Lock()
+		q := m.queues[instanceID]
+		if len(q) == 0 {
+			delete(m.queues, instanceID)
+			m.mu.Unlock()
 			return
 		}
+		j := q[0]
+		m.queues[instanceID] = q[1:]
+		m.mu.Unlock()
+		log := m.log(instanceID).WithField("flow", j.flow)
+		start := time.Now()
+		if err := j.fn(m.ctx); err != nil {
+			log.WithError(err).Error("flow failed")
+			continue
+		}
 		log.WithField("seconds", time.Since(start).Seconds()).Info("flow finished")
-	}()
+	}
 }
 
 // Stop cancels running flows and waits for them until ctx ends.
