@@ -244,3 +244,31 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[int(float64(len(d)-1)*p)]
 }
+
+// The taskmanager stops while the real guest is preparing; a new taskmanager resumes the build to ACTIVE.
+func TestResumeBuildWithRealGuest(t *testing.T) {
+	e := newGuestEnv(t)
+	ctx := context.Background()
+	in := e.instance("db-resume", catalog.EnvelopeAEAD)
+	defer e.dumpGuestLog(in.ID)
+	e.m.Go(in.ID, "create", func(ctx context.Context) error { return e.m.CreateInstance(ctx, rc, createArgs(in, "mariadb-local")) })
+	waitFor(t, "guest started preparing", func() bool { return e.guestStatus(in.ID) != "new" })
+	if err := e.m.Stop(ctx); err != nil { // the "crash": the flow is cancelled mid-wait
+		t.Fatal(err)
+	}
+	if row := e.get(in.ID); row.Task() != status.TaskBuilding {
+		t.Fatalf("task after the stop %q, want still building", row.TaskDescription)
+	}
+	m2 := New(e.m.Deps)
+	t.Cleanup(func() { _ = m2.Stop(context.Background()) })
+	if err := m2.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m2.Wait()
+	if row := e.get(in.ID); row.Task() != status.TaskNone {
+		t.Fatalf("task after resume %q", row.TaskDescription)
+	}
+	if st := e.guestStatus(in.ID); st != "healthy" && st != "running" {
+		t.Fatalf("guest status %q", st)
+	}
+}

@@ -209,8 +209,12 @@ func (m *Manager) recordFault(ctx context.Context, id, message string, cause err
 	}
 }
 
-// failTask moves the task from `from` to an error task (only if it is still `from`) and records a fault.
+// failTask moves the task from `from` to an error task (only if it is still `from`) and records a fault. A flow
+// cancelled by shutdown records nothing: it resumes at the next start.
 func (m *Manager) failTask(ctx context.Context, id string, from, to status.InstanceTask, message string, cause error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", message, ctx.Err())
+	}
 	ctx = context.WithoutCancel(ctx)
 	if _, err := m.Catalog.SetTaskIf(ctx, id, from, to); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		m.log(id).WithError(err).Error("setting error task")
