@@ -69,7 +69,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		opts.Scope.DomainName = ""
 	}
 	// Validation goes to auth_url itself, not to the identity endpoint of the catalog, as keystonemiddleware does.
-	if err := openstack.AuthenticateV3(ctx, provider, &opts, gophercloud.EndpointOpts{Region: cfg.RegionName}); err != nil {
+	// Empty endpoint options: with a region gophercloud looks the identity endpoint up in a catalog it does not
+	// have yet (nil EndpointLocator → panic).
+	if err := openstack.AuthenticateV3(ctx, provider, &opts, gophercloud.EndpointOpts{}); err != nil {
 		if gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
 			return nil, fmt.Errorf("keystone: service user %q rejected by %s: check [keystone_authtoken] username, "+
 				"password, project_name and domains: %w", cfg.Username, endpoint, err)
