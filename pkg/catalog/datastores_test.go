@@ -132,3 +132,35 @@ func TestVersionFlavors(t *testing.T) {
 		t.Fatalf("volume types %v %v", vt, err)
 	}
 }
+
+func TestConfigParams(t *testing.T) {
+	d := newDB(t)
+	_, v := seedDatastore(t, d)
+	params := []catalog.ConfigParam{
+		{Name: "max_connections", DataType: "integer", MaxSize: "100000", MinSize: "1"},
+		{Name: "autocommit", DataType: "boolean"},
+	}
+	if err := d.UpsertConfigParams(ctx, v.ID, params); err != nil {
+		t.Fatal(err)
+	}
+	params[0].RestartRequired, params[0].MaxSize = true, "200"
+	if err := d.UpsertConfigParams(ctx, v.ID, params[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if n := counts(t, d, "datastore_configuration_parameters"); n["datastore_configuration_parameters"] != 2 {
+		t.Fatalf("rows %v", n)
+	}
+	p, err := d.ConfigParam(ctx, v.ID, "max_connections")
+	if err != nil || !p.RestartRequired || p.MaxSize != "200" || p.MinSize != "1" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if p, _ := d.ConfigParam(ctx, v.ID, "autocommit"); p.MaxSize != "" || p.DataType != "boolean" {
+		t.Fatalf("%+v", p)
+	}
+	_, err = d.ConfigParam(ctx, v.ID, "nope")
+	assertKind(t, err, catalog.ErrNotFound)
+	assertKind(t, d.UpsertConfigParams(ctx, "missing", params), catalog.ErrNotFound)
+	if n, err := d.DeleteConfigParams(ctx, v.ID); err != nil || n != 2 {
+		t.Fatalf("DeleteConfigParams %d %v", n, err)
+	}
+}

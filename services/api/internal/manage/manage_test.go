@@ -74,6 +74,12 @@ func run(t *testing.T, args ...string) result {
 
 func TestTroveManage(t *testing.T) {
 	conf, dsn := setup(t)
+	rules := filepath.Join(t.TempDir(), "validation-rules.json")
+	os.WriteFile(rules, []byte(`{"configuration-parameters": [
+		{"name": "max_connections", "restart_required": false, "max": 100000, "min": 1, "type": "integer"},
+		{"name": "innodb_flush_log_at_trx_commit", "restart_required": false, "type": "integer"},
+		{"name": "long_query_time", "restart_required": false, "min": 0.5, "max": 10.0, "type": "float"},
+		{"name": "innodb_buffer_pool_size", "restart_required": true, "max": 68719476736, "min": 0, "type": "integer"}]}`), 0o600)
 	steps := []struct {
 		name   string
 		args   []string
@@ -107,6 +113,9 @@ func TestTroveManage(t *testing.T) {
 		{"unknown manager", []string{"datastore_version_update", "mysql", "x", "redis", "img", "", "1"}, 1, "", "give --registry-ext and --repl-strategy"},
 		{"mariadb strategy from config", []string{"datastore_update", "mariadb", ""}, 0, "Datastore 'mariadb' updated.\n", ""},
 		{"mariadb version", []string{"datastore_version_update", "mariadb", "10.11", "mariadb", "img", "pkg1,pkg2", "1"}, 0, "Datastore version '10.11(10.11)' updated.\n", ""},
+		{"load config params", []string{"db_load_datastore_config_parameters", "mysql", "8.0", rules, "--version", "8.0"}, 0, "Loading config parameters for datastore (mysql) version (8.0)\n", ""},
+		{"load config params again", []string{"db_load_datastore_config_parameters", "mysql", "8.0", rules, "--version", "8.0"}, 0, "Loading config parameters for datastore (mysql) version (8.0)\n", ""},
+		{"load config params, bad file", []string{"db_load_datastore_config_parameters", "mysql", "8.0", conf, "--version", "8.0"}, 1, "", "invalid character"},
 		{"missing argument", []string{"datastore_update", "mysql"}, 2, "", "the following arguments are required: default_version"},
 		{"unknown option", []string{"db_sync", "--bogus"}, 2, "", "unrecognized argument: --bogus"},
 		{"unknown command", []string{"db_recreate"}, 2, "", "invalid choice"},
@@ -137,6 +146,20 @@ func TestTroveManage(t *testing.T) {
 	_, mv, err := d.FindVersion(t.Context(), "mariadb", "10.11")
 	if err != nil || mv.Packages != "pkg1,pkg2" || mv.ReplStrategy != "trove.guestagent.strategies.replication.mariadb_gtid.CustomReplication" {
 		t.Fatalf("mariadb: %+v %v", mv, err)
+	}
+	params, err := d.ConfigParams(t.Context(), v.ID)
+	if err != nil || len(params) != 4 {
+		t.Fatalf("config params %+v %v", params, err)
+	}
+	got := fmt.Sprintf("%s %v %s %s | %s %s %s %s", params[0].Name, params[0].RestartRequired, params[0].MaxSize, params[0].MinSize, params[2].Name, params[2].MaxSize, params[2].MinSize, params[2].DataType)
+	if got != "innodb_buffer_pool_size true 68719476736 0 | long_query_time 10.0 0.5 float" {
+		t.Fatalf("config params: %s", got)
+	}
+	if r := run(t, "--config-file", conf, "db_remove_datastore_config_parameters", "mysql", "8.0", "--version", "8.0"); r.code != 0 {
+		t.Fatalf("remove: %+v", r)
+	}
+	if params, _ := d.ConfigParams(t.Context(), v.ID); len(params) != 0 {
+		t.Fatalf("left after remove: %v", params)
 	}
 	// The id form of flavor add (DATASTORE_VERSION_ID FLAVOR_IDS).
 	r := run(t, "--config-file", conf, "datastore_version_flavor_add", mv.ID, "5")
