@@ -177,6 +177,9 @@ register() { # datastore version manager image
 if [[ -n "$MARIADB_VERSION" ]]; then
 	register mariadb "$MARIADB_VERSION" mariadb "mariadb-$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore mariadb $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
+	# Issue 4's `--datastore mysql`: Debian's MySQL is MariaDB, run by the guest's mysql manager.
+	register mysql "$MARIADB_VERSION" mysql "mariadb-$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+		fail "registering datastore mysql $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
 fi
 if [[ -n "$PG_VERSION" ]]; then
 	register postgresql "$PG_VERSION" postgresql "postgresql-$PG_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
