@@ -88,7 +88,7 @@ func (c cli) json(user string, v any, args ...string) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +99,7 @@ func freePort(t *testing.T) int {
 }
 
 // seedCatalog migrates a fresh database and registers mysql 8.0 (active, default).
-func seedCatalog(t *testing.T) (string, *catalog.DB) {
+func seedCatalog(t testing.TB) (string, *catalog.DB) {
 	t.Helper()
 	dsn := testenv.NewDatabase(t)
 	db, err := catalog.Open(dsn)
@@ -124,9 +124,11 @@ func seedCatalog(t *testing.T) (string, *catalog.DB) {
 	return dsn, db
 }
 
-// startAPI writes trove.conf and runs the binary until the test ends.
-func startAPI(t *testing.T, dsn string) string {
+// startAPI writes trove.conf and runs the binary until the test ends (debug logs each request).
+func startAPI(t testing.TB, dsn string) (string, *exec.Cmd) {
 	t.Helper()
+	_, isBench := t.(*testing.B)
+	debug := !isBench
 	port := freePort(t)
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`[DEFAULT]
@@ -135,7 +137,7 @@ bind_port = %d
 transport_url = %s
 control_exchange = trove
 taskmanager_queue = %s
-debug = true
+debug = %t
 
 [database]
 connection = %s
@@ -154,7 +156,7 @@ policy_file = %s
 
 [healthcheck]
 disable_by_file_path = %s
-`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
+`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
 		testenv.Get(t, testenv.ServicePassword), filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "healthcheck_disable"))
 	confPath := filepath.Join(dir, "trove.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
@@ -192,7 +194,7 @@ disable_by_file_path = %s
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return base
+				return base, cmd
 			}
 		}
 		select {
@@ -252,7 +254,7 @@ func registerEndpoint(t *testing.T, c cli, base string) {
 
 func TestOpenstackCLI(t *testing.T) {
 	dsn, db := seedCatalog(t)
-	base := startAPI(t, dsn)
+	base, _ := startAPI(t, dsn)
 	c := cli{t: t, authURL: testenv.KeystoneURL(t), pw: testenv.Get(t, testenv.DemoPassword),
 		adminPassword: testenv.Get(t, testenv.KeystoneAdminPassword), region: testenv.UniqueName(t, "TestRegion")}
 	registerEndpoint(t, c, base)

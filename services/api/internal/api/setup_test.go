@@ -94,7 +94,7 @@ func (m *recordingTM) methods() []string {
 
 // env is one handler-test world: a fresh migrated catalog with datastores, the API and its double.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *catalog.DB
 	api     *API
 	h       http.Handler
@@ -114,7 +114,7 @@ func testConfig() Config {
 	return cfg
 }
 
-func newEnv(t *testing.T, mutate ...func(*Config)) *env {
+func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
 	db, err := catalog.Open(testenv.NewDatabase(t))
 	if err != nil {

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/testenv"
+)
+
+// keystoneToken gets a project-scoped token for a test user with the password method.
+func keystoneToken(t testing.TB, user, project, password string) (token, projectID string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": %q, "domain": {"name": "Default"}, "password": %q}}},
+		"scope": {"project": {"name": %q, "domain": {"name": "Default"}}}}}`, user, password, project)
+	resp, err := http.Post(testenv.KeystoneURL(t)+"/auth/tokens", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token struct {
+			Project struct{ ID string } `json:"project"`
+		} `json:"token"`
+	}
+	if resp.StatusCode != 201 {
+		data, _ := io.ReadAll(resp.Body)
+		t.Fatalf("keystone token for %s: %d %s", user, resp.StatusCode, data)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Get("X-Subject-Token"), out.Token.Project.ID
+}
+
+// addInstances inserts n active, healthy instances for a project in one transaction.
+func addInstances(b *testing.B, db *catalog.DB, project string, n int) {
+	b.Helper()
+	ctx := context.Background()
+	_, v, err := db.FindVersion(ctx, "mysql", "8.0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := make([]catalog.Instance, n)
+	for i := range rows {
+		rows[i] = catalog.Instance{Name: fmt.Sprintf("bench-%04d", i), FlavorID: "1", VolumeSize: 1, TenantID: project,
+			DatastoreVersionID: v.ID, RegionID: "RegionOne", ComputeInstanceID: fmt.Sprintf("server-%d", i),
+			TaskID: status.TaskNone.Code, TaskDescription: status.TaskNone.DBText}
+	}
+	unlimited := catalog.Defaults{Instances: -1, RAM: -1, Volumes: -1, Backups: -1}
+	if _, err := db.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: rows, Deltas: map[string]int{catalog.ResourceInstances: n}, Defaults: unlimited}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.Sqlx().Exec("UPDATE service_statuses SET status_id = ?, status_description = ?, updated_at = UTC_TIMESTAMP() WHERE instance_id IN (SELECT id FROM instances WHERE tenant_id = ?)",
+		status.Healthy.Code, status.Healthy.Description, project); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func rssKB(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return -1
+}
+
+// BenchmarkAPI measures the hot read paths of the real binary with a cached Keystone token: instance lists of
+// a project with 100 and with 1,000 instances (one default page of 20, detail off), and the datastore list, each
+// at concurrency 1 and 32. Reported: req/s, p50/p99 latency and the server's RSS after the run.
+//
+//	go test ./services/api/cmd/trove-api -run '^$' -bench BenchmarkAPI -benchtime 5000x
+func BenchmarkAPI(b *testing.B) {
+	dsn, db := seedCatalog(b)
+	pw := testenv.Get(b, testenv.DemoPassword)
+	tok100, proj100 := keystoneToken(b, "demo", "demo", pw)
+	tok1000, proj1000 := keystoneToken(b, "demo2", "demo2", pw)
+	addInstances(b, db, proj100, 100)
+	addInstances(b, db, proj1000, 1000)
+	base, cmd := startAPI(b, dsn+"&interpolateParams=true")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}, Timeout: 30 * time.Second}
+
+	scenarios := []struct {
+		name, token, path string
+	}{
+		{"instances-100", tok100, "/v1.0/" + proj100 + "/instances"},
+		{"instances-1000", tok1000, "/v1.0/" + proj1000 + "/instances"},
+		{"datastores", tok100, "/v1.0/" + proj100 + "/datastores"},
+	}
+	for _, sc := range scenarios {
+		// Warm up: the first request validates the token with Keystone; later ones hit the cache.
+		get(b, client, base+sc.path, sc.token)
+		for _, conc := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%s/c=%d", sc.name, conc), func(b *testing.B) {
+				lat := make([]time.Duration, b.N)
+				var next int
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				start := time.Now()
+				for w := 0; w < conc; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							mu.Lock()
+							i := next
+							next++
+							mu.Unlock()
+							if i >= b.N {
+								return
+							}
+							t0 := time.Now()
+							get(b, client, base+sc.path, sc.token)
+							lat[i] = time.Since(t0)
+						}
+					}()
+				}
+				wg.Wait()
+				elapsed := time.Since(start)
+				b.StopTimer()
+				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+				b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(lat[min(b.N-1, b.N*99/100)].Microseconds())/1000, "p99-ms")
+				b.ReportMetric(float64(rssKB(cmd.Process.Pid))/1024, "rss-MB")
+			})
+		}
+	}
+}
+
+func get(b *testing.B, client *http.Client, url, token string) {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("X-Auth-Token", token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	var buf bytes.Buffer
+	_, _ = io.Copy(&buf, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Errorf("GET %s: %d %s", url, resp.StatusCode, buf.String())
+	}
+}
