@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,4 +222,25 @@ func notFoundIf(err error, kindErr error) error {
 		return kindErr
 	}
 	return err
+}
+
+// selectPage runs q (a SELECT … WHERE …) with the id-marker pagination of api.md §1.4: rows with id > marker
+// ordered by id, at most limit (≤ 0: all); next is the page's last id when more rows follow, else "".
+func selectPage[T any](ctx context.Context, d *DB, q string, args []any, limit int, marker string, id func(*T) string) (rows []T, next string, err error) {
+	if marker != "" {
+		q += " AND id > ?"
+		args = append(args, marker)
+	}
+	q += " ORDER BY id"
+	if limit > 0 {
+		q += " LIMIT " + strconv.Itoa(limit+1)
+	}
+	if err := d.x.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, "", err
+	}
+	if limit > 0 && len(rows) > limit {
+		rows = rows[:limit]
+		next = id(&rows[limit-1])
+	}
+	return rows, next, nil
 }

@@ -156,27 +156,13 @@ func instanceNotFound(id string) error {
 // Clustered instances are left out unless includeClustered.
 func (d *DB) ListInstances(ctx context.Context, tenantID string, includeClustered bool, limit int, marker string) (rows []Instance, next string, err error) {
 	q := "SELECT " + instanceCols + " FROM instances WHERE tenant_id = ? AND deleted = 0"
-	args := []any{tenantID}
 	if !includeClustered {
 		q += " AND cluster_id IS NULL"
 	}
-	if marker != "" {
-		q += " AND id > ?"
-		args = append(args, marker)
-	}
-	q += " ORDER BY id"
-	if limit > 0 {
-		q += " LIMIT " + strconv.Itoa(limit+1)
-	}
-	if err := d.x.SelectContext(ctx, &rows, q, args...); err != nil {
-		return nil, "", err
-	}
-	if limit > 0 && len(rows) > limit {
-		rows = rows[:limit]
-		next = rows[limit-1].ID
-	}
-	return rows, next, nil
+	return selectPage(ctx, d, q, []any{tenantID}, limit, marker, instanceID)
 }
+
+func instanceID(i *Instance) string { return i.ID }
 
 // AllTenantsFilter selects instances for the mgmt list (GET /mgmt/instances).
 type AllTenantsFilter struct {
