@@ -188,7 +188,7 @@ do_start() {
 		systemctl start "$UNIT" || fail "systemctl start $UNIT failed" "see: journalctl -u $UNIT and $ULOG"
 	elif ! ours_running; then
 		install -d -m 0755 "$RUN_DIR"
-		uwsgi --ini "$INI" || fail "uwsgi did not start" "see $ULOG"
+		uwsgi --ini "$INI" 9>&- || fail "uwsgi did not start" "see $ULOG"
 	fi
 	wait_for 60 "keystone" answering ||
 		fail "keystone did not answer GET $URL with 200 within 60 s" "see $ULOG and /var/log/keystone/$NAME.log"

@@ -63,6 +63,20 @@ trap _on_err ERR
 
 need_root() {
 	[[ $(id -u) -eq 0 ]] || fail "must run as root (it installs packages and starts system services)" "run it with sudo or as root"
+	lock_deploy
+}
+
+# lock_deploy serializes the deploy scripts (two `make run`/`make test` at once would race on apt, configs and
+# pid files). The lock is fd 9, inherited by the sub-scripts (TROVE_DEPLOY_LOCKED) and closed for the servers.
+lock_deploy() {
+	[[ -n "${TROVE_DEPLOY_LOCKED:-}" ]] && return 0
+	install -d -m 0755 "$RUN_DIR"
+	exec 9>"$RUN_DIR/lock"
+	if ! flock -n 9; then
+		log "waiting for another deploy script to finish (lock $RUN_DIR/lock)"
+		flock -w 900 9 || fail "another deploy script held $RUN_DIR/lock for 15 minutes" "check: ps -ef | grep deploy/"
+	fi
+	export TROVE_DEPLOY_LOCKED=1
 }
 
 # has_systemd: true when systemd is PID 1 (then services are managed with systemctl).
@@ -87,10 +101,14 @@ apt_install() {
 	[[ -z "$missing" ]] && return 0
 	log "installing: $(echo "$missing" | tr '\n' ' ')"
 	command -v apt-get >/dev/null || fail "apt-get not found" "this deployment supports Debian bookworm only"
-	if [[ -z "$_APT_UPDATED" ]]; then
+	# `apt-get update` once: the stamp spans the sub-scripts of one run (and an hour).
+	local stamp=$RUN_DIR/apt-updated
+	if [[ -z "$_APT_UPDATED" ]] && ! [[ -n "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
 		apt-get update -q >&2 || fail "apt-get update failed" "check network access to the Debian mirrors and /etc/apt/sources.list"
-		_APT_UPDATED=1
+		install -d -m 0755 "$RUN_DIR"
+		touch "$stamp"
 	fi
+	_APT_UPDATED=1
 	local own_policy=""
 	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
@@ -172,7 +190,7 @@ pid_alive() {
 start_detached() {
 	local logfile=$1
 	shift
-	setsid "$@" </dev/null >>"$logfile" 2>&1 &
+	setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
 	disown || true
 }
 

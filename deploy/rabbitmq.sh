@@ -37,6 +37,9 @@ do_start() {
 		log "RabbitMQ already running"
 	else
 		[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || fail "rabbitmq-server is not installed" "run: $0 install"
+		# The node is rabbit@<short hostname>: Erlang distribution needs that name to resolve.
+		getent hosts "$(hostname -s)" >/dev/null ||
+			fail "the host name $(hostname -s) does not resolve" "add '127.0.1.1 $(hostname -s)' to /etc/hosts"
 		if has_systemd; then
 			systemctl start rabbitmq-server || fail "systemctl start rabbitmq-server failed" "see: journalctl -u rabbitmq-server"
 		else
