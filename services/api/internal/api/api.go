@@ -104,6 +104,7 @@ func (a *API) Handler() http.Handler {
 		{"PUT", "instances/{id}", a.updateInstance(false)},
 		{"PATCH", "instances/{id}", a.updateInstance(true)},
 		{"DELETE", "instances/{id}", a.deleteInstance},
+		{"POST", "instances/{id}/action", a.instanceAction},
 
 		{"GET", "datastores", a.listDatastores},
 		{"GET", "datastores/versions/{version}", a.showVersionByUUID},

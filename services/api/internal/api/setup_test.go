@@ -271,3 +271,5 @@ func (e *env) doContentType(token, method, path, contentType, body string) respo
 	_ = json.Unmarshal(rec.Body.Bytes(), &out.Body)
 	return out
 }
+
+type resizeArgs = taskapi.ResizeVolumeArgs

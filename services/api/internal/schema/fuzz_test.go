@@ -77,3 +77,21 @@ func FuzzParseQuotaUpdate(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseInstanceAction(f *testing.F) {
+	f.Add([]byte(`{"resize": {"volume": {"size": 5}}}`))
+	f.Add([]byte(`{"reset_status": {"force_delete": 1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := Decode(data)
+		if err != nil {
+			return
+		}
+		a, err := ParseInstanceAction(doc)
+		if err != nil {
+			return
+		}
+		if a.Kind == ActionResizeVolume && a.VolumeSize < 1 {
+			t.Fatalf("accepted %+v", a)
+		}
+	})
+}

@@ -186,3 +186,38 @@ func TestPatterns(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInstanceAction(t *testing.T) {
+	cases := []struct {
+		body, kind, msg string
+		size            int64
+		flavor          string
+	}{
+		{`{"restart": {}}`, ActionRestart, "", 0, ""},
+		{`{"restart": 1}`, "", `Validation error: restart 1 is not of type 'object'`, 0, ""},
+		{`{"resize": {"volume": {"size": 5}}}`, ActionResizeVolume, "", 5, ""},
+		{`{"resize": {"volume": {"size": "7"}}}`, ActionResizeVolume, "", 7, ""},
+		{`{"resize": {"volume": {"size": 0}}}`, "", `resize['volume']['size'] 0 is not valid under any of the given schemas`, 0, ""},
+		{`{"resize": {"volume": {}}}`, "", `resize['volume'] 'size' is a required property`, 0, ""},
+		{`{"resize": {"flavorRef": 2}}`, ActionResizeFlavor, "", 0, "2"},
+		{`{"resize": {"flavorRef": "http://h/flavors/3"}}`, ActionResizeFlavor, "", 0, "3"},
+		{`{"resize": {"flavorRef": "1", "volume": {"size": 1}}}`, "", "at the same time", 0, ""},
+		{`{"resize": {}}`, "", "is not valid under any of the given schemas", 0, ""},
+		{`{"reset_status": {"force_delete": true}}`, ActionResetStatus, "", 0, ""},
+		{`{"stop": {}}`, "", "Invalid instance action: stop", 0, ""},
+		{`{"restart": {}, "reset_status": {}}`, "", "should have exactly one action", 0, ""},
+		{`{}`, "", "should have exactly one action", 0, ""},
+	}
+	for _, c := range cases {
+		a, err := ParseInstanceAction(mustDecode(t, c.body))
+		if c.msg != "" {
+			if err == nil || !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("%s: got %v, want %q", c.body, err, c.msg)
+			}
+			continue
+		}
+		if err != nil || a.Kind != c.kind || a.VolumeSize != c.size || a.FlavorRef != c.flavor {
+			t.Errorf("%s: got %+v %v", c.body, a, err)
+		}
+	}
+}

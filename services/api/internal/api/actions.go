@@ -1,0 +1,171 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
+	"github.com/trove-go/trove/services/api/internal/fault"
+	"github.com/trove-go/trove/services/api/internal/schema"
+)
+
+// actionRules maps an action to its policy rule.
+var actionRules = map[string]string{
+	schema.ActionRestart:      "instance:restart",
+	schema.ActionResizeVolume: "instance:resize_volume",
+	schema.ActionResizeFlavor: "instance:resize_flavor",
+	schema.ActionPromote:      "instance:promote_to_replica_source",
+	schema.ActionEject:        "instance:eject_replica_source",
+	schema.ActionResetStatus:  "instance:reset_status",
+}
+
+// instanceAction is POST /instances/{id}/action. Every action answers 202 with an empty body.
+func (a *API) instanceAction(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	ctx := r.Context()
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	act, err := schema.ParseInstanceAction(doc)
+	var unknown *schema.UnknownActionError
+	if errors.As(err, &unknown) {
+		return fault.BadRequest("%s", unknown.Error())
+	}
+	if err != nil {
+		return err
+	}
+	rule := actionRules[act.Kind]
+	if act.Kind == schema.ActionResetStatus && act.ForceDelete {
+		rule = "instance:force_delete"
+	}
+	row, err := a.loadInstance(ctx, rc, rule, mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	switch act.Kind {
+	case schema.ActionResetStatus:
+		return a.resetStatus(w, r, rc, row)
+	case schema.ActionPromote:
+		return fault.BadRequest("Instance %s is not a replica.", row.ID)
+	case schema.ActionEject:
+		return fault.BadRequest("Instance %s is not a replica source.", row.ID)
+	}
+	if act.Kind != schema.ActionRestart && row.ClusterID != "" {
+		return fault.NotImplemented("Operation not supported for instances that are part of a cluster.")
+	}
+	if row.ComputeInstanceID == "" && row.Task().Action != status.TaskBuilding.Action {
+		return fault.Unprocessable("Instance %s has no compute server.", row.ID)
+	}
+	if err := a.checkCanAct(ctx, row); err != nil {
+		return err
+	}
+	switch act.Kind {
+	case schema.ActionRestart:
+		return a.restart(w, r, rc, row)
+	case schema.ActionResizeVolume:
+		return a.resizeVolume(w, r, rc, row, act.VolumeSize)
+	}
+	// resize_flavor: validate as Trove does, then refuse (no taskmanager flow yet).
+	if act.FlavorRef == row.FlavorID {
+		return fault.BadRequest("The new flavor id must be different than the current flavor id of '%s'.", row.FlavorID)
+	}
+	f, err := a.flavors.GetFlavor(ctx, act.FlavorRef)
+	if err != nil {
+		return err
+	}
+	if f == nil {
+		return fault.BadRequest("Resource %s cannot be found.", act.FlavorRef)
+	}
+	return fault.NotImplemented("Resizing the flavor is not supported by this deployment.")
+}
+
+// checkCanAct is Trove's validate_can_perform_action (422).
+func (a *API) checkCanAct(ctx context.Context, row *catalog.Instance) error {
+	infos, err := a.infos(ctx, []catalog.Instance{*row})
+	if err != nil {
+		return err
+	}
+	in := &infos[0]
+	svc := status.Unknown
+	if in.svc != nil {
+		svc = in.svc.Status()
+	}
+	shown := a.renderInstance(baseURL{}, in, false, false, a.now()).Status
+	if typ, val := status.ActionBlocker(row.Task(), serverStatus(row), svc, in.backup, shown); typ != "" {
+		return fault.Unprocessable("Instance %s is not currently available for an action to be performed (%s status was %s).", row.ID, typ, val)
+	}
+	return nil
+}
+
+func (a *API) restart(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance) error {
+	ctx := r.Context()
+	if err := a.cat.SetTask(ctx, row.ID, status.TaskRebooting); err != nil {
+		return err
+	}
+	if err := a.cat.SetServiceStatus(ctx, row.ID, status.Restarting); err != nil {
+		return err
+	}
+	if err := a.tm.Restart(ctx, rc.rpcContext(), taskapi.RestartArgs{InstanceID: row.ID}); err != nil {
+		return fmt.Errorf("casting restart for %s: %w", row.ID, err)
+	}
+	rc.log.WithField("instance_id", row.ID).Info("instance restart accepted")
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+func (a *API) resizeVolume(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance, size int64) error {
+	ctx := r.Context()
+	if row.VolumeSize <= 0 {
+		return fault.BadRequest("Instance %s has no volume.", row.ID)
+	}
+	if size <= int64(row.VolumeSize) {
+		return fault.BadRequest("The new volume 'size' must be larger than the current volume size of '%d'.", row.VolumeSize)
+	}
+	if size > a.cfg.MaxAcceptedVolumeSize {
+		return fault.OverLimit("Volume quota exceeded for instance: requested %d GB, maximum accepted size is %d GB.", size, a.cfg.MaxAcceptedVolumeSize)
+	}
+	// Claim the task first so two concurrent resizes cannot both pass.
+	swapped, err := a.cat.SetTaskIf(ctx, row.ID, row.Task(), status.TaskResizing)
+	if err != nil {
+		return err
+	}
+	if !swapped {
+		return fault.Unprocessable("Instance %s is not currently available for an action to be performed (task status was changed).", row.ID)
+	}
+	delta := int(size) - row.VolumeSize
+	err = a.cat.ChangeUsage(ctx, row.TenantID, map[string]int{catalog.ResourceVolumes: delta}, a.cfg.Quotas)
+	var qe *catalog.QuotaExceededError
+	if err != nil {
+		if _, uerr := a.cat.SetTaskIf(ctx, row.ID, status.TaskResizing, row.Task()); uerr != nil {
+			rc.log.WithError(uerr).Error("restoring task after refused resize")
+		}
+		if errors.As(err, &qe) {
+			return fault.OverLimit("%s", qe.Error())
+		}
+		return err
+	}
+	if err := a.tm.ResizeVolume(ctx, rc.rpcContext(), taskapi.ResizeVolumeArgs{InstanceID: row.ID, NewSize: int(size)}); err != nil {
+		return fmt.Errorf("casting resize_volume for %s: %w", row.ID, err)
+	}
+	rc.log.WithField("instance_id", row.ID).WithField("new_size", size).Info("volume resize accepted")
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+// resetStatus is Trove's reset_status: task NONE and guest status UNKNOWN (the next heartbeat corrects it).
+func (a *API) resetStatus(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance) error {
+	ctx := r.Context()
+	if err := a.cat.SetTask(ctx, row.ID, status.TaskNone); err != nil {
+		return err
+	}
+	if err := a.cat.SetServiceStatus(ctx, row.ID, status.Unknown); err != nil {
+		return err
+	}
+	rc.log.WithField("instance_id", row.ID).Info("instance status reset")
+	return writeEmpty(w, http.StatusAccepted)
+}
