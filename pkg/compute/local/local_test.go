@@ -304,3 +304,40 @@ func TestExecingGuestIsTracked(t *testing.T) {
 		t.Fatalf("exec'ed guest %d survived delete", pid)
 	}
 }
+
+// Database servers run as their own users: the path to the volume must be traversable, the config private.
+func TestDirectoryModes(t *testing.T) {
+	d, _ := newTestDriver(t, "127.77.0.0/24")
+	if err := os.MkdirAll(d.cfg.StateDir, 0o700); err != nil { // an operator-made private state dir
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := d.CreateVolume(ctx, compute.VolumeSpec{SizeGB: 1, InstanceID: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.CreateServer(ctx, compute.ServerSpec{InstanceID: "m1", Name: "m1", ImageID: "mariadb-local",
+		UserFiles: map[string]string{compute.GuestInfoPath: "[DEFAULT]\n"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.DeleteServer(ctx, "m1") })
+	inst := d.InstanceDir("m1")
+	for _, c := range []struct {
+		path      string
+		want, not os.FileMode
+	}{
+		{d.cfg.StateDir, 0o011, 0},
+		{filepath.Join(d.cfg.StateDir, "instances"), 0o011, 0},
+		{inst, 0o011, 0},
+		{filepath.Join(inst, "data"), 0o011, 0},
+		{filepath.Join(inst, "etc"), 0, 0o077},
+		{filepath.Join(inst, "etc/trove/conf.d/guest_info.conf"), 0, 0o077},
+	} {
+		st, err := os.Stat(c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := st.Mode().Perm(); m&c.want != c.want || m&c.not != 0 {
+			t.Errorf("%s mode %o", c.path, m)
+		}
+	}
+}

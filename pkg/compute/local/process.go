@@ -107,9 +107,10 @@ func startTime(pid int) uint64 {
 	return v
 }
 
-// stopGuest terminates the guest and everything it started: its process group (session), plus any process whose
-// command line points into the instance directory (a database server that detached itself). SIGTERM first,
-// SIGKILL after StopTimeout.
+// stopGuest terminates the guest and everything it started: its process group (session), any process whose
+// command line points into the instance directory (a database server that detached itself), their groups and
+// their children. They are first frozen (SIGSTOP) until the set stops growing, so nothing forks or detaches
+// while we look; then SIGTERM (+SIGCONT), and SIGKILL after StopTimeout.
 func (d *Driver) stopGuest(instanceID string) error {
 	if d.systemd {
 		out, err := exec.Command("systemctl", "stop", unitName(instanceID)).CombinedOutput()
@@ -124,7 +125,26 @@ func (d *Driver) stopGuest(instanceID string) error {
 		groups[pgid] = true
 	}
 	members := func() []int { return processes(groups, marker) }
-	signalAll(members(), groups, syscall.SIGTERM)
+	frozen := map[int]bool{}
+	for round := 0; round < 50; round++ {
+		var fresh []int
+		for _, p := range members() {
+			if !frozen[p] {
+				frozen[p] = true
+				fresh = append(fresh, p)
+			}
+		}
+		if len(fresh) == 0 {
+			break
+		}
+		signalAll(fresh, groups, syscall.SIGSTOP)
+	}
+	all := members()
+	if len(all) == 0 {
+		return nil
+	}
+	signalAll(all, groups, syscall.SIGTERM)
+	signalAll(all, groups, syscall.SIGCONT)
 	deadline := time.Now().Add(d.cfg.StopTimeout)
 	for time.Now().Before(deadline) {
 		if len(members()) == 0 {
@@ -153,61 +173,74 @@ func signalAll(pids []int, groups map[int]bool, sig syscall.Signal) {
 	}
 }
 
-// processes lists live (non-zombie) processes in process group pgid, whose command line contains marker, or that
-// share a process group with such a process (a detached server's children).
-// Groups found are added to groups, so later calls still find a group whose marked member has already exited.
+// processes lists live (non-zombie) processes that are in one of groups, whose command line contains marker, or
+// whose parent is such a process. Groups of marked processes are added to groups, so later calls still find a
+// group whose marked member has already exited.
 func processes(groups map[int]bool, marker string) []int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	self := os.Getpid()
-	type proc struct{ pid, grp int }
+	self, ownGroup := os.Getpid(), syscall.Getpgrp()
+	type proc struct{ pid, ppid, grp int }
 	var live []proc
+	member := map[int]bool{}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == self {
 			continue
 		}
-		st, grp, ok := procStat(pid)
+		st, ppid, grp, ok := procStat(pid)
 		if !ok || st == 'Z' || st == 'X' {
 			continue
 		}
-		live = append(live, proc{pid, grp})
-		if grp > 1 && grp != syscall.Getpgrp() && strings.Contains(cmdline(pid), marker) {
-			groups[grp] = true
+		live = append(live, proc{pid, ppid, grp})
+		if strings.Contains(cmdline(pid), marker) {
+			member[pid] = true
+			if grp > 1 && grp != ownGroup {
+				groups[grp] = true
+			}
 		}
 	}
-	var out []int
+	for changed := true; changed; {
+		changed = false
+		for _, p := range live {
+			if !member[p.pid] && (groups[p.grp] || member[p.ppid]) {
+				member[p.pid], changed = true, true
+			}
+		}
+	}
+	out := make([]int, 0, len(member))
 	for _, p := range live {
-		if groups[p.grp] || strings.Contains(cmdline(p.pid), marker) {
+		if member[p.pid] {
 			out = append(out, p.pid)
 		}
 	}
 	return out
 }
 
-// procStat returns the state letter and process group of pid.
-func procStat(pid int) (byte, int, bool) {
+// procStat returns the state letter, parent and process group of pid.
+func procStat(pid int) (state byte, ppid, pgrp int, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	// pid (comm) state ppid pgrp ... — comm may contain spaces and parentheses, so cut at the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 3 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	grp, _ := strconv.Atoi(f[2])
-	return f[0][0], grp, true
+	ppid, _ = strconv.Atoi(f[1])
+	pgrp, _ = strconv.Atoi(f[2])
+	return f[0][0], ppid, pgrp, true
 }
 
 func alive(pid int) bool {
-	st, _, ok := procStat(pid)
+	st, _, _, ok := procStat(pid)
 	return ok && st != 'Z' && st != 'X'
 }
 

@@ -65,7 +65,7 @@ func (d *Driver) CreateServer(_ context.Context, spec compute.ServerSpec) (compu
 // guest needs to trove-guestagent.conf.
 func (d *Driver) writeFiles(id string, files map[string]string, addr string, sizeGB int, binDir string) error {
 	dir := d.instanceDir(id)
-	if err := os.MkdirAll(d.dataDir(id), 0o750); err != nil {
+	if err := d.makeDataDir(id); err != nil {
 		return err
 	}
 	local := fmt.Sprintf("\n[local]\nbind_host = %s\ndata_dir = %s\nvolume_size_gb = %d\nserver_bin_dir = %s\n",
@@ -83,7 +83,7 @@ func (d *Driver) writeFiles(id string, files map[string]string, addr string, siz
 			content = strings.TrimRight(content, "\n") + "\n" + local
 		}
 		target := filepath.Join(dir, filepath.FromSlash(clean))
-		if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
+		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 			return err
 		}
 		// Guest files carry the instance key: readable by the owner only.
@@ -158,6 +158,27 @@ func (d *Driver) DeleteServer(_ context.Context, id string) error {
 	}
 	d.removeIfEmpty(dir)
 	d.log.WithField("instance_id", id).Info("local server deleted")
+	return nil
+}
+
+// makeDataDir creates the instance's volume directory. The database server runs as its own user (mysql,
+// postgres), so every directory from state_dir down to the volume is traversable (o+x, not readable); the
+// configuration under etc/ stays owner-only.
+func (d *Driver) makeDataDir(id string) error {
+	for _, dir := range []string{d.cfg.StateDir, filepath.Join(d.cfg.StateDir, "instances"), d.instanceDir(id), d.dataDir(id)} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return err
+		}
+		st, err := os.Stat(dir)
+		if err != nil {
+			return err
+		}
+		if mode := st.Mode().Perm(); mode&0o011 != 0o011 {
+			if err := os.Chmod(dir, mode|0o011); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

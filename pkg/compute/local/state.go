@@ -45,7 +45,7 @@ func (d *Driver) read(fn func(s *state) error) error {
 func (d *Driver) withState(save bool, fn func(s *state) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := os.MkdirAll(d.cfg.StateDir, 0o750); err != nil {
+	if err := os.MkdirAll(d.cfg.StateDir, 0o711); err != nil {
 		return fmt.Errorf("local compute state dir: %w", err)
 	}
 	lock, err := os.OpenFile(filepath.Join(d.cfg.StateDir, "state.lock"), os.O_CREATE|os.O_RDWR, 0o600)

@@ -19,7 +19,7 @@ func (d *Driver) CreateVolume(_ context.Context, spec compute.VolumeSpec) (compu
 	if spec.SizeGB <= 0 {
 		return compute.Volume{}, fmt.Errorf("volume size must be positive, got %d", spec.SizeGB)
 	}
-	if err := os.MkdirAll(d.dataDir(spec.InstanceID), 0o750); err != nil {
+	if err := d.makeDataDir(spec.InstanceID); err != nil {
 		return compute.Volume{}, err
 	}
 	v := volume{Name: spec.Name, SizeGB: spec.SizeGB, Status: compute.VolumeAvailable, InstanceID: spec.InstanceID}

@@ -19,6 +19,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -113,23 +114,61 @@ func newGuestEnv(t testing.TB) *env {
 	return e
 }
 
-// The whole chain on this host: the taskmanager creates an instance with the local driver, the real guest
-// agent prepares MariaDB and heartbeats through the real conductor, the user's database answers; restart,
-// resize and delete follow.
+// The whole chain on this host, per datastore: the taskmanager creates an instance with the local driver, the
+// real guest agent prepares the database server and heartbeats through the real conductor, the user's database
+// answers; restart, resize and delete follow.
 func TestInstanceLifecycleWithRealGuest(t *testing.T) {
 	e := newGuestEnv(t)
-	ctx := context.Background()
-	in := e.instance("db-e2e", catalog.EnvelopeAEAD)
-	defer e.dumpGuestLog(in.ID)
+	cases := []struct {
+		name, image, manager, version string
+		dsv                           catalog.DatastoreVersion
+		port                          int
+	}{
+		{"mariadb", "mariadb-local", "mariadb", "10.11", e.version, 3306},
+		{"postgresql", "postgresql-15-local", "postgresql", "15", e.pgVersion, 5432},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			lifecycle(t, e, c.dsv, createArgsFor(e.instanceOf(c.dsv, "db-e2e-"+c.name, catalog.EnvelopeAEAD), c.image, c.manager, c.version), c.port)
+		})
+	}
+}
 
-	if err := e.m.CreateInstance(ctx, rc, createArgs(in, "mariadb-local")); err != nil {
+// userQuery runs SELECT 1 as the created user on the created database.
+func userQuery(manager, addr string, port int) error {
+	if manager == "postgresql" {
+		cmd := exec.Command("psql", "-h", addr, "-p", fmt.Sprint(port), "-U", "appuser", "-d", "appdb", "-tAc", "SELECT 1")
+		cmd.Env = append(os.Environ(), "PGPASSWORD=secret-pw-1", "PGCONNECT_TIMEOUT=5")
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "1" {
+			return fmt.Errorf("psql: %v: %s", err, out)
+		}
+		return nil
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "appuser", "secret-pw-1", "tcp", fmt.Sprintf("%s:%d", addr, port), "appdb"
+	cfg.Timeout = 5 * time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var one int
+	return db.QueryRow("SELECT 1").Scan(&one)
+}
+
+func lifecycle(t *testing.T, e *env, dsv catalog.DatastoreVersion, args taskapi.CreateInstanceArgs, port int) {
+	ctx := context.Background()
+	id := args.InstanceID
+	defer e.dumpGuestLog(id)
+	if err := e.m.CreateInstance(ctx, rc, args); err != nil {
 		t.Fatalf("create: %v", err)
 	}
-	row := e.get(in.ID)
+	row := e.get(id)
 	if row.Task() != status.TaskNone {
 		t.Fatalf("task after create %q", row.TaskDescription)
 	}
-	if st := e.guestStatus(in.ID); st != "healthy" && st != "running" {
+	if st := e.guestStatus(id); st != "healthy" && st != "running" {
 		t.Fatalf("guest status %q", st)
 	}
 	srv, err := e.drv.GetServer(ctx, row.ComputeInstanceID)
@@ -137,42 +176,31 @@ func TestInstanceLifecycleWithRealGuest(t *testing.T) {
 		t.Fatalf("server %+v %v", srv, err)
 	}
 	addr := srv.Addresses[0].Addr
-	query := func() error {
-		cfg := mysql.NewConfig()
-		cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "appuser", "secret-pw-1", "tcp", addr+":3306", "appdb"
-		cfg.Timeout = 5 * time.Second
-		db, err := sql.Open("mysql", cfg.FormatDSN())
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		var one int
-		return db.QueryRow("SELECT 1").Scan(&one)
-	}
+	query := func() error { return userQuery(dsv.Manager, addr, port) }
 	if err := query(); err != nil {
 		t.Fatalf("user database on %s: %v", addr, err)
 	}
 
 	// restart
-	if err := e.db.SetTask(ctx, in.ID, status.TaskRebooting); err != nil {
+	if err := e.db.SetTask(ctx, id, status.TaskRebooting); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.m.Restart(ctx, rc, in.ID); err != nil {
+	if err := e.m.Restart(ctx, rc, id); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	if row := e.get(in.ID); row.Task() != status.TaskNone {
+	if row := e.get(id); row.Task() != status.TaskNone {
 		t.Fatalf("task after restart %q", row.TaskDescription)
 	}
 	waitFor(t, "database back after restart", func() bool { return query() == nil })
 
 	// resize volume
-	if err := e.db.SetTask(ctx, in.ID, status.TaskResizing); err != nil {
+	if err := e.db.SetTask(ctx, id, status.TaskResizing); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.m.ResizeVolume(ctx, rc, in.ID, 2); err != nil {
+	if err := e.m.ResizeVolume(ctx, rc, id, 2); err != nil {
 		t.Fatalf("resize: %v", err)
 	}
-	if row := e.get(in.ID); row.Task() != status.TaskNone || row.VolumeSize != 2 {
+	if row := e.get(id); row.Task() != status.TaskNone || row.VolumeSize != 2 {
 		t.Fatalf("after resize task %q size %d", row.TaskDescription, row.VolumeSize)
 	}
 	if v, _ := e.drv.GetVolume(ctx, row.VolumeID); v.SizeGB != 2 {
@@ -180,14 +208,14 @@ func TestInstanceLifecycleWithRealGuest(t *testing.T) {
 	}
 
 	// delete
-	dir := e.drv.InstanceDir(in.ID)
-	if err := e.db.SetTask(ctx, in.ID, status.TaskDeleting); err != nil {
+	dir := e.drv.InstanceDir(id)
+	if err := e.db.SetTask(ctx, id, status.TaskDeleting); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.m.DeleteInstance(ctx, rc, in.ID); err != nil {
+	if err := e.m.DeleteInstance(ctx, rc, id); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
-	if row := e.get(in.ID); !row.Deleted {
+	if row := e.get(id); !row.Deleted {
 		t.Fatal("row not deleted")
 	}
 	if left := processesUsing(dir); len(left) > 0 {

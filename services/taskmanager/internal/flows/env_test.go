@@ -36,7 +36,8 @@ type env struct {
 	m              *Manager
 	exchange       string
 	conductorTopic string
-	version        catalog.DatastoreVersion
+	version        catalog.DatastoreVersion // mariadb 10.11, the default
+	pgVersion      catalog.DatastoreVersion // postgresql 15
 	dir            string
 	clock          *clock
 }
@@ -69,15 +70,20 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	e.db = db
-	if _, err := db.UpdateDatastore(ctx, "mariadb", ""); err != nil {
-		t.Fatal(err)
+	version := func(manager, name, image string) catalog.DatastoreVersion {
+		if _, err := db.UpdateDatastore(ctx, manager, ""); err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.UpdateDatastoreVersion(ctx, catalog.VersionUpdate{Datastore: manager, Name: name, Manager: manager,
+			ImageID: image, Active: true, RegistryExt: catalog.DefaultRegistryExt(manager),
+			ReplStrategy: catalog.DefaultReplStrategy(manager, "", "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	e.version, err = db.UpdateDatastoreVersion(ctx, catalog.VersionUpdate{Datastore: "mariadb", Name: "10.11", Manager: "mariadb",
-		ImageID: "mariadb-local", Active: true, RegistryExt: catalog.DefaultRegistryExt("mariadb"),
-		ReplStrategy: catalog.DefaultReplStrategy("mariadb", "", "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.version = version("mariadb", "10.11", "mariadb-local")
+	e.pgVersion = version("postgresql", "15", "postgresql-15-local")
 	log := logrus.New().WithField("test", t.Name())
 	e.exchange = testenv.UniqueName(t, "trove-test")
 	e.conductorTopic = testenv.UniqueName(t, "trove-conductor")
@@ -104,7 +110,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	t.Cleanup(func() { os.RemoveAll(stateDir) })
 	e.drv = local.New(local.Config{StateDir: stateDir, AddressPool: pool, GuestAgentBinary: bin,
-		Images: map[string]string{"mariadb-local": "/usr/sbin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
+		Images: map[string]string{"mariadb-local": "/usr/sbin", "postgresql-15-local": "/usr/lib/postgresql/15/bin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
 
 	guestConf := filepath.Join(e.dir, "trove-guestagent.conf")
 	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n",
@@ -129,8 +135,13 @@ func newEnv(t testing.TB, o envOpts) *env {
 // rpc_peers envelope).
 func (e *env) instance(name string, envelope string) catalog.Instance {
 	e.t.Helper()
+	return e.instanceOf(e.version, name, envelope)
+}
+
+func (e *env) instanceOf(v catalog.DatastoreVersion, name string, envelope string) catalog.Instance {
+	e.t.Helper()
 	ctx := context.Background()
-	in := catalog.Instance{Name: name, TenantID: "tenant-1", FlavorID: "1", VolumeSize: 1, DatastoreVersionID: e.version.ID}
+	in := catalog.Instance{Name: name, TenantID: "tenant-1", FlavorID: "1", VolumeSize: 1, DatastoreVersionID: v.ID}
 	if envelope != "" {
 		k, err := keyring.NewInstanceKey()
 		if err != nil {

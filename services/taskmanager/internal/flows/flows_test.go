@@ -19,11 +19,15 @@ import (
 var rc = rpc.Context{RequestID: "req-flows-test", UserID: "user-1", ProjectID: "tenant-1"}
 
 func createArgs(in catalog.Instance, image string) taskapi.CreateInstanceArgs {
+	return createArgsFor(in, image, "mariadb", "10.11")
+}
+
+func createArgsFor(in catalog.Instance, image, manager, dsVersion string) taskapi.CreateInstanceArgs {
 	size := 1
 	pw, rootPW := "secret-pw-1", "root-pw-1"
 	return taskapi.CreateInstanceArgs{
 		InstanceID: in.ID, Name: in.Name, Flavor: taskapi.Flavor{ID: "1", Name: "m1.tiny", RAM: 512},
-		ImageID: image, DatastoreManager: "mariadb", VolumeSize: &size, DSVersion: "10.11",
+		ImageID: image, DatastoreManager: manager, VolumeSize: &size, DSVersion: dsVersion,
 		Databases:    []taskapi.Database{{Name: "appdb"}},
 		Users:        []taskapi.User{{Name: "appuser", Host: "%", Password: &pw, Databases: []taskapi.Database{{Name: "appdb"}}}},
 		RootPassword: &rootPW,
