@@ -1,7 +1,5 @@
 package schema
 
-import "strconv"
-
 // Action kinds of POST /instances/{id}/action.
 const (
 	ActionRestart      = "restart"
@@ -78,14 +76,11 @@ func ParseInstanceAction(doc any) (*InstanceAction, error) {
 			}
 			return &InstanceAction{Kind: ActionResizeVolume, VolumeSize: size}, nil
 		case hasFlavor:
-			fp := p.key("flavorRef")
-			if n, ierr := integer(fp, flavor); ierr == nil {
-				return &InstanceAction{Kind: ActionResizeFlavor, FlavorRef: strconv.FormatInt(n, 10)}, nil
-			} else if s, serr := nes(fp, flavor); serr == nil {
-				return &InstanceAction{Kind: ActionResizeFlavor, FlavorRef: hrefID(s)}, nil
-			} else {
-				return nil, notValidUnderAny(fp, flavor, serr, ierr)
+			ref, err := flavorRef(p.key("flavorRef"), flavor)
+			if err != nil {
+				return nil, err
 			}
+			return &InstanceAction{Kind: ActionResizeFlavor, FlavorRef: ref}, nil
 		}
 		return nil, fail(p, "%s is not valid under any of the given schemas", repr(v))
 	}

@@ -106,13 +106,8 @@ func ParseCreateInstance(doc any) (*CreateInstance, error) {
 		return nil, err
 	}
 	if v, ok := inst["flavorRef"]; ok {
-		fp := p.key("flavorRef")
-		if n, ierr := integer(fp, v); ierr == nil {
-			out.FlavorRef = strconv.FormatInt(n, 10)
-		} else if s, serr := nes(fp, v); serr == nil {
-			out.FlavorRef = hrefID(s)
-		} else {
-			return nil, notValidUnderAny(fp, v, serr, ierr)
+		if out.FlavorRef, err = flavorRef(p.key("flavorRef"), v); err != nil {
+			return nil, err
 		}
 		out.HasFlavor = true
 	}
@@ -229,6 +224,19 @@ func ParseCreateInstance(doc any) (*CreateInstance, error) {
 		out.Configuration = hrefID(s)
 	}
 	return out, nil
+}
+
+// flavorRef is FLAVORREF (NES or integer) reduced to a flavor id (an href's last segment).
+func flavorRef(p path, v any) (string, *Error) {
+	n, ierr := integer(p, v)
+	if ierr == nil {
+		return strconv.FormatInt(n, 10), nil
+	}
+	s, serr := nes(p, v)
+	if serr != nil {
+		return "", notValidUnderAny(p, v, serr, ierr)
+	}
+	return hrefID(s), nil
 }
 
 func volume(p path, v any) (*Volume, *Error) {
