@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # variables here are used by the scripts that source this file
 # Shared functions for the deploy/ scripts. Source it; do not execute it.
 #
 # Conventions: every script runs with `set -Eeuo pipefail`, announces each step with `step "name"`, and reports a
@@ -103,7 +103,7 @@ apt_install() {
 	command -v apt-get >/dev/null || fail "apt-get not found" "this deployment supports Debian bookworm only"
 	# `apt-get update` once: the stamp spans the sub-scripts of one run (and an hour).
 	local stamp=$RUN_DIR/apt-updated
-	if [[ -z "$_APT_UPDATED" ]] && ! [[ -n "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
+	if [[ -z "$_APT_UPDATED" && -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
 		apt-get update -q >&2 || fail "apt-get update failed" "check network access to the Debian mirrors and /etc/apt/sources.list"
 		install -d -m 0755 "$RUN_DIR"
 		touch "$stamp"
@@ -134,6 +134,7 @@ wait_for() {
 	local deadline=$(($(date +%s) + timeout))
 	until "$@" >/dev/null 2>&1; do
 		if (($(date +%s) >= deadline)); then
+			log "timed out after ${timeout}s waiting for $what"
 			return 1
 		fi
 		sleep 0.5

@@ -51,7 +51,7 @@ STATICCHECK=$(command -v staticcheck || true)
 [[ -z "$STATICCHECK" && -x "$GOBIN_DIR/staticcheck" ]] && STATICCHECK=$GOBIN_DIR/staticcheck
 if [[ -z "$STATICCHECK" ]]; then
 	echo "lint: installing staticcheck@$STATICCHECK_VERSION from the Go module proxy" >&2
-	if GOFLAGS= timeout 300 "$GO" install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" >&2; then
+	if GOFLAGS="" timeout 300 "$GO" install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" >&2; then
 		STATICCHECK=$GOBIN_DIR/staticcheck
 	else
 		echo "lint: staticcheck could not be installed; only the bans above were checked" >&2
@@ -63,6 +63,13 @@ if [[ -n "$STATICCHECK" ]]; then
 		# Paths relative to the repository, like the other messages.
 		(cd "$m" && "$STATICCHECK" ./...) > >(sed "s|^|$m/|") || rc=1
 	done
+fi
+
+# --- shell scripts ----------------------------------------------------------------------------------------------
+if command -v shellcheck >/dev/null; then
+	shellcheck -x -S warning deploy/*.sh || rc=1
+else
+	for f in deploy/*.sh; do bash -n "$f" || rc=1; done
 fi
 
 if ((rc == 0)); then
