@@ -266,6 +266,19 @@ func TestRebootAndCrash(t *testing.T) {
 	}
 	_ = syscall.Kill(-d.guestPID("r1"), syscall.SIGKILL)
 	waitFor(t, func() bool { s, _ := d.GetServer(ctx, "r1"); return s.Status == compute.ServerShutoff })
+
+	// A taskmanager starting on this host brings stopped guests back, and leaves running ones alone.
+	d2 := New(d.cfg, logrus.New())
+	started, err := d2.StartStopped(ctx)
+	if err != nil || len(started) != 1 || started[0] != "r1" {
+		t.Fatalf("started %v %v", started, err)
+	}
+	if s, _ := d2.GetServer(ctx, "r1"); s.Status != compute.ServerActive {
+		t.Fatalf("after StartStopped %+v", s)
+	}
+	if again, _ := d2.StartStopped(ctx); len(again) != 0 {
+		t.Fatalf("running guest started again: %v", again)
+	}
 }
 
 func waitFor(t *testing.T, cond func() bool) {

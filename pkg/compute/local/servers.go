@@ -253,3 +253,30 @@ func (d *Driver) setLocalSize(id string, sizeGB int) error {
 	}
 	return os.WriteFile(p, []byte(strings.Join(lines, "\n")), 0o600)
 }
+
+// StartStopped starts the guest agent of every recorded server whose guest is not running (after a host
+// restart or `deploy/stop.sh --all`), as Nova's resume_guests_state_on_host_boot would. It returns the ids
+// started; a guest that fails to start is logged and skipped.
+func (d *Driver) StartStopped(_ context.Context) ([]string, error) {
+	var ids []string
+	if err := d.read(func(s *state) error {
+		for id := range s.Servers {
+			ids = append(ids, id)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	var started []string
+	for _, id := range ids {
+		if d.guestRunning(id) {
+			continue
+		}
+		if err := d.startGuest(id); err != nil {
+			d.log.WithField("instance_id", id).WithError(err).Error("restarting a stopped guest")
+			continue
+		}
+		started = append(started, id)
+	}
+	return started, nil
+}

@@ -51,14 +51,18 @@ func run() error {
 	if f.Bool("DEFAULT", "enable_secure_rpc_messaging", true) {
 		codec = rpc.TroveCodec(f.String("DEFAULT", "taskmanager_rpc_encr_key", "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz"))
 	}
-	var driver compute.Driver
+	var (
+		driver   compute.Driver
+		localDrv *local.Driver
+	)
 	switch d := f.String("DEFAULT", "compute_driver", "local"); d {
 	case "local":
 		lc, err := local.ConfigFrom(f)
 		if err != nil {
 			return err
 		}
-		driver = local.New(lc, log)
+		localDrv = local.New(lc, log)
+		driver = localDrv
 	default:
 		return fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
 	}
@@ -82,6 +86,16 @@ func run() error {
 	}
 	defer tr.Close()
 
+	if localDrv != nil && f.Bool("local", "start_stopped_guests", true) {
+		// Like Nova's resume_guests_state_on_host_boot: instances of this host come back after a reboot.
+		started, err := localDrv.StartStopped(ctx)
+		if err != nil {
+			return err
+		}
+		if len(started) > 0 {
+			log.WithField("instances", started).Info("started stopped guests")
+		}
+	}
 	m := flows.New(flows.Deps{Catalog: db, Compute: driver, Transport: tr, Config: flowCfg, Log: log})
 	if err := m.Resume(ctx); err != nil {
 		return fmt.Errorf("resuming unfinished flows: %w", err)
