@@ -66,6 +66,7 @@ func run() error {
 	default:
 		return fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
 	}
+	startStopped := f.Bool("local", "start_stopped_guests", true)
 	if err := f.Err(); err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func run() error {
 	}
 	defer tr.Close()
 
-	if localDrv != nil && f.Bool("local", "start_stopped_guests", true) {
+	if localDrv != nil && startStopped {
 		// Like Nova's resume_guests_state_on_host_boot: instances of this host come back after a reboot.
 		started, err := localDrv.StartStopped(ctx)
 		if err != nil {
