@@ -69,6 +69,9 @@ func (d *DB) Sqlx() *sqlx.DB { return d.x }
 // ParseConnection converts an oslo.db URL (or a go-sql-driver DSN) into a go-sql-driver configuration with
 // parseTime, UTC, utf8mb4 and Trove's TRADITIONAL sql_mode.
 func ParseConnection(connection string) (*mysql.Config, error) {
+	if strings.TrimSpace(connection) == "" {
+		return nil, errors.New("catalog: [database] connection is not set (e.g. mysql+pymysql://trove:PASSWORD@127.0.0.1/trove)")
+	}
 	var cfg *mysql.Config
 	if scheme, _, ok := strings.Cut(connection, "://"); ok {
 		switch scheme {

@@ -224,7 +224,7 @@ func TestParseConnection(t *testing.T) {
 			t.Errorf("%s: options %+v", c.in, cfg)
 		}
 	}
-	for _, bad := range []string{"sqlite://", "postgresql://u:p@h/db", "mysql+pymysql://u:p@host/", "mysql://u:p@h/db%zz"} {
+	for _, bad := range []string{"", "sqlite://", "postgresql://u:p@h/db", "mysql+pymysql://u:p@host/", "mysql://u:p@h/db%zz"} {
 		_, err := catalog.ParseConnection(bad)
 		if err == nil {
 			t.Errorf("%s: accepted", bad)

@@ -109,6 +109,20 @@ var commands = []command{
 		run: (*Manager).versionUpdate,
 	},
 	{
+		name: "db_recreate", help: "Drop the database and recreate it. Every catalog table is dropped (all data is lost), then the schema is created again.",
+		options: []arg{repoPathOpt},
+		run: func(m *Manager, ctx context.Context, a args) error {
+			d, err := m.catalog()
+			if err != nil {
+				return err
+			}
+			if err := d.MigrateTo(ctx, 0); err != nil {
+				return err
+			}
+			return m.migrate(ctx, db.Head)
+		},
+	},
+	{
 		name: "db_load_datastore_config_parameters", help: "Loads configuration group parameter validation rules for a datastore version into the database.",
 		positionals: []arg{
 			{"datastore", "Name of the datastore."},

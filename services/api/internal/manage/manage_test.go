@@ -118,7 +118,7 @@ func TestTroveManage(t *testing.T) {
 		{"load config params, bad file", []string{"db_load_datastore_config_parameters", "mysql", "8.0", conf, "--version", "8.0"}, 1, "", "invalid character"},
 		{"missing argument", []string{"datastore_update", "mysql"}, 2, "", "the following arguments are required: default_version"},
 		{"unknown option", []string{"db_sync", "--bogus"}, 2, "", "unrecognized argument: --bogus"},
-		{"unknown command", []string{"db_recreate"}, 2, "", "invalid choice"},
+		{"unknown command", []string{"db_downgrade", "1"}, 2, "", "invalid choice"},
 	}
 	for _, s := range steps {
 		r := run(t, append([]string{"--config-file", conf}, s.args...)...)
@@ -165,6 +165,14 @@ func TestTroveManage(t *testing.T) {
 	r := run(t, "--config-file", conf, "datastore_version_flavor_add", mv.ID, "5")
 	if r.code != 0 || r.stdout != "Added flavors '5' to the 'mariadb' '10.11'.\n" {
 		t.Fatalf("id form: %+v", r)
+	}
+	// db_recreate empties the catalog.
+	r = run(t, "--config-file", conf, "db_recreate")
+	if r.code != 0 || r.stdout != "Catalog schema is at version 7.\n" {
+		t.Fatalf("db_recreate: %+v", r)
+	}
+	if dss, err := d.ListDatastores(t.Context()); err != nil || len(dss) != 0 {
+		t.Fatalf("after db_recreate: %v %v", dss, err)
 	}
 }
 
