@@ -230,7 +230,7 @@ stop_ours() {
 	local pid
 	pid=$(cat "$PIDFILE")
 	kill -TERM "$pid" 2>/dev/null || true
-	wait_for 30 "uwsgi exit" bash -c "! kill -0 $pid" || kill -KILL "$pid" 2>/dev/null || true
+	wait_for 30 "uwsgi to exit" all_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
 	rm -f "$PIDFILE"
 }
 

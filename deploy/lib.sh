@@ -187,6 +187,15 @@ pid_alive() {
 	[[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
 }
 
+# all_gone PID...: true when none of the processes exists any more.
+all_gone() {
+	local p
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null && return 1
+	done
+	return 0
+}
+
 # start_detached LOGFILE CMD...: runs CMD in its own session, stdin closed, output appended to LOGFILE.
 start_detached() {
 	local logfile=$1

@@ -35,9 +35,9 @@ for s in "${services[@]}"; do
 	pid=$(cat "$pidfile")
 	# The supervisor forwards SIGTERM to the service, waits for it and removes its pid file.
 	kill -TERM "$pid"
-	if ! wait_for 30 "$s stopped" bash -c "! kill -0 $pid"; then
-		child=$(pgrep -P "$pid" || true)
-		kill -KILL $child "$pid" 2>/dev/null || true
+	if ! wait_for 30 "$s to stop" all_gone "$pid"; then
+		mapfile -t children < <(pgrep -P "$pid" || true)
+		kill -KILL "${children[@]}" "$pid" 2>/dev/null || true
 		say "$s did not stop within 30 s: killed"
 	fi
 	rm -f "$pidfile"
@@ -53,7 +53,7 @@ if [[ -n "$all" ]]; then
 	done
 	if ((${#pids[@]})); then
 		kill -TERM "${pids[@]}" 2>/dev/null || true
-		wait_for 60 "guest agents stopped" bash -c "! kill -0 ${pids[*]} 2>/dev/null" || log "some guest agents still run: ${pids[*]}"
+		wait_for 60 "guest agents to stop" all_gone "${pids[@]}" || log "some guest agents still run: ${pids[*]}"
 		log "stopped ${#pids[@]} guest agent(s)"
 	fi
 	bash "$DEPLOY_DIR/keystone.sh" stop
