@@ -193,3 +193,42 @@ func TestReportRootAndFault(t *testing.T) {
 		t.Fatalf("fault %+v %v", f, err)
 	}
 }
+
+// The handlers themselves refuse what the codec should already have refused (defence in depth) and count it.
+func TestHandlersAuthorizeSender(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	plain := e.instance(t, "", "")
+	keyed := e.instance(t, "Q7dX2mLp9RtZ4vKc8NwB1sYh6JfE3gUa", "")
+	hb := func(id string) conductorapi.HeartbeatArgs {
+		return conductorapi.HeartbeatArgs{InstanceID: id, Payload: conductorapi.HeartbeatPayload{ServiceStatus: "crashed"}}
+	}
+	cases := []struct {
+		name                   string
+		sender, about          string
+		wantErr                bool
+		wantSpoofed, wantPlain uint64
+	}{
+		{"authenticated sender about itself", keyed, keyed, false, 0, 0},
+		{"authenticated sender about another", keyed, plain, true, 1, 0},
+		{"plaintext about a legacy instance", "", plain, false, 1, 0},
+		{"plaintext about a keyed instance", "", keyed, true, 1, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := e.status(t, c.about)
+			_, err := e.c.heartbeat(ctx, rpc.Context{SenderInstanceID: c.sender}, hb(c.about))
+			if (err != nil) != c.wantErr {
+				t.Fatalf("error %v, want error %v", err, c.wantErr)
+			}
+			if spoofed, plaintext := e.c.Counts(); spoofed != c.wantSpoofed || plaintext != c.wantPlain {
+				t.Fatalf("counts %d/%d, want %d/%d", spoofed, plaintext, c.wantSpoofed, c.wantPlain)
+			}
+			if after := e.status(t, c.about); c.wantErr && after != before {
+				t.Fatalf("refused heartbeat changed the status to %q", after.Description)
+			} else if !c.wantErr && after != status.Crashed {
+				t.Fatalf("accepted heartbeat left status %q", after.Description)
+			}
+		})
+	}
+}
