@@ -70,9 +70,12 @@ func (c *AEADCodecOf) window() time.Duration {
 	return DefaultAEADWindow
 }
 
-func (c *AEADCodecOf) seal(kind string, m Meta, plain []byte) (json.RawMessage, error) {
+func (c *AEADCodecOf) seal(kind, key string, m Meta, plain []byte) (json.RawMessage, error) {
 	ts := c.now().Unix()
-	box, err := keyring.Seal(c.Keys.Current, plain, aeadAAD(kind, c.InstanceID, m, ts), c.Rand)
+	if key == "" {
+		key = c.Keys.Current
+	}
+	box, err := keyring.Seal(key, plain, aeadAAD(kind, c.InstanceID, m, ts), c.Rand)
 	if err != nil {
 		return nil, err
 	}
@@ -92,19 +95,23 @@ func parseAEADHeader(wire json.RawMessage) (aeadHeader, []byte, error) {
 }
 
 // open authenticates a request box; checkReplay is false for replies (correlated by msg id).
-func openAEAD(kind string, keys keyring.KeySet, h aeadHeader, box []byte, m Meta, now time.Time, window time.Duration, seen *nonceCache) ([]byte, error) {
+func openAEAD(kind string, keys keyring.KeySet, h aeadHeader, box []byte, m Meta, now time.Time, window time.Duration, seen *nonceCache) ([]byte, string, error) {
 	t := time.Unix(h.TS, 0)
 	if t.Before(now.Add(-window)) || t.After(now.Add(window)) {
-		return nil, reject(RejectStale, "timestamp %d outside ±%s", h.TS, window)
+		return nil, "", reject(RejectStale, "timestamp %d outside ±%s", h.TS, window)
 	}
-	pt, err := keyring.Open(keys.Accepted(now), box, aeadAAD(kind, h.IID, m, h.TS))
-	if err != nil {
-		return nil, reject(RejectDecrypt, "aead authentication failed")
+	aad := aeadAAD(kind, h.IID, m, h.TS)
+	for _, k := range keys.Accepted(now) {
+		pt, err := keyring.Open([]string{k}, box, aad)
+		if err != nil {
+			continue
+		}
+		if seen != nil && !seen.add(string(box[:keyring.NonceSize]), t.Add(window)) {
+			return nil, "", reject(RejectReplay, "nonce already seen")
+		}
+		return pt, k, nil
 	}
-	if seen != nil && !seen.add(string(box[:keyring.NonceSize]), t.Add(window)) {
-		return nil, reject(RejectReplay, "nonce already seen")
-	}
-	return pt, nil
+	return nil, "", reject(RejectDecrypt, "aead authentication failed")
 }
 
 func (c *AEADCodecOf) EncodeRequest(m Meta, args map[string]json.RawMessage, rc json.RawMessage) (map[string]json.RawMessage, map[string]json.RawMessage, error) {
@@ -112,55 +119,54 @@ func (c *AEADCodecOf) EncodeRequest(m Meta, args map[string]json.RawMessage, rc 
 	if err != nil {
 		return nil, nil, err
 	}
-	hdr, err := c.seal("request", m, plain)
+	hdr, err := c.seal("request", "", m, plain)
 	if err != nil {
 		return nil, nil, err
 	}
 	return map[string]json.RawMessage{}, map[string]json.RawMessage{"aead": hdr}, nil
 }
 
-func decodeAEADRequest(keys keyring.KeySet, h aeadHeader, box []byte, m Meta, now time.Time, window time.Duration, seen *nonceCache) (map[string]json.RawMessage, json.RawMessage, error) {
-	pt, err := openAEAD("request", keys, h, box, m, now, window, seen)
+func decodeAEADRequest(keys keyring.KeySet, h aeadHeader, box []byte, m Meta, now time.Time, window time.Duration, seen *nonceCache) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
+	pt, key, err := openAEAD("request", keys, h, box, m, now, window, seen)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Origin{}, err
 	}
 	var b aeadBody
 	if err := json.Unmarshal(pt, &b); err != nil {
-		return nil, nil, reject(RejectMalformed, "sealed body is not JSON")
+		return nil, nil, Origin{}, reject(RejectMalformed, "sealed body is not JSON")
 	}
 	if b.Args == nil {
 		b.Args = map[string]json.RawMessage{}
 	}
-	return b.Args, b.Context, nil
+	return b.Args, b.Context, Origin{InstanceID: h.IID, key: key}, nil
 }
 
-func (c *AEADCodecOf) DecodeRequest(_ context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
+func (c *AEADCodecOf) DecodeRequest(_ context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
 	w, ok := wctx["aead"]
 	if !ok {
-		return nil, nil, "", reject(RejectPlaintext, "message without aead envelope from a keyed peer")
+		return nil, nil, Origin{}, reject(RejectPlaintext, "message without aead envelope from a keyed peer")
 	}
 	if len(wargs) != 0 {
-		return nil, nil, "", reject(RejectMalformed, "unsealed arguments next to an aead envelope")
+		return nil, nil, Origin{}, reject(RejectMalformed, "unsealed arguments next to an aead envelope")
 	}
 	h, box, err := parseAEADHeader(w)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, Origin{}, err
 	}
 	if h.IID != c.InstanceID {
-		return nil, nil, "", reject(RejectIdentity, "aead envelope for instance %s, expected %s", h.IID, c.InstanceID)
+		return nil, nil, Origin{}, reject(RejectIdentity, "aead envelope for instance %s, expected %s", h.IID, c.InstanceID)
 	}
 	if c.seen == nil {
 		c.seen = newNonceCache()
 	}
-	args, rc, err := decodeAEADRequest(c.Keys, h, box, m, c.now(), c.window(), c.seen)
-	return args, rc, h.IID, err
+	return decodeAEADRequest(c.Keys, h, box, m, c.now(), c.window(), c.seen)
 }
 
-func (c *AEADCodecOf) EncodeResult(m Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
+func (c *AEADCodecOf) EncodeResult(m Meta, o Origin, r json.RawMessage) (json.RawMessage, error) {
 	if len(r) == 0 {
 		r = json.RawMessage("null")
 	}
-	return c.seal("reply", m, r)
+	return c.seal("reply", o.key, m, r)
 }
 
 func (c *AEADCodecOf) DecodeResult(m Meta, wire json.RawMessage) (json.RawMessage, error) {
@@ -171,7 +177,8 @@ func (c *AEADCodecOf) DecodeResult(m Meta, wire json.RawMessage) (json.RawMessag
 	if h.IID != c.InstanceID {
 		return nil, reject(RejectIdentity, "reply sealed for instance %s", h.IID)
 	}
-	return openAEAD("reply", c.Keys, h, box, m, c.now(), c.window(), nil)
+	pt, _, err := openAEAD("reply", c.Keys, h, box, m, c.now(), c.window(), nil)
+	return pt, err
 }
 
 // nonceCache remembers nonces until their timestamp leaves the replay window.

@@ -19,13 +19,21 @@ type Meta struct {
 	ReplyQ string // calls only
 }
 
+// Origin is what a codec established about a received request: the authenticated sender instance (if the
+// format authenticates one) and, unexported, the key that opened it, so the reply is sealed with the same key
+// (during a rotation the peer may only hold the previous one).
+type Origin struct {
+	InstanceID string
+	key        string
+}
+
 // Codec is an envelope format: it turns plaintext arguments (name → JSON) and the context (JSON object) into
 // what travels in "args" and the _context_* keys, and back. Decode returns a *RejectError for messages that
 // must not be accepted, and the authenticated sender instance id when the format establishes one.
 type Codec interface {
 	EncodeRequest(m Meta, args map[string]json.RawMessage, rc json.RawMessage) (wireArgs, wireCtx map[string]json.RawMessage, err error)
-	DecodeRequest(ctx context.Context, m Meta, wireArgs, wireCtx map[string]json.RawMessage) (args map[string]json.RawMessage, rc json.RawMessage, sender string, err error)
-	EncodeResult(m Meta, sender string, result json.RawMessage) (json.RawMessage, error)
+	DecodeRequest(ctx context.Context, m Meta, wireArgs, wireCtx map[string]json.RawMessage) (args map[string]json.RawMessage, rc json.RawMessage, origin Origin, err error)
+	EncodeResult(m Meta, origin Origin, result json.RawMessage) (json.RawMessage, error)
 	DecodeResult(m Meta, wire json.RawMessage) (json.RawMessage, error)
 }
 
@@ -75,12 +83,12 @@ func (plainCodec) EncodeRequest(_ Meta, args map[string]json.RawMessage, rc json
 	return args, c, err
 }
 
-func (plainCodec) DecodeRequest(_ context.Context, _ Meta, args, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
+func (plainCodec) DecodeRequest(_ context.Context, _ Meta, args, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
 	rc, err := json.Marshal(wctx)
-	return args, rc, "", err
+	return args, rc, Origin{}, err
 }
 
-func (plainCodec) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
+func (plainCodec) EncodeResult(_ Meta, _ Origin, r json.RawMessage) (json.RawMessage, error) {
 	return r, nil
 }
 func (plainCodec) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) { return r, nil }
@@ -151,19 +159,20 @@ func troveSeal(key string, iv io.Reader, plain json.RawMessage) (json.RawMessage
 	return jstr(s), nil
 }
 
-// troveOpen decrypts one wire value that must be a Trove ciphertext string holding JSON.
-func troveOpen(keys []string, wire json.RawMessage) (json.RawMessage, error) {
+// troveOpen decrypts one wire value that must be a Trove ciphertext string holding JSON; it returns the key
+// that worked.
+func troveOpen(keys []string, wire json.RawMessage) (json.RawMessage, string, error) {
 	var s string
 	if err := json.Unmarshal(wire, &s); err != nil {
-		return nil, reject(RejectPlaintext, "value is not an encrypted string")
+		return nil, "", reject(RejectPlaintext, "value is not an encrypted string")
 	}
 	for _, k := range keys {
 		pt, err := keyring.TroveDecrypt(k, s)
 		if err == nil && json.Valid(pt) {
-			return pt, nil
+			return pt, k, nil
 		}
 	}
-	return nil, reject(RejectDecrypt, "value does not decrypt with the peer's key")
+	return nil, "", reject(RejectDecrypt, "value does not decrypt with the peer's key")
 }
 
 func (c *TroveCodecOf) EncodeRequest(_ Meta, args map[string]json.RawMessage, rc json.RawMessage) (map[string]json.RawMessage, map[string]json.RawMessage, error) {
@@ -182,29 +191,40 @@ func (c *TroveCodecOf) EncodeRequest(_ Meta, args map[string]json.RawMessage, rc
 	return out, map[string]json.RawMessage{"context": ctx}, nil
 }
 
-func (c *TroveCodecOf) DecodeRequest(_ context.Context, _ Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
-	keys := c.Keys.Accepted(c.now())
+func (c *TroveCodecOf) DecodeRequest(_ context.Context, _ Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
+	args, rc, key, err := troveOpenRequest(c.Keys.Accepted(c.now()), wargs, wctx, troveOpen)
+	return args, rc, Origin{key: key}, err
+}
+
+// troveOpenRequest decrypts the context and every argument (with open) using the key that opened the context.
+func troveOpenRequest(keys []string, wargs, wctx map[string]json.RawMessage,
+	open func([]string, json.RawMessage) (json.RawMessage, string, error)) (map[string]json.RawMessage, json.RawMessage, string, error) {
 	wc, ok := wctx["context"]
 	if !ok {
 		return nil, nil, "", reject(RejectPlaintext, "plaintext context from a keyed peer")
 	}
-	rc, err := troveOpen(keys, wc)
+	rc, key, err := troveOpen(keys, wc)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	args := make(map[string]json.RawMessage, len(wargs))
 	for k, v := range wargs {
-		if args[k], err = troveOpen(keys, v); err != nil {
+		if args[k], _, err = open([]string{key}, v); err != nil {
 			return nil, nil, "", fmt.Errorf("argument %s: %w", k, err)
 		}
 	}
-	return args, rc, "", nil
+	return args, rc, key, nil
 }
 
-func (c *TroveCodecOf) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
-	return troveSeal(c.Keys.Current, c.IV, r)
+func (c *TroveCodecOf) EncodeResult(_ Meta, o Origin, r json.RawMessage) (json.RawMessage, error) {
+	key := o.key
+	if key == "" {
+		key = c.Keys.Current
+	}
+	return troveSeal(key, c.IV, r)
 }
 
 func (c *TroveCodecOf) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) {
-	return troveOpen(c.Keys.Accepted(c.now()), r)
+	pt, _, err := troveOpen(c.Keys.Accepted(c.now()), r)
+	return pt, err
 }

@@ -69,10 +69,10 @@ func (c *conductorGuest) EncodeRequest(_ Meta, args map[string]json.RawMessage, 
 	return out, map[string]json.RawMessage{"context": ctx, "csz-instance-id": jstr(c.id)}, nil
 }
 
-func (c *conductorGuest) DecodeRequest(context.Context, Meta, map[string]json.RawMessage, map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
-	return nil, nil, "", errors.New("rpc: ConductorGuestSerializer cannot deserialize")
+func (c *conductorGuest) DecodeRequest(context.Context, Meta, map[string]json.RawMessage, map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
+	return nil, nil, Origin{}, errors.New("rpc: ConductorGuestSerializer cannot deserialize")
 }
-func (c *conductorGuest) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
+func (c *conductorGuest) EncodeResult(_ Meta, _ Origin, r json.RawMessage) (json.RawMessage, error) {
 	return r, nil
 }
 func (c *conductorGuest) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) {
@@ -121,102 +121,88 @@ func (c *ConductorHost) peer(ctx context.Context, id string, want Envelope) (Pee
 func (c *ConductorHost) EncodeRequest(Meta, map[string]json.RawMessage, json.RawMessage) (map[string]json.RawMessage, map[string]json.RawMessage, error) {
 	return nil, nil, errors.New("rpc: ConductorHostCodec is receive-only")
 }
-func (c *ConductorHost) EncodeResult(_ Meta, _ string, r json.RawMessage) (json.RawMessage, error) {
+func (c *ConductorHost) EncodeResult(_ Meta, _ Origin, r json.RawMessage) (json.RawMessage, error) {
 	return r, nil
 }
 func (c *ConductorHost) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage, error) {
 	return r, nil
 }
 
-func (c *ConductorHost) DecodeRequest(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, string, error) {
-	var (
-		args   map[string]json.RawMessage
-		rc     json.RawMessage
-		sender string
-		err    error
-	)
+func (c *ConductorHost) DecodeRequest(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
+	args, rc, o, err := c.decode(ctx, m, wargs, wctx)
+	if err != nil || o.InstanceID == "" {
+		return args, rc, o, err
+	}
+	if v, ok := args["instance_id"]; ok {
+		var id string
+		if json.Unmarshal(v, &id) != nil || id != o.InstanceID {
+			return nil, nil, Origin{}, reject(RejectIdentity, "instance %s sent a message about instance %s", o.InstanceID, v)
+		}
+	}
+	return args, rc, o, nil
+}
+
+func (c *ConductorHost) decode(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
 	switch {
 	case wctx["aead"] != nil:
 		h, box, err := parseAEADHeader(wctx["aead"])
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, Origin{}, err
 		}
 		p, err := c.peer(ctx, h.IID, EnvelopeAEAD)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, Origin{}, err
 		}
 		if len(wargs) != 0 {
-			return nil, nil, "", reject(RejectMalformed, "unsealed arguments next to an aead envelope")
+			return nil, nil, Origin{}, reject(RejectMalformed, "unsealed arguments next to an aead envelope")
 		}
 		w := c.Window
 		if w == 0 {
 			w = DefaultAEADWindow
 		}
-		args, rc, err = decodeAEADRequest(p.Keys, h, box, m, c.now(), w, c.seen)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		sender = h.IID
+		return decodeAEADRequest(p.Keys, h, box, m, c.now(), w, c.seen)
 	case wctx["csz-instance-id"] != nil:
+		var sender string
 		if err := json.Unmarshal(wctx["csz-instance-id"], &sender); err != nil || sender == "" {
-			return nil, nil, "", reject(RejectMalformed, "csz-instance-id is not a string")
+			return nil, nil, Origin{}, reject(RejectMalformed, "csz-instance-id is not a string")
 		}
 		p, err := c.peer(ctx, sender, EnvelopeTrove)
 		if err != nil {
-			return nil, nil, "", err
+			return nil, nil, Origin{}, err
 		}
-		keys := p.Keys.Accepted(c.now())
-		wc, ok := wctx["context"]
-		if !ok {
-			return nil, nil, "", reject(RejectPlaintext, "plaintext context from instance %s", sender)
-		}
-		if rc, err = troveOpen(keys, wc); err != nil {
-			return nil, nil, "", err
-		}
-		args = make(map[string]json.RawMessage, len(wargs))
-		for k, v := range wargs {
-			if args[k], err = openCSZ(keys, sender, v); err != nil {
-				return nil, nil, "", fmt.Errorf("argument %s: %w", k, err)
-			}
-		}
-	default:
-		// Plaintext: acceptable only from instances without a key.
-		if id := plainInstanceID(wargs); id != "" {
-			p, err := c.Lookup(ctx, id)
-			if err != nil && !errors.Is(err, ErrUnknownInstance) {
-				return nil, nil, "", fmt.Errorf("rpc: looking up keys of instance %s: %w", id, err)
-			}
-			if err == nil && (p.Envelope != EnvelopeNone || !p.Keys.Empty()) {
-				return nil, nil, "", reject(RejectPlaintext, "plaintext message about keyed instance %s", id)
-			}
-		}
-		rc, err = json.Marshal(wctx)
-		return wargs, rc, "", err
+		args, rc, key, err := troveOpenRequest(p.Keys.Accepted(c.now()), wargs, wctx,
+			func(keys []string, v json.RawMessage) (json.RawMessage, string, error) { return openCSZ(keys, sender, v) })
+		return args, rc, Origin{InstanceID: sender, key: key}, err
 	}
-	if v, ok := args["instance_id"]; ok {
-		var id string
-		if json.Unmarshal(v, &id) != nil || id != sender {
-			return nil, nil, "", reject(RejectIdentity, "instance %s sent a message about instance %s", sender, v)
+	// Plaintext: acceptable only from instances without a key.
+	if id := plainInstanceID(wargs); id != "" {
+		p, err := c.Lookup(ctx, id)
+		if err != nil && !errors.Is(err, ErrUnknownInstance) {
+			return nil, nil, Origin{}, fmt.Errorf("rpc: looking up keys of instance %s: %w", id, err)
+		}
+		if err == nil && (p.Envelope != EnvelopeNone || !p.Keys.Empty()) {
+			return nil, nil, Origin{}, reject(RejectPlaintext, "plaintext message about keyed instance %s", id)
 		}
 	}
-	return args, rc, sender, nil
+	rc, err := json.Marshal(wctx)
+	return wargs, rc, Origin{}, err
 }
 
 // openCSZ decrypts a ConductorGuestSerializer entity: a JSON string holding {"entity", "csz-instance-id"}.
-func openCSZ(keys []string, sender string, wire json.RawMessage) (json.RawMessage, error) {
+func openCSZ(keys []string, sender string, wire json.RawMessage) (json.RawMessage, string, error) {
 	var s string
 	if err := json.Unmarshal(wire, &s); err != nil {
-		return nil, reject(RejectPlaintext, "value is not an encrypted entity")
+		return nil, "", reject(RejectPlaintext, "value is not an encrypted entity")
 	}
 	var e struct {
 		Entity json.RawMessage `json:"entity"`
 		ID     string          `json:"csz-instance-id"`
 	}
 	if err := json.Unmarshal([]byte(s), &e); err != nil || e.Entity == nil {
-		return nil, reject(RejectPlaintext, "value is not an encrypted entity")
+		return nil, "", reject(RejectPlaintext, "value is not an encrypted entity")
 	}
 	if e.ID != sender {
-		return nil, reject(RejectIdentity, "entity for instance %s in a message from %s", e.ID, sender)
+		return nil, "", reject(RejectIdentity, "entity for instance %s in a message from %s", e.ID, sender)
 	}
 	return troveOpen(keys, e.Entity)
 }

@@ -19,7 +19,7 @@ type Context struct {
 	IsAdmin         bool
 	ReadOnly        bool
 	ShowDeleted     bool
-	IsAdminProject  bool
+	NotAdminProject bool // is_admin_project is true unless set (oslo.context's default)
 	AuthToken       string
 	RequestID       string
 	GlobalRequestID string
@@ -85,7 +85,7 @@ func (c Context) MarshalJSON() ([]byte, error) {
 	if roles == nil {
 		roles = []string{}
 	}
-	iap := c.IsAdminProject
+	iap := !c.NotAdminProject
 	w := wireContext{
 		User: nullable(c.UserID), ProjectID: nullable(c.ProjectID), SystemScope: nullable(c.SystemScope),
 		Project: nullable(c.ProjectID), Domain: nullable(c.DomainID), UserDomain: nullable(c.UserDomainID),
@@ -121,7 +121,7 @@ func (c *Context) UnmarshalJSON(b []byte) error {
 		UserID: s(w.User, w.UserID), ProjectID: s(w.ProjectID, w.Project, w.Tenant), DomainID: s(w.Domain),
 		UserDomainID: s(w.UserDomain), ProjectDomainID: s(w.ProjectDomain), SystemScope: s(w.SystemScope),
 		UserName: s(w.UserName), ProjectName: s(w.ProjectName), IsAdmin: w.IsAdmin, ReadOnly: w.ReadOnly,
-		ShowDeleted: w.ShowDeleted, IsAdminProject: w.IsAdminProject == nil || *w.IsAdminProject,
+		ShowDeleted: w.ShowDeleted, NotAdminProject: w.IsAdminProject != nil && !*w.IsAdminProject,
 		AuthToken: s(w.AuthToken), RequestID: s(w.RequestID), GlobalRequestID: s(w.GlobalRequestID),
 		ResourceUUID: s(w.ResourceUUID), Roles: w.Roles, Limit: w.Limit, Marker: s(w.Marker),
 	}

@@ -241,7 +241,7 @@ func (s *Server) dispatch(body []byte) {
 		return
 	}
 	m := Meta{Topic: s.cfg.Topic, Method: req.Method, MsgID: req.MsgID, ReplyQ: req.ReplyQ}
-	args, rcJSON, sender, err := s.cfg.Codec.DecodeRequest(s.hctx, m, req.Args, req.Ctx)
+	args, rcJSON, origin, err := s.cfg.Codec.DecodeRequest(s.hctx, m, req.Args, req.Ctx)
 	var rej *RejectError
 	if errors.As(err, &rej) {
 		countReject(rej.Reason)
@@ -254,10 +254,10 @@ func (s *Server) dispatch(body []byte) {
 	}
 	if err != nil {
 		log.WithError(err).Error("cannot open RPC message")
-		s.reply(log, m, "", nil, err)
+		s.reply(log, m, Origin{}, nil, err)
 		return
 	}
-	rc.SenderInstanceID = sender
+	rc.SenderInstanceID = origin.InstanceID
 	log = log.WithField("request_id", rc.RequestID)
 	s.hmu.RLock()
 	h := s.hs[req.Method]
@@ -281,10 +281,10 @@ func (s *Server) dispatch(body []byte) {
 	if herr != nil {
 		log.WithError(herr).Warn("RPC handler failed")
 	}
-	s.reply(log, m, sender, result, herr)
+	s.reply(log, m, origin, result, herr)
 }
 
-func (s *Server) reply(log *logrus.Entry, m Meta, sender string, result json.RawMessage, herr error) {
+func (s *Server) reply(log *logrus.Entry, m Meta, origin Origin, result json.RawMessage, herr error) {
 	if m.MsgID == "" || m.ReplyQ == "" {
 		return
 	}
@@ -296,7 +296,7 @@ func (s *Server) reply(log *logrus.Entry, m Meta, sender string, result json.Raw
 		body, err = encodeReply(m.MsgID, hexID(), nil, encodeFailure(herr))
 	} else {
 		var wire json.RawMessage
-		if wire, err = s.cfg.Codec.EncodeResult(m, sender, result); err == nil {
+		if wire, err = s.cfg.Codec.EncodeResult(m, origin, result); err == nil {
 			body, err = encodeReply(m.MsgID, hexID(), wire, "")
 		}
 	}

@@ -22,6 +22,7 @@ type Transport struct {
 	cfg  Config
 	log  *logrus.Entry
 	uris []string
+	name string // AMQP connection_name: <process>:<pid>:<uuid>
 
 	mu       sync.Mutex
 	conn     *amqp.Connection
@@ -80,6 +81,7 @@ func Dial(ctx context.Context, cfg Config, log *logrus.Entry) (*Transport, error
 	t := &Transport{
 		cfg: cfg, log: log.WithField("component", "rpc"), uris: uris,
 		ready: make(chan struct{}), consumers: map[attacher]struct{}{}, calls: map[string]chan reply{},
+		name:   fmt.Sprintf("%s:%d:%s", filepath.Base(os.Args[0]), os.Getpid(), uuid.NewString()),
 		replyQ: "reply_" + hexID(), closing: make(chan struct{}), done: make(chan struct{}),
 	}
 	conn, err := t.dialLoop(ctx)
@@ -105,7 +107,7 @@ func (t *Transport) Exchange() string { return t.cfg.ControlExchange }
 
 func (t *Transport) dial(i int) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
-	props.SetClientConnectionName(fmt.Sprintf("%s:%d:%s", filepath.Base(os.Args[0]), os.Getpid(), uuid.NewString()))
+	props.SetClientConnectionName(t.name)
 	return amqp.DialConfig(t.uris[i%len(t.uris)], amqp.Config{
 		Heartbeat: t.cfg.Heartbeat, Properties: props, Locale: "en_US",
 		Dial: amqp.DefaultDial(10 * time.Second),
