@@ -171,7 +171,9 @@ func (c *ConductorHost) decode(ctx context.Context, m Meta, wargs, wctx map[stri
 			return nil, nil, Origin{}, err
 		}
 		args, rc, key, err := troveOpenRequest(p.Keys.Accepted(c.now()), wargs, wctx,
-			func(keys []string, v json.RawMessage) (json.RawMessage, string, error) { return openCSZ(keys, sender, v) })
+			func(keys []string, v json.RawMessage) (json.RawMessage, string, error) {
+				return openCSZ(keys, sender, v)
+			})
 		return args, rc, Origin{InstanceID: sender, key: key}, err
 	}
 	// Plaintext: acceptable only from instances without a key.
