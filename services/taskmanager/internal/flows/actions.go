@@ -27,7 +27,8 @@ func (m *Manager) DeleteInstance(ctx context.Context, rc rpc.Context, id string)
 	}
 	serverID := inst.ComputeInstanceID
 	if serverID != "" {
-		if srv, err := m.Compute.GetServer(ctx, serverID); err == nil && (srv.Status == compute.ServerActive || srv.Status == compute.ServerShutoff) {
+		// Only a running server has a guest to answer stop_db; asking a dead one costs agent_call_low_timeout.
+		if srv, err := m.Compute.GetServer(ctx, serverID); err == nil && srv.Status == compute.ServerActive {
 			if guest, _, err := m.guest(ctx, id); err == nil {
 				if err := guest.StopDB(ctx, rc); err != nil {
 					log.WithError(err).Info("stop_db before delete failed (ignored)")
