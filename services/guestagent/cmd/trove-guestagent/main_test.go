@@ -202,7 +202,19 @@ func TestGuestAgentOverRPC(t *testing.T) {
 	}
 }
 
-func testGuest(t *testing.T, bin, url string, f flavor) {
+// env is one guest under test: the agent process, its directories, a guest client and the fake conductor.
+type env struct {
+	gc      *guestapi.Client
+	cond    *conductor
+	g       *guest
+	rc      rpc.Context
+	addr    string
+	confDir string
+	dataDir string
+	conf    func(sizeGB string) string
+}
+
+func setup(t *testing.T, bin, url string, f flavor) *env {
 	ctx := context.Background()
 	id := uuid.NewString()
 	key, err := keyring.NewInstanceKey()
@@ -265,27 +277,38 @@ volume_size_gb = %s
 			t.Logf("agent log:\n%s", b)
 		}
 	})
-	ping := func() {
-		for i := 0; ; i++ {
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			ok, err := gc.RPCPing(pctx, rc)
-			cancel()
-			if err == nil && ok {
-				return
-			}
-			if i == 30 {
-				t.Fatalf("rpc_ping: %v", err)
-			}
-			time.Sleep(200 * time.Millisecond)
+	return &env{gc: gc, cond: cond, g: g, rc: rc, addr: addr, confDir: confDir, dataDir: dataDir, conf: agentConf}
+}
+
+// ping waits until the agent answers rpc_ping.
+func (e *env) ping(t *testing.T) {
+	t.Helper()
+	for i := 0; ; i++ {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ok, err := e.gc.RPCPing(pctx, e.rc)
+		cancel()
+		if err == nil && ok {
+			return
 		}
+		if i == 30 {
+			t.Fatalf("rpc_ping: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func testGuest(t *testing.T, bin, url string, f flavor) {
+	ctx := context.Background()
+	e := setup(t, bin, url, f)
+	gc, cond, g, rc, addr, confDir, dataDir, agentConf := e.gc, e.cond, e.g, e.rc, e.addr, e.confDir, e.dataDir, e.conf
+	ping := func() { e.ping(t) }
 	ping()
 	idleRSS := g.rssKB("VmRSS")
 
 	// prepare: building → healthy, with a database, a user and root
 	pw, rootPW := "App-Pa55word", "Root-Pa55word"
 	start := time.Now()
-	err = gc.Prepare(ctx, rc, guestapi.PrepareArgs{
+	err := gc.Prepare(ctx, rc, guestapi.PrepareArgs{
 		MemoryMB:     512,
 		Databases:    []guestapi.Schema{{Name: "app"}},
 		Users:        []guestapi.User{{Name: "appuser", Host: "%", Password: &pw, Databases: []guestapi.Schema{{Name: "app"}}}},
@@ -373,6 +396,39 @@ volume_size_gb = %s
 	}
 	cond.waitStatus(t, "healthy")
 
+	// root through RPC: generated password, disable
+	root, err := gc.EnableRoot(ctx, rc)
+	if err != nil || root.Name != f.root || root.Password == nil || len(*root.Password) != 36 {
+		t.Fatalf("enable_root %+v %v", root, err)
+	}
+	if err := gc.DisableRoot(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := gc.IsRootEnabled(ctx, rc); err != nil || on {
+		t.Fatalf("is_root_enabled after disable: %v %v", on, err)
+	}
+
+	// upgrade (local semantics): stop, keep the data, start again, record the new version
+	info, err := gc.PreUpgrade(ctx, rc)
+	if err != nil || info["datastore_version"] != "1" {
+		t.Fatalf("pre_upgrade %v %v", info, err)
+	}
+	info["datastore_version"] = "2"
+	if err := gc.Upgrade(ctx, rc, guestapi.UpgradeArgs{UpgradeInfo: info}); err != nil {
+		t.Fatal(err)
+	}
+	cond.waitStatus(t, "upgrading")
+	cond.waitStatus(t, "healthy")
+	if err := gc.PostUpgrade(ctx, rc, guestapi.UpgradeArgs{UpgradeInfo: info}); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := gc.PreUpgrade(ctx, rc); err != nil || info["datastore_version"] != "2" {
+		t.Fatalf("version after upgrade %v %v", info, err)
+	}
+	if err := f.login(addr, "appuser", pw, "app"); err != nil {
+		t.Fatalf("appuser login after upgrade: %v", err)
+	}
+
 	// the server dies → crashed; restart → healthy; stop_db → shutdown
 	pidText, err := os.ReadFile(filepath.Join(dataDir, f.pidFile))
 	if err != nil {
@@ -410,4 +466,31 @@ volume_size_gb = %s
 	}
 	t.Logf("%s: prepare (cast → healthy heartbeat) %.2fs; agent RSS idle %d kB, after prepare and restart %d kB, peak %d kB",
 		f.manager, prepareTime.Seconds(), idleRSS, g.rssKB("VmRSS"), g.rssKB("VmHWM"))
+}
+
+// TestPrepareResumes: an agent that dies during prepare finds the saved prepare args when it starts again and
+// finishes the prepare without a new cast.
+func TestPrepareResumes(t *testing.T) {
+	url := testenv.TransportURL(t)
+	f := flavor{manager: "mariadb", envelope: rpc.EnvelopeTrove, login: mariadbLogin, root: "root"}
+	e := setup(t, buildAgent(t), url, f)
+	e.ping(t)
+	e.g.stop(syscall.SIGKILL)
+	pw := "Resumed-Pa55"
+	args, _ := json.Marshal(guestapi.PrepareArgs{Databases: []guestapi.Schema{{Name: "resumed"}},
+		Users: []guestapi.User{{Name: "ru", Host: "%", Password: &pw, Databases: []guestapi.Schema{{Name: "resumed"}}}}})
+	state := filepath.Join(e.dataDir, "guest")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeConf(t, state, "prepare.pending.json", string(args))
+	e.g.start()
+	e.cond.waitStatus(t, "building")
+	e.cond.waitStatus(t, "healthy")
+	if err := mariadbLogin(e.addr, "ru", pw, "resumed"); err != nil {
+		t.Fatalf("resumed prepare: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "prepare.pending.json")); !os.IsNotExist(err) {
+		t.Fatalf("pending prepare left behind: %v", err)
+	}
 }

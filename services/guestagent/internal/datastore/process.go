@@ -40,7 +40,10 @@ const (
 type Process struct {
 	Name    string // for logs and /proc comm matching ("mariadbd", "postgres")
 	PIDFile string // where the server writes its pid (used to clean up a leftover server)
-	Log     *logrus.Entry
+	// StopSignal is the server's fast clean-shutdown signal (SIGTERM for mariadbd, SIGINT for postgres, whose
+	// SIGTERM waits for clients); also sent when the agent dies. 0 = SIGTERM.
+	StopSignal syscall.Signal
+	Log        *logrus.Entry
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -59,7 +62,7 @@ func (p *Process) Start(c Command) error {
 	}
 	p.killLeftover()
 	cmd := exec.Command(c.Path, c.Args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM, Credential: c.RunAs}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: p.stopSignal(), Credential: c.RunAs}
 	if c.LogFile != "" {
 		f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {
@@ -96,6 +99,13 @@ func (p *Process) reap(cmd *exec.Cmd, done chan struct{}) {
 	close(done)
 }
 
+func (p *Process) stopSignal() syscall.Signal {
+	if p.StopSignal != 0 {
+		return p.StopSignal
+	}
+	return syscall.SIGTERM
+}
+
 // State reports the server's state.
 func (p *Process) State() ProcState {
 	p.mu.Lock()
@@ -113,8 +123,7 @@ func (p *Process) PID() int {
 	return p.cmd.Process.Pid
 }
 
-// Stop sends SIGTERM (the clean shutdown signal of both mariadbd and postgres) and waits up to timeout, then
-// kills the process group.
+// Stop sends StopSignal and waits up to timeout, then kills the process group.
 func (p *Process) Stop(timeout time.Duration) error {
 	p.mu.Lock()
 	if p.state != Alive {
@@ -124,7 +133,7 @@ func (p *Process) Stop(timeout time.Duration) error {
 	p.stopping = true
 	cmd, done := p.cmd, p.done
 	p.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(p.stopSignal())
 	select {
 	case <-done:
 		return nil
@@ -151,7 +160,7 @@ func (p *Process) killLeftover() {
 		return
 	}
 	p.Log.WithField("pid", pid).Warnf("terminating leftover %s", p.Name)
-	_ = syscall.Kill(pid, syscall.SIGTERM)
+	_ = syscall.Kill(pid, p.stopSignal())
 	for i := 0; i < 300 && processAlive(pid); i++ {
 		time.Sleep(100 * time.Millisecond)
 	}

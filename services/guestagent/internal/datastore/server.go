@@ -23,22 +23,30 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Proc.Start(c); err != nil {
-		return err
-	}
 	timeout := s.Opts.StartTimeout
 	if timeout <= 0 {
 		timeout = 180 * time.Second
 	}
-	ok := WaitFor(s.Proc, timeout, 100*time.Millisecond, func() bool {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		return s.Ping(pctx) == nil
-	})
-	if !ok {
-		return fmt.Errorf("%s did not become ready (see %s)", s.Proc.Name, c.LogFile)
+	// A server that exits at once is retried a few times: the processes of a server killed with the previous
+	// agent may still be releasing the port, the socket or shared memory.
+	for attempt := 1; ; attempt++ {
+		if err := s.Proc.Start(c); err != nil {
+			return err
+		}
+		ok := WaitFor(s.Proc, timeout, 100*time.Millisecond, func() bool {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return s.Ping(pctx) == nil
+		})
+		if ok {
+			return nil
+		}
+		if s.Proc.State() == Alive || attempt == 5 {
+			return fmt.Errorf("%s did not become ready (see %s)", s.Proc.Name, c.LogFile)
+		}
+		s.Opts.Log.Warnf("%s exited while starting; retrying", s.Proc.Name)
+		time.Sleep(time.Duration(attempt) * time.Second)
 	}
-	return nil
 }
 
 // Stop stops the server cleanly (killing it after 60 s).

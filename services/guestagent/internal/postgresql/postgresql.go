@@ -45,8 +45,9 @@ func New(opts datastore.Options) (*Manager, error) {
 	}
 	m := &Manager{opts: opts, rules: rules, cred: cred}
 	m.Server = &datastore.Server{
-		Opts:    opts,
-		Proc:    &datastore.Process{Name: "postgres", PIDFile: filepath.Join(opts.Layout.Data(), "postmaster.pid"), Log: opts.Log},
+		Opts: opts,
+		Proc: &datastore.Process{Name: "postgres", PIDFile: filepath.Join(opts.Layout.Data(), "postmaster.pid"),
+			StopSignal: syscall.SIGINT, Log: opts.Log},
 		Command: m.serverCommand,
 		Ping:    func(ctx context.Context) error { _, err := m.query(ctx, "postgres", "SELECT 1"); return err },
 	}
