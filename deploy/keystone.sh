@@ -2,7 +2,8 @@
 # Keystone for Trove: its own config (/etc/keystone/trove-go.conf, SQLite, fernet, in-memory cache) served by one
 # uwsgi process on http://127.0.0.1:5000 (Debian's own `keystone` service is kept stopped).
 # usage: keystone.sh {install|start|stop|status|entities|catalog}
-#   entities  projects service/demo/demo2, users trove/demo/demo2/demoreader with their roles (only what is missing)
+#   entities  projects service/demo/demo2, users trove/demo/demo2/demoreader with their roles (only what is missing);
+#             with TROVE_ENDPOINT_URL set, also what `catalog` creates
 #   catalog   service `trove` (type database) + endpoints TROVE_ENDPOINT_URL (default https://127.0.0.1:8779/v1.0/$(project_id)s)
 # KEYSTONE_MODE=test|production: `test` adds password_hash_rounds=4 (fast, for tests only). The mode of the first
 # configuration sticks unless KEYSTONE_MODE is given.
@@ -268,7 +269,10 @@ do_entities() {
 	step "keystone: entities"
 	answering || fail "keystone does not answer at $URL" "run: $0 start"
 	ks_env
-	"$PYTHON" "$DEPLOY_DIR/keystone_entities.py" test || fail "creating the keystone entities failed" "see the error above and /var/log/keystone/$NAME.log"
+	# With TROVE_ENDPOINT_URL set, the database service and endpoints too (one python start-up instead of two).
+	local modes=(test)
+	[[ -n "${TROVE_ENDPOINT_URL:-}" ]] && modes+=(catalog)
+	"$PYTHON" "$DEPLOY_DIR/keystone_entities.py" "${modes[@]}" || fail "creating the keystone entities failed" "see the error above and /var/log/keystone/$NAME.log"
 }
 
 do_catalog() {

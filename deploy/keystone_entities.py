@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Create the Keystone entities Trove needs — only what is missing (list first, then create).
 
-usage: keystone_entities.py {test|catalog}
+usage: keystone_entities.py {test|catalog}...
   test     projects service, demo, demo2; users trove (admin on service), demo (member on demo),
            demo2 (member on demo2), demoreader (reader on demo)
   catalog  service `trove` of type `database` and its public/internal/admin endpoints (TROVE_ENDPOINT_URL)
@@ -123,16 +123,16 @@ def ensure_catalog(ks):
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in ("test", "catalog"):
+    if len(sys.argv) < 2 or any(a not in ("test", "catalog") for a in sys.argv[1:]):
         print(__doc__, file=sys.stderr)
         return 2
     url = os.environ["KS_URL"]
     auth = v3.Password(auth_url=url, username="admin", password=os.environ["KS_ADMIN_PASSWORD"],
                        user_domain_id=DOMAIN, project_name="admin", project_domain_id=DOMAIN)
     ks = ks_client.Client(session=ksa_session.Session(auth=auth), interface="public")
-    if sys.argv[1] == "test":
+    if "test" in sys.argv[1:]:
         ensure_test_entities(ks, url)
-    else:
+    if "catalog" in sys.argv[1:]:
         ensure_catalog(ks)
     return 0
 

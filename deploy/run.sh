@@ -46,8 +46,7 @@ step_done
 bash "$DEPLOY_DIR/mariadb.sh" start
 bash "$DEPLOY_DIR/rabbitmq.sh" start
 bash "$DEPLOY_DIR/keystone.sh" start
-bash "$DEPLOY_DIR/keystone.sh" entities
-TROVE_ENDPOINT_URL="$API_URL/v1.0/\$(project_id)s" bash "$DEPLOY_DIR/keystone.sh" catalog
+TROVE_ENDPOINT_URL="$API_URL/v1.0/\$(project_id)s" bash "$DEPLOY_DIR/keystone.sh" entities
 
 # --- system user, directories, binaries ----------------------------------------------------------------------
 step "user trove, directories, binaries"
