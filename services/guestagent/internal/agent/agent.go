@@ -155,6 +155,11 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 		return nil
 	}
 	log := a.d.Log.WithField("op", "prepare")
+	if args.BackupInfo != nil || args.Snapshot != nil {
+		// restoring needs the backup containers of a Trove image; refusing beats an empty "restored" instance
+		a.heartbeat(ctx, datastore.FailedToSpawn)
+		return errors.New("prepare: restoring from a backup or replication snapshot is not supported by this guest")
+	}
 	b, err := json.Marshal(args)
 	if err == nil {
 		err = datastore.WriteSecret(a.path(preparePending), string(b))

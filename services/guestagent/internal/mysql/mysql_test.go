@@ -255,3 +255,22 @@ func TestRedactDropsStatement(t *testing.T) {
 		t.Fatalf("redact = %v", err)
 	}
 }
+
+// BenchmarkPrepare measures a first prepare (mariadb-install-db, start, os_admin bootstrap) and a stop.
+func BenchmarkPrepare(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		m, err := New(datastore.Options{Manager: "mariadb", Layout: datastore.Layout{Root: dir}, BindHost: testAddr(), Port: 3306,
+			Volume: datastore.NewVolume(dir, 0), Log: logrus.NewEntry(logrus.StandardLogger())})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Prepare(ctx, datastore.PrepareSpec{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		_ = m.Stop(ctx)
+		b.StartTimer()
+	}
+}

@@ -244,3 +244,25 @@ func TestErrorLinesDropStatement(t *testing.T) {
 		t.Fatalf("errorLines = %q", got)
 	}
 }
+
+// BenchmarkPrepare measures a first prepare (initdb as postgres, start until psql answers) and a stop.
+func BenchmarkPrepare(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			_ = os.Chmod(d, 0o711)
+		}
+		m, err := New(datastore.Options{Manager: "postgresql", Layout: datastore.Layout{Root: dir}, BindHost: testAddr(), Port: 5432,
+			Volume: datastore.NewVolume(dir, 0), Log: logrus.NewEntry(logrus.StandardLogger())})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Prepare(ctx, datastore.PrepareSpec{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		_ = m.Stop(ctx)
+		b.StartTimer()
+	}
+}
