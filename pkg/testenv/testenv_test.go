@@ -217,3 +217,26 @@ func issueToken(t *testing.T, url, user, project, password string) map[string]bo
 	}
 	return roles
 }
+
+// cleanupTB runs its Cleanup functions when told to (once per benchmark iteration).
+type cleanupTB struct {
+	testing.TB
+	fns []func()
+}
+
+func (c *cleanupTB) Cleanup(f func()) { c.fns = append(c.fns, f) }
+func (c *cleanupTB) runCleanups() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+	c.fns = nil
+}
+
+// BenchmarkNewDatabase measures what a per-test database costs: create it, then drop it as the cleanup does.
+func BenchmarkNewDatabase(b *testing.B) {
+	tb := &cleanupTB{TB: b}
+	for b.Loop() {
+		NewDatabase(tb)
+		tb.runCleanups()
+	}
+}
