@@ -329,3 +329,44 @@ func (d *DB) DeleteVersionMetadata(ctx context.Context, versionID, key, value st
 	}
 	return nil
 }
+
+// DeleteDatastoreVersion removes a version (mgmt API): refused with ErrBadRequest ("Datastore version is in use
+// by instance.", backup, configuration) while live rows use it; otherwise its configuration parameters, its
+// metadata and the version row go, and the datastore's default is cleared if it pointed here. One transaction.
+func (d *DB) DeleteDatastoreVersion(ctx context.Context, id string) error {
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var v DatastoreVersion
+		if err := tx.GetContext(ctx, &v, "SELECT "+versionCols+" FROM datastore_versions WHERE id = ? FOR UPDATE", id); err != nil {
+			return notFoundIf(err, fail(ErrNotFound, "Datastore version '%s' cannot be found.", id))
+		}
+		for _, use := range []struct{ resource, query string }{
+			{"instance", "SELECT COUNT(*) FROM instances WHERE datastore_version_id = ? AND COALESCE(deleted, 0) = 0"},
+			{"backup", "SELECT COUNT(*) FROM backups WHERE datastore_version_id = ? AND COALESCE(deleted, 0) = 0"},
+			{"configuration", "SELECT COUNT(*) FROM configurations WHERE datastore_version_id = ? AND deleted = 0"},
+		} {
+			var n int
+			if err := tx.GetContext(ctx, &n, use.query, id); err != nil {
+				return err
+			}
+			if n > 0 {
+				return fail(ErrBadRequest, "Datastore version is in use by %s.", use.resource)
+			}
+		}
+		stmts := []string{
+			"DELETE FROM datastore_configuration_parameters WHERE datastore_version_id = ?",
+			"DELETE FROM datastore_version_metadata WHERE datastore_version_id = ?",
+			"DELETE FROM capability_overrides WHERE datastore_version_id = ?",
+			"UPDATE datastores SET default_version_id = NULL WHERE default_version_id = ?",
+			"DELETE FROM datastore_versions WHERE id = ?",
+		}
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s, id); err != nil {
+				if isForeignKey(err) {
+					return fail(ErrBadRequest, "Datastore version is in use by cluster.")
+				}
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -164,3 +164,48 @@ func TestConfigParams(t *testing.T) {
 		t.Fatalf("DeleteConfigParams %d %v", n, err)
 	}
 }
+
+func TestDeleteDatastoreVersion(t *testing.T) {
+	d := newDB(t)
+	ds, v := seedDatastore(t, d)
+	in := create(t, d, v.ID, "db1")
+	if err := d.AddVersionMetadata(ctx, v.ID, catalog.MetadataFlavor, []string{"1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.UpsertConfigParams(ctx, v.ID, []catalog.ConfigParam{{Name: "autocommit", DataType: "boolean"}}); err != nil {
+		t.Fatal(err)
+	}
+	err := d.DeleteDatastoreVersion(ctx, v.ID)
+	assertKind(t, err, catalog.ErrBadRequest)
+	if err.Error() != "Datastore version is in use by instance." {
+		t.Fatalf("message %q", err)
+	}
+	if err := d.DeleteInstance(ctx, in.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := d.CreateConfiguration(ctx, catalog.Configuration{Name: "c", TenantID: tenant, DatastoreVersionID: v.ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteDatastoreVersion(ctx, v.ID); err == nil || err.Error() != "Datastore version is in use by configuration." {
+		t.Fatalf("with a configuration: %v", err)
+	}
+	if err := d.DeleteConfiguration(ctx, cfg.ID); err != nil {
+		t.Fatal(err)
+	}
+	tables := []string{"datastore_versions", "datastore_version_metadata", "datastore_configuration_parameters"}
+	before := counts(t, d, tables...)
+	if err := d.DeleteDatastoreVersion(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	after := counts(t, d, tables...)
+	for _, tb := range tables {
+		if after[tb] != before[tb]-1 {
+			t.Errorf("%s: %d → %d rows", tb, before[tb], after[tb])
+		}
+	}
+	if got, _ := d.GetDatastore(ctx, ds.ID); got.DefaultVersionID != "" {
+		t.Fatalf("default still set: %+v", got)
+	}
+	assertKind(t, d.DeleteDatastoreVersion(ctx, v.ID), catalog.ErrNotFound)
+}

@@ -2,27 +2,37 @@ package catalog
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"time"
 )
 
-// RootEnabled reports whether root was ever enabled on the instance and not disabled since (Trove's
-// Root.load: a root_enabled_history row whose deleted_at is not after created).
+// RootHistory is a root_enabled_history row (id = instance id).
+type RootHistory struct {
+	InstanceID string     `db:"id"`
+	User       string     `db:"user"` // user id that enabled root
+	Created    *time.Time `db:"created"`
+	DeletedAt  *time.Time `db:"deleted_at"` // set when root was disabled
+}
+
+// Enabled is Trove's Root.load: the row exists and deleted_at is not after created.
+func (h RootHistory) Enabled() bool {
+	return !(h.DeletedAt != nil && (h.Created == nil || h.DeletedAt.After(*h.Created)))
+}
+
+// GetRootHistory returns an instance's row (mgmt root view), or ErrNotFound when root was never enabled.
+func (d *DB) GetRootHistory(ctx context.Context, instanceID string) (RootHistory, error) {
+	var h RootHistory
+	err := d.x.GetContext(ctx, &h, "SELECT id, COALESCE(`user`, '') AS `user`, created, deleted_at FROM root_enabled_history WHERE id = ?", instanceID)
+	return h, notFoundIf(err, fail(ErrNotFound, "Root was never enabled on instance %s.", instanceID))
+}
+
+// RootEnabled reports whether root was ever enabled on the instance and not disabled since.
 func (d *DB) RootEnabled(ctx context.Context, instanceID string) (bool, error) {
-	var row struct {
-		Created   *time.Time `db:"created"`
-		DeletedAt *time.Time `db:"deleted_at"`
-	}
-	err := d.x.GetContext(ctx, &row, "SELECT created, deleted_at FROM root_enabled_history WHERE id = ?", instanceID)
-	if errors.Is(err, sql.ErrNoRows) {
+	h, err := d.GetRootHistory(ctx, instanceID)
+	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
-	if err != nil {
-		return false, err
-	}
-	disabled := row.DeletedAt != nil && (row.Created == nil || row.DeletedAt.After(*row.Created))
-	return !disabled, nil
+	return err == nil && h.Enabled(), err
 }
 
 // RecordRoot records that userID enabled root (API root enable, taskmanager root_on_create, conductor

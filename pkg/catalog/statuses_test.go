@@ -200,6 +200,12 @@ func TestRootHistory(t *testing.T) {
 			t.Fatalf("step %d %s: enabled = %v %v", i, s.op, got, err)
 		}
 	}
+	h, err := d.GetRootHistory(ctx, id)
+	if err != nil || h.User != "user-1" || h.Enabled() || h.DeletedAt == nil {
+		t.Fatalf("history %+v %v", h, err)
+	}
+	_, err = d.GetRootHistory(ctx, "never")
+	assertKind(t, err, catalog.ErrNotFound)
 	if n := counts(t, d, "root_enabled_history"); n["root_enabled_history"] != 1 {
 		t.Fatalf("rows %v", n)
 	}
