@@ -196,6 +196,9 @@ args_of() {
 needs_restart() { [[ -n "${RESTART[$1]:-}${RESTART[conf]:-}" ]]; }
 
 step "services"
+if port_open 127.0.0.1 8779 && ! { has_systemd && systemctl is-active --quiet trove-api; } && ! pid_alive "$PID_DIR/trove-api.pid"; then
+	fail "something else listens on 127.0.0.1:8779" "stop it (ss -ltnp 'sport = :8779'); make run starts trove-api there"
+fi
 if has_systemd; then
 	units_changed=""
 	for u in "$DEPLOY_DIR"/systemd/*.service; do
