@@ -45,44 +45,75 @@ type args struct {
 func (a args) opt(name string) string { return a.opts[name] }
 
 func (c *command) usage() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "usage: trove-manage [--config-file PATH] %s", c.name)
+	words := []string{"trove-manage", "[--config-file PATH]", c.name}
 	for _, o := range c.options {
-		fmt.Fprintf(&b, " [%s %s]", o.name, o.metavar())
+		words = append(words, "["+o.name+" "+o.metavar()+"]")
 	}
 	for _, p := range c.positionals {
-		fmt.Fprintf(&b, " %s", p.name)
+		words = append(words, p.name)
 	}
-	b.WriteString("\n")
+	out := "usage: " + wrapWords(words, len("usage: trove-manage ")) + "\n"
 	if c.altPositionals != nil {
-		b.WriteString("   or: trove-manage [--config-file PATH] " + c.name)
+		alt := []string{"trove-manage", "[--config-file PATH]", c.name}
 		for _, p := range c.altPositionals {
-			fmt.Fprintf(&b, " %s", p.name)
+			alt = append(alt, p.name)
 		}
-		b.WriteString("\n")
+		out += "   or: " + wrapWords(alt, len("usage: trove-manage ")) + "\n"
 	}
-	return b.String()
+	return out
 }
 
 func (c *command) writeHelp(w io.Writer) {
 	fmt.Fprint(w, c.usage())
-	fmt.Fprintf(w, "\n%s\n", c.help)
+	fmt.Fprintf(w, "\n%s\n", wrap(c.help, 0))
 	if len(c.positionals) > 0 {
 		fmt.Fprint(w, "\npositional arguments:\n")
 		for _, p := range c.positionals {
-			fmt.Fprintf(w, "  %-28s %s\n", p.name, p.help)
+			item(w, p.name, p.help)
 		}
 	}
 	if c.altPositionals != nil {
 		fmt.Fprint(w, "\nalternative form:\n")
 		for _, p := range c.altPositionals {
-			fmt.Fprintf(w, "  %-28s %s\n", p.name, p.help)
+			item(w, p.name, p.help)
 		}
 	}
-	fmt.Fprintf(w, "\noptions:\n  %-28s %s\n", "-h, --help", "show this help message and exit")
+	fmt.Fprint(w, "\noptions:\n")
+	item(w, "-h, --help", "show this help message and exit")
 	for _, o := range c.options {
-		fmt.Fprintf(w, "  %-28s %s\n", o.name+" "+o.metavar(), o.help)
+		item(w, o.name+" "+o.metavar(), o.help)
 	}
+}
+
+const helpWidth, helpColumn = 100, 32
+
+// item prints one "  name   description" help line, the description wrapped under its column.
+func item(w io.Writer, name, help string) {
+	if len(name) > helpColumn-4 {
+		fmt.Fprintf(w, "  %s\n%s%s\n", name, strings.Repeat(" ", helpColumn), wrap(help, helpColumn))
+		return
+	}
+	fmt.Fprintf(w, "  %-*s%s\n", helpColumn-2, name, wrap(help, helpColumn))
+}
+
+// wrap breaks text into lines of at most helpWidth columns, continuation lines indented by indent.
+func wrap(text string, indent int) string { return wrapWords(strings.Fields(text), indent) }
+
+func wrapWords(words []string, indent int) string {
+	var b strings.Builder
+	col := indent
+	for i, word := range words {
+		if i > 0 && col+1+len(word) > helpWidth {
+			b.WriteString("\n" + strings.Repeat(" ", indent))
+			col = indent
+		} else if i > 0 {
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(word)
+		col += len(word)
+	}
+	return b.String()
 }
 
 // parse reads the subcommand's arguments: options (--name value or --name=value) anywhere, positionals in

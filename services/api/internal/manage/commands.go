@@ -103,8 +103,8 @@ var commands = []command{
 		options: []arg{
 			{"--image-tags", "List of image tags separated by comma used for getting guest image."},
 			{"--version", "The version number of the datastore version, e.g. 5.7.30. If not specified, use <version_name> as default value."},
-			{"--registry-ext", "Extension for default datastore managers. Allows the use of custom managers for each of the datastores supported by Trove."},
-			{"--repl-strategy", "Extension for default strategy for replication. Allows the use of custom managers for each of the datastores supported by Trove."},
+			{"--registry-ext", "Extension for default datastore managers. Allows the use of custom managers for each of the datastores supported by Trove. Default: Trove's guest manager class for mysql, mariadb and postgresql."},
+			{"--repl-strategy", "Extension for default strategy for replication. Allows the use of custom managers for each of the datastores supported by Trove. Default: <replication_namespace>.<replication_strategy> of the manager's section in the configuration."},
 		},
 		run: (*Manager).versionUpdate,
 	},

@@ -174,19 +174,24 @@ const globalUsage = "usage: trove-manage [-h] [--config-file PATH] [--config-dir
 
 func (m *Manager) writeHelp() {
 	fmt.Fprint(m.Out, globalUsage)
-	fmt.Fprint(m.Out, `
-Trove catalog administration. Reads [database] connection from the configuration files.
-
-options:
-  -h, --help            show this help message and exit (COMMAND --help: help for one command)
-  --config-file PATH    configuration file (repeatable; later files override earlier ones)
-  --config-dir DIR      directory whose *.conf files are read in alphabetical order (repeatable)
-
-commands:
-`)
+	fmt.Fprintf(m.Out, "\n%s\n\noptions:\n", wrap("Trove catalog administration: schema migrations and datastore registration. "+
+		"The catalog is the database named by [database] connection in the configuration files.", 0))
+	item(m.Out, "-h, --help", "show this help message and exit; COMMAND --help shows the arguments of one command")
+	item(m.Out, "--config-file PATH", "configuration file (repeatable; later files override earlier ones). Default: the first of ~/.trove/trove.conf, ~/trove.conf, /etc/trove/trove.conf, /etc/trove.conf")
+	item(m.Out, "--config-dir DIR", "directory whose *.conf files are read in alphabetical order (repeatable)")
+	fmt.Fprint(m.Out, "\ncommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(m.Out, "  %-38s %s\n", c.name, firstSentence(c.help))
+		item(m.Out, c.name, firstSentence(c.help))
 	}
+	fmt.Fprint(m.Out, `
+examples:
+  trove-manage --config-file /etc/trove/trove.conf db_sync
+  trove-manage --config-file /etc/trove/trove.conf datastore_update mysql ''
+  trove-manage --config-file /etc/trove/trove.conf datastore_version_update mysql 8.0 mysql '' '' 1 --image-tags trove,mysql
+  trove-manage --config-file /etc/trove/trove.conf datastore_update mysql 8.0
+
+exit status: 0 success, 1 the command failed (message on stderr), 2 invalid command line.
+`)
 }
 
 func firstSentence(s string) string {
