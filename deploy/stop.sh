@@ -21,6 +21,8 @@ say() { [[ -n "$quiet" ]] || log "$@"; }
 
 need_root
 [[ -n "$quiet" ]] || step "stop trove services"
+# SIGTERM to every supervisor first (each forwards it to its service and removes its pid file), then wait.
+declare -A stopping=()
 for s in "${services[@]}"; do
 	if has_systemd && systemctl cat "$s" >/dev/null 2>&1; then
 		systemctl stop "$s"
@@ -32,15 +34,17 @@ for s in "${services[@]}"; do
 		say "$s is not running"
 		continue
 	fi
-	pid=$(cat "$pidfile")
-	# The supervisor forwards SIGTERM to the service, waits for it and removes its pid file.
-	kill -TERM "$pid"
+	stopping[$s]=$(cat "$pidfile")
+	kill -TERM "${stopping[$s]}"
+done
+for s in "${!stopping[@]}"; do
+	pid=${stopping[$s]}
 	if ! wait_for 30 "$s to stop" all_gone "$pid"; then
 		mapfile -t children < <(pgrep -P "$pid" || true)
 		kill -KILL "${children[@]}" "$pid" 2>/dev/null || true
 		say "$s did not stop within 30 s: killed"
 	fi
-	rm -f "$pidfile"
+	rm -f "$PID_DIR/$s.pid"
 	say "stopped $s"
 done
 
