@@ -53,7 +53,11 @@ if [[ -n "$all" ]]; then
 	# Exactly the processes running our guest agent binary (each stops its own database server on SIGTERM).
 	pids=()
 	for exe in /proc/[0-9]*/exe; do
-		[[ "$(readlink "$exe" 2>/dev/null)" == /usr/local/bin/trove-guestagent ]] && pids+=("$(basename "$(dirname "$exe")")")
+		# " (deleted)": the binary was replaced by a newer make run while the guest kept running.
+		case "$(readlink "$exe" 2>/dev/null)" in
+		/usr/local/bin/trove-guestagent | "/usr/local/bin/trove-guestagent (deleted)")
+			pids+=("$(basename "$(dirname "$exe")")") ;;
+		esac
 	done
 	if ((${#pids[@]})); then
 		kill -TERM "${pids[@]}" 2>/dev/null || true
