@@ -102,11 +102,12 @@ func run() error {
 	srv := tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(cfg.GuestID), Server: cfg.GuestID,
 		Version: guestapi.Version, Codec: codec})
 	(&handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log}).Register(srv)
-	if err := a.Start(ctx); err != nil {
-		log.WithError(err).Error("starting the database server failed")
-	}
 	if err := srv.Start(ctx); err != nil {
 		return err
+	}
+	// serve first (rpc_ping answers while the server starts; other methods wait for the lifecycle lock)
+	if err := a.Start(ctx); err != nil {
+		log.WithError(err).Error("starting the database server failed")
 	}
 	log.WithFields(logrus.Fields{"manager": cfg.Manager, "data_dir": cfg.DataDir, "envelope": cfg.Envelope}).Info("guest agent serving")
 	go a.Heartbeats(ctx)

@@ -134,7 +134,16 @@ func TestLeftoverServerIsTerminated(t *testing.T) {
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(old.PID())+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{Name: "sleep", PIDFile: pidFile, Log: logrus.NewEntry(logrus.StandardLogger())}
+	// a process whose command line lacks Match is someone else's: left alone
+	other := &Process{Name: "sleep", PIDFile: pidFile, Match: "/nowhere", Log: logrus.NewEntry(logrus.StandardLogger())}
+	if err := other.Start(Command{Path: sleep, Args: []string{"60"}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = other.Stop(time.Second)
+	if old.State() != Alive {
+		t.Fatal("a non-matching process was terminated")
+	}
+	p := &Process{Name: "sleep", PIDFile: pidFile, Match: "60", Log: logrus.NewEntry(logrus.StandardLogger())}
 	if err := p.Start(Command{Path: sleep, Args: []string{"60"}}); err != nil {
 		t.Fatal(err)
 	}

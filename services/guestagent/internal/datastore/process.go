@@ -40,6 +40,7 @@ const (
 type Process struct {
 	Name    string // for logs and /proc comm matching ("mariadbd", "postgres")
 	PIDFile string // where the server writes its pid (used to clean up a leftover server)
+	Match   string // text the leftover's command line must contain (its data directory)
 	// StopSignal is the server's fast clean-shutdown signal (SIGTERM for mariadbd, SIGINT for postgres, whose
 	// SIGTERM waits for clients); also sent when the agent dies. 0 = SIGTERM.
 	StopSignal syscall.Signal
@@ -169,9 +170,18 @@ func (p *Process) killLeftover() {
 	}
 }
 
+// isOurServer checks the process name and that its command line names our pid file's directory tree (Match),
+// so a recycled pid of another instance's server is never signalled.
 func (p *Process) isOurServer(pid int) bool {
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	return err == nil && strings.TrimSpace(string(comm)) == p.Name
+	if err != nil || strings.TrimSpace(string(comm)) != p.Name {
+		return false
+	}
+	if p.Match == "" {
+		return true
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(cmdline), p.Match)
 }
 
 func processAlive(pid int) bool {

@@ -42,7 +42,7 @@ func New(opts datastore.Options) (*Manager, error) {
 	m := &Manager{opts: opts, rules: rules}
 	m.Server = &datastore.Server{
 		Opts:    opts,
-		Proc:    &datastore.Process{Name: "mariadbd", PIDFile: m.pidFile(), Log: opts.Log},
+		Proc:    &datastore.Process{Name: "mariadbd", PIDFile: m.pidFile(), Match: opts.Layout.Data(), Log: opts.Log},
 		Command: m.serverCommand,
 		Ping:    m.ping,
 	}

@@ -47,7 +47,7 @@ func New(opts datastore.Options) (*Manager, error) {
 	m.Server = &datastore.Server{
 		Opts: opts,
 		Proc: &datastore.Process{Name: "postgres", PIDFile: filepath.Join(opts.Layout.Data(), "postmaster.pid"),
-			StopSignal: syscall.SIGINT, Log: opts.Log},
+			Match: opts.Layout.Data(), StopSignal: syscall.SIGINT, Log: opts.Log},
 		Command: m.serverCommand,
 		Ping:    func(ctx context.Context) error { _, err := m.query(ctx, "postgres", "SELECT 1"); return err },
 	}
