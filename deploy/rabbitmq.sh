@@ -27,6 +27,20 @@ EOF
 		log "wrote $ENV_CONF"
 		if running; then log "RabbitMQ is running: restart it ($0 stop; $0 start) to apply $ENV_CONF"; fi
 	fi
+	if has_systemd; then
+		# Debian's epmd.socket listens on every interface; ERL_EPMD_ADDRESS does not apply to socket activation.
+		install -d -m 0755 /etc/systemd/system/epmd.socket.d
+		if write_if_changed /etc/systemd/system/epmd.socket.d/trove-go-loopback.conf 0644 root:root <<'EOF'; then
+# Written by trove-go deploy/rabbitmq.sh: epmd on loopback only.
+[Socket]
+ListenStream=
+ListenStream=127.0.0.1:4369
+EOF
+			systemctl daemon-reload
+			systemctl restart epmd.socket 2>/dev/null || true
+			log "epmd.socket restricted to 127.0.0.1"
+		fi
+	fi
 }
 
 do_start() {
