@@ -359,7 +359,7 @@ CREATE TABLE instance_faults (
   id VARCHAR(64) NOT NULL,
   instance_id VARCHAR(64) NOT NULL,
   message VARCHAR(255) NOT NULL,
-  details TEXT NOT NULL,
+  details MEDIUMTEXT NOT NULL,
   created DATETIME NOT NULL,
   updated DATETIME NOT NULL,
   deleted TINYINT(1) NOT NULL,

@@ -47,7 +47,7 @@ func TestMigrateFreshSchema(t *testing.T) {
 		{"backups", "size", "float", "YES"},
 		{"root_enabled_history", "deleted_at", "datetime", "YES"},
 		{"modules", "contents", "longtext", "NO"},
-		{"instance_faults", "details", "text", "NO"},
+		{"instance_faults", "details", "mediumtext", "NO"}, // Text(65535) in 4-byte utf8mb4
 		{"rpc_peers", "envelope", "varchar(16)", "NO"},
 		{"rpc_peers", "previous_encrypted_key", "varchar(255)", "YES"},
 		{"agent_heartbeats", "updated_at", "datetime", "NO"},
