@@ -106,6 +106,7 @@ func run() error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	go m.Sweep(ctx, time.Minute)
 	log.WithField("topic", topic).Info("taskmanager serving")
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
@@ -214,4 +215,52 @@ func (m *Manager) resumeResize(ctx context.Context, rc rpc.Context, inst catalog
 	err := errors.New("the taskmanager restarted during the resize; the volume was not extended")
 	m.recordFault(ctx, inst.ID, "Error resizing the instance.", err)
 	return err
+}
+
+// DeleteRetryAfter is how long a DELETING instance without a running flow waits before the sweep deletes it
+// again (the API's cast is normally handled long before).
+const DeleteRetryAfter = time.Minute
+
+// Sweep enforces, every `every` until ctx ends, what a lost flow (a catalog outage, an exhausted retry
+// budget) would otherwise leave behind: a build past created + usage_timeout is failed (task 91), and a delete
+// that stopped is tried again. Instances with a running flow are left to it.
+func (m *Manager) Sweep(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.SweepOnce(ctx); err != nil {
+				m.Log.WithError(err).Warn("sweeping unfinished flows")
+			}
+		}
+	}
+}
+
+// SweepOnce is one pass of Sweep.
+func (m *Manager) SweepOnce(ctx context.Context) error {
+	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting)
+	if err != nil {
+		return err
+	}
+	now := m.TimeNow()
+	rc := rpc.Context{RequestID: "req-taskmanager-sweep"}
+	for _, inst := range rows {
+		if m.running(inst.ID) {
+			continue
+		}
+		switch {
+		case inst.Task() == status.TaskBuilding && !now.Before(inst.Created.Add(m.Config.UsageTimeout)):
+			id := inst.ID
+			m.Go(id, "expire build", func(ctx context.Context) error {
+				return m.buildTimeout(ctx, id, fmt.Sprintf("The build did not finish within usage_timeout (%s).", m.Config.UsageTimeout))
+			})
+		case inst.Task() == status.TaskDeleting && !now.Before(inst.Updated.Add(DeleteRetryAfter)):
+			id := inst.ID
+			m.Go(id, "retry delete", func(ctx context.Context) error { return m.DeleteInstance(ctx, rc, id) })
+		}
+	}
+	return nil
 }

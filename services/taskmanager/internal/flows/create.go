@@ -42,7 +42,7 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 			return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorVolume, "Error creating the volume for the instance.", err)
 		}
 		inst.VolumeID = vol.ID
-		if err := m.Catalog.SetServer(ctx, id, inst.ComputeInstanceID, vol.ID); err != nil {
+		if err := m.retry(ctx, id, "recording the volume", func() error { return m.Catalog.SetServer(ctx, id, inst.ComputeInstanceID, vol.ID) }); err != nil {
 			return err
 		}
 	}
@@ -58,7 +58,7 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 			return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error creating the server for the instance.", err)
 		}
 		inst.ComputeInstanceID = srv.ID
-		if err := m.Catalog.SetServer(ctx, id, srv.ID, inst.VolumeID); err != nil {
+		if err := m.retry(ctx, id, "recording the server", func() error { return m.Catalog.SetServer(ctx, id, srv.ID, inst.VolumeID) }); err != nil {
 			return err
 		}
 	}
@@ -276,20 +276,31 @@ func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time,
 			m.log(id).Info("instance deleted while building")
 			return nil
 		}
+		var st catalog.ServiceStatusRow
+		if err == nil {
+			st, err = m.Catalog.GetServiceStatus(ctx, id)
+		}
 		if err != nil {
-			return err
+			// The catalog is ours: keep polling until the deadline (the sweep fails a build left behind).
+			m.log(id).WithError(err).Warn("reading the instance while waiting for the guest")
+			if !m.TimeNow().Before(deadline) {
+				return err
+			}
+			if err := sleep(ctx, m.Config.UsageSleepTime); err != nil {
+				return err
+			}
+			continue
 		}
 		if inst.Task() != status.TaskBuilding {
 			m.log(id).WithField("task", inst.Task().DBText).Info("task changed while waiting for the guest; stop waiting")
 			return nil
 		}
-		st, err := m.Catalog.GetServiceStatus(ctx, id)
-		if err != nil {
-			return err
-		}
 		switch st.Status() {
 		case status.Running, status.InstanceReady, status.Healthy:
-			if _, err := m.Catalog.SetTaskIf(ctx, id, status.TaskBuilding, status.TaskNone); err != nil {
+			if err := m.retry(ctx, id, "marking the instance active", func() error {
+				_, err := m.Catalog.SetTaskIf(ctx, id, status.TaskBuilding, status.TaskNone)
+				return err
+			}); err != nil {
 				return err
 			}
 			m.log(id).WithField("guest_status", st.Status().Description).

@@ -294,3 +294,51 @@ func TestDeleteWhileBuilding(t *testing.T) {
 		t.Fatalf("the interrupted build recorded a fault: %q", f.Message)
 	}
 }
+
+// The sweep fails builds nobody is running past their deadline and retries stopped deletes; instances with a
+// running flow are left alone.
+func TestSweep(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	lost := e.instance("lost-build", "")
+	busy := e.instance("busy-build", "")
+	stuck := e.instance("stuck-delete", "")
+	if err := e.db.SetTask(ctx, stuck.ID, status.TaskDeleting); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	e.m.Go(busy.ID, "pretend build", func(context.Context) error { <-release; return nil })
+
+	// Nothing is due yet.
+	if err := e.m.SweepOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	e.m.Wait()
+	for _, id := range []string{lost.ID, busy.ID} {
+		if row := e.get(id); row.Task() != status.TaskBuilding {
+			t.Fatalf("%s swept early: %q", row.Name, row.TaskDescription)
+		}
+	}
+	if e.get(stuck.ID).Deleted {
+		t.Fatal("delete retried before DeleteRetryAfter")
+	}
+
+	e.clock.advance(31 * time.Minute)
+	release = make(chan struct{})
+	e.m.Go(busy.ID, "pretend build", func(context.Context) error { <-release; return nil })
+	if err := e.m.SweepOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	e.m.Wait()
+	if row := e.get(lost.ID); row.Task() != status.TaskBuildingErrorTimeoutGA || e.guestStatus(lost.ID) != "guestagent error" {
+		t.Fatalf("lost build: task %q status %q", row.TaskDescription, e.guestStatus(lost.ID))
+	}
+	if row := e.get(busy.ID); row.Task() != status.TaskBuilding {
+		t.Fatalf("build with a running flow was swept: %q", row.TaskDescription)
+	}
+	if !e.get(stuck.ID).Deleted {
+		t.Fatal("stopped delete not retried")
+	}
+}

@@ -95,6 +95,14 @@ func (m *Manager) Go(instanceID, flow string, fn func(ctx context.Context) error
 	go m.drain(instanceID)
 }
 
+// running reports whether a flow runs (or waits) for the instance.
+func (m *Manager) running(instanceID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.queues[instanceID]
+	return ok
+}
+
 func (m *Manager) drain(instanceID string) {
 	defer m.wg.Done()
 	for {
