@@ -115,7 +115,7 @@ func (a *API) restart(w http.ResponseWriter, r *http.Request, rc *requestContext
 	if err := a.tm.Restart(ctx, rc.rpcContext(), taskapi.RestartArgs{InstanceID: row.ID}); err != nil {
 		return fmt.Errorf("casting restart for %s: %w", row.ID, err)
 	}
-	rc.log.WithField("instance_id", row.ID).Info("instance restart accepted")
+	rc.logger().WithField("instance_id", row.ID).Info("instance restart accepted")
 	return writeEmpty(w, http.StatusAccepted)
 }
 
@@ -143,7 +143,7 @@ func (a *API) resizeVolume(w http.ResponseWriter, r *http.Request, rc *requestCo
 	var qe *catalog.QuotaExceededError
 	if err != nil {
 		if _, uerr := a.cat.SetTaskIf(ctx, row.ID, status.TaskResizing, row.Task()); uerr != nil {
-			rc.log.WithError(uerr).Error("restoring task after refused resize")
+			rc.logger().WithError(uerr).Error("restoring task after refused resize")
 		}
 		if errors.As(err, &qe) {
 			return fault.OverLimit("%s", qe.Error())
@@ -153,7 +153,7 @@ func (a *API) resizeVolume(w http.ResponseWriter, r *http.Request, rc *requestCo
 	if err := a.tm.ResizeVolume(ctx, rc.rpcContext(), taskapi.ResizeVolumeArgs{InstanceID: row.ID, NewSize: int(size)}); err != nil {
 		return fmt.Errorf("casting resize_volume for %s: %w", row.ID, err)
 	}
-	rc.log.WithField("instance_id", row.ID).WithField("new_size", size).Info("volume resize accepted")
+	rc.logger().WithField("instance_id", row.ID).WithField("new_size", size).Info("volume resize accepted")
 	return writeEmpty(w, http.StatusAccepted)
 }
 
@@ -166,6 +166,6 @@ func (a *API) resetStatus(w http.ResponseWriter, r *http.Request, rc *requestCon
 	if err := a.cat.SetServiceStatus(ctx, row.ID, status.Unknown); err != nil {
 		return err
 	}
-	rc.log.WithField("instance_id", row.ID).Info("instance status reset")
+	rc.logger().WithField("instance_id", row.ID).Info("instance status reset")
 	return writeEmpty(w, http.StatusAccepted)
 }

@@ -66,23 +66,32 @@ func (a *API) infos(ctx context.Context, rows []catalog.Instance) ([]instanceInf
 		if s, ok := svcs[rows[i].ID]; ok {
 			in.svc = &s
 		}
-		if v, ok := snap.byID[rows[i].DatastoreVersionID]; ok {
-			in.version = &v
-			if d, ok := snap.find(v.DatastoreID); ok {
-				in.dsName = d.Name
-			}
-		} else if rows[i].DatastoreVersionID != "" {
-			// A version created after the snapshot: read it directly.
-			if v, err := a.cat.GetVersion(ctx, rows[i].DatastoreVersionID); err == nil {
-				in.version = &v
-				if d, err := a.cat.GetDatastore(ctx, v.DatastoreID); err == nil {
-					in.dsName = d.Name
-				}
-			}
-		}
+		a.attachVersion(ctx, snap, &in)
 		out[i] = in
 	}
 	return out, nil
+}
+
+// attachVersion fills in the instance's datastore version and datastore name from the cached snapshot.
+func (a *API) attachVersion(ctx context.Context, snap *dsSnapshot, in *instanceInfo) {
+	id := in.row.DatastoreVersionID
+	if v, ok := snap.byID[id]; ok {
+		in.version = &v
+		if d, ok := snap.find(v.DatastoreID); ok {
+			in.dsName = d.Name
+		}
+		return
+	}
+	if id == "" {
+		return
+	}
+	// A version created after the snapshot: read it directly.
+	if v, err := a.cat.GetVersion(ctx, id); err == nil {
+		in.version = &v
+		if d, err := a.cat.GetDatastore(ctx, v.DatastoreID); err == nil {
+			in.dsName = d.Name
+		}
+	}
 }
 
 // pageLimit reads ?limit= capped at the page size (Trove: min(limit, instances_page_size)).
@@ -114,11 +123,7 @@ func (a *API) listInstances(detail bool) handlerFunc {
 		}
 		q := r.URL.Query()
 		clustered := strings.EqualFold(q.Get("include_clustered"), "true")
-		rows, next, err := a.cat.ListInstances(r.Context(), rc.Token.ProjectID, clustered, limit, q.Get("marker"))
-		if err != nil {
-			return err
-		}
-		infos, err := a.infos(r.Context(), rows)
+		infos, next, err := a.listPage(r.Context(), rc.Token.ProjectID, clustered, limit, q.Get("marker"))
 		if err != nil {
 			return err
 		}
@@ -347,12 +352,12 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	if err := a.tm.CreateInstance(ctx, rc.rpcContext(), args); err != nil {
 		// The row and quota are committed; mark the build failed so the owner sees ERROR and can delete it.
 		if uerr := a.cat.SetTask(ctx, row.ID, status.TaskBuildingErrorServer); uerr != nil {
-			rc.log.WithError(uerr).Error("marking instance failed after create_instance cast failure")
+			rc.logger().WithError(uerr).Error("marking instance failed after create_instance cast failure")
 		}
 		_ = a.cat.SaveFault(ctx, row.ID, "Could not hand the instance to the task manager.", err.Error())
 		return fmt.Errorf("casting create_instance for %s: %w", row.ID, err)
 	}
-	rc.log.WithField("instance_id", row.ID).WithField("datastore_version", version.ID).Info("instance create accepted")
+	rc.logger().WithField("instance_id", row.ID).WithField("datastore_version", version.ID).Info("instance create accepted")
 	return a.writeInstance(w, r, rc, &row, http.StatusOK, "")
 }
 
@@ -526,6 +531,6 @@ func (a *API) deleteInstance(w http.ResponseWriter, r *http.Request) error {
 	if err := a.tm.DeleteInstance(ctx, rc.rpcContext(), taskapi.DeleteInstanceArgs{InstanceID: row.ID}); err != nil {
 		return fmt.Errorf("casting delete_instance for %s: %w", row.ID, err)
 	}
-	rc.log.WithField("instance_id", row.ID).Info("instance delete accepted")
+	rc.logger().WithField("instance_id", row.ID).Info("instance delete accepted")
 	return writeEmpty(w, http.StatusAccepted)
 }

@@ -30,7 +30,7 @@ func (a *API) healthcheck(w http.ResponseWriter, r *http.Request) error {
 	if _, err := os.Stat(a.cfg.HealthcheckDisableFile); err == nil {
 		status, body = http.StatusServiceUnavailable, "DISABLED BY FILE"
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		reqCtx(r).log.WithError(err).Warn("healthcheck: cannot stat disable file")
+		reqCtx(r).logger().WithError(err).Warn("healthcheck: cannot stat disable file")
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 	w.WriteHeader(status)

@@ -30,7 +30,20 @@ type requestContext struct {
 	Token     *keystone.Token // nil outside /v1.0
 	IsAdmin   bool
 	base      baseURL
-	log       *logrus.Entry
+	baseLog   *logrus.Entry
+	log       *logrus.Entry // built on first use: most requests log nothing
+}
+
+// logger is the request's log entry: request id, and user and project once authenticated.
+func (rc *requestContext) logger() *logrus.Entry {
+	if rc.log == nil {
+		f := logrus.Fields{"request_id": rc.RequestID}
+		if rc.Token != nil {
+			f["user_id"], f["project_id"] = rc.Token.UserID, rc.Token.ProjectID
+		}
+		rc.log = rc.baseLog.WithFields(f)
+	}
+	return rc.log
 }
 
 type ctxKey struct{}
@@ -78,7 +91,7 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := "req-" + uuid.NewString()
 		w.Header().Set("X-OpenStack-Request-ID", id)
-		rc := &requestContext{RequestID: id, base: baseFor(r, a.cfg.PublicEndpoint), log: a.log.WithField("request_id", id)}
+		rc := &requestContext{RequestID: id, base: baseFor(r, a.cfg.PublicEndpoint), baseLog: a.log}
 		ctx := logging.WithRequestID(context.WithValue(r.Context(), ctxKey{}, rc), id)
 		rec := &statusRecorder{ResponseWriter: w}
 		start := time.Now()
@@ -87,16 +100,16 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				rc.log.WithField("panic", p).Error("handler panicked")
+				rc.logger().WithField("panic", p).Error("handler panicked")
 				if rec.status == 0 {
 					fault.Write(rec, fault.Internal(id, errors.New("panic")))
 				}
 			}
-			entry := rc.log.WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": rec.status,
-				"duration_ms": float64(time.Since(start).Microseconds()) / 1000})
-			if rc.Token != nil {
-				entry = entry.WithField("project_id", rc.Token.ProjectID)
+			if rec.status < 500 && !a.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+				return
 			}
+			entry := rc.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": rec.status,
+				"duration_ms": float64(time.Since(start).Microseconds()) / 1000})
 			if rec.status >= 500 {
 				entry.Warn("request")
 			} else {
@@ -137,23 +150,22 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		rc := reqCtx(r)
 		token := r.Header.Get("X-Auth-Token")
 		if token == "" {
-			rc.log.Info("request without X-Auth-Token")
+			rc.logger().Info("request without X-Auth-Token")
 			a.unauthorized(w)
 			return
 		}
 		tok, err := a.validator.Validate(r.Context(), token)
 		if err != nil {
 			if errors.Is(err, keystone.ErrInvalidToken) {
-				rc.log.Info("invalid token")
+				rc.logger().Info("invalid token")
 				a.unauthorized(w)
 				return
 			}
-			rc.log.WithError(err).Error("token validation failed")
+			rc.logger().WithError(err).Error("token validation failed")
 			fault.Write(w, fault.Unavailable("The identity service is unavailable."))
 			return
 		}
 		rc.Token = tok
-		rc.log = rc.log.WithFields(logrus.Fields{"user_id": tok.UserID, "project_id": tok.ProjectID})
 		if t, ok := tenantInPath(r.URL.Path); !ok || t != tok.ProjectID {
 			fault.Write(w, fault.Forbidden("User with tenant id %s cannot access this resource.", tok.ProjectID))
 			return
@@ -181,11 +193,11 @@ func (a *API) wrap(h handlerFunc) http.Handler {
 		f := asFault(err)
 		if f == nil {
 			f = fault.Internal(rc.RequestID, err)
-			rc.log.WithError(err).Error("internal error")
+			rc.logger().WithError(err).Error("internal error")
 		} else if f.Status >= 500 {
-			rc.log.WithError(err).Error("request failed")
+			rc.logger().WithError(err).Error("request failed")
 		} else {
-			rc.log.WithField("status", f.Status).Info(f.Message)
+			rc.logger().WithField("status", f.Status).Info(f.Message)
 		}
 		fault.Write(w, f)
 	})

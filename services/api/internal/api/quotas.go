@@ -71,7 +71,7 @@ func (a *API) updateQuotas(w http.ResponseWriter, r *http.Request) error {
 		}
 		out[res] = q.Limits[res]
 	}
-	rc.log.WithField("target_project", project).WithField("quotas", out).Info("quotas updated")
+	rc.logger().WithField("target_project", project).WithField("quotas", out).Info("quotas updated")
 	return writeJSON(w, http.StatusOK, map[string]any{"quotas": out})
 }
 

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+)
+
+// pageRow is one instance of a list page with its guest status and backup flag, read in a single query.
+type pageRow struct {
+	catalog.Instance
+	SvcID       *string    `db:"svc_id"`
+	SvcStatusID *int       `db:"svc_status_id"`
+	SvcUpdated  *time.Time `db:"svc_updated_at"`
+	Backup      bool       `db:"backup_running"`
+}
+
+// listColumns are the instance columns the views use (same COALESCE conventions as pkg/catalog).
+const listColumns = `i.id, COALESCE(i.created, TIMESTAMP '1970-01-01 00:00:00') AS created,
+	COALESCE(i.updated, i.created, TIMESTAMP '1970-01-01 00:00:00') AS updated, COALESCE(i.name, '') AS name,
+	COALESCE(i.hostname, '') AS hostname, COALESCE(i.compute_instance_id, '') AS compute_instance_id,
+	COALESCE(i.task_id, 1) AS task_id, COALESCE(i.task_description, '') AS task_description,
+	COALESCE(i.volume_id, '') AS volume_id, COALESCE(i.flavor_id, '') AS flavor_id,
+	COALESCE(i.volume_size, 0) AS volume_size, COALESCE(i.tenant_id, '') AS tenant_id,
+	COALESCE(i.datastore_version_id, '') AS datastore_version_id, COALESCE(i.configuration_id, '') AS configuration_id,
+	COALESCE(i.slave_of_id, '') AS slave_of_id, COALESCE(i.cluster_id, '') AS cluster_id,
+	COALESCE(i.shard_id, '') AS shard_id, COALESCE(i.region_id, '') AS region_id,
+	COALESCE(i.encrypted_key, '') AS encrypted_key, COALESCE(i.access, '') AS access,
+	s.id AS svc_id, s.status_id AS svc_status_id, s.updated_at AS svc_updated_at,
+	EXISTS (SELECT 1 FROM backups b WHERE b.instance_id = i.id AND COALESCE(b.deleted, 0) = 0
+		AND b.state IN ('NEW', 'BUILDING', 'SAVING')) AS backup_running`
+
+// listPage reads one page of a tenant's live instances (ORDER BY id, id > marker, limit+1 to learn whether a
+// next page exists) together with guest statuses and running-backup flags in ONE query: the list is the API's
+// hottest path and each round trip to MariaDB costs more than rendering the page. It reads the catalog through
+// catalog.DB.Sqlx(), as that package documents for queries it does not provide yet; the catalog owner may
+// absorb it as a method (same semantics as ListInstances + ServiceStatuses + RunningBackups).
+func (a *API) listPage(ctx context.Context, tenant string, includeClustered bool, limit int, marker string) ([]instanceInfo, string, error) {
+	q := "SELECT " + listColumns + ` FROM instances i LEFT JOIN service_statuses s ON s.instance_id = i.id
+		WHERE i.tenant_id = ? AND i.deleted = 0`
+	args := []any{tenant}
+	if !includeClustered {
+		q += " AND i.cluster_id IS NULL"
+	}
+	if marker != "" {
+		q += " AND i.id > ?"
+		args = append(args, marker)
+	}
+	// ORDER BY i.id alone lets MariaDB walk the primary key without a temporary table.
+	q += " ORDER BY i.id LIMIT " + strconv.Itoa(limit+1)
+	var rows []pageRow
+	if err := a.cat.Sqlx().SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, "", err
+	}
+	// Several status rows for one instance (never written by us) would repeat it: keep the newest.
+	uniq := rows[:0]
+	for _, r := range rows {
+		if n := len(uniq); n > 0 && uniq[n-1].ID == r.ID {
+			if prev := uniq[n-1].SvcUpdated; prev == nil || r.SvcUpdated != nil && r.SvcUpdated.After(*prev) {
+				uniq[n-1] = r
+			}
+			continue
+		}
+		uniq = append(uniq, r)
+	}
+	next := ""
+	if len(uniq) > limit {
+		uniq = uniq[:limit]
+		next = uniq[limit-1].ID
+	}
+	snap, err := a.ds.get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]instanceInfo, len(uniq))
+	for i := range uniq {
+		r := &uniq[i]
+		in := instanceInfo{row: &r.Instance, backup: r.Backup}
+		if r.SvcStatusID != nil {
+			in.svc = &catalog.ServiceStatusRow{InstanceID: r.ID, StatusID: *r.SvcStatusID, UpdatedAt: r.SvcUpdated}
+		}
+		a.attachVersion(ctx, snap, &in)
+		out[i] = in
+	}
+	return out, next, nil
+}
