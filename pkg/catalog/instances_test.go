@@ -377,3 +377,17 @@ func BenchmarkListInstances(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCreateInstance creates one instance with its quota check (locked usage rows) per iteration.
+func BenchmarkCreateInstance(b *testing.B) {
+	d := newDB(b)
+	_, v := seedDatastore(b, d)
+	for _, r := range []string{"instances", "volumes"} {
+		if err := d.SetQuota(ctx, tenant, r, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		create(b, d, v.ID, "db")
+	}
+}

@@ -254,3 +254,17 @@ func TestFaultsAndPeers(t *testing.T) {
 	}
 	assertKind(t, d.SetRPCPeer(ctx, catalog.RPCPeer{InstanceID: in.ID, Envelope: "plain"}), catalog.ErrBadRequest)
 }
+
+// BenchmarkHeartbeat applies one ordered heartbeat (the conductor's hot path: one transaction, row locks).
+func BenchmarkHeartbeat(b *testing.B) {
+	d := newDB(b)
+	_, v := seedDatastore(b, d)
+	in := create(b, d, v.ID, "db1")
+	sent := 1.0
+	for b.Loop() {
+		sent++
+		if ok, err := d.Heartbeat(ctx, in.ID, "healthy", &sent); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
+	}
+}
