@@ -128,12 +128,30 @@ func (c *cli) show(id string) instance {
 	return i
 }
 
+// poll is show for polling loops: while the API is briefly unreachable (trove-api being restarted by its
+// supervisor or by run.sh) it returns ok=false instead of failing the test.
+func (c *cli) poll(id string) (instance, bool) {
+	c.t.Helper()
+	out, err := c.run("database", "instance", "show", id, "-f", "json")
+	if err != nil && strings.Contains(out, "Unable to establish connection") {
+		return instance{Status: "(API unreachable)"}, false
+	}
+	if err != nil {
+		c.t.Fatalf("openstack database instance show %s: %v\n%s", id, err, out)
+	}
+	var i instance
+	if err := json.Unmarshal([]byte(out), &i); err != nil {
+		c.t.Fatalf("instance show %s: output is not JSON: %v\n%s", id, err, out)
+	}
+	return i, true
+}
+
 // waitStatus polls `instance show` until the status is one of want and fails when the deadline passes.
 func (c *cli) waitStatus(id string, timeout time.Duration, want ...string) instance {
 	c.t.Helper()
 	var last instance
 	ok, seen := waitFor(timeout, time.Second, func() (bool, string) {
-		last = c.show(id)
+		last, _ = c.poll(id)
 		for _, w := range want {
 			if last.Status == w {
 				return true, last.String()
@@ -153,7 +171,7 @@ func (c *cli) waitActive(id string, timeout time.Duration) instance {
 	c.t.Helper()
 	var i instance
 	ok, seen := waitFor(timeout, time.Second, func() (bool, string) {
-		i = c.show(id)
+		i, _ = c.poll(id)
 		up := i.Status == "ACTIVE" && (i.OperatingStatus == "HEALTHY" || i.OperatingStatus == "ACTIVE")
 		return up || i.Status == "ERROR" || i.Status == "FAILED", i.String()
 	})

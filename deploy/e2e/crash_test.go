@@ -37,7 +37,7 @@ func TestTaskmanagerKilledDuringCreate(t *testing.T) {
 	if err := syscall.Kill(tm, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -KILL %d: %v", tm, err)
 	}
-	t.Logf("killed trove-taskmanager %d while instance %s was %s", tm, created.ID, c.show(created.ID).Status)
+	t.Logf("killed trove-taskmanager %d during the create of %s", tm, created.ID)
 
 	// The supervisor restarts the service; run.sh, run again, must find everything healthy.
 	if ok, _ := waitFor(time.Minute, 200*time.Millisecond, func() (bool, string) {
@@ -53,6 +53,9 @@ func TestTaskmanagerKilledDuringCreate(t *testing.T) {
 	inst := c.waitStatus(created.ID, actionTimeout, "ACTIVE", "ERROR")
 	t.Logf("after the restart instance %s ended %s", created.ID, inst)
 	if inst.Status == "ACTIVE" {
+		if inst.address() == "" {
+			t.Fatalf("instance %s is ACTIVE but has no address: %s", created.ID, inst)
+		}
 		mustConnect(t, mariadbClient, inst.address(), "app", password, "app")
 	}
 	c.deleteInstance(created.ID)

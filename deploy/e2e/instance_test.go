@@ -159,7 +159,7 @@ func testLifecycle(t *testing.T, tc datastoreCase) {
 	// Resize volume.
 	c.must("database", "instance", "resize", "volume", id, "2")
 	ok, last := waitFor(actionTimeout, time.Second, func() (bool, string) {
-		i := c.show(id)
+		i, _ := c.poll(id)
 		return i.Status == "ACTIVE" && i.volumeSize() == "2", i.String()
 	})
 	if !ok {
@@ -185,7 +185,7 @@ func testServerKilled(t *testing.T, c *cli, tc datastoreCase, id, host string) {
 	}
 	expiry := heartbeatExpiry(t)
 	ok, last := waitFor(expiry+shutdownMargin, time.Second, func() (bool, string) {
-		i := c.show(id)
+		i, _ := c.poll(id)
 		return i.Status == "SHUTDOWN" || i.OperatingStatus == "SHUTDOWN", i.String()
 	})
 	if !ok {

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Create-time benchmark against the deployment of deploy/run.sh (for `make bench`):
+#   1. 10 MariaDB instances one after another, 2. 20 at once.
+# For each: milliseconds from the start of `openstack database instance create` to the API showing ACTIVE with a
+# running database and an address (polled with curl every 100 ms; the create command itself is reported apart,
+# most of it is the CLI's Python start-up), and the guest agent's VmRSS when ACTIVE.
+# Targets: create → ACTIVE p50 < 5 s; guest agent RSS < 20 MB. Exits non-zero only if an instance failed.
+# Env: BENCH_SEQUENTIAL (10), BENCH_CONCURRENT (20), BENCH_DATASTORE (mariadb), BENCH_SKIP_RUN=1 to skip run.sh.
+# Raises the demo project's instance quota for the concurrent phase (as admin) and restores it afterwards.
+set -uo pipefail
+DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=e2e/cli.sh
+source "$DEPLOY_DIR/e2e/cli.sh"
+
+SEQ=${BENCH_SEQUENTIAL:-10}
+CONC=${BENCH_CONCURRENT:-20}
+DS=${BENCH_DATASTORE:-mariadb}
+WORK=$(mktemp -d /tmp/trove-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+[[ $(id -u) -eq 0 ]] || { echo "bench-create.sh: run as root" >&2; exit 2; }
+if [[ -z ${BENCH_SKIP_RUN:-} ]]; then
+	bash "$DEPLOY_DIR/run.sh" >"$WORK/run.log" 2>&1 || { cat "$WORK/run.log" >&2; echo "bench-create.sh: deploy/run.sh failed" >&2; exit 1; }
+fi
+
+# Quota (admin CLI): the concurrent phase needs CONC instances in the demo project.
+e2e_login "$E2E_ETC/openrc.demo" || exit 1
+PROJECT=$E2E_PROJECT
+admin() { env -u OS_CACERT bash -c 'set -a; source '"$E2E_ETC"'/openrc.admin; set +a; exec "$@"' admin "$@"; }
+OLD_LIMIT=$(admin "$OPENSTACK" database quota show "$PROJECT" -f json | jq -r '.[] | select(.Resource == "instances") | .Limit')
+if [[ -n $OLD_LIMIT && $OLD_LIMIT != null && $OLD_LIMIT -ge 0 && $OLD_LIMIT -lt $CONC ]]; then
+	admin "$OPENSTACK" database quota update "$PROJECT" instances "$CONC" >/dev/null || { echo "raising the instance quota failed" >&2; exit 1; }
+	trap 'admin "$OPENSTACK" database quota update "$PROJECT" instances "$OLD_LIMIT" >/dev/null; rm -rf "$WORK"' EXIT
+fi
+VERSION=$(datastore_version "$DS")
+[[ -n $VERSION ]] || { echo "datastore $DS has no version" >&2; exit 1; }
+
+# one NAME OUT: create, wait ACTIVE, write "ms create_ms rss_kb id" (or "FAIL id status") to OUT.
+one() {
+	local name=$1 out=$2 t0 t1 id s
+	t0=$(now_ms)
+	if ! id=$(create_instance "$name" "$DS" "$VERSION" 2>"$out.err"); then
+		echo "FAIL - create: $(tr '\n' ' ' <"$out.err")" >"$out"
+		return
+	fi
+	t1=$(now_ms)
+	if s=$(wait_instance "$id" 300 0.1 "$ACTIVE_RE" "$FAILED_RE") && [[ $s =~ $ACTIVE_RE ]]; then
+		echo "$(($(now_ms) - t0)) $((t1 - t0)) $(guest_rss_kb "$id") $id" >"$out"
+	else
+		echo "FAIL $id $s" >"$out"
+	fi
+}
+
+# phase_report NAME FILES...: prints the statistics of a phase.
+phase_report() {
+	local name=$1 f a b c d times=() creates=() rss=() fails=0
+	shift
+	for f in "$@"; do
+		read -r a b c d <"$f"
+		if [[ $a == FAIL ]]; then
+			fails=$((fails + 1))
+			echo "  FAILED: $(cat "$f")"
+			continue
+		fi
+		times+=("$a") creates+=("$b")
+		[[ -n $d ]] && rss+=("$c") # an empty RSS shifts the id into its column
+	done
+	if ((${#times[@]})); then
+		printf '%s: create → ACTIVE p50 %d ms, max %d ms (n=%d, failed %d); the create command alone p50 %d ms\n' \
+			"$name" "$(percentile 50 "${times[@]}")" "$(percentile 100 "${times[@]}")" "${#times[@]}" "$fails" \
+			"$(percentile 50 "${creates[@]}")"
+	else
+		echo "$name: every create failed ($fails)"
+	fi
+	if ((${#rss[@]})); then
+		printf '%s: guest agent VmRSS p50 %d kB, max %d kB\n' "$name" "$(percentile 50 "${rss[@]}")" "$(percentile 100 "${rss[@]}")"
+	fi
+	printf '%s\n' "${rss[@]}" >>"$WORK/all_rss"
+	FAILS=$((FAILS + fails))
+	LAST_P50=$( ((${#times[@]})) && percentile 50 "${times[@]}")
+}
+
+# delete_all FILES...: deletes the instances of these result files and waits until they are gone.
+delete_all() {
+	local f ids=() id
+	for f in "$@"; do
+		id=$(awk '{print ($1 == "FAIL") ? $2 : $NF}' "$f")
+		[[ $id =~ ^[0-9a-f-]{36}$ ]] && ids+=("$id")
+	done
+	for id in "${ids[@]}"; do delete_instance "$id" 2>/dev/null & done
+	wait
+	for id in "${ids[@]}"; do
+		wait_instance "$id" 180 0.5 '^GONE' >/dev/null || echo "  instance $id not gone after 180 s"
+	done
+}
+
+FAILS=0
+echo "bench-create: datastore $DS $VERSION; $SEQ sequential, then $CONC at once"
+files=()
+for ((i = 0; i < SEQ; i++)); do
+	one "bench-seq-$i" "$WORK/seq.$i"
+	files+=("$WORK/seq.$i")
+	delete_all "$WORK/seq.$i" # before the next create, so each one runs on an idle system
+done
+phase_report "sequential" "${files[@]}"
+SEQ_P50=$LAST_P50
+
+files=()
+for ((i = 0; i < CONC; i++)); do
+	one "bench-conc-$i" "$WORK/conc.$i" &
+	files+=("$WORK/conc.$i")
+done
+wait
+phase_report "concurrent ($CONC at once)" "${files[@]}"
+delete_all "${files[@]}"
+
+mapfile -t allrss < <(grep -v '^$' "$WORK/all_rss")
+rssmax=$( ((${#allrss[@]})) && percentile 100 "${allrss[@]}")
+verdict() { if [[ -n $1 ]] && (($1 < $2)); then echo met; else echo MISSED; fi; }
+echo "target create → ACTIVE p50 < 5000 ms: sequential p50 ${SEQ_P50:-?} ms — $(verdict "$SEQ_P50" 5000)"
+echo "target guest agent RSS < 20480 kB: max ${rssmax:-?} kB — $(verdict "$rssmax" 20480)"
+exit $((FAILS > 0))
