@@ -69,6 +69,7 @@ type CreateInstanceParams struct {
 	Instances []Instance
 	Deltas    map[string]int
 	Defaults  Defaults
+	Modules   []ModuleRef // applied to every instance (requested + auto-apply modules)
 }
 
 // CreateInstance inserts the instances (task BUILDING unless set) and their service_statuses rows (`new`) and
@@ -122,6 +123,9 @@ func (d *DB) CreateInstance(ctx context.Context, p CreateInstanceParams) ([]Inst
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO service_statuses (id, instance_id, status_id, status_description, updated_at)
 				VALUES (?, ?, ?, ?, ?)`, NewID(), in.ID, status.New.Code, status.New.Description, now); err != nil {
+				return err
+			}
+			if err := applyModules(ctx, tx, now, in.ID, p.Modules); err != nil {
 				return err
 			}
 		}
@@ -352,7 +356,7 @@ func (d *DB) EncryptedKey(ctx context.Context, id string) (string, error) {
 
 // DeleteInstance finishes a delete: soft-deletes the row (deleted=1, deleted_at, task NONE, datastore version,
 // configuration, replica source and cluster NULL), sets the guest status `deleted`, soft-deletes its fault and
-// releases its quota (instances −1, volumes −volume_size, ram −flavorRAM; the catalog does not know flavor RAM),
+// module associations and releases its quota (instances −1, volumes −volume_size, ram −flavorRAM; the catalog does not know flavor RAM),
 // all in one transaction. Deleting an already deleted instance changes nothing; an unknown one is ErrNotFound.
 func (d *DB) DeleteInstance(ctx context.Context, id string, flavorRAM int) error {
 	var in Instance
@@ -385,8 +389,10 @@ func (d *DB) DeleteInstance(ctx context.Context, id string, flavorRAM int) error
 			status.Deleted.Code, status.Deleted.Description, now, id); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE instance_faults SET deleted = 1, deleted_at = ?, updated = ? WHERE instance_id = ? AND deleted = 0", now, now, id); err != nil {
-			return err
+		for _, table := range []string{"instance_faults", "instance_modules"} {
+			if _, err := tx.ExecContext(ctx, "UPDATE "+table+" SET deleted = 1, deleted_at = ?, updated = ? WHERE instance_id = ? AND deleted = 0", now, now, id); err != nil {
+				return err
+			}
 		}
 		return d.applyQuota(ctx, tx, in.TenantID, deltas, nil)
 	})
