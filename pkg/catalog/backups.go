@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -202,4 +203,57 @@ func (d *DB) FailRunningBackups(ctx context.Context, instanceID string) (int64, 
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// BackupStrategy is a backup_strategy row: the Swift container a project's (InstanceID "") or one instance's
+// backups go to.
+type BackupStrategy struct {
+	ID             string     `db:"id"`
+	TenantID       string     `db:"tenant_id"`
+	InstanceID     string     `db:"instance_id"`
+	Backend        string     `db:"backend"`
+	SwiftContainer string     `db:"swift_container"`
+	Created        *time.Time `db:"created"`
+}
+
+const strategyCols = "id, tenant_id, instance_id, backend, COALESCE(swift_container, '') AS swift_container, created"
+
+// SetBackupStrategy creates or updates the strategy of (tenant, instance) with backend swift.
+func (d *DB) SetBackupStrategy(ctx context.Context, tenantID, instanceID, container string) (BackupStrategy, error) {
+	_, err := d.x.ExecContext(ctx, `INSERT INTO backup_strategy (id, tenant_id, instance_id, backend, swift_container, created)
+		VALUES (?, ?, ?, 'swift', ?, ?) ON DUPLICATE KEY UPDATE swift_container = VALUES(swift_container)`,
+		NewID(), tenantID, instanceID, nullString(container), d.now())
+	if err != nil {
+		return BackupStrategy{}, err
+	}
+	var s BackupStrategy
+	err = d.x.GetContext(ctx, &s, "SELECT "+strategyCols+" FROM backup_strategy WHERE tenant_id = ? AND instance_id = ?", tenantID, instanceID)
+	return s, err
+}
+
+// ListBackupStrategies lists a tenant's strategies, optionally of one instance.
+func (d *DB) ListBackupStrategies(ctx context.Context, tenantID, instanceID string) ([]BackupStrategy, error) {
+	q, args := "SELECT "+strategyCols+" FROM backup_strategy WHERE tenant_id = ?", []any{tenantID}
+	if instanceID != "" {
+		q, args = q+" AND instance_id = ?", append(args, instanceID)
+	}
+	var out []BackupStrategy
+	err := d.x.SelectContext(ctx, &out, q+" ORDER BY instance_id", args...)
+	return out, err
+}
+
+// BackupStrategyFor returns the strategy that applies to an instance: its own, else the project default; ok is
+// false when neither exists.
+func (d *DB) BackupStrategyFor(ctx context.Context, tenantID, instanceID string) (s BackupStrategy, ok bool, err error) {
+	err = d.x.GetContext(ctx, &s, "SELECT "+strategyCols+" FROM backup_strategy WHERE tenant_id = ? AND instance_id IN (?, '') ORDER BY instance_id DESC LIMIT 1", tenantID, instanceID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, false, nil
+	}
+	return s, err == nil, err
+}
+
+// DeleteBackupStrategy removes (tenant, instance)'s strategy; a missing one is not an error (Trove answers 202).
+func (d *DB) DeleteBackupStrategy(ctx context.Context, tenantID, instanceID string) error {
+	_, err := d.x.ExecContext(ctx, "DELETE FROM backup_strategy WHERE tenant_id = ? AND instance_id = ?", tenantID, instanceID)
+	return err
 }

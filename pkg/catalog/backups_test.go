@@ -75,3 +75,40 @@ func TestBackups(t *testing.T) {
 		t.Fatalf("remaining %+v", all)
 	}
 }
+
+func TestBackupStrategies(t *testing.T) {
+	d := newDB(t)
+	inst := "1d7f0c1e-0000-4000-8000-000000000001"
+	if _, ok, err := d.BackupStrategyFor(ctx, tenant, inst); ok || err != nil {
+		t.Fatalf("none yet: %v %v", ok, err)
+	}
+	if _, err := d.SetBackupStrategy(ctx, tenant, "", "project-container"); err != nil {
+		t.Fatal(err)
+	}
+	s, ok, err := d.BackupStrategyFor(ctx, tenant, inst)
+	if err != nil || !ok || s.SwiftContainer != "project-container" || s.InstanceID != "" {
+		t.Fatalf("project default: %+v %v %v", s, ok, err)
+	}
+	if _, err := d.SetBackupStrategy(ctx, tenant, inst, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	s, err = d.SetBackupStrategy(ctx, tenant, inst, "c2") // upsert
+	if err != nil || s.Backend != "swift" || s.SwiftContainer != "c2" {
+		t.Fatalf("upsert: %+v %v", s, err)
+	}
+	if s, _, _ := d.BackupStrategyFor(ctx, tenant, inst); s.SwiftContainer != "c2" {
+		t.Fatalf("instance strategy not preferred: %+v", s)
+	}
+	if all, _ := d.ListBackupStrategies(ctx, tenant, ""); len(all) != 2 {
+		t.Fatalf("list: %+v", all)
+	}
+	if err := d.DeleteBackupStrategy(ctx, tenant, inst); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.DeleteBackupStrategy(ctx, tenant, inst); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := d.ListBackupStrategies(ctx, tenant, inst); len(all) != 0 {
+		t.Fatalf("after delete: %+v", all)
+	}
+}
