@@ -9,17 +9,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-)
 
-// Backup states (states.md §1.5).
-const (
-	BackupNew          = "NEW"
-	BackupBuilding     = "BUILDING"
-	BackupSaving       = "SAVING"
-	BackupCompleted    = "COMPLETED"
-	BackupFailed       = "FAILED"
-	BackupDeleteFailed = "DELETE_FAILED"
-	BackupRestored     = "RESTORED"
+	"github.com/trove-go/trove/pkg/status"
 )
 
 // Backup is a backups row. Nullable text reads as "".
@@ -44,9 +35,7 @@ type Backup struct {
 }
 
 // Running reports a NEW, BUILDING or SAVING backup.
-func (b Backup) Running() bool {
-	return b.State == BackupNew || b.State == BackupBuilding || b.State == BackupSaving
-}
+func (b Backup) Running() bool { return status.BackupRunning(b.State) }
 
 const backupCols = `id, name, COALESCE(description, '') AS description, COALESCE(location, '') AS location,
 	COALESCE(backup_type, '') AS backup_type, COALESCE(size, 0) AS size, COALESCE(tenant_id, '') AS tenant_id, state,
@@ -62,7 +51,7 @@ func (d *DB) CreateBackup(ctx context.Context, b Backup, def Defaults) (Backup, 
 		b.ID = NewID()
 	}
 	if b.State == "" {
-		b.State = BackupNew
+		b.State = status.BackupNew
 	}
 	now := d.now()
 	b.Created, b.Updated, b.Deleted, b.DeletedAt = now, now, false, nil
@@ -198,7 +187,7 @@ func (d *DB) DeleteBackup(ctx context.Context, id string) error {
 // FailRunningBackups marks an instance's running backups FAILED (reset_status); it returns how many changed.
 func (d *DB) FailRunningBackups(ctx context.Context, instanceID string) (int64, error) {
 	res, err := d.x.ExecContext(ctx, "UPDATE backups SET state = ?, updated = ? WHERE instance_id = ? AND COALESCE(deleted, 0) = 0 AND state IN ('NEW', 'BUILDING', 'SAVING')",
-		BackupFailed, d.now(), instanceID)
+		status.BackupFailed, d.now(), instanceID)
 	if err != nil {
 		return 0, err
 	}

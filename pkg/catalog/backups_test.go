@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/status"
 )
 
 func TestBackups(t *testing.T) {
@@ -18,7 +19,7 @@ func TestBackups(t *testing.T) {
 	for _, name := range []string{"b1", "b2"} {
 		clk.advance(1e9)
 		b, err := d.CreateBackup(ctx, catalog.Backup{Name: name, TenantID: tenant, InstanceID: in.ID, DatastoreVersionID: v.ID, StorageDriver: "swift"}, def)
-		if err != nil || b.State != catalog.BackupNew || len(b.ID) != 36 {
+		if err != nil || b.State != status.BackupNew || len(b.ID) != 36 {
 			t.Fatalf("CreateBackup: %+v %v", b, err)
 		}
 		ids = append(ids, b.ID)
@@ -37,7 +38,7 @@ func TestBackups(t *testing.T) {
 		t.Fatalf("RunningBackups %v %v", running, err)
 	}
 	// update_backup from the conductor.
-	state, size, loc, sum := catalog.BackupCompleted, 1.25, "http://swift/c/o", "abc"
+	state, size, loc, sum := status.BackupCompleted, 1.25, "http://swift/c/o", "abc"
 	clk.advance(1e9)
 	if err := d.UpdateBackup(ctx, ids[0], catalog.BackupUpdate{State: &state, Size: &size, Location: &loc, Checksum: &sum}); err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func TestBackups(t *testing.T) {
 		t.Fatalf("backups in use %+v", u["backups"])
 	}
 	all, _, _ := d.ListBackups(ctx, catalog.BackupFilter{InstanceID: in.ID})
-	if len(all) != 1 || all[0].State != catalog.BackupFailed {
+	if len(all) != 1 || all[0].State != status.BackupFailed {
 		t.Fatalf("remaining %+v", all)
 	}
 }

@@ -142,3 +142,29 @@ func TestActionBlocker(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterTasksAndBackupStates(t *testing.T) {
+	for i, c := range ClusterTasks {
+		if c.Code != i+1 {
+			t.Errorf("%s has code %d", c.Name, c.Code)
+		}
+		if got, ok := ClusterTaskByCode(c.Code); !ok || got != c {
+			t.Errorf("ClusterTaskByCode(%d) = %+v", c.Code, got)
+		}
+	}
+	if _, ok := ClusterTaskByCode(10); ok {
+		t.Error("code 10 should be unknown")
+	}
+	cases := []struct {
+		state               string
+		running, successful bool
+	}{
+		{"NEW", true, false}, {"BUILDING", true, false}, {"SAVING", true, false}, {"COMPLETED", false, true},
+		{"FAILED", false, false}, {"DELETE_FAILED", false, false}, {"RESTORED", false, true}, {"new", false, false},
+	}
+	for _, c := range cases {
+		if BackupRunning(c.state) != c.running || BackupSuccessful(c.state) != c.successful {
+			t.Errorf("%s: running %v successful %v", c.state, BackupRunning(c.state), BackupSuccessful(c.state))
+		}
+	}
+}
