@@ -45,7 +45,13 @@ func testLog(t testing.TB) *logrus.Entry {
 // newTransport dials the test broker with a control exchange of its own.
 func newTransport(t testing.TB) *Transport {
 	t.Helper()
-	cfg := DefaultConfig(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test"))
+	return newTransportOn(t, testenv.UniqueName(t, "trove-test"))
+}
+
+// newTransportOn dials the test broker with the given control exchange.
+func newTransportOn(t testing.TB, exchange string) *Transport {
+	t.Helper()
+	cfg := DefaultConfig(testenv.TransportURL(t), exchange)
 	cfg.MissingConsumer = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
