@@ -38,7 +38,7 @@ func newTestDriver(t *testing.T, pool string) (*Driver, string) {
 		StateDir:         filepath.Join(dir, "state"),
 		AddressPool:      netip.MustParsePrefix(pool),
 		GuestAgentBinary: bin,
-		Images:           map[string]string{"mariadb-local": "/usr/sbin", "broken": filepath.Join(dir, "missing")},
+		Images:           map[string]string{"mariadb-local": "/usr/sbin", "pg-local": "/usr/bin", "broken": filepath.Join(dir, "missing")},
 		Flavors:          DefaultFlavors,
 		StopTimeout:      2 * time.Second,
 	}
@@ -188,6 +188,18 @@ func TestServerLifecycle(t *testing.T) {
 	conf, _ = os.ReadFile(filepath.Join(inst, "etc/trove/conf.d/trove-guestagent.conf"))
 	if !strings.Contains(string(conf), "volume_size_gb = 3\n") {
 		t.Fatalf("after extend:\n%s", conf)
+	}
+	// An image switch rewrites the binaries the guest will use, without a restart.
+	pid := d.guestPID(id)
+	if err := d.SwitchImage(ctx, id, "pg-local"); err != nil {
+		t.Fatal(err)
+	}
+	conf, _ = os.ReadFile(filepath.Join(inst, "etc/trove/conf.d/trove-guestagent.conf"))
+	if !strings.Contains(string(conf), "server_bin_dir = /usr/bin\n") || d.guestPID(id) != pid {
+		t.Fatalf("after switch (pid %d, was %d):\n%s", d.guestPID(id), pid, conf)
+	}
+	if err := d.SwitchImage(ctx, id, "nope"); !errors.Is(err, compute.ErrNotFound) {
+		t.Fatalf("switch to unknown image: %v", err)
 	}
 	if err := d.ExtendVolume(ctx, vol.ID, 1); err == nil {
 		t.Fatal("shrinking a volume succeeded")

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/trove-go/trove/pkg/compute"
@@ -230,8 +229,8 @@ func (d *Driver) RebuildServer(ctx context.Context, id, imageID string, userFile
 	return d.startGuest(id)
 }
 
-// setLocalSize rewrites volume_size_gb in the [local] section of the instance's trove-guestagent.conf.
-func (d *Driver) setLocalSize(id string, sizeGB int) error {
+// setLocal rewrites one key of the [local] section of the instance's trove-guestagent.conf.
+func (d *Driver) setLocal(id, key, value string) error {
 	p := filepath.Join(d.instanceDir(id), filepath.FromSlash(compute.GuestConfigPath))
 	b, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
@@ -247,11 +246,34 @@ func (d *Driver) setLocalSize(id string, sizeGB int) error {
 		if strings.HasPrefix(t, "[") {
 			inLocal = t == "[local]"
 		}
-		if inLocal && strings.HasPrefix(t, "volume_size_gb") {
-			lines[i] = "volume_size_gb = " + strconv.Itoa(sizeGB)
+		if k, _, ok := strings.Cut(t, "="); inLocal && ok && strings.TrimSpace(k) == key {
+			lines[i] = key + " = " + value
 		}
 	}
 	return os.WriteFile(p, []byte(strings.Join(lines, "\n")), 0o600)
+}
+
+// SwitchImage points a running server at another image's binaries without restarting it (the local
+// equivalent of Trove swapping the datastore container image): the guest's upgrade RPC then restarts the
+// database server from them.
+func (d *Driver) SwitchImage(ctx context.Context, id, imageID string) error {
+	img, err := d.ResolveImage(ctx, imageID)
+	if err != nil {
+		return err
+	}
+	err = d.update(func(s *state) error {
+		srv, ok := s.Servers[id]
+		if !ok {
+			return fmt.Errorf("server %s: %w", id, compute.ErrNotFound)
+		}
+		srv.ImageID, srv.BinDir = img.ID, img.ServerBinDir
+		s.Servers[id] = srv
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return d.setLocal(id, "server_bin_dir", img.ServerBinDir)
 }
 
 // StartStopped starts the guest agent of every recorded server whose guest is not running (after a host

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/google/uuid"
 
@@ -74,7 +75,7 @@ func (d *Driver) ExtendVolume(_ context.Context, id string, newSizeGB int) error
 	if err != nil {
 		return err
 	}
-	return d.setLocalSize(inst, newSizeGB)
+	return d.setLocal(inst, "volume_size_gb", strconv.Itoa(newSizeGB))
 }
 
 // DeleteVolume removes the volume and its directory. It refuses while a server still uses it; deleting a

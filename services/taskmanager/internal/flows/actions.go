@@ -142,13 +142,84 @@ func (m *Manager) finishResize(ctx context.Context, rc rpc.Context, inst catalog
 	return nil
 }
 
-// Upgrade is not implemented by the local taskmanager yet: the task is reset and a fault says so, so the
-// instance does not stay UPGRADE.
-func (m *Manager) Upgrade(ctx context.Context, _ rpc.Context, a taskapi.UpgradeArgs) error {
-	defer m.resetTask(ctx, a.InstanceID, status.TaskUpgrading)
-	err := errors.New("datastore upgrade is not supported by this taskmanager")
-	m.recordFault(ctx, a.InstanceID, "Error upgrading the instance.", err)
-	return err
+// imageSwitcher is implemented by drivers whose image carries the datastore binaries of a running server
+// (the local driver); with OpenStack the guest itself swaps the datastore container image.
+type imageSwitcher interface {
+	SwitchImage(ctx context.Context, serverID, imageID string) error
+}
+
+// UpgradeTimeout is how long an upgrade waits for the guest to run the new version (Trove's 600 s).
+const UpgradeTimeout = 600 * time.Second
+
+// Upgrade moves an instance to another datastore version (states.md §5, Victoria and later): status
+// `upgrading`, guest pre_upgrade, the driver points the server at the new image, guest upgrade (cast), then wait
+// until the guest reports the new version and a healthy status; task NONE. Any failure → task 81 with a fault.
+func (m *Manager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error {
+	id := a.InstanceID
+	inst, err := m.Catalog.GetInstance(ctx, id)
+	if err != nil {
+		return err
+	}
+	if inst.Task() != status.TaskUpgrading {
+		m.log(id).WithField("task", inst.Task().Action).Warn("upgrade for an instance that is not upgrading; ignored")
+		return nil
+	}
+	fail := func(msg string, err error) error {
+		return m.failTask(ctx, id, status.TaskUpgrading, status.TaskBuildingErrorServer, msg, err)
+	}
+	ver, err := m.Catalog.GetVersion(ctx, a.DatastoreVersionID)
+	if err != nil {
+		return fail("Error reading the new datastore version.", err)
+	}
+	if err := m.Catalog.SetServiceStatus(ctx, id, status.Upgrading); err != nil {
+		return err
+	}
+	guest, _, err := m.guest(ctx, id)
+	if err != nil {
+		return fail("Error reading the instance's RPC key.", err)
+	}
+	info, err := guest.PreUpgrade(ctx, rc)
+	if err != nil {
+		return fail("Error preparing the guest for the upgrade.", err)
+	}
+	if sw, ok := m.Compute.(imageSwitcher); ok {
+		if err := sw.SwitchImage(ctx, inst.ComputeInstanceID, ver.ImageID); err != nil {
+			return fail("Error switching the server to the new image.", err)
+		}
+	}
+	if info == nil {
+		info = guestapi.UpgradeInfo{}
+	}
+	info["datastore_version"] = ver.Version
+	if err := guest.Upgrade(ctx, rc, guestapi.UpgradeArgs{UpgradeInfo: info}); err != nil {
+		return fail("Error sending upgrade to the guest.", err)
+	}
+	// Done when the guest says it runs the new version (pre_upgrade reports it; read-only) and a heartbeat
+	// after the switch says healthy.
+	deadline := m.TimeNow().Add(UpgradeTimeout)
+	poll := min(m.Config.UsageSleepTime, 500*time.Millisecond)
+	for {
+		st, err := m.Catalog.GetServiceStatus(ctx, id)
+		if err == nil && (st.Status() == status.Healthy || st.Status() == status.Running) {
+			now, cerr := guest.PreUpgrade(ctx, rc)
+			if cerr == nil && now["datastore_version"] == ver.Version {
+				if err := m.retry(ctx, id, "finishing the upgrade", func() error {
+					_, err := m.Catalog.SetTaskIf(ctx, id, status.TaskUpgrading, status.TaskNone)
+					return err
+				}); err != nil {
+					return err
+				}
+				m.log(id).WithField("datastore_version", ver.Version).Info("instance upgraded")
+				return nil
+			}
+		}
+		if !m.TimeNow().Before(deadline) {
+			return fail(fmt.Sprintf("The guest did not run version %s healthily within %s.", ver.Version, UpgradeTimeout), err)
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return err
+		}
+	}
 }
 
 // Resume picks up every flow a previous taskmanager left unfinished (called once at start):
@@ -158,8 +229,10 @@ func (m *Manager) Upgrade(ctx context.Context, _ rpc.Context, a taskapi.UpgradeA
 //   - DELETING → delete again (idempotent).
 //   - REBOOTING → restart again.
 //   - RESIZING → finish if the volume already has a new size, else reset with a fault.
+//   - UPGRADING → upgrade again to the row's (already new) datastore version; every step is idempotent.
 func (m *Manager) Resume(ctx context.Context) error {
-	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting, status.TaskRebooting, status.TaskResizing)
+	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting, status.TaskRebooting, status.TaskResizing,
+		status.TaskUpgrading)
 	if err != nil {
 		return err
 	}
@@ -177,6 +250,10 @@ func (m *Manager) Resume(ctx context.Context) error {
 			m.Go(inst.ID, "resume restart", func(ctx context.Context) error { return m.Restart(ctx, rc, inst.ID) })
 		case status.TaskResizing:
 			m.Go(inst.ID, "resume resize", func(ctx context.Context) error { return m.resumeResize(ctx, rc, inst) })
+		case status.TaskUpgrading:
+			m.Go(inst.ID, "resume upgrade", func(ctx context.Context) error {
+				return m.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: inst.ID, DatastoreVersionID: inst.DatastoreVersionID})
+			})
 		}
 	}
 	return nil

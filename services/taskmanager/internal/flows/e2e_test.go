@@ -207,6 +207,32 @@ func lifecycle(t *testing.T, e *env, dsv catalog.DatastoreVersion, args taskapi.
 		t.Fatalf("volume %+v", v)
 	}
 
+	// upgrade (MariaDB only: one PostgreSQL version is installed)
+	if dsv.Manager == "mariadb" {
+		if err := e.db.SetDatastoreVersion(ctx, id, e.newVersion.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.SetTask(ctx, id, status.TaskUpgrading); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.m.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: id, DatastoreVersionID: e.newVersion.ID}); err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+		if row := e.get(id); row.Task() != status.TaskNone {
+			t.Fatalf("task after upgrade %q", row.TaskDescription)
+		}
+		guest, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info, err := guest.PreUpgrade(ctx, rc); err != nil || info["datastore_version"] != "10.11.99" {
+			t.Fatalf("guest version after upgrade %v %v", info, err)
+		}
+		if err := query(); err != nil {
+			t.Fatalf("user database after upgrade: %v", err)
+		}
+	}
+
 	// delete
 	dir := e.drv.InstanceDir(id)
 	if err := e.db.SetTask(ctx, id, status.TaskDeleting); err != nil {

@@ -38,6 +38,7 @@ type env struct {
 	conductorTopic string
 	version        catalog.DatastoreVersion // mariadb 10.11, the default
 	pgVersion      catalog.DatastoreVersion // postgresql 15
+	newVersion     catalog.DatastoreVersion // mariadb 10.11.99 (image mariadb-local-2, the same binaries), upgrades
 	dir            string
 	clock          *clock
 }
@@ -84,6 +85,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	e.version = version("mariadb", "10.11", "mariadb-local")
 	e.pgVersion = version("postgresql", "15", "postgresql-15-local")
+	e.newVersion = version("mariadb", "10.11.99", "mariadb-local-2")
 	log := logrus.New().WithField("test", t.Name())
 	e.exchange = testenv.UniqueName(t, "trove-test")
 	e.conductorTopic = testenv.UniqueName(t, "trove-conductor")
@@ -110,7 +112,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	t.Cleanup(func() { os.RemoveAll(stateDir) })
 	e.drv = local.New(local.Config{StateDir: stateDir, AddressPool: pool, GuestAgentBinary: bin,
-		Images: map[string]string{"mariadb-local": "/usr/sbin", "postgresql-15-local": "/usr/lib/postgresql/15/bin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
+		Images: map[string]string{"mariadb-local": "/usr/sbin", "mariadb-local-2": "/usr/sbin", "postgresql-15-local": "/usr/lib/postgresql/15/bin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
 
 	guestConf := filepath.Join(e.dir, "trove-guestagent.conf")
 	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n",

@@ -233,6 +233,7 @@ func TestResumeAfterCrash(t *testing.T) {
 // trove-api's casts (secure RPC) reach the manager's handlers, which run the flows in the background.
 func TestCastsRunFlows(t *testing.T) {
 	e := newEnv(t, envOpts{})
+	e.m.Config.AgentCallHigh = time.Second // the idle guest never answers pre_upgrade
 	ctx := context.Background()
 	const key = "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz"
 	topic := "taskmanager-" + e.exchange
@@ -264,8 +265,8 @@ func TestCastsRunFlows(t *testing.T) {
 	}
 	waitFor(t, "create failed with 81", func() bool { return e.get(bad.ID).Task() == status.TaskBuildingErrorServer })
 	waitFor(t, "instance deleted", func() bool { return e.get(gone.ID).Deleted })
-	waitFor(t, "upgrade reset", func() bool { return e.get(upg.ID).Task() == status.TaskNone })
-	if f := e.fault(upg.ID); !strings.Contains(f, "not supported") {
+	waitFor(t, "upgrade failed with 81", func() bool { return e.get(upg.ID).Task() == status.TaskBuildingErrorServer })
+	if f := e.fault(upg.ID); !strings.Contains(f, "preparing the guest for the upgrade") {
 		t.Fatalf("upgrade fault %q", f)
 	}
 }
