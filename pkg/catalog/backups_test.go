@@ -9,6 +9,7 @@ import (
 )
 
 func TestBackups(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	clk := withClock(d)
 	_, v := seedDatastore(t, d)
@@ -78,6 +79,7 @@ func TestBackups(t *testing.T) {
 }
 
 func TestBackupStrategies(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	inst := "1d7f0c1e-0000-4000-8000-000000000001"
 	if _, ok, err := d.BackupStrategyFor(ctx, tenant, inst); ok || err != nil {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestConfigurations(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	var ids []string

@@ -32,6 +32,7 @@ func seedDatastore(t testing.TB, d *catalog.DB) (catalog.Datastore, catalog.Data
 }
 
 func TestDatastoreUpdateAndFind(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	if _, err := d.UpdateDatastoreVersion(ctx, mysqlVersion("8.0", "", true)); err == nil {
 		t.Fatal("version of a missing datastore accepted")
@@ -100,6 +101,7 @@ func TestDatastoreUpdateAndFind(t *testing.T) {
 }
 
 func TestVersionFlavors(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	if err := d.AddVersionMetadata(ctx, v.ID, catalog.MetadataFlavor, []string{"2", "1"}); err != nil {
@@ -134,6 +136,7 @@ func TestVersionFlavors(t *testing.T) {
 }
 
 func TestConfigParams(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	params := []catalog.ConfigParam{
@@ -166,6 +169,7 @@ func TestConfigParams(t *testing.T) {
 }
 
 func TestDeleteDatastoreVersion(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	ds, v := seedDatastore(t, d)
 	in := create(t, d, v.ID, "db1")

@@ -51,6 +51,7 @@ func usage(t testing.TB, d *catalog.DB) map[string]int {
 var instanceTables = []string{"instances", "service_statuses", "quota_usages", "reservations"}
 
 func TestCreateInstance(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	clk := withClock(d)
 	_, v := seedDatastore(t, d)
@@ -99,6 +100,7 @@ func TestCreateInstance(t *testing.T) {
 }
 
 func TestCreateInstanceOverQuota(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	if err := d.SetQuota(ctx, tenant, catalog.ResourceVolumes, 7); err != nil {
@@ -132,6 +134,7 @@ func TestCreateInstanceOverQuota(t *testing.T) {
 
 // N parallel creates against a limit of 5 instances: exactly 5 succeed, usage ends at 5.
 func TestCreateInstanceConcurrentQuota(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	if err := d.SetQuota(ctx, tenant, catalog.ResourceInstances, 5); err != nil {
@@ -176,6 +179,7 @@ func TestCreateInstanceConcurrentQuota(t *testing.T) {
 }
 
 func TestUpdateInstance(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	clk := withClock(d)
 	_, v := seedDatastore(t, d)
@@ -224,6 +228,7 @@ func TestUpdateInstance(t *testing.T) {
 }
 
 func TestDeleteInstance(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	in := create(t, d, v.ID, "db1")
@@ -266,6 +271,7 @@ func TestDeleteInstance(t *testing.T) {
 }
 
 func TestListInstancesPagination(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	if err := d.SetQuota(ctx, tenant, "instances", -1); err != nil {

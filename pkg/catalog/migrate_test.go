@@ -19,6 +19,7 @@ func schemaVersion(t *testing.T, d *catalog.DB) uint {
 
 // The migrated schema has Trove's column types, NULL-ness and index names (catalog.md §3), spot-checked.
 func TestMigrateFreshSchema(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	if v := schemaVersion(t, d); v != db.Head {
 		t.Fatalf("version %d, want %d", v, db.Head)
@@ -108,6 +109,7 @@ func TestMigrateFreshSchema(t *testing.T) {
 }
 
 func TestCheckSchemaRefusesOldCatalog(t *testing.T) {
+	t.Parallel()
 	d := openEmpty(t)
 	err := d.CheckSchema(ctx)
 	if err == nil || !strings.Contains(err.Error(), "catalog schema is at 0, this binary needs 7: run `trove-manage") {
@@ -130,6 +132,7 @@ func TestCheckSchemaRefusesOldCatalog(t *testing.T) {
 // A catalog created by Python Trove (alembic_version at a revision, no schema_migrations) is adopted and
 // brought to head; Trove's older legacy revisions too.
 func TestMigrateAdoptsPythonTroveCatalog(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		at    uint   // our version that produced the Python schema
@@ -185,6 +188,7 @@ func TestMigrateAdoptsPythonTroveCatalog(t *testing.T) {
 
 // Every down migration undoes its up migration.
 func TestMigrateDownToEmpty(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	if err := d.MigrateTo(ctx, 0); err != nil {
 		t.Fatal(err)
@@ -202,6 +206,7 @@ func TestMigrateDownToEmpty(t *testing.T) {
 }
 
 func TestParseConnection(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in, net, addr, user, pass, db string
 	}{

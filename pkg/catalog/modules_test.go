@@ -7,6 +7,7 @@ import (
 )
 
 func TestModules(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	ds, v := seedDatastore(t, d)
 	mod := func(name, tenantID, dsID string, autoApply, visible bool) catalog.Module {

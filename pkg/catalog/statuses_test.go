@@ -14,6 +14,7 @@ func f(v float64) *float64 { return &v }
 // Heartbeats apply the conductor's rules in order: stale or duplicate messages are dropped, RESTART_REQUIRED
 // ignores heartbeats, unknown text changes nothing, and every accepted heartbeat refreshes updated_at.
 func TestHeartbeatOrdering(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	clk := withClock(d)
 	_, v := seedDatastore(t, d)
@@ -95,6 +96,7 @@ func TestHeartbeatOrdering(t *testing.T) {
 
 // Concurrent heartbeats of one instance: whatever the interleaving, the newest sent wins.
 func TestHeartbeatConcurrent(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	in := create(t, d, v.ID, "db1")
@@ -118,6 +120,7 @@ func TestHeartbeatConcurrent(t *testing.T) {
 }
 
 func TestSetServiceStatusAndAge(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	clk := withClock(d)
 	_, v := seedDatastore(t, d)
@@ -138,6 +141,7 @@ func TestSetServiceStatusAndAge(t *testing.T) {
 }
 
 func TestQuotas(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	def := catalog.Defaults{Instances: 3, RAM: -1, Volumes: 40, Backups: 50}
 	q, err := d.GetQuotas(ctx, tenant, def)
@@ -174,6 +178,7 @@ func TestQuotas(t *testing.T) {
 }
 
 func TestRootHistory(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	clk := withClock(d)
 	id := "4d0a7c1e-0000-4000-8000-000000000001"
@@ -212,6 +217,7 @@ func TestRootHistory(t *testing.T) {
 }
 
 func TestFaultsAndPeers(t *testing.T) {
+	t.Parallel()
 	d := newDB(t)
 	_, v := seedDatastore(t, d)
 	in := create(t, d, v.ID, "db1")
