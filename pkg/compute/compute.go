@@ -56,7 +56,7 @@ type Server struct {
 	ID        string
 	Name      string
 	Status    string // Server* constants
-	Fault     string // set when Status is ERROR
+	Fault     string // why the server is not ACTIVE (ERROR, SHUTOFF), when known
 	Addresses []Address
 }
 

@@ -112,6 +112,8 @@ func (d *Driver) GetServer(_ context.Context, id string) (compute.Server, error)
 		Addresses: []compute.Address{{Network: "local", Addr: addr, Version: 4}}}
 	if d.guestRunning(id) {
 		out.Status = compute.ServerActive
+	} else {
+		out.Fault = "the guest agent is not running; its log is " + filepath.Join(d.instanceDir(id), "guest.log")
 	}
 	return out, nil
 }

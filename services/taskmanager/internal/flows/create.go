@@ -308,8 +308,10 @@ func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time,
 			return nil
 		case status.New, status.Building, status.Unknown, status.Deleted:
 			if inst.ComputeInstanceID != "" {
-				if srv, err := m.Compute.GetServer(ctx, inst.ComputeInstanceID); err == nil && srv.Status == compute.ServerError {
-					return m.buildTimeout(ctx, id, fmt.Sprintf("Server %s went to ERROR: %s", srv.ID, srv.Fault))
+				// Trove fails on ERROR only; a server that stopped while building will not report either.
+				if srv, err := m.Compute.GetServer(ctx, inst.ComputeInstanceID); err == nil &&
+					(srv.Status == compute.ServerError || srv.Status == compute.ServerShutoff) {
+					return m.buildTimeout(ctx, id, fmt.Sprintf("Server %s went to %s while building: %s", srv.ID, srv.Status, srv.Fault))
 				}
 			}
 		default:

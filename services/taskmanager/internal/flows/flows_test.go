@@ -343,3 +343,23 @@ func TestSweep(t *testing.T) {
 		t.Fatal("stopped delete not retried")
 	}
 }
+
+// A guest that dies at start fails the build at once instead of after usage_timeout.
+func TestGuestCrashFailsBuild(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "crashing-guest")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho 'bad config' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOpts{guestBinary: bin})
+	in := e.instance("db-crash", "")
+	if err := e.m.CreateInstance(context.Background(), rc, createArgs(in, "mariadb-local")); err == nil {
+		t.Fatal("create with a crashing guest succeeded")
+	}
+	if row := e.get(in.ID); row.Task() != status.TaskBuildingErrorTimeoutGA {
+		t.Fatalf("task %q", row.TaskDescription)
+	}
+	if f := e.fault(in.ID); !strings.Contains(f, "SHUTOFF") || !strings.Contains(f, "guest.log") {
+		t.Fatalf("fault %q", f)
+	}
+}
