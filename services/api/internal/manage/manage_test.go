@@ -73,6 +73,7 @@ func run(t *testing.T, args ...string) result {
 }
 
 func TestTroveManage(t *testing.T) {
+	t.Parallel()
 	conf, dsn := setup(t)
 	rules := filepath.Join(t.TempDir(), "validation-rules.json")
 	os.WriteFile(rules, []byte(`{"configuration-parameters": [
@@ -177,6 +178,7 @@ func TestTroveManage(t *testing.T) {
 }
 
 func TestTroveManageConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty.conf")
 	os.WriteFile(empty, []byte("[DEFAULT]\n"), 0o600)
