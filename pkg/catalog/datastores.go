@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -198,6 +199,15 @@ func (d *DB) UpdateDatastoreVersion(ctx context.Context, u VersionUpdate) (Datas
 		Name: u.Name, Version: u.Version, Manager: u.Manager, ImageID: u.ImageID,
 		ImageTags: strings.Join(u.ImageTags, ","), Packages: u.Packages, Active: u.Active,
 		RegistryExt: u.RegistryExt, ReplStrategy: u.ReplStrategy,
+	}
+	for _, f := range []struct {
+		what, value string
+		max         int
+	}{{"name", v.Name, 255}, {"version", v.Version, 255}, {"manager", v.Manager, 255}, {"image id", v.ImageID, 36},
+		{"image tags", v.ImageTags, 255}, {"packages", v.Packages, 511}} {
+		if n := utf8.RuneCountInString(f.value); n > f.max {
+			return DatastoreVersion{}, fail(ErrBadRequest, "The datastore version %s is %d characters long; at most %d fit.", f.what, n, f.max)
+		}
 	}
 	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
 		ds, err := getDatastore(ctx, tx, u.Datastore)

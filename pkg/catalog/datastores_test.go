@@ -57,6 +57,10 @@ func TestDatastoreUpdateAndFind(t *testing.T) {
 	if n := counts(t, d, "datastore_versions"); n["datastore_versions"] != 1 {
 		t.Fatalf("upsert inserted a row: %v", n)
 	}
+	long := mysqlVersion("8.0", "", true)
+	long.ImageID = "an-image-name-that-is-longer-than-36-characters"
+	_, err = d.UpdateDatastoreVersion(ctx, long)
+	assertKind(t, err, catalog.ErrBadRequest)
 	// An inactive version cannot become the default.
 	_, err = d.UpdateDatastore(ctx, "mysql", "8.0")
 	assertKind(t, err, catalog.ErrBadRequest)
