@@ -52,6 +52,8 @@ func run() error {
 	ksCfg := keystone.ConfigFrom(file)
 	rpcCfg := rpc.ConfigFrom(file)
 	queue := file.String("DEFAULT", "taskmanager_queue", taskapi.Topic)
+	callLow := file.Seconds("DEFAULT", "agent_call_low_timeout", 15)
+	callHigh := file.Seconds("DEFAULT", "agent_call_high_timeout", 60)
 	enforcer, err := policy.FromConfig(file)
 	if err != nil {
 		return err
@@ -92,9 +94,10 @@ func run() error {
 	}
 	tm := taskapi.NewClient(tr.Client(taskapi.Target(queue), codec))
 
+	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: callLow, High: callHigh}
 	a := api.New(api.Deps{
 		Config: cfg, Catalog: db, Validator: ks, WWWAuthenticate: ks.WWWAuthenticate(), Policy: enforcer,
-		TaskManager: tm, Log: log.WithField("component", "api"),
+		TaskManager: tm, Guests: guests, Log: log.WithField("component", "api"),
 	})
 	err = a.Serve(ctx, nil)
 	logrus.WithField("service", "trove-api").Info("stopped")

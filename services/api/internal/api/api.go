@@ -16,6 +16,7 @@ import (
 	"github.com/trove-go/trove/pkg/policy"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
+	"github.com/trove-go/trove/services/api/internal/fault"
 )
 
 // TaskManager is what the API asks of trove-taskmanager (casts). Production wires *taskapi.Client.
@@ -36,8 +37,10 @@ type Deps struct {
 	WWWAuthenticate string
 	Policy          *policy.Enforcer
 	TaskManager     TaskManager
-	Flavors         Flavors
-	Log             *logrus.Entry
+	// Guests reaches instances' guest agents (databases, users, root); nil answers those routes with 501.
+	Guests  Guests
+	Flavors Flavors
+	Log     *logrus.Entry
 	// Now is the clock (UTC); nil means time.Now.
 	Now func() time.Time
 }
@@ -50,6 +53,7 @@ type API struct {
 	wwwAuth   string
 	policy    *policy.Enforcer
 	tm        TaskManager
+	guests    Guests
 	flavors   Flavors
 	log       *logrus.Entry
 	now       func() time.Time
@@ -60,7 +64,7 @@ type API struct {
 // New builds the API.
 func New(d Deps) *API {
 	a := &API{cfg: d.Config, cat: d.Catalog, validator: d.Validator, wwwAuth: d.WWWAuthenticate, policy: d.Policy,
-		tm: d.TaskManager, flavors: d.Flavors, log: d.Log, now: d.Now}
+		tm: d.TaskManager, guests: d.Guests, flavors: d.Flavors, log: d.Log, now: d.Now}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -78,6 +82,10 @@ func New(d Deps) *API {
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func notImplemented(http.ResponseWriter, *http.Request) error {
+	return fault.NotImplemented("The server has either erred or is incapable of performing the requested operation.")
+}
 
 // Handler returns the whole application: versions, healthcheck and the authenticated /v1.0 tree.
 func (a *API) Handler() http.Handler {
@@ -105,6 +113,17 @@ func (a *API) Handler() http.Handler {
 		{"PATCH", "instances/{id}", a.updateInstance(true)},
 		{"DELETE", "instances/{id}", a.deleteInstance},
 		{"POST", "instances/{id}/action", a.instanceAction},
+		{"GET", "instances/{id}/databases", a.listDatabases},
+		{"POST", "instances/{id}/databases", a.createDatabases},
+		{"GET", "instances/{id}/databases/{name}", notImplemented},
+		{"DELETE", "instances/{id}/databases/{name}", a.deleteDatabase},
+		{"GET", "instances/{id}/users", a.listUsers},
+		{"POST", "instances/{id}/users", a.createUsers},
+		{"GET", "instances/{id}/users/{user}", a.showUser},
+		{"DELETE", "instances/{id}/users/{user}", a.deleteUser},
+		{"GET", "instances/{id}/root", a.rootShow},
+		{"POST", "instances/{id}/root", a.rootEnable},
+		{"DELETE", "instances/{id}/root", a.rootDisable},
 
 		{"GET", "datastores", a.listDatastores},
 		{"GET", "datastores/versions/{version}", a.showVersionByUUID},

@@ -98,13 +98,22 @@ func (a *API) attachVersion(ctx context.Context, snap *dsSnapshot, in *instanceI
 func (a *API) pageLimit(r *http.Request) (int, error) {
 	limit := a.cfg.InstancesPageSize
 	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return 0, fault.BadRequest("limit must be a positive integer.")
+		n, err := parsePositive(s)
+		if err != nil {
+			return 0, err
 		}
 		limit = min(n, limit)
 	}
 	return limit, nil
+}
+
+// parsePositive reads a positive integer query value (400 otherwise; Trove answers 500).
+func parsePositive(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fault.BadRequest("limit must be a positive integer.")
+	}
+	return n, nil
 }
 
 func (a *API) listInstances(detail bool) handlerFunc {

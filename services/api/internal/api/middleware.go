@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -100,7 +101,7 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				rc.logger().WithField("panic", p).Error("handler panicked")
+				rc.logger().WithField("panic", p).WithField("stack", string(debug.Stack())).Error("handler panicked")
 				if rec.status == 0 {
 					fault.Write(rec, fault.Internal(id, errors.New("panic")))
 				}

@@ -4,16 +4,21 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Serve listens on bind_host:bind_port (TLS when [ssl] cert_file/key_file are set) until ctx ends, then drains.
 // ready, when non-nil, receives the bound address once listening.
 func (a *API) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	addr := net.JoinHostPort(a.cfg.BindHost, strconv.Itoa(a.cfg.BindPort))
+	errLog := a.log.WriterLevel(logrus.DebugLevel) // TLS handshake noise and the like
+	defer errLog.Close()
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -21,7 +26,7 @@ func (a *API) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 		WriteTimeout:      120 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    16384 * 4, // Trove's max_header_line is per line; tokens and catalogs fit
-		ErrorLog:          nil,
+		ErrorLog:          log.New(errLog, "", 0),
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

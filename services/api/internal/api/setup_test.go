@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -155,6 +156,9 @@ func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
+	if os.Getenv("API_TEST_LOG") != "" {
+		log.SetOutput(os.Stderr)
+	}
 	e.api = New(Deps{Config: cfg, Catalog: db, Validator: keystone.StaticValidator{Tokens: testTokens},
 		WWWAuthenticate: `Keystone uri="http://127.0.0.1:5000"`, Policy: enforcer, TaskManager: e.tm, Log: logrus.NewEntry(log)})
 	e.h = e.api.Handler()

@@ -221,3 +221,46 @@ func TestParseInstanceAction(t *testing.T) {
 		}
 	}
 }
+
+func TestParseGuestBodies(t *testing.T) {
+	if dbs, err := ParseCreateDatabases(mustDecode(t, `{"databases": [{"name": "a", "character_set": "utf8"}]}`)); err != nil || dbs[0].CharacterSet != "utf8" {
+		t.Errorf("databases: %+v %v", dbs, err)
+	}
+	for body, msg := range map[string]string{
+		`{"databases": []}`:             `databases [] is too short`,
+		`{}`:                            `'databases' is a required property`,
+		`{"databases": [{"name": ""}]}`: `databases[0]['name'] '' is too short`,
+	} {
+		if _, err := ParseCreateDatabases(mustDecode(t, body)); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	if us, err := ParseCreateUsers(mustDecode(t, `{"users": [{"name": "u", "password": "p", "host": "a b"}]}`)); err == nil {
+		t.Errorf("host a b accepted: %+v", us)
+	}
+	if us, err := ParseCreateUsers(mustDecode(t, `{"users": [{"name": "u", "password": "p", "host": "%"}]}`)); err != nil || us[0].Host != "%" {
+		t.Errorf("users: %+v %v", us, err)
+	}
+	if pw, err := ParseRootEnable(mustDecode(t, `{}`)); err != nil || pw != "" {
+		t.Errorf("root: %q %v", pw, err)
+	}
+	if _, err := ParseRootEnable(mustDecode(t, `{"password": 5}`)); err == nil {
+		t.Errorf("root password 5 accepted")
+	}
+}
+
+// Successful parses must return a nil error interface (not a typed nil *Error).
+func TestNilErrors(t *testing.T) {
+	if _, err := ParseRootEnable(mustDecode(t, `{"password": "ok1"}`)); err != nil {
+		t.Errorf("ParseRootEnable: %v", err)
+	}
+	if _, err := ParseCreateDatabases(mustDecode(t, `{"databases": [{"name": "a"}]}`)); err != nil {
+		t.Errorf("ParseCreateDatabases: %v", err)
+	}
+	if _, err := ParseCreateUsers(mustDecode(t, `{"users": [{"name": "a", "password": "b"}]}`)); err != nil {
+		t.Errorf("ParseCreateUsers: %v", err)
+	}
+	if _, err := ParseInstanceAction(mustDecode(t, `{"restart": {}}`)); err != nil {
+		t.Errorf("ParseInstanceAction: %v", err)
+	}
+}

@@ -1,0 +1,426 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/services/api/internal/fault"
+	"github.com/trove-go/trove/services/api/internal/schema"
+)
+
+// Guest is the part of an instance's guest agent the API calls; production wires *guestapi.Client.
+type Guest interface {
+	ListDatabases(ctx context.Context, rc rpc.Context, a guestapi.ListArgs) (guestapi.DatabasePage, error)
+	CreateDatabase(ctx context.Context, rc rpc.Context, a guestapi.CreateDatabaseArgs) error
+	DeleteDatabase(ctx context.Context, rc rpc.Context, a guestapi.DeleteDatabaseArgs) error
+	ListUsers(ctx context.Context, rc rpc.Context, a guestapi.ListArgs) (guestapi.UserPage, error)
+	CreateUser(ctx context.Context, rc rpc.Context, a guestapi.CreateUserArgs) error
+	GetUser(ctx context.Context, rc rpc.Context, a guestapi.GetUserArgs) (*guestapi.User, error)
+	DeleteUser(ctx context.Context, rc rpc.Context, a guestapi.DeleteUserArgs) error
+	EnableRootWithPassword(ctx context.Context, rc rpc.Context, a guestapi.EnableRootWithPasswordArgs) (guestapi.User, error)
+	DisableRoot(ctx context.Context, rc rpc.Context) error
+}
+
+// Guests gives the client of one instance's guest (its RPC codec depends on the instance's keys).
+type Guests interface {
+	Guest(ctx context.Context, instanceID string) (Guest, error)
+}
+
+// guestManagers are the datastore managers with the mysql extension (databases, users, root).
+var guestManagers = []string{"mysql", "mariadb", "postgresql"}
+
+// guestInstance loads an instance for a databases/users/root route: policy, ownership, then Trove's checks
+// (manager supports the extension, guest RUNNING or HEALTHY → else 422), and returns its guest client.
+func (a *API) guestInstance(r *http.Request, rule string) (*requestContext, *catalog.Instance, guestapi.Rules, Guest, error) {
+	rc := reqCtx(r)
+	ctx := r.Context()
+	row, err := a.loadInstance(ctx, rc, rule, mux.Vars(r)["id"])
+	if err != nil {
+		return rc, nil, guestapi.Rules{}, nil, err
+	}
+	v, err := a.cat.GetVersion(ctx, row.DatastoreVersionID)
+	if err != nil {
+		return rc, nil, guestapi.Rules{}, nil, fault.Unprocessable("Instance %s has no datastore version.", row.ID)
+	}
+	if !contains(guestManagers, v.Manager) {
+		return rc, nil, guestapi.Rules{}, nil, fault.Unprocessable("Operation not supported for datastore %s.", v.Manager)
+	}
+	rules, err := guestapi.RulesFor(v.Manager)
+	if err != nil {
+		return rc, nil, guestapi.Rules{}, nil, err
+	}
+	svc, err := a.cat.GetServiceStatus(ctx, row.ID)
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return rc, nil, rules, nil, err
+	}
+	if s := svc.Status(); err != nil || !(s.Same(status.Running) || s.Same(status.Healthy)) {
+		return rc, nil, rules, nil, fault.Unprocessable("Instance %s is not ready, status: %s.", row.ID, svc.Status().API)
+	}
+	if a.guests == nil {
+		return rc, nil, rules, nil, fault.NotImplemented("Guest operations are not available.")
+	}
+	g, err := a.guests.Guest(ctx, row.ID)
+	return rc, row, rules, g, err
+}
+
+// guestFault maps guest RPC failures to Trove's GuestError / GuestTimeout (both 400).
+func guestFault(err error) error {
+	var re *rpc.RemoteError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rpc.ErrTimeout):
+		return fault.BadRequest("Timeout trying to connect to the Guest Agent.")
+	case errors.As(err, &re):
+		return fault.BadRequest("An error occurred communicating with the guest: %s.", re.Message)
+	}
+	return err
+}
+
+func (a *API) listDatabases(w http.ResponseWriter, r *http.Request) error {
+	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:database:index")
+	if err != nil {
+		return err
+	}
+	page, err := g.ListDatabases(r.Context(), rc.rpcContext(), guestPageArgs(r))
+	if err != nil {
+		return guestFault(err)
+	}
+	ignore := a.cfg.manager(rules.Manager).IgnoreDBs
+	out := make([]map[string]string, 0, len(page.Items))
+	for _, d := range page.Items {
+		if !contains(ignore, d.Name) {
+			out = append(out, map[string]string{"name": d.Name})
+		}
+	}
+	body := map[string]any{"databases": out}
+	if page.NextMarker != nil {
+		body["links"] = nextLink(r, *page.NextMarker, 0)
+	}
+	return writeJSON(w, http.StatusOK, body)
+}
+
+// guestPageArgs is the guest list call for ?limit=&marker= (limit capped at 20 as in Trove).
+func guestPageArgs(r *http.Request) guestapi.ListArgs {
+	limit := 20
+	q := r.URL.Query()
+	if n, err := parsePositive(q.Get("limit")); err == nil && n < limit {
+		limit = n
+	}
+	args := guestapi.ListArgs{Limit: &limit}
+	if m := q.Get("marker"); m != "" {
+		args.Marker = &m
+	}
+	return args
+}
+
+func (a *API) createDatabases(w http.ResponseWriter, r *http.Request) error {
+	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:database:create")
+	if err != nil {
+		return err
+	}
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	dbs, err := schema.ParseCreateDatabases(doc)
+	if err != nil {
+		return err
+	}
+	ignore := a.cfg.manager(rules.Manager).IgnoreDBs
+	schemas := make([]guestapi.Schema, 0, len(dbs))
+	seen := map[string]bool{}
+	for _, d := range dbs {
+		s := toSchema(d)
+		if err := rules.ValidateSchema(s); err != nil || contains(ignore, d.Name) {
+			return fault.BadRequest("Database create error: '%s' is not a valid database name.", d.Name)
+		}
+		if seen[d.Name] {
+			return fault.BadRequest("Database create error: '%s' is given twice.", d.Name)
+		}
+		seen[d.Name] = true
+		schemas = append(schemas, s)
+	}
+	existing, err := a.allDatabases(r.Context(), rc, g)
+	if err != nil {
+		return err
+	}
+	for _, s := range schemas {
+		if existing[s.Name] {
+			return fault.BadRequest("A database with the name %s already exists.", s.Name)
+		}
+	}
+	if err := g.CreateDatabase(r.Context(), rc.rpcContext(), guestapi.CreateDatabaseArgs{Databases: schemas}); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+// allDatabases pages through the guest's databases.
+func (a *API) allDatabases(ctx context.Context, rc *requestContext, g Guest) (map[string]bool, error) {
+	out := map[string]bool{}
+	var marker *string
+	for range 1000 {
+		page, err := g.ListDatabases(ctx, rc.rpcContext(), guestapi.ListArgs{Marker: marker})
+		if err != nil {
+			return nil, guestFault(err)
+		}
+		for _, d := range page.Items {
+			out[d.Name] = true
+		}
+		if page.NextMarker == nil || len(page.Items) == 0 {
+			break
+		}
+		marker = page.NextMarker
+	}
+	return out, nil
+}
+
+func toSchema(d schema.Database) guestapi.Schema {
+	s := guestapi.Schema{Name: d.Name}
+	if d.CharacterSet != "" {
+		cs := d.CharacterSet
+		s.CharacterSet = &cs
+	}
+	if d.Collate != "" {
+		c := d.Collate
+		s.Collate = &c
+	}
+	return s
+}
+
+func (a *API) deleteDatabase(w http.ResponseWriter, r *http.Request) error {
+	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:database:delete")
+	if err != nil {
+		return err
+	}
+	name := mux.Vars(r)["name"]
+	if err := rules.ValidateDatabaseName(name); err != nil || contains(a.cfg.manager(rules.Manager).IgnoreDBs, name) {
+		return fault.BadRequest("Database delete error: '%s' is not a valid database name.", name)
+	}
+	existing, err := a.allDatabases(r.Context(), rc, g)
+	if err != nil {
+		return err
+	}
+	if !existing[name] {
+		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", name)
+	}
+	if err := g.DeleteDatabase(r.Context(), rc.rpcContext(), guestapi.DeleteDatabaseArgs{Database: guestapi.Schema{Name: name}}); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+type userView struct {
+	Name      string              `json:"name"`
+	Host      string              `json:"host"`
+	Databases []map[string]string `json:"databases"`
+}
+
+func renderUser(u *guestapi.User) userView {
+	v := userView{Name: u.Name, Host: u.HostOrDefault(), Databases: make([]map[string]string, 0, len(u.Databases))}
+	for _, d := range u.Databases {
+		v.Databases = append(v.Databases, map[string]string{"name": d.Name})
+	}
+	return v
+}
+
+func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
+	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:user:index")
+	if err != nil {
+		return err
+	}
+	page, err := g.ListUsers(r.Context(), rc.rpcContext(), guestPageArgs(r))
+	if err != nil {
+		return guestFault(err)
+	}
+	ignore := a.cfg.manager(rules.Manager).IgnoreUsers
+	out := make([]userView, 0, len(page.Items))
+	for i := range page.Items {
+		if !contains(ignore, page.Items[i].Name) {
+			out = append(out, renderUser(&page.Items[i]))
+		}
+	}
+	body := map[string]any{"users": out}
+	if page.NextMarker != nil {
+		body["links"] = nextLink(r, *page.NextMarker, 0)
+	}
+	return writeJSON(w, http.StatusOK, body)
+}
+
+func (a *API) createUsers(w http.ResponseWriter, r *http.Request) error {
+	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:user:create")
+	if err != nil {
+		return err
+	}
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	us, err := schema.ParseCreateUsers(doc)
+	if err != nil {
+		return err
+	}
+	ignore := a.cfg.manager(rules.Manager).IgnoreUsers
+	users := make([]guestapi.User, 0, len(us))
+	seen := map[string]bool{}
+	for _, u := range us {
+		pw := u.Password
+		gu := guestapi.User{Name: u.Name, Host: u.Host, Password: &pw, Databases: []guestapi.Schema{}}
+		if gu.Host == "" {
+			gu.Host = "%"
+		}
+		for _, d := range u.Databases {
+			gu.Databases = append(gu.Databases, guestapi.Schema{Name: d})
+		}
+		if err := rules.ValidateUser(gu); err != nil || contains(ignore, u.Name) {
+			return fault.BadRequest("User create error: %s is not a valid user.", gu.ID())
+		}
+		if seen[gu.ID()] {
+			return fault.BadRequest("User %s is given twice.", gu.ID())
+		}
+		seen[gu.ID()] = true
+		host := gu.Host
+		existing, err := g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: gu.Name, Hostname: &host})
+		if err != nil {
+			return guestFault(err)
+		}
+		if existing != nil {
+			return fault.BadRequest("A user with the name %s already exists.", gu.ID())
+		}
+		users = append(users, gu)
+	}
+	if err := g.CreateUser(r.Context(), rc.rpcContext(), guestapi.CreateUserArgs{Users: users}); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+// parseUserID splits a user id from the URL as Trove does: unquote once more, "name" → host %, a trailing
+// "@" belongs to the name, otherwise split at the last "@".
+func parseUserID(raw string) (name, host string) {
+	if u, err := url.PathUnescape(raw); err == nil {
+		raw = u
+	}
+	i := strings.LastIndexByte(raw, '@')
+	if i < 0 || i == len(raw)-1 {
+		return raw, "%"
+	}
+	return raw[:i], raw[i+1:]
+}
+
+func (a *API) findUser(r *http.Request, rule string) (*requestContext, Guest, *guestapi.User, error) {
+	rc, _, rules, g, err := a.guestInstance(r, rule)
+	if err != nil {
+		return rc, nil, nil, err
+	}
+	name, host := parseUserID(mux.Vars(r)["user"])
+	if err := rules.ValidateUserName(name, host); err != nil || contains(a.cfg.manager(rules.Manager).IgnoreUsers, name) {
+		return rc, nil, nil, fault.BadRequest("User %s@%s is not a valid user.", name, host)
+	}
+	u, err := g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: name, Hostname: &host})
+	if err != nil {
+		return rc, nil, nil, guestFault(err)
+	}
+	if u == nil {
+		return rc, nil, nil, fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", name+"@"+host)
+	}
+	return rc, g, u, nil
+}
+
+func (a *API) showUser(w http.ResponseWriter, r *http.Request) error {
+	_, _, u, err := a.findUser(r, "instance:extension:user:show")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]userView{"user": renderUser(u)})
+}
+
+func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	rc, g, u, err := a.findUser(r, "instance:extension:user:delete")
+	if err != nil {
+		return err
+	}
+	if err := g.DeleteUser(r.Context(), rc.rpcContext(), guestapi.DeleteUserArgs{User: guestapi.User{Name: u.Name, Host: u.HostOrDefault()}}); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+func (a *API) rootShow(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	row, err := a.loadInstance(r.Context(), rc, "instance:extension:root:index", mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	enabled, err := a.cat.RootEnabled(r.Context(), row.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]bool{"rootEnabled": enabled})
+}
+
+func (a *API) rootEnable(w http.ResponseWriter, r *http.Request) error {
+	rc, row, _, g, err := a.guestInstance(r, "instance:extension:root:create")
+	if err != nil {
+		return err
+	}
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	pw, err := schema.ParseRootEnable(doc)
+	if err != nil {
+		return err
+	}
+	var args guestapi.EnableRootWithPasswordArgs
+	if pw != "" {
+		args.RootPassword = &pw
+	}
+	u, err := g.EnableRootWithPassword(r.Context(), rc.rpcContext(), args)
+	if err != nil {
+		return guestFault(err)
+	}
+	if err := a.cat.RecordRoot(r.Context(), row.ID, rc.Token.UserID); err != nil {
+		return err
+	}
+	password := ""
+	if u.Password != nil {
+		password = *u.Password
+	}
+	rc.logger().WithField("instance_id", row.ID).Info("root enabled")
+	return writeJSON(w, http.StatusOK, map[string]map[string]string{"user": {"name": u.Name, "password": password}})
+}
+
+func (a *API) rootDisable(w http.ResponseWriter, r *http.Request) error {
+	rc, row, _, g, err := a.guestInstance(r, "instance:extension:root:delete")
+	if err != nil {
+		return err
+	}
+	enabled, err := a.cat.RootEnabled(r.Context(), row.ID)
+	if err != nil {
+		return err
+	}
+	if !enabled {
+		return fault.New(http.StatusNotFound, "Root user has never been enabled for instance %s.", row.ID)
+	}
+	if err := g.DisableRoot(r.Context(), rc.rpcContext()); err != nil {
+		return guestFault(err)
+	}
+	if err := a.cat.DisableRoot(r.Context(), row.ID); err != nil {
+		return err
+	}
+	rc.logger().WithField("instance_id", row.ID).Info("root disabled")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
