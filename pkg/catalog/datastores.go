@@ -220,14 +220,14 @@ func (d *DB) UpdateDatastoreVersion(ctx context.Context, u VersionUpdate) (Datas
 			v.ID = NewID()
 			_, err = tx.NamedExecContext(ctx, `INSERT INTO datastore_versions
 				(id, datastore_id, name, image_id, packages, active, manager, image_tags, version, registry_ext, repl_strategy)
-				VALUES (:id, :datastore_id, :name, :image_id, :packages, :active, :manager, :image_tags, :version, :registry_ext, :repl_strategy)`, v)
+				VALUES (:id, :datastore_id, :name, :image_id, :packages, :active, :manager, NULLIF(:image_tags, ''), :version, :registry_ext, :repl_strategy)`, v)
 			return err
 		}
 		if err != nil {
 			return err
 		}
 		_, err = tx.NamedExecContext(ctx, `UPDATE datastore_versions SET image_id = :image_id, packages = :packages,
-			active = :active, manager = :manager, image_tags = :image_tags, registry_ext = :registry_ext,
+			active = :active, manager = :manager, image_tags = NULLIF(:image_tags, ''), registry_ext = :registry_ext,
 			repl_strategy = :repl_strategy WHERE id = :id`, v)
 		return err
 	})
