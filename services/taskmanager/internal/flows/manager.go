@@ -224,10 +224,11 @@ func (m *Manager) failTask(ctx context.Context, id string, from, to status.Insta
 		return fmt.Errorf("%s: %w", message, ctx.Err())
 	}
 	ctx = context.WithoutCancel(ctx)
+	// The fault first: whoever sees the error task finds its explanation.
+	m.recordFault(ctx, id, message, cause)
 	if _, err := m.Catalog.SetTaskIf(ctx, id, from, to); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		m.log(id).WithError(err).Error("setting error task")
 	}
-	m.recordFault(ctx, id, message, cause)
 	if cause == nil {
 		return errors.New(message)
 	}
