@@ -74,6 +74,7 @@ func (m *Manager) serverCommand() (datastore.Command, error) {
 		"--datadir=" + m.opts.Layout.Data(),
 		"--socket=" + m.socket(),
 		"--pid-file=" + m.pidFile(),
+		"--tmpdir=" + m.opts.Layout.Run(),
 		"--bind-address=" + m.opts.BindHost,
 		fmt.Sprintf("--port=%d", m.opts.Port),
 		"--skip-name-resolve",
@@ -95,8 +96,10 @@ func (m *Manager) Prepare(ctx context.Context, _ datastore.PrepareSpec) error {
 		if err != nil {
 			return err
 		}
-		args := append([]string{"--no-defaults", "--datadir=" + l.Data(), "--auth-root-authentication-method=normal",
-			"--skip-test-db", "--innodb-log-file-size=16M"}, rootArgs()...)
+		// A private tmpdir: concurrent bootstraps sharing /tmp collide on "#sql-temptable-<pid>-…" names
+		// (Could not remove temporary table … errno 2 → Installation of system tables failed).
+		args := append([]string{"--no-defaults", "--datadir=" + l.Data(), "--tmpdir=" + l.Run(),
+			"--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=16M"}, rootArgs()...)
 		if out, err := datastore.Run(datastore.Command{Path: bin, Args: args}); err != nil {
 			_ = os.WriteFile(filepath.Join(l.Log(), "install-db.log"), out, 0o600)
 			return err
