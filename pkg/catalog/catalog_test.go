@@ -3,10 +3,12 @@ package catalog_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -63,3 +65,23 @@ func withClock(d *catalog.DB) *clock {
 }
 
 var ctx = context.Background()
+
+func TestOpenConfig(t *testing.T) {
+	t.Parallel()
+	f, err := config.Parse("[database]\nconnection = " + testenv.NewDatabase(t) + "\nmax_pool_size = 2\nmax_overflow = 1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := catalog.OpenConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if got := d.Sqlx().Stats().MaxOpenConnections; got != 3 {
+		t.Fatalf("max open connections %d, want 3", got)
+	}
+	bad, _ := config.Parse("[database]\nconnection = " + testenv.NewDatabase(t) + "\nmax_pool_size = many\n")
+	if _, err := catalog.OpenConfig(bad); err == nil || !strings.Contains(err.Error(), "max_pool_size") {
+		t.Fatalf("bad option: %v", err)
+	}
+}
