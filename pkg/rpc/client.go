@@ -130,28 +130,43 @@ func (c *Client) Call(ctx context.Context, rc Context, method string, args any, 
 	pub := basePublishing(body)
 	pub.Expiration = strconv.FormatInt(timeout.Milliseconds(), 10)
 	ex, kind, key := c.routing()
-	if err := c.t.publish(ctx, ex, kind, key, pub); err != nil {
+	// The confirm is awaited alongside the reply (a reply implies delivery), saving a broker round trip.
+	dc, err := c.t.publishDeferred(ctx, ex, kind, key, pub)
+	if err != nil {
 		return c.timeoutOr(ctx, method, timeout, err)
 	}
-	select {
-	case rep := <-wait:
-		if rep.Failure != nil {
-			return decodeFailure(*rep.Failure)
+	confirmed := dc.Done()
+	for {
+		select {
+		case <-confirmed:
+			if !dc.Acked() {
+				return fmt.Errorf("rpc: call %s: broker did not confirm the request (connection lost or nack)", method)
+			}
+			confirmed = nil
+			continue
+		case rep := <-wait:
+			return c.finish(m, rep, result)
+		case <-ctx.Done():
+			return c.timeoutOr(ctx, method, timeout, ctx.Err())
 		}
-		res, err := c.codec.DecodeResult(m, rep.Result)
-		if err != nil {
-			return fmt.Errorf("rpc: reply to %s: %w", method, err)
-		}
-		if result == nil || len(res) == 0 {
-			return nil
-		}
-		if err := json.Unmarshal(res, result); err != nil {
-			return fmt.Errorf("rpc: decoding result of %s: %w", method, err)
-		}
-		return nil
-	case <-ctx.Done():
-		return c.timeoutOr(ctx, method, timeout, ctx.Err())
 	}
+}
+
+func (c *Client) finish(m Meta, rep reply, result any) error {
+	if rep.Failure != nil {
+		return decodeFailure(*rep.Failure)
+	}
+	res, err := c.codec.DecodeResult(m, rep.Result)
+	if err != nil {
+		return fmt.Errorf("rpc: reply to %s: %w", m.Method, err)
+	}
+	if result == nil || len(res) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(res, result); err != nil {
+		return fmt.Errorf("rpc: decoding result of %s: %w", m.Method, err)
+	}
+	return nil
 }
 
 func (c *Client) timeoutOr(ctx context.Context, method string, timeout time.Duration, err error) error {

@@ -43,6 +43,27 @@ func encodeInner(inner map[string]json.RawMessage) ([]byte, error) {
 
 func jstr(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
 
+// joinObject renders name → raw JSON as one JSON object without re-validating the values.
+func joinObject(m map[string]json.RawMessage) []byte {
+	n := 2
+	for k, v := range m {
+		n += len(k) + len(v) + 4
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	first := true
+	for k, v := range m {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, jstr(k)...)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return append(b, '}')
+}
+
 func encodeRequest(r request) ([]byte, error) {
 	args, err := json.Marshal(r.Args)
 	if err != nil {
@@ -73,25 +94,25 @@ func decodeInner(body []byte) (map[string]json.RawMessage, error) {
 	if len(body) > maxBody {
 		return nil, errors.New("message too large")
 	}
-	var outer map[string]json.RawMessage
-	if err := json.Unmarshal(body, &outer); err != nil {
-		return nil, fmt.Errorf("body is not a JSON object: %w", err)
+	var env struct {
+		Version *string `json:"oslo.version"`
+		Message *string `json:"oslo.message"`
 	}
-	v, hasV := outer["oslo.version"]
-	m, hasM := outer["oslo.message"]
-	if !hasV || !hasM {
+	if err := json.Unmarshal(body, &env); err != nil || env.Version == nil || env.Message == nil {
+		// not (a well-formed) 2.0 envelope: an un-enveloped 1.0 message is a plain object
+		var outer map[string]json.RawMessage
+		if err := json.Unmarshal(body, &outer); err != nil {
+			return nil, fmt.Errorf("body is not a JSON object: %w", err)
+		}
+		if _, ok := outer["oslo.version"]; ok {
+			return nil, errors.New("malformed oslo envelope")
+		}
 		return outer, nil
 	}
-	var ver, msg string
-	if err := json.Unmarshal(v, &ver); err != nil {
-		return nil, errors.New("oslo.version is not a string")
-	}
+	ver, msg := *env.Version, *env.Message
 	major, minor, ok := parseVersion(ver)
 	if !ok || major != 2 || minor > 0 {
 		return nil, fmt.Errorf("unsupported envelope version %q", ver)
-	}
-	if err := json.Unmarshal(m, &msg); err != nil {
-		return nil, errors.New("oslo.message is not a string")
 	}
 	var inner map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(msg), &inner); err != nil {

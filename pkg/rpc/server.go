@@ -85,8 +85,7 @@ func Register[A Validator, R any](s *Server, method string, h func(ctx context.C
 	defer s.hmu.Unlock()
 	s.hs[method] = func(ctx context.Context, rc Context, args map[string]json.RawMessage) (json.RawMessage, error) {
 		var a A
-		b, _ := json.Marshal(args)
-		if err := json.Unmarshal(b, &a); err != nil {
+		if err := json.Unmarshal(joinObject(args), &a); err != nil {
 			return nil, &RemoteError{Class: "TypeError", Module: ModuleBuiltins, Message: fmt.Sprintf("%s: bad arguments: %v", method, err)}
 		}
 		if err := a.Validate(); err != nil {
@@ -121,7 +120,7 @@ func (s *Server) attach(conn *amqp.Connection) error {
 	cfg := s.t.cfg
 	prefetch := cfg.Prefetch
 	if prefetch <= 0 {
-		prefetch = 2 * s.cfg.Concurrency // messages wait in the broker, not in our memory, until a worker is free
+		prefetch = 32 * s.cfg.Concurrency // bounded client-side buffer; unacked, so a crash loses nothing
 	}
 	if err := ch.Qos(prefetch, 0, false); err != nil {
 		return err

@@ -270,10 +270,26 @@ func basePublishing(body []byte) amqp.Publishing {
 // publish sends one message with publisher confirms: nil means the broker took responsibility for it. A
 // message is re-sent only when it provably never left this process (no channel); a lost confirm is an error.
 func (t *Transport) publish(ctx context.Context, exchange, kind, key string, msg amqp.Publishing) error {
+	dc, err := t.publishDeferred(ctx, exchange, kind, key, msg)
+	if err != nil {
+		return err
+	}
+	ok, err := dc.WaitContext(ctx)
+	if err != nil {
+		return fmt.Errorf("rpc: waiting for broker confirm of %s/%s: %w", exchange, key, err)
+	}
+	if !ok {
+		return fmt.Errorf("rpc: broker did not confirm message to %s/%s (connection lost or nack)", exchange, key)
+	}
+	return nil
+}
+
+// publishDeferred sends one message on the confirm channel and returns its pending confirmation.
+func (t *Transport) publishDeferred(ctx context.Context, exchange, kind, key string, msg amqp.Publishing) (*amqp.DeferredConfirmation, error) {
 	for {
 		conn, err := t.connection(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		t.pubMu.Lock()
 		if t.pub == nil || t.pub.IsClosed() {
@@ -282,14 +298,14 @@ func (t *Transport) publish(ctx context.Context, exchange, kind, key string, msg
 				if conn.IsClosed() {
 					continue
 				}
-				return err
+				return nil, err
 			}
 		}
 		ch := t.pub
 		if err := t.declareExchange(ch, exchange, kind); err != nil {
 			t.pub = nil
 			t.pubMu.Unlock()
-			return err
+			return nil, err
 		}
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, false, false, msg)
 		t.pubMu.Unlock()
@@ -297,16 +313,9 @@ func (t *Transport) publish(ctx context.Context, exchange, kind, key string, msg
 			continue // nothing was sent; safe to retry on the next connection
 		}
 		if err != nil {
-			return fmt.Errorf("rpc: publishing to %s/%s: %w", exchange, key, err)
+			return nil, fmt.Errorf("rpc: publishing to %s/%s: %w", exchange, key, err)
 		}
-		ok, err := dc.WaitContext(ctx)
-		if err != nil {
-			return fmt.Errorf("rpc: waiting for broker confirm of %s/%s: %w", exchange, key, err)
-		}
-		if !ok {
-			return fmt.Errorf("rpc: broker did not confirm message to %s/%s (connection lost or nack)", exchange, key)
-		}
-		return nil
+		return dc, nil
 	}
 }
 
