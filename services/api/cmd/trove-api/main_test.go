@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -53,11 +54,6 @@ type cli struct {
 
 func (c cli) run(user string, args ...string) (string, error) {
 	c.t.Helper()
-	return c.runIn(c.region, user, args...)
-}
-
-func (c cli) runIn(region, user string, args ...string) (string, error) {
-	c.t.Helper()
 	project, pw := user, c.pw
 	switch user {
 	case "admin":
@@ -68,7 +64,7 @@ func (c cli) runIn(region, user string, args ...string) (string, error) {
 	cmd := exec.Command("/usr/bin/openstack", args...)
 	cmd.Env = append(os.Environ(), "OS_AUTH_URL="+c.authURL, "OS_USERNAME="+user, "OS_PASSWORD="+pw,
 		"OS_PROJECT_NAME="+project, "OS_USER_DOMAIN_NAME=Default", "OS_PROJECT_DOMAIN_NAME=Default",
-		"OS_IDENTITY_API_VERSION=3", "OS_REGION_NAME="+region, "OS_INTERFACE=public")
+		"OS_IDENTITY_API_VERSION=3", "OS_REGION_NAME="+c.region, "OS_INTERFACE=public")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -210,45 +206,64 @@ disable_by_file_path = %s
 	}
 }
 
-// registerEndpoint creates a region of the test's own with public `identity` (Keystone itself) and `database`
-// (this trove-api) endpoints, and removes them at cleanup. Keystone administration runs in RegionOne.
-func registerEndpoint(t *testing.T, c cli, base string) {
+// keystoneAdmin sends one request to Keystone's v3 API with token and decodes the JSON answer into out.
+func keystoneAdmin(t testing.TB, token, method, path string, body, out any) {
 	t.Helper()
-	admin := func(args ...string) string {
-		t.Helper()
-		out, err := c.runIn("RegionOne", "admin", args...)
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return out
+		rd = bytes.NewReader(data)
 	}
-	admin("region", "create", c.region)
-	t.Cleanup(func() {
-		if _, err := c.runIn("RegionOne", "admin", "region", "delete", c.region); err != nil {
-			t.Errorf("removing region: %v", err)
-		}
-	})
-	var services []map[string]any
-	if err := json.Unmarshal([]byte(admin("service", "list", "--long", "-f", "json")), &services); err != nil {
+	req, err := http.NewRequest(method, testenv.KeystoneURL(t)+path, rd)
+	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("X-Auth-Token", token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("keystone %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("keystone %s %s: %d %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("keystone %s %s: %v", method, path, err)
+		}
+	}
+}
+
+// registerEndpoint creates a region of the test's own with public `identity` (Keystone itself) and `database`
+// (this trove-api) endpoints through Keystone's API, and removes them at cleanup.
+func registerEndpoint(t *testing.T, c cli, base string) {
+	t.Helper()
+	token, _ := keystoneToken(t, "admin", "admin", c.adminPassword)
+	keystoneAdmin(t, token, "POST", "/regions", map[string]any{"region": map[string]string{"id": c.region}}, nil)
+	t.Cleanup(func() { keystoneAdmin(t, token, "DELETE", "/regions/"+c.region, nil, nil) })
+	var services struct {
+		Services []struct{ ID, Type string } `json:"services"`
+	}
+	keystoneAdmin(t, token, "GET", "/services", nil, &services)
 	ids := map[string]string{}
-	for _, s := range services {
-		ids[s["Type"].(string)] = s["ID"].(string)
+	for _, s := range services.Services {
+		ids[s.Type] = s.ID
 	}
 	if ids["database"] == "" || ids["identity"] == "" {
 		t.Fatalf("Keystone has no database or identity service (%v): run deploy/test-env.sh", ids)
 	}
 	for typ, url := range map[string]string{"identity": c.authURL, "database": base + "/v1.0/%(project_id)s"} {
-		var ep map[string]any
-		if err := json.Unmarshal([]byte(admin("endpoint", "create", "--region", c.region, ids[typ], "public", url, "-f", "json")), &ep); err != nil {
-			t.Fatal(err)
+		var ep struct {
+			Endpoint struct{ ID string } `json:"endpoint"`
 		}
-		t.Cleanup(func() {
-			if _, err := c.runIn("RegionOne", "admin", "endpoint", "delete", ep["id"].(string)); err != nil {
-				t.Errorf("removing endpoint: %v", err)
-			}
-		})
+		keystoneAdmin(t, token, "POST", "/endpoints", map[string]any{"endpoint": map[string]string{
+			"service_id": ids[typ], "interface": "public", "url": url, "region_id": c.region}}, &ep)
+		t.Cleanup(func() { keystoneAdmin(t, token, "DELETE", "/endpoints/"+ep.Endpoint.ID, nil, nil) })
 	}
 }
 
