@@ -50,17 +50,23 @@ func (i Instance) Task() status.InstanceTask {
 	return status.InstanceTask{Code: i.TaskID, Action: status.TaskNone.Action, DBText: i.TaskDescription}
 }
 
-const instanceCols = `id, COALESCE(created, TIMESTAMP'1970-01-01 00:00:00') AS created,
-	COALESCE(updated, created, TIMESTAMP'1970-01-01 00:00:00') AS updated, COALESCE(name, '') AS name,
-	COALESCE(hostname, '') AS hostname, COALESCE(compute_instance_id, '') AS compute_instance_id,
-	COALESCE(task_id, 1) AS task_id, COALESCE(task_description, '') AS task_description,
-	COALESCE(volume_id, '') AS volume_id, COALESCE(flavor_id, '') AS flavor_id,
-	COALESCE(volume_size, 0) AS volume_size, COALESCE(tenant_id, '') AS tenant_id,
-	COALESCE(deleted, 0) AS deleted, deleted_at, COALESCE(datastore_version_id, '') AS datastore_version_id,
-	COALESCE(configuration_id, '') AS configuration_id, COALESCE(slave_of_id, '') AS slave_of_id,
-	COALESCE(cluster_id, '') AS cluster_id, COALESCE(shard_id, '') AS shard_id, COALESCE(type, '') AS type,
-	COALESCE(region_id, '') AS region_id, COALESCE(encrypted_key, '') AS encrypted_key,
-	COALESCE(access, '') AS access, COALESCE(ssl_mode, '') AS ssl_mode, COALESCE(ssl_ref, '') AS ssl_ref`
+// instanceColsTmpl lists the instances columns with "@." where a table alias goes (see instanceCols).
+const instanceColsTmpl = `@.id, COALESCE(@.created, TIMESTAMP'1970-01-01 00:00:00') AS created,
+	COALESCE(@.updated, @.created, TIMESTAMP'1970-01-01 00:00:00') AS updated, COALESCE(@.name, '') AS name,
+	COALESCE(@.hostname, '') AS hostname, COALESCE(@.compute_instance_id, '') AS compute_instance_id,
+	COALESCE(@.task_id, 1) AS task_id, COALESCE(@.task_description, '') AS task_description,
+	COALESCE(@.volume_id, '') AS volume_id, COALESCE(@.flavor_id, '') AS flavor_id,
+	COALESCE(@.volume_size, 0) AS volume_size, COALESCE(@.tenant_id, '') AS tenant_id,
+	COALESCE(@.deleted, 0) AS deleted, @.deleted_at, COALESCE(@.datastore_version_id, '') AS datastore_version_id,
+	COALESCE(@.configuration_id, '') AS configuration_id, COALESCE(@.slave_of_id, '') AS slave_of_id,
+	COALESCE(@.cluster_id, '') AS cluster_id, COALESCE(@.shard_id, '') AS shard_id, COALESCE(@.type, '') AS type,
+	COALESCE(@.region_id, '') AS region_id, COALESCE(@.encrypted_key, '') AS encrypted_key,
+	COALESCE(@.access, '') AS access, COALESCE(@.ssl_mode, '') AS ssl_mode, COALESCE(@.ssl_ref, '') AS ssl_ref`
+
+var (
+	instanceCols  = strings.ReplaceAll(instanceColsTmpl, "@.", "")
+	instanceColsI = strings.ReplaceAll(instanceColsTmpl, "@.", "i.") // for queries joining instances AS i
+)
 
 // CreateInstanceParams describes one create request: the rows to insert (several for a multi-replica create;
 // ID, Created and task may be left empty) and the quota deltas (instances, ram, volumes) checked against the
@@ -396,4 +402,69 @@ func (d *DB) DeleteInstance(ctx context.Context, id string, flavorRAM int) error
 		}
 		return d.applyQuota(ctx, tx, in.TenantID, deltas, nil)
 	})
+}
+
+// InstanceListEntry is an instance with what its list view needs besides the row: the guest status row (nil
+// when the instance has none) and whether a backup of it is running.
+type InstanceListEntry struct {
+	Instance
+	Status        *ServiceStatusRow
+	BackupRunning bool
+}
+
+// ListInstancesWithStatus is ListInstances + ServiceStatuses + RunningBackups in ONE query (the API's list
+// path): same filter, order and marker semantics as ListInstances.
+func (d *DB) ListInstancesWithStatus(ctx context.Context, tenantID string, includeClustered bool, limit int, marker string) ([]InstanceListEntry, string, error) {
+	// A flat join ordered by the primary key lets MariaDB walk i.id and stop at the limit (a derived table for
+	// the page measured twice as slow).
+	q := "SELECT " + instanceColsI + `, s.id AS svc_id, s.status_id AS svc_status_id,
+		s.status_description AS svc_status_description, s.updated_at AS svc_updated_at,
+		EXISTS (SELECT 1 FROM backups b WHERE b.instance_id = i.id AND COALESCE(b.deleted, 0) = 0
+			AND b.state IN ('NEW', 'BUILDING', 'SAVING')) AS backup_running
+		FROM instances i LEFT JOIN service_statuses s ON s.instance_id = i.id WHERE i.tenant_id = ? AND i.deleted = 0`
+	args := []any{tenantID}
+	if !includeClustered {
+		q += " AND i.cluster_id IS NULL"
+	}
+	if marker != "" {
+		q += " AND i.id > ?"
+		args = append(args, marker)
+	}
+	q += " ORDER BY i.id"
+	if limit > 0 {
+		// One status row per instance is what every writer produces; extra legacy rows only shorten a page.
+		q += " LIMIT " + strconv.Itoa(limit+1)
+	}
+	var rows []struct {
+		Instance
+		SvcID       *string    `db:"svc_id"`
+		SvcStatusID *int       `db:"svc_status_id"`
+		SvcDesc     *string    `db:"svc_status_description"`
+		SvcUpdated  *time.Time `db:"svc_updated_at"`
+		Backup      bool       `db:"backup_running"`
+	}
+	if err := d.x.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, "", err
+	}
+	out := make([]InstanceListEntry, 0, len(rows))
+	for _, r := range rows {
+		e := InstanceListEntry{Instance: r.Instance, BackupRunning: r.Backup}
+		if r.SvcID != nil {
+			e.Status = &ServiceStatusRow{ID: *r.SvcID, InstanceID: r.ID, StatusID: *r.SvcStatusID, StatusDescription: *r.SvcDesc, UpdatedAt: r.SvcUpdated}
+		}
+		if n := len(out); n > 0 && out[n-1].ID == r.ID {
+			// Several status rows for one instance (never written by us): keep the newest.
+			if prev := out[n-1].Status; prev == nil || prev.UpdatedAt == nil || (r.SvcUpdated != nil && r.SvcUpdated.After(*prev.UpdatedAt)) {
+				out[n-1] = e
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	next := ""
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	return out, next, nil
 }

@@ -350,10 +350,83 @@ func TestListInstancesPagination(t *testing.T) {
 	if err != nil || len(st) != 25 || st[ids[3]].Status() != status.New {
 		t.Fatalf("bulk statuses: %d %v", len(st), err)
 	}
+
+	// The one-query list agrees with ListInstances + ServiceStatuses + RunningBackups, page by page.
+	if _, err := d.CreateBackup(ctx, catalog.Backup{Name: "b", TenantID: tenant, InstanceID: ids[5]}, catalog.TroveDefaults); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetServiceStatus(ctx, ids[7], status.Healthy); err != nil {
+		t.Fatal(err)
+	}
+	marker, pages = "", 0
+	for {
+		want, wantNext, err := d.ListInstances(ctx, tenant, false, 7, marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, next, err := d.ListInstancesWithStatus(ctx, tenant, false, 7, marker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next != wantNext || len(got) != len(want) {
+			t.Fatalf("page %d: %d rows next %q, want %d rows next %q", pages, len(got), next, len(want), wantNext)
+		}
+		for i := range got {
+			wantSt := st[want[i].ID]
+			if got[i].Instance != want[i] || got[i].Status == nil || got[i].Status.ID != wantSt.ID ||
+				got[i].BackupRunning != (want[i].ID == ids[5]) {
+				t.Fatalf("row %s: %+v", want[i].ID, got[i])
+			}
+			if want[i].ID == ids[7] && got[i].Status.Status() != status.Healthy {
+				t.Fatalf("status of %s: %+v", ids[7], got[i].Status)
+			}
+		}
+		pages++
+		if next == "" {
+			break
+		}
+		marker = next
+	}
+	if pages != 4 {
+		t.Fatalf("%d pages of 7 for 24 instances", pages)
+	}
 }
 
-// BenchmarkListInstances lists a page of 1,000 instances with their statuses (the API list path: two queries).
+// BenchmarkListInstances lists pages of 20 (the API default) and 1,000 instances with their statuses and backup
+// flags: ListInstances + ServiceStatuses + RunningBackups, then the one-query ListInstancesWithStatus.
 func BenchmarkListInstances(b *testing.B) {
+	d := seedThousand(b)
+	for _, page := range []int{20, 1000} {
+		b.Run(fmt.Sprintf("three-queries/page=%d", page), func(b *testing.B) {
+			for b.Loop() {
+				rows, _, err := d.ListInstances(ctx, tenant, false, page, "")
+				if err != nil || len(rows) != page {
+					b.Fatal(len(rows), err)
+				}
+				ids := make([]string, len(rows))
+				for i, r := range rows {
+					ids[i] = r.ID
+				}
+				if _, err := d.ServiceStatuses(ctx, ids); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := d.RunningBackups(ctx, ids); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("one-query/page=%d", page), func(b *testing.B) {
+			for b.Loop() {
+				rows, _, err := d.ListInstancesWithStatus(ctx, tenant, false, page, "")
+				if err != nil || len(rows) != page {
+					b.Fatal(len(rows), err)
+				}
+			}
+		})
+	}
+}
+
+func seedThousand(b *testing.B) *catalog.DB {
 	d := newDB(b)
 	_, v := seedDatastore(b, d)
 	for _, r := range []string{"instances", "volumes"} {
@@ -368,20 +441,7 @@ func BenchmarkListInstances(b *testing.B) {
 	if _, err := d.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: batch, Deltas: map[string]int{"instances": 1000}, Defaults: catalog.TroveDefaults}); err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		rows, _, err := d.ListInstances(ctx, tenant, false, 1000, "")
-		if err != nil || len(rows) != 1000 {
-			b.Fatal(len(rows), err)
-		}
-		ids := make([]string, len(rows))
-		for i, r := range rows {
-			ids[i] = r.ID
-		}
-		if _, err := d.ServiceStatuses(ctx, ids); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return d
 }
 
 // BenchmarkCreateInstance creates one instance with its quota check (locked usage rows) per iteration.
