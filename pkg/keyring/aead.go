@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // NonceSize is the AES-GCM nonce length carried in front of every sealed AEAD message.
@@ -20,7 +21,35 @@ func aeadKey(keystr string) ([]byte, error) {
 	return hkdf.Key(sha256.New, []byte(keystr), []byte("trove-go"), aeadInfo, 32)
 }
 
+// gcms caches the AES-GCM instance per key (HKDF + key schedule per message would dominate small messages).
+// Bounded: cleared when it grows past gcmLimit keys.
+var (
+	gcmMu    sync.Mutex
+	gcms     = map[string]cipher.AEAD{}
+	gcmLimit = 4096
+)
+
 func gcm(keystr string) (cipher.AEAD, error) {
+	gcmMu.Lock()
+	g, ok := gcms[keystr]
+	gcmMu.Unlock()
+	if ok {
+		return g, nil
+	}
+	g, err := newGCM(keystr)
+	if err != nil {
+		return nil, err
+	}
+	gcmMu.Lock()
+	if len(gcms) >= gcmLimit {
+		clear(gcms)
+	}
+	gcms[keystr] = g
+	gcmMu.Unlock()
+	return g, nil
+}
+
+func newGCM(keystr string) (cipher.AEAD, error) {
 	k, err := aeadKey(keystr)
 	if err != nil {
 		return nil, err

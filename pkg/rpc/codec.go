@@ -228,3 +228,26 @@ func (c *TroveCodecOf) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage,
 	pt, _, err := troveOpen(c.Keys.Accepted(c.now()), r)
 	return pt, err
 }
+
+// GuestCodec picks the codec for traffic on guestagent.<instanceID> (control plane client and guest server)
+// from the envelope recorded for the instance: none → plaintext, trove → TroveCodecKeys, aead → AEADCodec.
+func GuestCodec(instanceID string, keys keyring.KeySet, env Envelope) (Codec, error) {
+	switch env {
+	case EnvelopeNone:
+		if !keys.Empty() {
+			return nil, fmt.Errorf("rpc: instance %s has a key but no envelope format", instanceID)
+		}
+		return PlainCodec(), nil
+	case EnvelopeTrove:
+		if keys.Empty() {
+			return nil, fmt.Errorf("rpc: instance %s: envelope trove without a key", instanceID)
+		}
+		return TroveCodecKeys(keys), nil
+	case EnvelopeAEAD:
+		if keys.Empty() {
+			return nil, fmt.Errorf("rpc: instance %s: envelope aead without a key", instanceID)
+		}
+		return AEADCodec(keys, instanceID), nil
+	}
+	return nil, fmt.Errorf("rpc: unknown envelope %q", env)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -307,5 +308,40 @@ func TestAEADCodec(t *testing.T) {
 	}
 	if _, err := send.DecodeResult(other, res); err == nil {
 		t.Fatal("reply for another call accepted")
+	}
+}
+
+func TestGuestCodec(t *testing.T) {
+	k := keyring.Single("k")
+	cases := []struct {
+		keys    keyring.KeySet
+		env     Envelope
+		want    string
+		wantErr bool
+	}{
+		{keyring.KeySet{}, EnvelopeNone, "rpc.plainCodec", false},
+		{k, EnvelopeTrove, "*rpc.TroveCodecOf", false},
+		{k, EnvelopeAEAD, "*rpc.AEADCodecOf", false},
+		{k, EnvelopeNone, "", true},
+		{keyring.KeySet{}, EnvelopeAEAD, "", true},
+		{keyring.KeySet{}, EnvelopeTrove, "", true},
+		{k, Envelope("rot13"), "", true},
+	}
+	for _, c := range cases {
+		got, err := GuestCodec("i", c.keys, c.env)
+		if (err != nil) != c.wantErr || (err == nil && fmt.Sprintf("%T", got) != c.want) {
+			t.Errorf("GuestCodec(%v, %q) = %T, %v", c.keys.Empty(), c.env, got, err)
+		}
+	}
+	for in, want := range map[string]Envelope{"trove": EnvelopeTrove, "aead": EnvelopeAEAD, "": EnvelopeTrove} {
+		if got, err := ParseEnvelope(in, true); err != nil || got != want {
+			t.Errorf("ParseEnvelope(%q, key) = %q, %v", in, got, err)
+		}
+	}
+	if got, err := ParseEnvelope("", false); err != nil || got != EnvelopeNone {
+		t.Errorf("ParseEnvelope without key = %q, %v", got, err)
+	}
+	if _, err := ParseEnvelope("aead", false); err == nil {
+		t.Error("aead without key accepted")
 	}
 }
