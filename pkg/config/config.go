@@ -174,6 +174,16 @@ func (f *File) List(section, key string, def []string) []string {
 	return out
 }
 
+// Keys lists the option names set in a section, in file order (for free-form sections such as
+// [local_images]); an absent section has none.
+func (f *File) Keys(section string) []string {
+	sec, err := f.cfg.GetSection(section)
+	if err != nil {
+		return nil
+	}
+	return sec.KeyStrings()
+}
+
 // Sections lists the section names present in the files.
 func (f *File) Sections() []string { return f.cfg.SectionStrings() }
 

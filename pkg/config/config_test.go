@@ -29,6 +29,12 @@ func TestGetters(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tc.name, tc.got, tc.want)
 		}
 	}
+	if keys := f.Keys("database"); len(keys) != 2 || keys[0] != "connection" || keys[1] != "bad" {
+		t.Errorf("Keys(database) = %v", keys)
+	}
+	if keys := f.Keys("absent"); keys != nil {
+		t.Errorf("Keys(absent) = %v, want none", keys)
+	}
 	if f.Err() != nil {
 		t.Fatalf("unexpected error: %v", f.Err())
 	}
