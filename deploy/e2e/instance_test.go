@@ -26,17 +26,17 @@ func TestMariaDBInstanceOverHTTPS(t *testing.T) {
 	t.Parallel()
 	c := demo(t)
 
+	// The endpoint the CLI picks: service database, the openrc's region, interface public.
 	var endpoints []struct {
 		URL string `json:"URL"`
 	}
-	newCLI(t, deployment.admin).json(&endpoints, "endpoint", "list", "--service", "database")
-	if len(endpoints) == 0 {
-		t.Fatal("no `database` endpoint registered in Keystone")
+	newCLI(t, deployment.admin).json(&endpoints, "endpoint", "list", "--service", "database", "--interface", "public",
+		"--region", deployment.demo["OS_REGION_NAME"])
+	if len(endpoints) != 1 {
+		t.Fatalf("want one public `database` endpoint in region %q, Keystone has %+v", deployment.demo["OS_REGION_NAME"], endpoints)
 	}
-	for _, e := range endpoints {
-		if !strings.HasPrefix(e.URL, apiURL+"/") {
-			t.Errorf("database endpoint %q is not served at %s", e.URL, apiURL)
-		}
+	if !strings.HasPrefix(endpoints[0].URL, apiURL+"/") {
+		t.Errorf("database endpoint %q is not served at %s", endpoints[0].URL, apiURL)
 	}
 	// The CLI verifies the server certificate: without the generated CA it must refuse the API.
 	if out, err := c.without("OS_CACERT").run("database", "flavor", "list"); err == nil {
