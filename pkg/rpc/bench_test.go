@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -115,6 +116,37 @@ func BenchmarkHeartbeatConsume(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "casts/s")
 			b.StopTimer()
 			srv2.Stop(context.Background())
+		})
+	}
+}
+
+// BenchmarkDispatch is the CPU cost of one heartbeat on the conductor side without the broker: envelope
+// parsing, decryption, context and argument decoding, handler call.
+func BenchmarkDispatch(b *testing.B) {
+	const inst = "5f1c3a2e-8d4b-4c1e-9a7f-0b2c3d4e5f60"
+	for _, env := range []Envelope{EnvelopeTrove, EnvelopeAEAD} {
+		b.Run(string(env), func(b *testing.B) {
+			host := ConductorHostCodec(lookupOf(map[string]PeerKeys{inst: {keyring.Single(vecInstKey), env}}))
+			tr := &Transport{log: testLog(b)}
+			srv := tr.NewServer(ServerConfig{Topic: "t", Codec: host})
+			Register(srv, "heartbeat", func(_ context.Context, rc Context, a heartbeatArgs) (Void, error) { return Void{}, nil })
+			cli := ConductorGuestCodec(inst, vecInstKey, env)
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				a := heartbeatArgs{InstanceID: inst, Sent: 1.5}
+				a.Payload.ServiceStatus = "healthy"
+				am, _ := argMap(a)
+				rc, _ := json.Marshal(Context{RequestID: "r"})
+				wa, wc, _ := cli.EncodeRequest(Meta{Topic: "t", Method: "heartbeat"}, am, rc)
+				bodies[i], _ = encodeRequest(request{Method: "heartbeat", Version: "1.0", UniqueID: hexID(), Args: wa, Ctx: wc})
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				srv.dispatch(bodies[i])
+			}
+			if srv.Handled() != uint64(b.N) {
+				b.Fatal("not handled", srv.Handled())
+			}
 		})
 	}
 }

@@ -234,9 +234,9 @@ func (s *Server) dispatch(body []byte) {
 		s.log.WithError(err).Warn("dropping malformed RPC message")
 		return
 	}
-	log := s.log.WithField("method", req.Method)
+	log := func() *logrus.Entry { return s.log.WithField("method", req.Method) } // built only when logging
 	if req.UniqueID != "" && !s.dups.add(req.UniqueID) {
-		log.WithField("unique_id", req.UniqueID).Info("dropping duplicate RPC message")
+		log().WithField("unique_id", req.UniqueID).Info("dropping duplicate RPC message")
 		return
 	}
 	m := Meta{Topic: s.cfg.Topic, Method: req.Method, MsgID: req.MsgID, ReplyQ: req.ReplyQ}
@@ -244,7 +244,7 @@ func (s *Server) dispatch(body []byte) {
 	var rej *RejectError
 	if errors.As(err, &rej) {
 		countReject(rej.Reason)
-		log.WithField("reason", rej.Reason).WithError(err).Warn("rejected RPC message")
+		log().WithField("reason", rej.Reason).WithError(err).Warn("rejected RPC message")
 		return
 	}
 	var rc Context
@@ -252,12 +252,12 @@ func (s *Server) dispatch(body []byte) {
 		err = json.Unmarshal(rcJSON, &rc)
 	}
 	if err != nil {
-		log.WithError(err).Error("cannot open RPC message")
+		log().WithError(err).Error("cannot open RPC message")
 		s.reply(log, m, Origin{}, nil, err)
 		return
 	}
 	rc.SenderInstanceID = origin.InstanceID
-	log = log.WithField("request_id", rc.RequestID)
+	withReq := func() *logrus.Entry { return log().WithField("request_id", rc.RequestID) }
 	s.hmu.RLock()
 	h := s.hs[req.Method]
 	s.hmu.RUnlock()
@@ -278,12 +278,12 @@ func (s *Server) dispatch(body []byte) {
 		result, herr = h(ctx, rc, args)
 	}
 	if herr != nil {
-		log.WithError(herr).Warn("RPC handler failed")
+		withReq().WithError(herr).Warn("RPC handler failed")
 	}
-	s.reply(log, m, origin, result, herr)
+	s.reply(withReq, m, origin, result, herr)
 }
 
-func (s *Server) reply(log *logrus.Entry, m Meta, origin Origin, result json.RawMessage, herr error) {
+func (s *Server) reply(log func() *logrus.Entry, m Meta, origin Origin, result json.RawMessage, herr error) {
 	if m.MsgID == "" || m.ReplyQ == "" {
 		return
 	}
@@ -305,7 +305,7 @@ func (s *Server) reply(log *logrus.Entry, m Meta, origin Origin, result json.Raw
 		cancel()
 	}
 	if err != nil {
-		log.WithError(err).Warn("cannot send RPC reply")
+		log().WithError(err).Warn("cannot send RPC reply")
 	}
 }
 

@@ -293,6 +293,12 @@ func (t *Transport) publishDeferred(ctx context.Context, exchange, kind, key str
 		}
 		t.pubMu.Lock()
 		if t.pub == nil || t.pub.IsClosed() {
+			if t.pub != nil {
+				// a channel-level error (e.g. an auto-deleted fanout exchange): forget what we declared
+				t.mu.Lock()
+				t.declared = map[string]bool{}
+				t.mu.Unlock()
+			}
 			if t.pub, err = confirmChannel(conn); err != nil {
 				t.pubMu.Unlock()
 				if conn.IsClosed() {
