@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test test-go check fuzz bench run stop clean deps
+.PHONY: all build test check fuzz bench soak run stop clean
 
 all: build
 
@@ -26,6 +26,18 @@ check:
 	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
 	for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 	bash deploy/lint.sh
+
+# Each fuzz target for FUZZTIME (default 30s); seeds are kept in each package's testdata/fuzz.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for d in $$(grep -rl --include='*_test.go' '^func Fuzz' $(MODULES) | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$d/*_test.go | sed 's/^func //'); do \
+	    echo "== $$d $$f"; (cd $$d && $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) .) || exit 1; \
+	  done; done
+
+# 100 create/delete cycles through the CLI against `make run`'s deployment, then checks nothing is left behind.
+soak: build
+	bash deploy/soak.sh $(CYCLES)
 
 run: build
 	bash deploy/run.sh
