@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -155,4 +158,105 @@ func TestReconnectKeepsAcknowledgedCasts(t *testing.T) {
 		return missing == 0
 	})
 	t.Logf("casts acknowledged %d, failed (not acknowledged) %d, calls ok %d", nAcked.Load(), nFailed.Load(), callsOK.Load())
+}
+
+// brokerProxy forwards TCP to the real broker; down() drops every connection and refuses new ones (what
+// clients see while RabbitMQ restarts), up() listens again on the same address.
+type brokerProxy struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newBrokerProxy(t *testing.T, target string) *brokerProxy {
+	p := &brokerProxy{t: t, target: target}
+	p.listen("127.0.0.1:0")
+	p.addr = p.ln.Addr().String()
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *brokerProxy) listen(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		p.t.Fatalf("proxy listen %s: %v", addr, err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, b)
+			p.mu.Unlock()
+			go func() { io.Copy(b, c); b.Close() }()
+			go func() { io.Copy(c, b); c.Close() }()
+		}
+	}()
+}
+
+func (p *brokerProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *brokerProxy) up() { p.listen(p.addr) }
+
+// TestBrokerOutage: the broker is unreachable for a while (connections dropped, dials refused); the transport
+// keeps retrying with back-off, and once the broker is back the server consumes again and calls work, without
+// any action from the application.
+func TestBrokerOutage(t *testing.T) {
+	u, err := url.Parse(testenv.TransportURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newBrokerProxy(t, u.Host)
+	u.Host = proxy.addr
+	direct := newTransport(t)
+	cfg := DefaultConfig(u.String(), direct.Exchange())
+	cfg.RetryInterval, cfg.RetryBackoff = 200*time.Millisecond, 200*time.Millisecond
+	viaProxy, err := Dial(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaProxy.Close()
+	topic := testenv.UniqueName(t, "outage")
+	srv, casts := echoServer(t, viaProxy, topic, "", PlainCodec())
+	_ = srv
+	cli := direct.Client(Target{Topic: topic}, nil)
+	if err := cli.Call(context.Background(), Context{}, "echo", echoArgs{Text: "before"}, nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	proxy.down()
+	// sent while the server is disconnected: the broker keeps it in the (persistent) topic queue
+	if err := cli.Cast(context.Background(), Context{}, "note", echoArgs{Text: "during"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // let the transport fail a few dials
+	proxy.up()
+	if got := <-casts; got.Text != "during" {
+		t.Fatalf("got %+v", got)
+	}
+	// and the proxied transport's own client side (reply queue) works again
+	var res echoResult
+	if err := viaProxy.Client(Target{Topic: topic}, nil).Call(context.Background(), Context{}, "echo", echoArgs{Text: "after"}, &res, 20*time.Second); err != nil || res.Text != "after" {
+		t.Fatalf("call after outage: %+v %v", res, err)
+	}
 }
