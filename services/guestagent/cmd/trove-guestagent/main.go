@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -17,7 +18,6 @@ import (
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/guestapi"
-	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/logging"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/services/guestagent/internal/agent"
@@ -26,6 +26,7 @@ import (
 	"github.com/trove-go/trove/services/guestagent/internal/handlers"
 	"github.com/trove-go/trove/services/guestagent/internal/mysql"
 	"github.com/trove-go/trove/services/guestagent/internal/postgresql"
+	"github.com/trove-go/trove/services/guestagent/internal/rpckeys"
 )
 
 func main() {
@@ -65,15 +66,8 @@ func run() error {
 		return err
 	}
 	defer tr.Close()
-	codec := rpc.PlainCodec()
-	switch cfg.Envelope {
-	case rpc.EnvelopeTrove:
-		codec = rpc.TroveCodec(cfg.RPCKey)
-	case rpc.EnvelopeAEAD:
-		codec = rpc.AEADCodec(keyring.Single(cfg.RPCKey), cfg.GuestID)
-	}
-	conductor := conductorapi.New(tr.Client(conductorapi.Target(cfg.ConductorTopic),
-		rpc.ConductorGuestCodec(cfg.GuestID, cfg.RPCKey, cfg.Envelope)))
+	keys := rpckeys.New(cfg.GuestID, cfg.RPCKey, cfg.Envelope, guestInfoPath(*paths))
+	conductor := conductorapi.New(tr.Client(conductorapi.Target(cfg.ConductorTopic), keys.ConductorCodec()))
 
 	layout := datastore.Layout{Root: cfg.DataDir}
 	volume := datastore.NewVolume(cfg.DataDir, cfg.VolumeSizeGB)
@@ -100,8 +94,8 @@ func run() error {
 		return err
 	}
 	srv := tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(cfg.GuestID), Server: cfg.GuestID,
-		Version: guestapi.Version, Codec: codec})
-	(&handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log}).Register(srv)
+		Version: guestapi.Version, Codec: keys.ServerCodec()})
+	(&handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log, Keys: keys}).Register(srv)
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
@@ -119,6 +113,23 @@ func run() error {
 	a.Shutdown(sctx)
 	return nil
 }
+
+// guestInfoPath is the guest_info.conf among the configuration files (rewritten by key rotation).
+func guestInfoPath(p config.Paths) string {
+	for _, f := range p.Files {
+		if filepath.Base(f) == "guest_info.conf" {
+			return f
+		}
+	}
+	for _, d := range p.Dirs {
+		if f := filepath.Join(d, "guest_info.conf"); fileExists(f) {
+			return f
+		}
+	}
+	return "/etc/trove/conf.d/guest_info.conf"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func newManager(c guestconf.Config, layout datastore.Layout, volume *datastore.Volume, log *logrus.Entry) (datastore.Manager, error) {
 	opts := datastore.Options{Manager: c.Manager, Layout: layout, BindHost: c.BindHost, Port: c.Port, BinDir: c.ServerBinDir,

@@ -342,10 +342,17 @@ func (a *Agent) upgrade(ctx context.Context, version string) error {
 	return a.mgr.Prepare(ctx, datastore.PrepareSpec{})
 }
 
-// PostUpgrade makes sure the server runs after an upgrade.
-func (a *Agent) PostUpgrade(ctx context.Context) error {
+// PostUpgrade makes sure the server runs after an upgrade and records version ("" keeps the recorded one):
+// after a rebuild from the new version's image guest_info.conf already names it, and a version file left by an
+// earlier in-place upgrade must not shadow it.
+func (a *Agent) PostUpgrade(ctx context.Context, version string) error {
 	a.lifecycle.Lock()
 	defer a.lifecycle.Unlock()
+	if version != "" {
+		if err := os.WriteFile(a.path(versionFile), []byte(version), 0o600); err != nil {
+			return err
+		}
+	}
 	if a.mgr.Status(ctx) == datastore.Healthy {
 		return nil
 	}

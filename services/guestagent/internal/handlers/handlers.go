@@ -27,6 +27,8 @@ type Handlers struct {
 	Notifier Notifier
 	GuestID  string
 	Log      *logrus.Entry
+	// Keys rotates the instance RPC key (rotate_rpc_key); nil refuses rotations.
+	Keys Rotator
 }
 
 // Register binds every method to srv.
@@ -39,6 +41,7 @@ func (h *Handlers) Register(srv *rpc.Server) {
 		h.registerListAccess, h.registerGrantAccess, h.registerRevokeAccess,
 		h.registerEnableRoot, h.registerEnableRootWithPassword, h.registerDisableRoot, h.registerIsRootEnabled,
 		h.registerRPCPing, h.registerPreUpgrade, h.registerUpgrade, h.registerPostUpgrade,
+		h.registerRotateRPCKey,
 	} {
 		r(srv)
 	}

@@ -7,10 +7,11 @@ import (
 	"github.com/trove-go/trove/pkg/rpc"
 )
 
-// post_upgrade — call (high timeout). Payload logged. Idempotent: starts the server if it is not healthy.
+// post_upgrade — call (high timeout). Payload logged. Idempotent: records upgrade_info.datastore_version (after a
+// rebuild from the new version's image) and starts the server if it is not healthy.
 func (h *Handlers) registerPostUpgrade(srv *rpc.Server) {
 	handle(h, srv, spec{name: guestapi.MethodPostUpgrade, logArgs: true},
-		func(ctx context.Context, _ rpc.Context, _ guestapi.UpgradeArgs) (void, error) {
-			return void{}, h.Agent.PostUpgrade(ctx)
+		func(ctx context.Context, _ rpc.Context, a guestapi.UpgradeArgs) (void, error) {
+			return void{}, h.Agent.PostUpgrade(ctx, a.DatastoreVersion())
 		})
 }
