@@ -1,0 +1,99 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// KeyChange is one step of an instance's RPC key life (docs/secure-rpc.md), written in one transaction:
+// instances.encrypted_key and its rpc_peers row.
+type KeyChange struct {
+	InstanceID   string
+	EncryptedKey string // the new current key, wrapped under inst_rpc_key_encr_key
+	Envelope     string // EnvelopeTrove or EnvelopeAEAD
+	// PreviousEncryptedKey (wrapped) stays accepted until PreviousValidUntil; "" for none.
+	PreviousEncryptedKey string
+	PreviousValidUntil   *time.Time
+}
+
+// SetInstanceKey applies a KeyChange atomically: a reader never sees the new key without its envelope, or a
+// rotated key without the previous one it replaced.
+func (d *DB) SetInstanceKey(ctx context.Context, c KeyChange) error {
+	if c.EncryptedKey == "" {
+		return fail(ErrBadRequest, "An instance key change needs the new key.")
+	}
+	if c.Envelope != EnvelopeTrove && c.Envelope != EnvelopeAEAD {
+		return fail(ErrBadRequest, "RPC envelope %q is not one of %q, %q.", c.Envelope, EnvelopeTrove, EnvelopeAEAD)
+	}
+	var until any
+	if c.PreviousValidUntil != nil {
+		until = c.PreviousValidUntil.UTC().Truncate(time.Second)
+	}
+	return d.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE instances SET encrypted_key = ?, updated = ? WHERE id = ? AND COALESCE(deleted, 0) = 0",
+			c.EncryptedKey, d.now(), c.InstanceID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fail(ErrNotFound, "Instance %s could not be found.", c.InstanceID)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO rpc_peers (instance_id, envelope, previous_encrypted_key, previous_valid_until, updated)
+			VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE envelope = VALUES(envelope),
+			previous_encrypted_key = VALUES(previous_encrypted_key), previous_valid_until = VALUES(previous_valid_until),
+			updated = VALUES(updated)`, c.InstanceID, c.Envelope, nullString(c.PreviousEncryptedKey), until, d.now())
+		return err
+	})
+}
+
+// KeyedInstances returns the ids of live instances with an RPC key, of one project ("" = all), oldest first.
+func (d *DB) KeyedInstances(ctx context.Context, tenantID string) ([]string, error) {
+	var ids []string
+	q := "SELECT id FROM instances WHERE COALESCE(deleted, 0) = 0 AND encrypted_key IS NOT NULL AND encrypted_key <> ''"
+	args := []any{}
+	if tenantID != "" {
+		q += " AND tenant_id = ?"
+		args = append(args, tenantID)
+	}
+	err := d.x.SelectContext(ctx, &ids, q+" ORDER BY created, id", args...)
+	return ids, err
+}
+
+// RewrapAll re-encrypts every stored instance key — instances.encrypted_key of all rows (deleted ones too: the
+// conductor still opens their late messages) and rpc_peers.previous_encrypted_key — with rewrap (unwrap under
+// the old inst_rpc_key_encr_key, wrap under the new one), in one transaction: on any error nothing changes.
+// It returns how many values were rewritten.
+func (d *DB) RewrapAll(ctx context.Context, rewrap func(wrapped string) (string, error)) (int, error) {
+	n := 0
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		n = 0
+		for _, t := range []struct{ table, key, col string }{
+			{"instances", "id", "encrypted_key"},
+			{"rpc_peers", "instance_id", "previous_encrypted_key"},
+		} {
+			var rows []struct {
+				ID  string `db:"id"`
+				Val string `db:"val"`
+			}
+			if err := tx.SelectContext(ctx, &rows, fmt.Sprintf("SELECT %s AS id, %s AS val FROM %s WHERE %s IS NOT NULL AND %s <> '' FOR UPDATE",
+				t.key, t.col, t.table, t.col, t.col)); err != nil {
+				return err
+			}
+			for _, r := range rows {
+				nv, err := rewrap(r.Val)
+				if err != nil {
+					return fmt.Errorf("%s.%s of %s: %w", t.table, t.col, r.ID, err)
+				}
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ?", t.table, t.col, t.key), nv, r.ID); err != nil {
+					return err
+				}
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
