@@ -81,7 +81,7 @@ lock_deploy() {
 
 # has_systemd: true when systemd is PID 1 (then services are managed with systemctl).
 has_systemd() {
-	[[ -d /run/systemd/system ]] && [[ "$(ps -p 1 -o comm= 2>/dev/null)" == systemd ]]
+	[[ -d /run/systemd/system && "$(cat /proc/1/comm 2>/dev/null)" == systemd ]]
 }
 
 # missing_packages PKG...: prints the packages that are not installed.
