@@ -95,7 +95,7 @@ func BenchmarkAPI(b *testing.B) {
 	tok1000, proj1000 := keystoneToken(b, "demo2", "demo2", pw)
 	addInstances(b, db, proj100, 100)
 	addInstances(b, db, proj1000, 1000)
-	base, cmd := startAPI(b, dsn+"&interpolateParams=true")
+	base, cmd := startAPI(b, dsn)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}, Timeout: 30 * time.Second}
 
 	scenarios := []struct {
