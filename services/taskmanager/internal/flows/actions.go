@@ -142,18 +142,15 @@ func (m *Manager) finishResize(ctx context.Context, rc rpc.Context, inst catalog
 	return nil
 }
 
-// imageSwitcher is implemented by drivers whose image carries the datastore binaries of a running server
-// (the local driver); with OpenStack the guest itself swaps the datastore container image.
-type imageSwitcher interface {
-	SwitchImage(ctx context.Context, serverID, imageID string) error
-}
-
 // UpgradeTimeout is how long an upgrade waits for the guest to run the new version (Trove's 600 s).
 const UpgradeTimeout = 600 * time.Second
 
-// Upgrade moves an instance to another datastore version (states.md §5, Victoria and later): status
-// `upgrading`, guest pre_upgrade, the driver points the server at the new image, guest upgrade (cast), then wait
-// until the guest reports the new version and a healthy status; task NONE. Any failure → task 81 with a fault.
+// Upgrade moves an instance to another datastore version (states.md §5): status `upgrading`, guest
+// pre_upgrade, then — secure RPC on and the instance keyless (a legacy guest) — a fresh key is stored, the
+// server is rebuilt from the new version's image with a new guest_info.conf (carrying the key; the local driver
+// restarts the guest and its database server from the new binaries and keeps the data directory), guest
+// post_upgrade (under the new key), then wait until a heartbeat after the rebuild says healthy and the guest
+// reports the new version; task NONE. Any failure → task 81 with a fault. Every step is safe to repeat (Resume).
 func (m *Manager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error {
 	id := a.InstanceID
 	inst, err := m.Catalog.GetInstance(ctx, id)
@@ -182,22 +179,47 @@ func (m *Manager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 	if err != nil {
 		return fail("Error preparing the guest for the upgrade.", err)
 	}
-	if sw, ok := m.Compute.(imageSwitcher); ok {
-		if err := sw.SwitchImage(ctx, inst.ComputeInstanceID, ver.ImageID); err != nil {
-			return fail("Error switching the server to the new image.", err)
-		}
-	}
 	if info == nil {
 		info = guestapi.UpgradeInfo{}
 	}
 	info["datastore_version"] = ver.Version
-	if err := guest.Upgrade(ctx, rc, guestapi.UpgradeArgs{UpgradeInfo: info}); err != nil {
-		return fail("Error sending upgrade to the guest.", err)
+
+	// A legacy guest gets its key here: the rebuilt guest starts with it.
+	if _, err := m.giveKey(ctx, id); err != nil {
+		return fail("Error giving the instance an RPC key.", err)
 	}
-	// Done when the guest says it runs the new version (pre_upgrade reports it; read-only) and a heartbeat
-	// after the switch says healthy.
+	files, err := m.guestFiles(ctx, inst, ver)
+	if err != nil {
+		return fail("Error rendering the guest's files for the new version.", err)
+	}
+	if err := m.retry(ctx, id, "rebuilding the server", func() error {
+		return m.Compute.RebuildServer(ctx, inst.ComputeInstanceID, ver.ImageID, files)
+	}); err != nil {
+		return fail("Error rebuilding the server from the new version's image.", err)
+	}
+	// The old guest is gone: only the rebuilt one can report healthy from here on.
+	if err := m.Catalog.SetServiceStatus(ctx, id, status.Upgrading); err != nil {
+		return err
+	}
+	if guest, _, err = m.guest(ctx, id); err != nil {
+		return fail("Error reading the instance's RPC key.", err)
+	}
 	deadline := m.TimeNow().Add(UpgradeTimeout)
 	poll := min(m.Config.UsageSleepTime, 500*time.Millisecond)
+	// post_upgrade: the rebuilt guest serves RPC as soon as it starts; retry until it answers.
+	for {
+		err := guest.PostUpgrade(ctx, rc, guestapi.UpgradeArgs{UpgradeInfo: info})
+		if err == nil {
+			break
+		}
+		if !m.TimeNow().Before(deadline) {
+			return fail("Error finishing the upgrade on the guest (post_upgrade).", err)
+		}
+		m.log(id).WithError(err).Info("post_upgrade not answered yet; retrying")
+		if err := sleep(ctx, poll); err != nil {
+			return err
+		}
+	}
 	for {
 		st, err := m.Catalog.GetServiceStatus(ctx, id)
 		if err == nil && (st.Status() == status.Healthy || st.Status() == status.Running) {

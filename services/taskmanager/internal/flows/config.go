@@ -20,6 +20,13 @@ type Config struct {
 	VolumeTimeout     time.Duration // [DEFAULT] volume_time_out
 	GuestConfigFile   string        // [DEFAULT] guest_config: copied into the guest as trove-guestagent.conf
 	InstRPCKeyEncrKey string        // [DEFAULT] inst_rpc_key_encr_key: unwraps instances.encrypted_key
+	// EnableSecureRPC is [DEFAULT] enable_secure_rpc_messaging: an upgrade gives a keyless instance a key.
+	EnableSecureRPC bool
+	// Envelope is ours, [DEFAULT] instance_rpc_envelope: the envelope recorded for instances keyed by this
+	// taskmanager (aead for our Go guests, trove for Python guest images). "" means aead.
+	Envelope string
+	// RotationOverlap is ours, [DEFAULT] rpc_key_rotation_overlap: how long a rotated-out key stays accepted.
+	RotationOverlap time.Duration
 	// RetryBudget is how many times a step failing for a reason of ours (broker, compute, catalog hiccup) is
 	// tried before the flow records the failure; RetryDelay the pause between tries.
 	RetryBudget int
@@ -36,9 +43,20 @@ func ConfigFrom(f *config.File) Config {
 		VolumeTimeout:     f.Seconds("DEFAULT", "volume_time_out", 60),
 		GuestConfigFile:   f.String("DEFAULT", "guest_config", "/etc/trove/trove-guestagent.conf"),
 		InstRPCKeyEncrKey: f.String("DEFAULT", "inst_rpc_key_encr_key", "emYjgHFqfXNB1NGehAFIUeoyw4V4XwWHEaKP"),
+		EnableSecureRPC:   f.Bool("DEFAULT", "enable_secure_rpc_messaging", true),
+		Envelope:          f.String("DEFAULT", "instance_rpc_envelope", "aead"),
+		RotationOverlap:   f.Seconds("DEFAULT", "rpc_key_rotation_overlap", DefaultRotationOverlap.Seconds()),
 		RetryBudget:       f.Int("taskmanager", "retry_budget", 5),
 		RetryDelay:        f.Seconds("taskmanager", "retry_delay", 2),
 	}
+}
+
+// envelope is the envelope for keys this taskmanager gives.
+func (c Config) envelope() string {
+	if c.Envelope == "trove" {
+		return "trove"
+	}
+	return "aead"
 }
 
 // guestConfig returns the controller's guest configuration file, or "" when it does not exist (Trove then

@@ -48,6 +48,9 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	}
 
 	// 2. Server (guest queue pre-created first so prepare cannot be lost).
+	if err := m.retry(ctx, id, "recording the RPC envelope", func() error { return m.ensurePeer(ctx, inst) }); err != nil {
+		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error recording the instance's RPC envelope.", err)
+	}
 	guest, codec, err := m.guest(ctx, id)
 	if err != nil {
 		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error reading the instance's RPC key.", err)

@@ -49,6 +49,9 @@ func New(d Deps) *Manager {
 	if d.TimeNow == nil {
 		d.TimeNow = time.Now
 	}
+	if d.Config.RotationOverlap <= 0 {
+		d.Config.RotationOverlap = DefaultRotationOverlap
+	}
 	if d.Config.RetryBudget <= 0 {
 		d.Config.RetryBudget = 1
 	}
@@ -78,6 +81,7 @@ func (m *Manager) Register(srv *rpc.Server) {
 		m.Go(a.InstanceID, "upgrade", func(ctx context.Context) error { return m.Upgrade(ctx, rc, a) })
 		return rpc.Void{}, nil
 	})
+	m.registerSecureRPC(srv)
 }
 
 // Go runs a flow for an instance in the background, after the flows already running or queued for it. A

@@ -1,0 +1,140 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+// registerSecureRPC adds our key rotation methods (docs/secure-rpc.md).
+func (m *Manager) registerSecureRPC(srv *rpc.Server) {
+	rpc.Register(srv, taskapi.MethodRotateRPCKey, func(_ context.Context, rc rpc.Context, a taskapi.RotateRPCKeyArgs) (rpc.Void, error) {
+		m.Go(a.InstanceID, "rotate_rpc_key", func(ctx context.Context) error { return m.RotateRPCKey(ctx, rc, a.InstanceID) })
+		return rpc.Void{}, nil
+	})
+	rpc.Register(srv, taskapi.MethodRotateRPCKeys, func(ctx context.Context, rc rpc.Context, a taskapi.RotateRPCKeysArgs) (rpc.Void, error) {
+		n, err := m.RotateRPCKeys(ctx, rc, a.TenantID)
+		m.Log.WithField("instances", n).WithField("tenant_id", a.TenantID).Info("rotation of every instance key queued")
+		return rpc.Void{}, err
+	})
+}
+
+// ensurePeer records the envelope of a keyed instance that has no rpc_peers row yet (trove-api stores the key
+// only): [DEFAULT] instance_rpc_envelope, aead for our Go guests.
+func (m *Manager) ensurePeer(ctx context.Context, inst catalog.Instance) error {
+	if inst.EncryptedKey == "" {
+		return nil
+	}
+	_, err := m.Catalog.GetRPCPeer(ctx, inst.ID)
+	if !errors.Is(err, catalog.ErrNotFound) {
+		return err
+	}
+	return m.Catalog.SetRPCPeer(ctx, catalog.RPCPeer{InstanceID: inst.ID, Envelope: m.Config.envelope()})
+}
+
+// giveKey gives a keyless (legacy) instance its first key when secure RPC is on: a fresh crypto/rand key,
+// wrapped under inst_rpc_key_encr_key, stored with its envelope in one transaction. From then on the conductor
+// refuses the instance's plaintext, so the caller must restart the guest with the key at once (upgrade's
+// rebuild). Returns whether a key was given.
+func (m *Manager) giveKey(ctx context.Context, id string) (bool, error) {
+	enc, err := m.Catalog.EncryptedKey(ctx, id)
+	if err != nil || enc != "" || !m.Config.EnableSecureRPC {
+		return false, err
+	}
+	key, err := keyring.NewInstanceKey()
+	if err != nil {
+		return false, err
+	}
+	wrapped, err := keyring.Wrap(m.Config.InstRPCKeyEncrKey, key)
+	if err != nil {
+		return false, err
+	}
+	if err := m.Catalog.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: id, EncryptedKey: wrapped, Envelope: m.Config.envelope()}); err != nil {
+		return false, err
+	}
+	m.log(id).WithField("envelope", m.Config.envelope()).Info("legacy instance given an RPC key")
+	return true, nil
+}
+
+// RotateRPCKey replaces a keyed instance's key without a rebuild:
+//  1. catalog: the new key becomes current, the old one stays accepted until now + rpc_key_rotation_overlap
+//     (the conductor then accepts heartbeats under either key);
+//  2. guest rotate_rpc_key (call) sealed with the OLD key, carrying the new one; the guest rewrites
+//     guest_info.conf and switches, accepting the old key for the same overlap;
+//  3. after the overlap the old key is refused everywhere (KeySet.Accepted checks the deadline).
+//
+// If the guest cannot be reached the catalog goes back to the old key (the new one stays accepted for the
+// overlap, in case the guest did switch and only the reply was lost) and a fault is recorded.
+func (m *Manager) RotateRPCKey(ctx context.Context, rc rpc.Context, id string) error {
+	p, err := peerKeys(ctx, m.Catalog, m.Config.InstRPCKeyEncrKey, id)
+	if err != nil {
+		return err
+	}
+	if p.Keys.Empty() {
+		err := errors.New("the instance has no RPC key; upgrade it to give it one (a key never travels in plaintext)")
+		m.recordFault(ctx, id, "Error rotating the instance's RPC key.", err)
+		return err
+	}
+	oldKey := p.Keys.Current
+	newKey, err := keyring.NewInstanceKey()
+	if err != nil {
+		return err
+	}
+	wrapOld, err := keyring.Wrap(m.Config.InstRPCKeyEncrKey, oldKey)
+	if err != nil {
+		return err
+	}
+	wrapNew, err := keyring.Wrap(m.Config.InstRPCKeyEncrKey, newKey)
+	if err != nil {
+		return err
+	}
+	overlap := m.Config.RotationOverlap
+	until := m.TimeNow().Add(overlap)
+	env := string(p.Envelope)
+	if err := m.Catalog.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: id, EncryptedKey: wrapNew, Envelope: env,
+		PreviousEncryptedKey: wrapOld, PreviousValidUntil: &until}); err != nil {
+		return err
+	}
+	// The guest holds only the old key: seal with it (the reply comes back under it too).
+	old := p
+	old.Keys = keyring.Single(oldKey)
+	guest := guestapi.New(m.Transport.Client(guestapi.Target(id), guestCodec(id, old)))
+	guest.Low, guest.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
+	args := guestapi.RotateRPCKeyArgs{NewKey: newKey, OverlapSeconds: overlap.Seconds()}
+	err = m.retry(ctx, id, "sending the new key to the guest", func() error { return guest.RotateRPCKey(ctx, rc, args) })
+	if err != nil {
+		ctx := context.WithoutCancel(ctx)
+		if rerr := m.Catalog.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: id, EncryptedKey: wrapOld, Envelope: env,
+			PreviousEncryptedKey: wrapNew, PreviousValidUntil: &until}); rerr != nil {
+			m.log(id).WithError(rerr).Error("restoring the old RPC key after a failed rotation")
+		}
+		m.recordFault(ctx, id, "Error rotating the instance's RPC key; the old key stays current.", err)
+		return err
+	}
+	m.log(id).WithField("overlap_seconds", overlap.Seconds()).Info("instance RPC key rotated")
+	return nil
+}
+
+// RotateRPCKeys queues a rotation for every keyed instance (of one project, or all); each runs in its
+// instance's flow queue, so it never overlaps another flow of the same instance.
+func (m *Manager) RotateRPCKeys(ctx context.Context, rc rpc.Context, tenantID string) (int, error) {
+	ids, err := m.Catalog.KeyedInstances(ctx, tenantID)
+	if err != nil {
+		return 0, fmt.Errorf("listing keyed instances: %w", err)
+	}
+	for _, id := range ids {
+		id := id
+		m.Go(id, "rotate_rpc_key", func(ctx context.Context) error { return m.RotateRPCKey(ctx, rc, id) })
+	}
+	return len(ids), nil
+}
+
+// DefaultRotationOverlap is how long a rotated-out key stays accepted ([DEFAULT] rpc_key_rotation_overlap).
+const DefaultRotationOverlap = 60 * time.Second

@@ -1,0 +1,183 @@
+package flows
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/status"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+func (e *env) guestInfo(id string) string {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.drv.InstanceDir(id), "etc/trove/conf.d/guest_info.conf"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (e *env) currentKey(id string) string {
+	e.t.Helper()
+	enc, err := e.db.EncryptedKey(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	k, err := keyring.Unwrap(testWrapKey, enc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return k
+}
+
+// waitHeartbeatAfter waits for a healthy heartbeat recorded after mark (updated_at has whole seconds).
+func (e *env) waitHeartbeatAfter(id string, mark time.Time) {
+	e.t.Helper()
+	waitFor(e.t, "a heartbeat", func() bool {
+		st, err := e.db.GetServiceStatus(context.Background(), id)
+		return err == nil && st.UpdatedAt != nil && st.UpdatedAt.After(mark.Add(time.Second)) && st.Status() == status.Healthy
+	})
+}
+
+// listWith lists databases on the instance's guest with a codec of our choosing.
+func (e *env) listWith(id string, codec rpc.Codec) error {
+	c := guestapi.New(e.tr.Client(guestapi.Target(id), codec))
+	c.Low = 3 * time.Second
+	_, err := c.ListDatabases(context.Background(), rc, guestapi.ListArgs{})
+	return err
+}
+
+func (e *env) conductorRejects() int {
+	b, _ := os.ReadFile(filepath.Join(e.dir, "conductor.log"))
+	return strings.Count(string(b), "rejected RPC message")
+}
+
+// A legacy (keyless, plaintext) instance upgraded with secure RPC on: the rebuild gives it a fresh key in
+// guest_info.conf, its data survives, and from then on only the AEAD envelope under that key reaches it.
+func TestUpgradeGivesLegacyInstanceAKey(t *testing.T) {
+	e := newGuestEnv(t)
+	e.m.Config.EnableSecureRPC = true
+	ctx := context.Background()
+	in := e.instance("legacy", "")
+	id := in.ID
+	defer e.dumpGuestLog(id)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(in, "mariadb-local", "mariadb", "10.11")); err != nil {
+		t.Fatal(err)
+	}
+	if gi := e.guestInfo(id); strings.Contains(gi, "instance_rpc_encr_key") {
+		t.Fatalf("legacy guest_info.conf has a key:\n%s", gi)
+	}
+	if _, err := e.db.GetRPCPeer(ctx, id); err == nil {
+		t.Fatal("legacy instance has an rpc_peers row")
+	}
+	if err := e.listWith(id, rpc.PlainCodec()); err != nil {
+		t.Fatalf("plaintext call to the legacy guest: %v", err)
+	}
+	srv, _ := e.drv.GetServer(ctx, id)
+	addr := srv.Addresses[0].Addr
+
+	if err := e.db.SetDatastoreVersion(ctx, id, e.newVersion.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetTask(ctx, id, status.TaskUpgrading); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: id, DatastoreVersionID: e.newVersion.ID}); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if row := e.get(id); row.Task() != status.TaskNone || row.EncryptedKey == "" {
+		t.Fatalf("after upgrade: task %q key %q", row.TaskDescription, row.EncryptedKey)
+	}
+	key := e.currentKey(id)
+	if len(key) != 32 || keyring.IsTroveDefault(key) {
+		t.Fatalf("instance key %q", key)
+	}
+	if p, err := e.db.GetRPCPeer(ctx, id); err != nil || p.Envelope != catalog.EnvelopeAEAD {
+		t.Fatalf("rpc_peers %+v %v", p, err)
+	}
+	gi := e.guestInfo(id)
+	if !strings.Contains(gi, "instance_rpc_encr_key="+key+"\n") || !strings.Contains(gi, "instance_rpc_envelope=aead\n") ||
+		!strings.Contains(gi, "datastore_version=10.11.99\n") {
+		t.Fatalf("guest_info.conf after upgrade:\n%s", gi)
+	}
+	if err := userQuery("mariadb", addr, 3306); err != nil {
+		t.Fatalf("user database after upgrade: %v", err)
+	}
+	if err := e.listWith(id, rpc.AEADCodec(keyring.Single(key), id)); err != nil {
+		t.Fatalf("AEAD call after upgrade: %v", err)
+	}
+	if err := e.listWith(id, rpc.PlainCodec()); err == nil {
+		t.Fatal("the upgraded guest still answers plaintext")
+	}
+	// Heartbeats now arrive encrypted: the conductor keeps the instance healthy and rejects nothing.
+	e.waitHeartbeatAfter(id, time.Now())
+	if n := e.conductorRejects(); n != 0 {
+		t.Fatalf("conductor rejected %d messages", n)
+	}
+}
+
+// Rotation without rebuild while the guest heartbeats every second: the guest switches keys, both keys work
+// during the overlap, the old one is refused afterwards, and the conductor rejects no heartbeat.
+func TestRotateRPCKeyUnderHeartbeats(t *testing.T) {
+	e := newGuestEnv(t)
+	e.m.Config.RotationOverlap = 3 * time.Second
+	ctx := context.Background()
+	in := e.instance("keyed", catalog.EnvelopeAEAD)
+	id := in.ID
+	defer e.dumpGuestLog(id)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(in, "mariadb-local", "mariadb", "10.11")); err != nil {
+		t.Fatal(err)
+	}
+	oldKey := e.currentKey(id)
+	if err := e.listWith(id, rpc.AEADCodec(keyring.Single(oldKey), id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.RotateRPCKey(ctx, rc, id); err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	newKey := e.currentKey(id)
+	if newKey == oldKey || len(newKey) != 32 {
+		t.Fatalf("key after rotation %q (old %q)", newKey, oldKey)
+	}
+	if gi := e.guestInfo(id); !strings.Contains(gi, "instance_rpc_encr_key="+newKey+"\n") {
+		t.Fatalf("guest_info.conf after rotation:\n%s", gi)
+	}
+	if p, err := e.db.GetRPCPeer(ctx, id); err != nil || p.PreviousEncryptedKey == "" || p.PreviousValidUntil == nil {
+		t.Fatalf("rpc_peers during the overlap %+v %v", p, err)
+	}
+	if err := e.listWith(id, rpc.AEADCodec(keyring.Single(newKey), id)); err != nil {
+		t.Fatalf("new key: %v", err)
+	}
+	// Past the overlap the guest refuses the old key; heartbeats under the new key keep the instance healthy.
+	waitFor(t, "the old key refused after the overlap", func() bool {
+		return e.listWith(id, rpc.AEADCodec(keyring.Single(oldKey), id)) != nil
+	})
+	e.waitHeartbeatAfter(id, time.Now())
+	if n := e.conductorRejects(); n != 0 {
+		t.Fatalf("the conductor rejected %d messages during the rotation", n)
+	}
+	// The bulk form queues one rotation per keyed instance.
+	if n, err := e.m.RotateRPCKeys(ctx, rc, ""); err != nil || n != 1 {
+		t.Fatalf("RotateRPCKeys = %d %v", n, err)
+	}
+	e.m.Wait()
+	if k := e.currentKey(id); k == newKey {
+		t.Fatal("bulk rotation left the key unchanged")
+	}
+	if err := e.listWith(id, rpc.AEADCodec(keyring.Single(e.currentKey(id)), id)); err != nil {
+		t.Fatalf("key after the bulk rotation: %v", err)
+	}
+	// A legacy instance cannot be rotated (a key would travel in plaintext).
+	legacy := e.instance("legacy", "")
+	if err := e.m.RotateRPCKey(ctx, rc, legacy.ID); err == nil {
+		t.Fatal("rotating a keyless instance succeeded")
+	}
+}
