@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test check fuzz bench soak run stop clean
+.PHONY: all build test check fuzz bench soak run stop clean fresh-check
 
 all: build
 
@@ -50,3 +50,7 @@ bench: build
 
 clean:
 	rm -rf $(BIN) .test.env
+
+# The whole bootstrap in a freshly debootstrapped bookworm root in its own network namespace (slow; not in CI).
+fresh-check: build
+	bash deploy/fresh-check.sh
