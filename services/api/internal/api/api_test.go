@@ -538,3 +538,28 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("other project limited: %d", r.Code)
 	}
 }
+
+// Concurrent creates never exceed the quota: the reservation is one transaction in the catalog.
+func TestConcurrentCreatesRespectQuota(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Quotas.Instances = 3 })
+	codes := make(chan int, 8)
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			r := e.do("demo", "POST", "/v1.0/"+projDemo+"/instances", fmt.Sprintf(`{"instance": {"name": "c%d", "flavorRef": "1", "volume": {"size": 1}, "datastore": {"type": "mysql"}}}`, i))
+			codes <- r.Code
+		}(i)
+	}
+	got := map[int]int{}
+	for i := 0; i < 8; i++ {
+		got[<-codes]++
+	}
+	if got[200] != 3 || got[413] != 5 {
+		t.Errorf("status codes %v, want 3×200 and 5×413", got)
+	}
+	if n := e.count("SELECT COUNT(*) FROM instances"); n != 3 {
+		t.Errorf("%d instances", n)
+	}
+	if n := e.count("SELECT in_use FROM quota_usages WHERE tenant_id = ? AND resource = 'instances'", projDemo); n != 3 {
+		t.Errorf("instances in use %d", n)
+	}
+}
