@@ -59,13 +59,6 @@ func (c *datastoreCache) get(ctx context.Context) (*dsSnapshot, error) {
 	return s, nil
 }
 
-// invalidate drops the snapshot (after the API itself changes datastores).
-func (c *datastoreCache) invalidate() {
-	c.mu.Lock()
-	c.snap = nil
-	c.mu.Unlock()
-}
-
 // find resolves a datastore by id, then by name.
 func (s *dsSnapshot) find(idOrName string) (catalog.Datastore, bool) {
 	for _, d := range s.datastores {
