@@ -142,6 +142,13 @@ func (a *API) Handler() http.Handler {
 	for _, rt := range routes {
 		v1.Handle("/"+rt.path, a.wrap(rt.h)).Methods(rt.method)
 	}
+	// Every other mgmt route is admin-only in Trove: a non-admin learns 401, an admin that it is not here.
+	v1.PathPrefix("/mgmt/").Handler(a.wrap(func(_ http.ResponseWriter, r *http.Request) error {
+		if err := requireAdmin(reqCtx(r)); err != nil {
+			return err
+		}
+		return errNoRoute
+	}))
 	// Everything else under /v1.0 (including "/v1.0/{tenant}" alone) still goes through identity first, as in
 	// Trove, so an unauthenticated caller learns nothing about the route table.
 	root.PathPrefix("/v1.0").Handler(a.authenticate(root.NotFoundHandler))

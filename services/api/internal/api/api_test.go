@@ -52,6 +52,8 @@ func TestMiddleware(t *testing.T) {
 			}
 		}},
 		{"method without action is 404", "demo", "PUT", "/v1.0/" + projDemo + "/datastores/mysql", 404, nil},
+		{"unimplemented mgmt route as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/instances", 401, nil},
+		{"unimplemented mgmt route as admin", "admin", "GET", "/v1.0/" + projAdmin + "/mgmt/instances", 404, nil},
 		{"mgmt as non-admin", "demo", "PUT", "/v1.0/" + projDemo + "/mgmt/quotas/" + projDemo, 401, func(t *testing.T, r response) {
 			if r.faultName() != "unauthorized" || r.faultMessage() != "User does not have admin privileges." {
 				t.Errorf("body %s", r.Raw)
