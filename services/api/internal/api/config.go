@@ -92,7 +92,7 @@ func ConfigFrom(file *config.File) (Config, error) {
 		Region:                 file.String("DEFAULT", "region", "LOCAL_DEV"),
 		HeartbeatExpiry:        file.Seconds("DEFAULT", "agent_heartbeat_expiry", 90),
 		HealthcheckDisableFile: file.String("healthcheck", "disable_by_file_path", "/etc/trove/healthcheck_disable"),
-		MaxBodyBytes:           int64(file.Int("DEFAULT", "max_request_body_size", 1<<20)),
+		MaxBodyBytes:           int64(file.Int("oslo_middleware", "max_request_body_size", 1<<20)),
 		DatastoreCacheTTL:      file.Seconds("DEFAULT", "datastore_cache_ttl", 5),
 	}
 	for _, verb := range []string{"get", "post", "put", "delete"} {
@@ -124,7 +124,7 @@ func ConfigFrom(file *config.File) (Config, error) {
 		return c, fmt.Errorf("[DEFAULT] instances_page_size must be positive, got %d", c.InstancesPageSize)
 	}
 	if c.MaxBodyBytes <= 0 {
-		return c, fmt.Errorf("[DEFAULT] max_request_body_size must be positive")
+		return c, fmt.Errorf("[oslo_middleware] max_request_body_size must be positive")
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		return c, fmt.Errorf("[ssl] cert_file and key_file must be set together")
