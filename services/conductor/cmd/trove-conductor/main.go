@@ -14,6 +14,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/logging"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/services/conductor/internal/conductor"
@@ -45,8 +46,14 @@ func run() error {
 	topic := f.String("DEFAULT", "conductor_queue", conductorapi.DefaultTopic)
 	host := f.String("DEFAULT", "host", "0.0.0.0")
 	workers := f.Int("DEFAULT", "trove_conductor_workers", 8)
-	wrapKey := f.String("DEFAULT", "inst_rpc_key_encr_key", "emYjgHFqfXNB1NGehAFIUeoyw4V4XwWHEaKP")
+	wrapKey := f.String("DEFAULT", "inst_rpc_key_encr_key", keyring.DefaultInstanceWrapKey)
+	refuse := f.Bool("DEFAULT", "refuse_default_keys", false)
 	if err := f.Err(); err != nil {
+		return err
+	}
+	if err := keyring.GuardDefaultKeys(map[string]string{"inst_rpc_key_encr_key": wrapKey}, refuse, func(err error) {
+		log.WithError(err).Error("SECURITY WARNING: default key in use (set refuse_default_keys = true to refuse starting)")
+	}); err != nil {
 		return err
 	}
 
@@ -73,6 +80,7 @@ func run() error {
 		return err
 	}
 	log.WithField("topic", topic).Info("conductor serving")
+	go conductor.LogRejects(ctx, log, 10*time.Second)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

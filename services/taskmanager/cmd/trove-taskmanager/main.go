@@ -15,6 +15,7 @@ import (
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/compute/local"
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/logging"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -48,9 +49,13 @@ func run() error {
 	topic := f.String("DEFAULT", "taskmanager_queue", taskapi.Topic)
 	host := f.String("DEFAULT", "host", "0.0.0.0")
 	codec := rpc.PlainCodec()
-	if f.Bool("DEFAULT", "enable_secure_rpc_messaging", true) {
-		codec = rpc.TroveCodec(f.String("DEFAULT", "taskmanager_rpc_encr_key", "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz"))
+	keys := map[string]string{"inst_rpc_key_encr_key": flowCfg.InstRPCKeyEncrKey}
+	if flowCfg.EnableSecureRPC {
+		tmKey := f.String("DEFAULT", "taskmanager_rpc_encr_key", keyring.DefaultTaskmanagerKey)
+		codec = rpc.TroveCodec(tmKey)
+		keys["taskmanager_rpc_encr_key"] = tmKey
 	}
+	refuse := f.Bool("DEFAULT", "refuse_default_keys", false)
 	var (
 		driver   compute.Driver
 		localDrv *local.Driver
@@ -68,6 +73,11 @@ func run() error {
 	}
 	startStopped := f.Bool("local", "start_stopped_guests", true)
 	if err := f.Err(); err != nil {
+		return err
+	}
+	if err := keyring.GuardDefaultKeys(keys, refuse, func(err error) {
+		log.WithError(err).Error("SECURITY WARNING: default key in use (set refuse_default_keys = true to refuse starting)")
+	}); err != nil {
 		return err
 	}
 
