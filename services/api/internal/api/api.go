@@ -138,6 +138,7 @@ func (a *API) Handler() http.Handler {
 
 		{"GET", "mgmt/quotas/{project}", a.showQuotas},
 		{"PUT", "mgmt/quotas/{project}", a.updateQuotas},
+		{"POST", "mgmt/instances/{id}/action", a.mgmtInstanceAction}, {"POST", "mgmt/instances/action", a.mgmtInstancesAction},
 	}
 	for _, rt := range routes {
 		v1.Handle("/"+rt.path, a.wrap(rt.h)).Methods(rt.method)
