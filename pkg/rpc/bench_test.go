@@ -64,16 +64,20 @@ func BenchmarkCallRoundTrip(b *testing.B) {
 //	go test -run XXX -bench HeartbeatConsume -benchtime 20000x ./pkg/rpc
 func BenchmarkHeartbeatConsume(b *testing.B) {
 	const inst = "5f1c3a2e-8d4b-4c1e-9a7f-0b2c3d4e5f60"
-	for _, env := range []Envelope{EnvelopeTrove, EnvelopeAEAD} {
-		b.Run(string(env), func(b *testing.B) {
+	for _, env := range []Envelope{EnvelopeNone, EnvelopeTrove, EnvelopeAEAD} {
+		b.Run("envelope="+string(env), func(b *testing.B) {
 			tr := newTransport(b)
 			topic := testenv.UniqueName(b, "bench-conductor")
-			host := ConductorHostCodec(lookupOf(map[string]PeerKeys{inst: {keyring.Single(vecInstKey), env}}))
+			peer := PeerKeys{keyring.Single(vecInstKey), env}
+			if env == EnvelopeNone {
+				peer = PeerKeys{}
+			}
+			host := ConductorHostCodec(lookupOf(map[string]PeerKeys{inst: peer}))
 			srv := tr.NewServer(ServerConfig{Topic: topic, Version: "1.0", Codec: host, Concurrency: 8})
 			var wg sync.WaitGroup
 			wg.Add(b.N)
 			Register(srv, "heartbeat", func(_ context.Context, rc Context, a heartbeatArgs) (Void, error) {
-				if rc.SenderInstanceID != inst || a.Payload.ServiceStatus != "healthy" {
+				if (env != EnvelopeNone && rc.SenderInstanceID != inst) || a.Payload.ServiceStatus != "healthy" {
 					return Void{}, fmt.Errorf("bad heartbeat %+v", a)
 				}
 				wg.Done()

@@ -38,7 +38,7 @@ type Server struct {
 	dups *dedup
 
 	mu       sync.Mutex
-	ch       *amqp.Channel
+	chs      []*amqp.Channel
 	tags     []string
 	fanoutQ  string
 	stopping atomic.Bool
@@ -108,31 +108,18 @@ func (s *Server) Start(ctx context.Context) error {
 	return s.t.register(ctx, s)
 }
 
-// attach declares exactly oslo's topology (rpc.md §A.1) and starts one reader per queue.
+// attach declares exactly oslo's topology (rpc.md §A.1) and starts one reader per queue, each on a channel of
+// its own so that a multiple-ack never covers another queue's deliveries.
 func (s *Server) attach(conn *amqp.Connection) error {
 	if s.stopping.Load() {
 		return nil
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		return err
 	}
 	cfg := s.t.cfg
 	prefetch := cfg.Prefetch
 	if prefetch <= 0 {
 		prefetch = 32 * s.cfg.Concurrency // bounded client-side buffer; unacked, so a crash loses nothing
 	}
-	if err := ch.Qos(prefetch, 0, false); err != nil {
-		return err
-	}
-	ex := cfg.ControlExchange
-	if err := ch.ExchangeDeclare(ex, "topic", cfg.DurableQueues, cfg.AutoDelete, false, false, nil); err != nil {
-		return fmt.Errorf("rpc: declaring exchange %s: %w", ex, err)
-	}
-	fan := s.cfg.Topic + "_fanout"
-	if err := ch.ExchangeDeclare(fan, "fanout", false, true, false, false, nil); err != nil {
-		return fmt.Errorf("rpc: declaring exchange %s: %w", fan, err)
-	}
+	ex, fan := cfg.ControlExchange, s.cfg.Topic+"_fanout"
 	queues := []struct {
 		name, exchange, key string
 		transient           bool
@@ -141,58 +128,107 @@ func (s *Server) attach(conn *amqp.Connection) error {
 		{s.cfg.Topic + "." + s.cfg.Server, ex, s.cfg.Topic + "." + s.cfg.Server, false},
 		{s.fanoutQ, fan, "", true},
 	}
-	var tags []string
-	for _, q := range queues {
+	var (
+		chs  []*amqp.Channel
+		tags []string
+	)
+	fail := func(err error) error {
+		for _, ch := range chs {
+			ch.Close()
+		}
+		return err
+	}
+	for i, q := range queues {
+		ch, err := conn.Channel()
+		if err != nil {
+			return fail(err)
+		}
+		chs = append(chs, ch)
+		if err := ch.Qos(prefetch, 0, false); err != nil {
+			return fail(err)
+		}
+		if i == 0 {
+			if err := ch.ExchangeDeclare(ex, "topic", cfg.DurableQueues, cfg.AutoDelete, false, false, nil); err != nil {
+				return fail(fmt.Errorf("rpc: declaring exchange %s: %w", ex, err))
+			}
+			if err := ch.ExchangeDeclare(fan, "fanout", false, true, false, false, nil); err != nil {
+				return fail(fmt.Errorf("rpc: declaring exchange %s: %w", fan, err))
+			}
+		}
 		durable, autoDelete := cfg.DurableQueues, cfg.AutoDelete
 		if q.transient {
 			durable, autoDelete = false, false
 		}
 		if _, err := ch.QueueDeclare(q.name, durable, autoDelete, false, false, s.t.queueArgs(q.transient)); err != nil {
-			return fmt.Errorf("rpc: declaring queue %s: %w", q.name, err)
+			return fail(fmt.Errorf("rpc: declaring queue %s: %w", q.name, err))
 		}
 		if err := ch.QueueBind(q.name, q.key, q.exchange, false, nil); err != nil {
-			return fmt.Errorf("rpc: binding queue %s: %w", q.name, err)
+			return fail(fmt.Errorf("rpc: binding queue %s: %w", q.name, err))
 		}
 		tag := q.name + "-" + hexID()[:8]
 		deliveries, err := ch.Consume(q.name, tag, false, false, false, false, nil)
 		if err != nil {
-			return fmt.Errorf("rpc: consuming %s: %w", q.name, err)
+			return fail(fmt.Errorf("rpc: consuming %s: %w", q.name, err))
 		}
 		tags = append(tags, tag)
 		s.readers.Add(1)
 		go s.read(deliveries)
 	}
 	s.mu.Lock()
-	s.ch, s.tags = ch, tags
+	s.chs, s.tags = chs, tags
 	s.mu.Unlock()
 	s.log.Debug("RPC server consuming")
 	return nil
 }
 
-// read acks each message once a worker slot is free (ack on receipt, before dispatch, like oslo) and
-// dispatches it. Deliveries still buffered when stopping are requeued.
+// read takes deliveries only when a worker slot is free for each, acks them on receipt before dispatch (like
+// oslo; several at once with one multiple-ack when more are already buffered) and dispatches them. Deliveries
+// taken while stopping are requeued.
 func (s *Server) read(deliveries <-chan amqp.Delivery) {
 	defer s.readers.Done()
+	batch := make([]amqp.Delivery, 0, cap(s.sem))
 	for d := range deliveries {
-		if s.stopping.Load() {
-			_ = d.Nack(false, true)
-			continue
-		}
 		s.sem <- struct{}{}
-		if s.stopping.Load() {
+		batch = append(batch[:0], d)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case s.sem <- struct{}{}:
+			default:
+				break fill
+			}
+			select {
+			case more, ok := <-deliveries:
+				if ok {
+					batch = append(batch, more)
+					continue
+				}
+			default:
+			}
 			<-s.sem
-			_ = d.Nack(false, true)
+			break fill
+		}
+		last := batch[len(batch)-1]
+		var err error
+		if s.stopping.Load() {
+			_ = last.Nack(true, true)
+			err = errors.New("stopping")
+		} else {
+			err = last.Ack(true) // on failure the channel is gone and the broker redelivers them
+		}
+		if err != nil {
+			for range batch {
+				<-s.sem
+			}
 			continue
 		}
-		if err := d.Ack(false); err != nil {
-			<-s.sem
-			continue // channel gone: the broker redelivers it
+		for _, d := range batch {
+			s.inflight.Add(1)
+			go func(body []byte) {
+				defer func() { <-s.sem; s.inflight.Done() }()
+				s.dispatch(body)
+			}(d.Body)
 		}
-		s.inflight.Add(1)
-		go func(body []byte) {
-			defer func() { <-s.sem; s.inflight.Done() }()
-			s.dispatch(body)
-		}(d.Body)
 	}
 }
 
@@ -201,12 +237,10 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
 	s.t.unregister(s)
 	s.mu.Lock()
-	ch, tags := s.ch, s.tags
+	chs, tags := s.chs, s.tags
 	s.mu.Unlock()
-	if ch != nil {
-		for _, tag := range tags {
-			_ = ch.Cancel(tag, false)
-		}
+	for i, ch := range chs {
+		_ = ch.Cancel(tags[i], false)
 	}
 	done := make(chan struct{})
 	go func() { s.readers.Wait(); s.inflight.Wait(); close(done) }()
@@ -217,7 +251,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		s.hcancel()
 		err = fmt.Errorf("rpc: stopping server %s: %w", s.cfg.Topic, ctx.Err())
 	}
-	if ch != nil {
+	for _, ch := range chs {
 		_ = ch.Close()
 	}
 	s.hcancel()
