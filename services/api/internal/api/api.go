@@ -153,5 +153,5 @@ func (a *API) Handler() http.Handler {
 	// Everything else under /v1.0 (including "/v1.0/{tenant}" alone) still goes through identity first, as in
 	// Trove, so an unauthenticated caller learns nothing about the route table.
 	root.PathPrefix("/v1.0").Handler(a.authenticate(root.NotFoundHandler))
-	return a.withRequestID(root)
+	return a.withRequestID(a.negotiate(root))
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,29 @@ func TestMiddleware(t *testing.T) {
 				c.check(t, r)
 			}
 		})
+	}
+}
+
+func TestAcceptVersion(t *testing.T) {
+	e := newEnv(t)
+	req := httptest.NewRequest("GET", "/"+projDemo+"/flavors", nil)
+	req.Header.Set("X-Auth-Token", "demo")
+	req.Header.Set("Accept", "application/vnd.openstack.trove+json;version=1.0")
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"flavors"`) {
+		t.Errorf("Accept version 1.0: %d %s", rec.Code, rec.Body)
+	}
+	if !strings.Contains(rec.Body.String(), `"href":"https://example.com/v1.0/`+projDemo+`/flavors/1"`) {
+		t.Errorf("links after negotiation: %s", rec.Body)
+	}
+	req = httptest.NewRequest("GET", "/"+projDemo+"/flavors", nil)
+	req.Header.Set("X-Auth-Token", "demo")
+	req.Header.Set("Accept", "application/vnd.openstack.trove;version=2")
+	rec = httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != 406 || rec.Body.String() != `{"notAcceptable":{"code":406,"message":"version not supported"}}` || rec.Header().Get("X-OpenStack-Request-ID") == "" {
+		t.Errorf("Accept version 2: %d %s", rec.Code, rec.Body)
 	}
 }
 

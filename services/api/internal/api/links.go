@@ -22,10 +22,7 @@ type baseURL struct {
 }
 
 func baseFor(r *http.Request, publicEndpoint string) baseURL {
-	b := baseURL{host: r.Host}
-	if t, ok := tenantInPath(r.URL.Path); ok {
-		b.tenant = t
-	}
+	b := baseURL{host: r.Host} // tenant: set once the path's tenant is checked
 	if publicEndpoint != "" {
 		b.versions = strings.TrimRight(publicEndpoint, "/") + "/v1.0/"
 	} else {

@@ -171,6 +171,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			fault.Write(w, fault.Forbidden("User with tenant id %s cannot access this resource.", tok.ProjectID))
 			return
 		}
+		rc.base.tenant = tok.ProjectID // the path's tenant (the path may have been rewritten by negotiate)
 		rc.IsAdmin = a.policy.IsAdmin(policy.Credentials{Roles: tok.Roles, ProjectID: tok.ProjectID, UserID: tok.UserID})
 		if a.limiter != nil {
 			if e := a.limiter.take(tok.ProjectID, r.Method); e != nil {
