@@ -1,7 +1,9 @@
 package schema
 
 // ParseCreateDatabases validates {"databases": DBDEF} (POST /instances/{id}/databases).
-func ParseCreateDatabases(doc any) ([]Database, error) { return nonEmptyList(doc, "databases", databases) }
+func ParseCreateDatabases(doc any) ([]Database, error) {
+	return nonEmptyList(doc, "databases", databases)
+}
 
 // ParseCreateUsers validates {"users": USERS} (POST /instances/{id}/users).
 func ParseCreateUsers(doc any) ([]User, error) { return nonEmptyList(doc, "users", users) }
