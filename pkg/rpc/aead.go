@@ -27,12 +27,12 @@ type AEADCodecOf struct {
 	Window     time.Duration    // 0: DefaultAEADWindow
 	Now        func() time.Time // nil: time.Now
 	Rand       io.Reader        // nil: crypto/rand
-	seen       *nonceCache
+	seen       nonceCache
 }
 
 // AEADCodec is the AEAD envelope for the instance whose key set is keys (control plane ↔ that guest).
 func AEADCodec(keys keyring.KeySet, instanceID string) *AEADCodecOf {
-	return &AEADCodecOf{Keys: keys, InstanceID: instanceID, seen: newNonceCache()}
+	return &AEADCodecOf{Keys: keys, InstanceID: instanceID}
 }
 
 type aeadHeader struct {
@@ -156,10 +156,7 @@ func (c *AEADCodecOf) DecodeRequest(_ context.Context, m Meta, wargs, wctx map[s
 	if h.IID != c.InstanceID {
 		return nil, nil, Origin{}, reject(RejectIdentity, "aead envelope for instance %s, expected %s", h.IID, c.InstanceID)
 	}
-	if c.seen == nil {
-		c.seen = newNonceCache()
-	}
-	return decodeAEADRequest(c.Keys, h, box, m, c.now(), c.window(), c.seen)
+	return decodeAEADRequest(c.Keys, h, box, m, c.now(), c.window(), &c.seen)
 }
 
 func (c *AEADCodecOf) EncodeResult(m Meta, o Origin, r json.RawMessage) (json.RawMessage, error) {
@@ -181,19 +178,20 @@ func (c *AEADCodecOf) DecodeResult(m Meta, wire json.RawMessage) (json.RawMessag
 	return pt, err
 }
 
-// nonceCache remembers nonces until their timestamp leaves the replay window.
+// nonceCache remembers nonces until their timestamp leaves the replay window. The zero value is ready.
 type nonceCache struct {
 	mu   sync.Mutex
 	m    map[string]time.Time
 	adds int
 }
 
-func newNonceCache() *nonceCache { return &nonceCache{m: map[string]time.Time{}} }
-
 // add records nonce until expiry; false if it was already present.
 func (n *nonceCache) add(nonce string, expiry time.Time) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = map[string]time.Time{}
+	}
 	if _, ok := n.m[nonce]; ok {
 		return false
 	}

@@ -86,7 +86,7 @@ func (c *conductorGuest) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessag
 // recorded for that instance; plaintext naming a keyed instance is rejected; a decrypted instance_id argument
 // must equal the authenticated sender. Replies are plaintext like Trove's.
 func ConductorHostCodec(lookup Lookup) *ConductorHost {
-	return &ConductorHost{Lookup: lookup, seen: newNonceCache()}
+	return &ConductorHost{Lookup: lookup}
 }
 
 // ConductorHost is the codec returned by ConductorHostCodec.
@@ -94,7 +94,7 @@ type ConductorHost struct {
 	Lookup Lookup
 	Window time.Duration
 	Now    func() time.Time
-	seen   *nonceCache
+	seen   nonceCache
 }
 
 func (c *ConductorHost) now() time.Time {
@@ -160,7 +160,7 @@ func (c *ConductorHost) decode(ctx context.Context, m Meta, wargs, wctx map[stri
 		if w == 0 {
 			w = DefaultAEADWindow
 		}
-		return decodeAEADRequest(p.Keys, h, box, m, c.now(), w, c.seen)
+		return decodeAEADRequest(p.Keys, h, box, m, c.now(), w, &c.seen)
 	case wctx["csz-instance-id"] != nil:
 		var sender string
 		if err := json.Unmarshal(wctx["csz-instance-id"], &sender); err != nil || sender == "" {
