@@ -27,7 +27,23 @@ type AEADCodecOf struct {
 	Window     time.Duration    // 0: DefaultAEADWindow
 	Now        func() time.Time // nil: time.Now
 	Rand       io.Reader        // nil: crypto/rand
-	seen       nonceCache
+	seenOnce   sync.Once
+	seen       *nonceCache
+}
+
+func (c *AEADCodecOf) cache() *nonceCache {
+	c.seenOnce.Do(func() {
+		if c.seen == nil {
+			c.seen = &nonceCache{}
+		}
+	})
+	return c.seen
+}
+
+// WithKeys returns a codec for the same instance with a new key set (rotation) that shares this codec's
+// replay cache, so messages accepted before the switch cannot be replayed after it.
+func (c *AEADCodecOf) WithKeys(keys keyring.KeySet) *AEADCodecOf {
+	return &AEADCodecOf{Keys: keys, InstanceID: c.InstanceID, Window: c.Window, Now: c.Now, Rand: c.Rand, seen: c.cache()}
 }
 
 // AEADCodec is the AEAD envelope for the instance whose key set is keys (control plane ↔ that guest).
@@ -156,7 +172,7 @@ func (c *AEADCodecOf) DecodeRequest(_ context.Context, m Meta, wargs, wctx map[s
 	if h.IID != c.InstanceID {
 		return nil, nil, Origin{}, reject(RejectIdentity, "aead envelope for instance %s, expected %s", h.IID, c.InstanceID)
 	}
-	return decodeAEADRequest(c.Keys, h, box, m, c.now(), c.window(), &c.seen)
+	return decodeAEADRequest(c.Keys, h, box, m, c.now(), c.window(), c.cache())
 }
 
 func (c *AEADCodecOf) EncodeResult(m Meta, o Origin, r json.RawMessage) (json.RawMessage, error) {

@@ -345,3 +345,23 @@ func TestGuestCodec(t *testing.T) {
 		t.Error("aead without key accepted")
 	}
 }
+
+func TestAEADRotationKeepsReplayCache(t *testing.T) {
+	m := Meta{Topic: "guestagent.x", Method: "ping"}
+	old := AEADCodec(keyring.Single("old"), "x")
+	args, wctx, err := old.EncodeRequest(m, nil, raw(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := old.DecodeRequest(context.Background(), m, args, wctx); err != nil {
+		t.Fatal(err)
+	}
+	rotated := old.WithKeys(keyring.KeySet{Current: "new", Previous: "old", PreviousUntil: time.Now().Add(time.Hour)})
+	if _, _, _, err := rotated.DecodeRequest(context.Background(), m, args, wctx); rejectReason(err) != RejectReplay {
+		t.Fatalf("replay after rotation: %v", err)
+	}
+	args2, wctx2, _ := old.EncodeRequest(m, nil, raw(`{}`))
+	if _, _, _, err := rotated.DecodeRequest(context.Background(), m, args2, wctx2); err != nil {
+		t.Fatalf("previous key during overlap: %v", err)
+	}
+}
