@@ -69,6 +69,29 @@ func addInstances(b *testing.B, db *catalog.DB, project string, n int) {
 	}
 }
 
+// cpuTicks is a process's user+system CPU time in clock ticks (1/100 s), or -1.
+func cpuTicks(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields after "pid (comm)"
+	if len(f) < 13 {
+		return -1
+	}
+	u, _ := strconv.Atoi(f[11])
+	k, _ := strconv.Atoi(f[12])
+	return u + k
+}
+
+// mariadbPID is the catalog server's pid (deploy/mariadb.sh), or 0.
+func mariadbPID() int {
+	data, _ := os.ReadFile("/run/mysqld/mysqld.pid")
+	n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return n
+}
+
 func rssKB(pid int) int {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -88,6 +111,10 @@ func rssKB(pid int) int {
 // at concurrency 1 and 32. Reported: req/s, p50/p99 latency and the server's RSS after the run.
 //
 //	go test ./services/api/cmd/trove-api -run '^$' -bench BenchmarkAPI -benchtime 5000x
+//
+// TROVE_BENCH_DSN_PARAMS is appended to the catalog DSN (e.g. "&interpolateParams=true" to compare driver
+// settings). api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
+// request (MariaDB also serves other clients, so its share is an upper bound).
 func BenchmarkAPI(b *testing.B) {
 	dsn, db := seedCatalog(b)
 	pw := testenv.Get(b, testenv.DemoPassword)
@@ -95,7 +122,7 @@ func BenchmarkAPI(b *testing.B) {
 	tok1000, proj1000 := keystoneToken(b, "demo2", "demo2", pw)
 	addInstances(b, db, proj100, 100)
 	addInstances(b, db, proj1000, 1000)
-	base, cmd := startAPI(b, dsn)
+	base, cmd := startAPI(b, dsn+os.Getenv("TROVE_BENCH_DSN_PARAMS"))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}, Timeout: 30 * time.Second}
 
 	scenarios := []struct {
@@ -114,6 +141,7 @@ func BenchmarkAPI(b *testing.B) {
 				var next int
 				var mu sync.Mutex
 				var wg sync.WaitGroup
+				apiCPU, dbCPU := cpuTicks(cmd.Process.Pid), cpuTicks(mariadbPID())
 				b.ResetTimer()
 				start := time.Now()
 				for w := 0; w < conc; w++ {
@@ -142,6 +170,11 @@ func BenchmarkAPI(b *testing.B) {
 				b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
 				b.ReportMetric(float64(lat[min(b.N-1, b.N*99/100)].Microseconds())/1000, "p99-ms")
 				b.ReportMetric(float64(rssKB(cmd.Process.Pid))/1024, "rss-MB")
+				// CPU per request of the server and of MariaDB (10 ms ticks; the client's share is the rest).
+				b.ReportMetric(float64(cpuTicks(cmd.Process.Pid)-apiCPU)*10000/float64(b.N), "api-cpu-µs/req")
+				if pid := mariadbPID(); pid > 0 && dbCPU >= 0 {
+					b.ReportMetric(float64(cpuTicks(pid)-dbCPU)*10000/float64(b.N), "db-cpu-µs/req")
+				}
 			})
 		}
 	}
