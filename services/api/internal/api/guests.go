@@ -28,6 +28,7 @@ type Guest interface {
 	DeleteUser(ctx context.Context, rc rpc.Context, a guestapi.DeleteUserArgs) error
 	EnableRootWithPassword(ctx context.Context, rc rpc.Context, a guestapi.EnableRootWithPasswordArgs) (guestapi.User, error)
 	DisableRoot(ctx context.Context, rc rpc.Context) error
+	GetFilesystemStats(ctx context.Context, rc rpc.Context) (guestapi.FilesystemStats, error)
 }
 
 // Guests gives the client of one instance's guest (its RPC codec depends on the instance's keys).

@@ -108,6 +108,11 @@ func (g *memGuest) EnableRootWithPassword(_ context.Context, _ rpc.Context, a gu
 
 func (g *memGuest) DisableRoot(context.Context, rpc.Context) error { return g.rec("disable_root") }
 
+func (g *memGuest) GetFilesystemStats(context.Context, rpc.Context) (guestapi.FilesystemStats, error) {
+	return guestapi.FilesystemStats{BlockSize: 4096, TotalBlocks: 1000, FreeBlocks: 900, AvailBlocks: 850, Total: 1, Used: 0.19,
+		MgrExtraInfo: map[string]any{"wal_size": 0.5}}, g.rec("get_filesystem_stats")
+}
+
 func TestGuestRoutes(t *testing.T) {
 	e := newEnv(t)
 	g := &memGuest{dbs: map[string]bool{"mysql": true}, users: map[string]guestapi.User{}}
@@ -164,6 +169,10 @@ func TestGuestRoutes(t *testing.T) {
 		if r.Code != s.code || !strings.Contains(r.Raw, s.contains) {
 			t.Errorf("%s %s %s: %d %s", s.token, s.method, s.path, r.Code, r.Raw)
 		}
+	}
+	// Show asks the guest for volume usage (used_percent = 100·(total−free)/(total−free+avail)).
+	if r := e.do("demo", "GET", p, nil); !strings.Contains(r.Raw, `"volume":{"size":1,"used":0.19,"used_percent":10.53,"wal_size":0.5}`) {
+		t.Errorf("show with usage: %s", r.Raw)
 	}
 	if r := e.do("demo2", "GET", "/v1.0/"+projDemo2+"/instances/"+id+"/databases", nil); r.Code != 404 {
 		t.Errorf("other tenant's databases: %d", r.Code)

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -177,7 +179,45 @@ func (a *API) writeInstance(w http.ResponseWriter, r *http.Request, rc *requestC
 	}
 	v := a.renderInstance(rc.base, &infos[0], true, rc.IsAdmin, a.now())
 	v.Password = password
+	if code == http.StatusOK && password == "" && v.Volume != nil {
+		a.addVolumeUsage(r.Context(), rc, row.ID, v.Status, v.Volume)
+	}
 	return writeJSON(w, code, map[string]instanceView{"instance": v})
+}
+
+// noUsageStatuses are the statuses for which show does not ask the guest for volume usage (Trove's list).
+var noUsageStatuses = []string{status.StatusBuild, status.StatusReboot, status.StatusResize, status.StatusPromote,
+	status.StatusEject, status.StatusUpgrade, status.StatusShutdown}
+
+// usageTimeout bounds show's guest call. Trove waits up to 15 s; a show should not hang that long on a dead
+// guest, so we wait less and omit the usage, as Trove does on failure.
+const usageTimeout = 5 * time.Second
+
+// addVolumeUsage is show's get_filesystem_stats call: used (GB), used_percent over statvfs blocks, and the
+// manager's extra keys. Failures only omit the usage.
+func (a *API) addVolumeUsage(ctx context.Context, rc *requestContext, id, shown string, vol *instanceVolume) {
+	if a.guests == nil || contains(noUsageStatuses, shown) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, usageTimeout)
+	defer cancel()
+	g, err := a.guests.Guest(ctx, id)
+	if err != nil {
+		rc.logger().WithError(err).Warn("volume usage: no guest client")
+		return
+	}
+	st, err := g.GetFilesystemStats(ctx, rc.rpcContext())
+	if err != nil {
+		rc.logger().WithError(err).WithField("instance_id", id).Info("volume usage unavailable")
+		return
+	}
+	used := st.Used
+	vol.Used = &used
+	if denom := st.TotalBlocks - st.FreeBlocks + st.AvailBlocks; denom > 0 {
+		pct := math.Round(10000*float64(st.TotalBlocks-st.FreeBlocks)/float64(denom)) / 100
+		vol.UsedPercent = &pct
+	}
+	vol.Extra = st.MgrExtraInfo
 }
 
 var localities = []string{"affinity", "soft-affinity", "anti-affinity", "soft-anti-affinity"}

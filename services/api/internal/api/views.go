@@ -22,8 +22,27 @@ type instanceDatastore struct {
 	VersionNumber *string `json:"version_number,omitempty"`
 }
 
+// instanceVolume is {"size"} plus, on show, the guest's usage and manager extras (merged keys).
 type instanceVolume struct {
-	Size int `json:"size"`
+	Size        int
+	Used        *float64
+	UsedPercent *float64
+	Extra       map[string]any
+}
+
+func (v instanceVolume) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, 3+len(v.Extra))
+	for k, x := range v.Extra {
+		m[k] = x
+	}
+	m["size"] = v.Size
+	if v.Used != nil {
+		m["used"] = *v.Used
+	}
+	if v.UsedPercent != nil {
+		m["used_percent"] = *v.UsedPercent
+	}
+	return json.Marshal(m)
 }
 
 type instanceFault struct {
