@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute/local"
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/keystone"
@@ -98,9 +99,17 @@ func run() error {
 	tm := taskapi.NewClient(tr.Client(taskapi.Target(queue), codec))
 
 	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: callLow, High: callHigh}
+	var servers api.Servers
+	if d := file.String("DEFAULT", "compute_driver", "local"); d == "local" {
+		if lc, err := local.ConfigFrom(file); err != nil {
+			log.WithError(err).Warn("[local] configuration: instance addresses will not be shown")
+		} else {
+			servers = local.New(lc, log)
+		}
+	}
 	a := api.New(api.Deps{
 		Config: cfg, Catalog: db, Validator: ks, WWWAuthenticate: ks.WWWAuthenticate(), Policy: enforcer,
-		TaskManager: tm, Guests: guests, Log: log.WithField("component", "api"),
+		TaskManager: tm, Guests: guests, Servers: servers, Log: log.WithField("component", "api"),
 	})
 	err = a.Serve(ctx, nil)
 	logrus.WithField("service", "trove-api").Info("stopped")

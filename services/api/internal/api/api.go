@@ -40,6 +40,8 @@ type Deps struct {
 	// Guests reaches instances' guest agents (databases, users, root); nil answers those routes with 501.
 	Guests  Guests
 	Flavors Flavors
+	// Servers, when set, supplies the addresses shown by GET /instances/{id} (the compute driver).
+	Servers Servers
 	Log     *logrus.Entry
 	// Now is the clock (UTC); nil means time.Now.
 	Now func() time.Time
@@ -54,6 +56,7 @@ type API struct {
 	policy    *policy.Enforcer
 	tm        TaskManager
 	guests    Guests
+	servers   Servers
 	flavors   Flavors
 	log       *logrus.Entry
 	now       func() time.Time
@@ -64,7 +67,7 @@ type API struct {
 // New builds the API.
 func New(d Deps) *API {
 	a := &API{cfg: d.Config, cat: d.Catalog, validator: d.Validator, wwwAuth: d.WWWAuthenticate, policy: d.Policy,
-		tm: d.TaskManager, guests: d.Guests, flavors: d.Flavors, log: d.Log, now: d.Now}
+		tm: d.TaskManager, guests: d.Guests, servers: d.Servers, flavors: d.Flavors, log: d.Log, now: d.Now}
 	if a.now == nil {
 		a.now = time.Now
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/keyring"
 )
 
@@ -587,5 +589,30 @@ func TestConcurrentCreatesRespectQuota(t *testing.T) {
 	}
 	if n := e.count("SELECT in_use FROM quota_usages WHERE tenant_id = ? AND resource = 'instances'", projDemo); n != 3 {
 		t.Errorf("instances in use %d", n)
+	}
+}
+
+type fakeServers map[string]compute.Server
+
+func (f fakeServers) GetServer(_ context.Context, id string) (compute.Server, error) {
+	s, ok := f[id]
+	if !ok {
+		return s, compute.ErrNotFound
+	}
+	return s, nil
+}
+
+func TestShowAddresses(t *testing.T) {
+	e := newEnv(t)
+	id := e.createInstance("demo", "addr")
+	e.markActive(id) // server id "server-<first 8 of id>"
+	e.api.servers = fakeServers{"server-" + id[:8]: {Addresses: []compute.Address{{Network: "local", Addr: "127.77.0.5", Version: 4}, {Addr: "::1", Version: 6}}}}
+	r := e.do("demo", "GET", "/v1.0/"+projDemo+"/instances/"+id, nil)
+	if !strings.Contains(r.Raw, `"ip":["127.77.0.5"],"addresses":[{"address":"127.77.0.5","type":"private","network":"local"}]`) {
+		t.Errorf("show: %s", r.Raw)
+	}
+	e.api.servers = fakeServers{}
+	if r := e.do("demo", "GET", "/v1.0/"+projDemo+"/instances/"+id, nil); r.Code != 200 || strings.Contains(r.Raw, `"ip"`) {
+		t.Errorf("show without server: %d %s", r.Code, r.Raw)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -182,6 +183,7 @@ func (a *API) writeInstance(w http.ResponseWriter, r *http.Request, rc *requestC
 	if code == http.StatusOK && password == "" && v.Volume != nil {
 		a.addVolumeUsage(r.Context(), rc, row.ID, v.Status, v.Volume)
 	}
+	a.addAddresses(r.Context(), rc, row, &v)
 	return writeJSON(w, code, map[string]instanceView{"instance": v})
 }
 
@@ -218,6 +220,30 @@ func (a *API) addVolumeUsage(ctx context.Context, rc *requestContext, id, shown 
 		vol.UsedPercent = &pct
 	}
 	vol.Extra = st.MgrExtraInfo
+}
+
+// Servers is the compute driver's view of servers (the local driver, or Nova).
+type Servers interface {
+	GetServer(ctx context.Context, id string) (compute.Server, error)
+}
+
+// addAddresses fills ip / addresses from the compute server (IPv4 only, as Trove); omitted with a DNS hostname
+// or when the server cannot be read.
+func (a *API) addAddresses(ctx context.Context, rc *requestContext, row *catalog.Instance, v *instanceView) {
+	if a.servers == nil || row.ComputeInstanceID == "" || row.Hostname != "" {
+		return
+	}
+	srv, err := a.servers.GetServer(ctx, row.ComputeInstanceID)
+	if err != nil {
+		rc.logger().WithError(err).WithField("instance_id", row.ID).Info("server addresses unavailable")
+		return
+	}
+	for _, ad := range srv.Addresses {
+		if ad.Version == 4 && ad.Addr != "" {
+			v.IP = append(v.IP, ad.Addr)
+			v.Addresses = append(v.Addresses, addressView{Address: ad.Addr, Type: "private", Network: ad.Network})
+		}
+	}
 }
 
 var localities = []string{"affinity", "soft-affinity", "anti-affinity", "soft-anti-affinity"}

@@ -45,6 +45,12 @@ func (v instanceVolume) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
+type addressView struct {
+	Address string `json:"address"`
+	Type    string `json:"type"`
+	Network string `json:"network,omitempty"`
+}
+
 type instanceFault struct {
 	Message string  `json:"message"`
 	Created string  `json:"created"`
@@ -71,6 +77,8 @@ type instanceView struct {
 	Access          json.RawMessage   `json:"access"`
 	Volume          *instanceVolume   `json:"volume,omitempty"`
 	Hostname        string            `json:"hostname,omitempty"`
+	IP              []string          `json:"ip,omitempty"`
+	Addresses       []addressView     `json:"addresses,omitempty"`
 	ReplicaOf       *idLinks          `json:"replica_of,omitempty"`
 	TenantID        string            `json:"tenant_id,omitempty"`
 
