@@ -39,20 +39,47 @@ fi
 VERSION=$(datastore_version "$DS")
 [[ -n $VERSION ]] || { echo "datastore $DS has no version" >&2; exit 1; }
 
-# one NAME OUT: create, wait ACTIVE, write "ms create_ms rss_kb id" (or "FAIL id status") to OUT.
-one() {
-	local name=$1 out=$2 t0 t1 id s
+# create_one NAME OUT: sends the create request and writes "id t0 t1" (request start and end, ms) to OUT, or
+# "FAIL - create: <error>".
+create_one() {
+	local t0 id
 	t0=$(now_ms)
-	if ! id=$(api_create "$name" "$DS" "$VERSION" 2>"$out.err"); then
-		echo "FAIL - create: $(tr '\n' ' ' <"$out.err")" >"$out"
-		return
-	fi
-	t1=$(now_ms)
-	if s=$(wait_instance "$id" 300 0.1 "$ACTIVE_RE" "$FAILED_RE") && [[ $s =~ $ACTIVE_RE ]]; then
-		echo "$(($(now_ms) - t0)) $((t1 - t0)) $(guest_rss_kb "$id") $id" >"$out"
+	if id=$(api_create "$1" "$DS" "$VERSION" 2>"$2.err"); then
+		echo "$id $t0 $(now_ms)" >"$2"
 	else
-		echo "FAIL $id $s" >"$out"
+		echo "FAIL - create: $(tr '\n' ' ' <"$2.err")" >"$2"
 	fi
+}
+
+# await FILES...: one poller for all of them (GET /instances every 200 ms: N pollers would load the 2 cores
+# they measure). Rewrites each file to "ms request_ms rss_kb id" once ACTIVE, or "FAIL id status".
+await() {
+	local deadline=$(($(date +%s) + 300)) f id t0 t1 line st op addr now
+	declare -A start=() req=() file=()
+	for f in "$@"; do
+		read -r id t0 t1 <"$f"
+		[[ $id == FAIL ]] && continue
+		start[$id]=$t0 req[$id]=$((t1 - t0)) file[$id]=$f
+	done
+	while ((${#file[@]})); do
+		now=$(now_ms)
+		while read -r id st op addr; do
+			[[ -n ${file[$id]:-} ]] || continue
+			line="$st $op $addr"
+			if [[ $line =~ $ACTIVE_RE ]]; then
+				echo "$((now - start[$id])) ${req[$id]} $(guest_rss_kb "$id") $id" >"${file[$id]}"
+				unset "file[$id]"
+			elif [[ $line =~ $FAILED_RE ]]; then
+				echo "FAIL $id $line" >"${file[$id]}"
+				unset "file[$id]"
+			fi
+		done < <(instance_lines)
+		if (($(date +%s) >= deadline)); then
+			for id in "${!file[@]}"; do echo "FAIL $id not ACTIVE after 300 s: $(instance_status "$id")" >"${file[$id]}"; done
+			break
+		fi
+		sleep 0.2
+	done
 }
 
 # phase_report NAME FILES...: prints the statistics of a phase.
@@ -102,7 +129,8 @@ FAILS=0
 echo "bench-create: datastore $DS $VERSION; $SEQ sequential, then $CONC at once"
 files=()
 for ((i = 0; i < SEQ; i++)); do
-	one "bench-seq-$i" "$WORK/seq.$i"
+	create_one "bench-seq-$i" "$WORK/seq.$i"
+	await "$WORK/seq.$i"
 	files+=("$WORK/seq.$i")
 	delete_all "$WORK/seq.$i" # before the next create, so each one runs on an idle system
 done
@@ -111,10 +139,11 @@ SEQ_P50=$LAST_P50
 
 files=()
 for ((i = 0; i < CONC; i++)); do
-	one "bench-conc-$i" "$WORK/conc.$i" &
+	create_one "bench-conc-$i" "$WORK/conc.$i" &
 	files+=("$WORK/conc.$i")
 done
 wait
+await "${files[@]}"
 phase_report "concurrent ($CONC at once)" "${files[@]}"
 delete_all "${files[@]}"
 

@@ -66,6 +66,18 @@ wait_instance() {
 	done
 }
 
+# instance_lines: one line "ID STATUS OPERATING_STATUS ADDRESS" per instance of the project, following the
+# list's pagination (Trove pages at 20).
+instance_lines() {
+	local marker="" body
+	while :; do
+		body=$(api_get "/instances${marker:+?marker=$marker}" | sed '$d') || return 1
+		jq -r '.instances[] | "\(.id) \(.status) \(.operating_status // "-") \((.addresses // [])[0].address // (.ip // [])[0] // "-")"' <<<"$body"
+		marker=$(jq -r '(.links // [])[] | select(.rel == "next") | .href | capture("marker=(?<m>[^&]+)").m' <<<"$body" 2>/dev/null | head -n 1)
+		[[ -n $marker ]] || return 0
+	done
+}
+
 # ACTIVE: a running database (operating status HEALTHY or ACTIVE) with an address; ERROR/FAILED end the wait.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 ACTIVE_RE='^ACTIVE (HEALTHY|ACTIVE) [0-9]'
