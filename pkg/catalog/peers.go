@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // RPC envelopes recorded in rpc_peers.envelope.
@@ -34,13 +36,18 @@ func (d *DB) SetRPCPeer(ctx context.Context, p RPCPeer) error {
 	if p.Envelope != EnvelopeTrove && p.Envelope != EnvelopeAEAD {
 		return fail(ErrBadRequest, "RPC envelope %q is not one of %q, %q.", p.Envelope, EnvelopeTrove, EnvelopeAEAD)
 	}
-	var until any
-	if p.PreviousValidUntil != nil {
-		until = p.PreviousValidUntil.UTC().Truncate(time.Second)
+	return d.upsertPeer(ctx, d.x, p.InstanceID, p.Envelope, p.PreviousEncryptedKey, p.PreviousValidUntil)
+}
+
+// upsertPeer writes an rpc_peers row through ex (the pool or a transaction).
+func (d *DB) upsertPeer(ctx context.Context, ex sqlx.ExecerContext, id, envelope, previous string, until *time.Time) error {
+	var u any
+	if until != nil {
+		u = until.UTC().Truncate(time.Second)
 	}
-	_, err := d.x.ExecContext(ctx, `INSERT INTO rpc_peers (instance_id, envelope, previous_encrypted_key, previous_valid_until, updated)
+	_, err := ex.ExecContext(ctx, `INSERT INTO rpc_peers (instance_id, envelope, previous_encrypted_key, previous_valid_until, updated)
 		VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE envelope = VALUES(envelope),
 		previous_encrypted_key = VALUES(previous_encrypted_key), previous_valid_until = VALUES(previous_valid_until),
-		updated = VALUES(updated)`, p.InstanceID, p.Envelope, nullString(p.PreviousEncryptedKey), until, d.now())
+		updated = VALUES(updated)`, id, envelope, nullString(previous), u, d.now())
 	return err
 }

@@ -28,24 +28,22 @@ func (d *DB) SetInstanceKey(ctx context.Context, c KeyChange) error {
 	if c.Envelope != EnvelopeTrove && c.Envelope != EnvelopeAEAD {
 		return fail(ErrBadRequest, "RPC envelope %q is not one of %q, %q.", c.Envelope, EnvelopeTrove, EnvelopeAEAD)
 	}
-	var until any
-	if c.PreviousValidUntil != nil {
-		until = c.PreviousValidUntil.UTC().Truncate(time.Second)
-	}
 	return d.inTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE instances SET encrypted_key = ?, updated = ? WHERE id = ? AND COALESCE(deleted, 0) = 0",
 			c.EncryptedKey, d.now(), c.InstanceID)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fail(ErrNotFound, "Instance %s could not be found.", c.InstanceID)
+		if n, _ := res.RowsAffected(); n == 0 { // MariaDB counts changed rows: tell "same values" from "no row"
+			var live int
+			if err := tx.GetContext(ctx, &live, "SELECT COUNT(*) FROM instances WHERE id = ? AND COALESCE(deleted, 0) = 0", c.InstanceID); err != nil {
+				return err
+			}
+			if live == 0 {
+				return fail(ErrNotFound, "Instance %s could not be found.", c.InstanceID)
+			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO rpc_peers (instance_id, envelope, previous_encrypted_key, previous_valid_until, updated)
-			VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE envelope = VALUES(envelope),
-			previous_encrypted_key = VALUES(previous_encrypted_key), previous_valid_until = VALUES(previous_valid_until),
-			updated = VALUES(updated)`, c.InstanceID, c.Envelope, nullString(c.PreviousEncryptedKey), until, d.now())
-		return err
+		return d.upsertPeer(ctx, tx, c.InstanceID, c.Envelope, c.PreviousEncryptedKey, c.PreviousValidUntil)
 	})
 }
 

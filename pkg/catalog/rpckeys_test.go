@@ -40,6 +40,8 @@ func TestSetInstanceKeyAndKeyedInstances(t *testing.T) {
 		{"first key", catalog.KeyChange{InstanceID: legacy.ID, EncryptedKey: "wrapped-1", Envelope: catalog.EnvelopeAEAD}, nil},
 		{"rotation", catalog.KeyChange{InstanceID: legacy.ID, EncryptedKey: "wrapped-2", Envelope: catalog.EnvelopeAEAD,
 			PreviousEncryptedKey: "wrapped-1", PreviousValidUntil: &until}, nil},
+		{"same values again", catalog.KeyChange{InstanceID: legacy.ID, EncryptedKey: "wrapped-2", Envelope: catalog.EnvelopeAEAD,
+			PreviousEncryptedKey: "wrapped-1", PreviousValidUntil: &until}, nil},
 		{"no key", catalog.KeyChange{InstanceID: legacy.ID, Envelope: catalog.EnvelopeAEAD}, catalog.ErrBadRequest},
 		{"bad envelope", catalog.KeyChange{InstanceID: legacy.ID, EncryptedKey: "x", Envelope: "none"}, catalog.ErrBadRequest},
 		{"deleted instance", catalog.KeyChange{InstanceID: gone.ID, EncryptedKey: "x", Envelope: catalog.EnvelopeAEAD}, catalog.ErrNotFound},
