@@ -29,6 +29,11 @@ type Guest interface {
 	EnableRootWithPassword(ctx context.Context, rc rpc.Context, a guestapi.EnableRootWithPasswordArgs) (guestapi.User, error)
 	DisableRoot(ctx context.Context, rc rpc.Context) error
 	GetFilesystemStats(ctx context.Context, rc rpc.Context) (guestapi.FilesystemStats, error)
+	UpdateAttributes(ctx context.Context, rc rpc.Context, a guestapi.UpdateAttributesArgs) error
+	ChangePasswords(ctx context.Context, rc rpc.Context, a guestapi.ChangePasswordsArgs) error
+	ListAccess(ctx context.Context, rc rpc.Context, a guestapi.ListAccessArgs) ([]guestapi.Schema, error)
+	GrantAccess(ctx context.Context, rc rpc.Context, a guestapi.GrantAccessArgs) error
+	RevokeAccess(ctx context.Context, rc rpc.Context, a guestapi.RevokeAccessArgs) error
 }
 
 // Guests gives the client of one instance's guest (its RPC codec depends on the instance's keys).
@@ -319,38 +324,48 @@ func parseUserID(raw string) (name, host string) {
 	return raw[:i], raw[i+1:]
 }
 
-func (a *API) findUser(r *http.Request, rule string) (*requestContext, Guest, *guestapi.User, error) {
+// userTarget is the user a /users/{user} route addresses, with its instance's guest and name rules.
+type userTarget struct {
+	rc    *requestContext
+	g     Guest
+	u     *guestapi.User
+	rules guestapi.Rules
+}
+
+func (a *API) findUser(r *http.Request, rule string) (userTarget, error) {
 	rc, _, rules, g, err := a.guestInstance(r, rule)
+	t := userTarget{rc: rc, g: g, rules: rules}
 	if err != nil {
-		return rc, nil, nil, err
+		return t, err
 	}
 	name, host := parseUserID(mux.Vars(r)["user"])
 	if err := rules.ValidateUserName(name, host); err != nil || contains(a.cfg.manager(rules.Manager).IgnoreUsers, name) {
-		return rc, nil, nil, fault.BadRequest("User %s@%s is not a valid user.", name, host)
+		return t, fault.BadRequest("User %s@%s is not a valid user.", name, host)
 	}
-	u, err := g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: name, Hostname: &host})
+	t.u, err = g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: name, Hostname: &host})
 	if err != nil {
-		return rc, nil, nil, guestFault(err)
+		return t, guestFault(err)
 	}
-	if u == nil {
-		return rc, nil, nil, fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", name+"@"+host)
+	if t.u == nil {
+		return t, fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", name+"@"+host)
 	}
-	return rc, g, u, nil
+	return t, nil
 }
 
 func (a *API) showUser(w http.ResponseWriter, r *http.Request) error {
-	_, _, u, err := a.findUser(r, "instance:extension:user:show")
+	t, err := a.findUser(r, "instance:extension:user:show")
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]userView{"user": renderUser(u)})
+	return writeJSON(w, http.StatusOK, map[string]userView{"user": renderUser(t.u)})
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	rc, g, u, err := a.findUser(r, "instance:extension:user:delete")
+	t, err := a.findUser(r, "instance:extension:user:delete")
 	if err != nil {
 		return err
 	}
+	rc, g, u := t.rc, t.g, t.u
 	if err := g.DeleteUser(r.Context(), rc.rpcContext(), guestapi.DeleteUserArgs{User: guestapi.User{Name: u.Name, Host: u.HostOrDefault()}}); err != nil {
 		return guestFault(err)
 	}
@@ -424,4 +439,168 @@ func (a *API) rootDisable(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// updateUser is PUT /users/{user}: rename, re-host and/or set the password (the new name@host must be free).
+func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.findUser(r, "instance:extension:user:update")
+	if err != nil {
+		return err
+	}
+	rc, g, u := t.rc, t.g, t.u
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	upd, err := schema.ParseUserUpdate(doc)
+	if err != nil {
+		return err
+	}
+	rules := t.rules
+	newName, newHost := u.Name, u.HostOrDefault()
+	if upd.Name != nil {
+		newName = *upd.Name
+	}
+	if upd.Host != nil {
+		newHost = *upd.Host
+	}
+	check := guestapi.User{Name: newName, Host: newHost}
+	if upd.Password != nil {
+		check.Password = upd.Password
+	}
+	if err := rules.ValidateUser(check); err != nil || contains(a.cfg.manager(rules.Manager).IgnoreUsers, newName) {
+		return fault.BadRequest("User %s@%s is not a valid user.", newName, newHost)
+	}
+	if newName != u.Name || newHost != u.HostOrDefault() {
+		existing, err := g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: newName, Hostname: &newHost})
+		if err != nil {
+			return guestFault(err)
+		}
+		if existing != nil {
+			return fault.BadRequest("A user with the name %s already exists.", existing.ID())
+		}
+	}
+	host := u.HostOrDefault()
+	args := guestapi.UpdateAttributesArgs{UserRef: guestapi.UserRef{Username: u.Name, Hostname: &host},
+		UserAttrs: guestapi.UserAttrs{Name: upd.Name, Password: upd.Password, Host: upd.Host}}
+	if err := g.UpdateAttributes(r.Context(), rc.rpcContext(), args); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+// changePasswords is PUT /users: every user must exist.
+func (a *API) changePasswords(w http.ResponseWriter, r *http.Request) error {
+	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:user:update_all")
+	if err != nil {
+		return err
+	}
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	us, err := schema.ParseChangePasswords(doc)
+	if err != nil {
+		return err
+	}
+	changes := make([]guestapi.PasswordChange, 0, len(us))
+	for _, u := range us {
+		host := u.Host
+		if host == "" {
+			host = "%"
+		}
+		if err := rules.ValidatePassword(u.Password); err != nil {
+			return fault.BadRequest("User %s@%s: the password is not valid.", u.Name, host)
+		}
+		existing, err := g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: u.Name, Hostname: &host})
+		if err != nil {
+			return guestFault(err)
+		}
+		if existing == nil {
+			return fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", u.Name+"@"+host)
+		}
+		changes = append(changes, guestapi.PasswordChange{Name: u.Name, Host: host, Password: u.Password})
+	}
+	if err := g.ChangePasswords(r.Context(), rc.rpcContext(), guestapi.ChangePasswordsArgs{Users: changes}); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+func userRef(u *guestapi.User) guestapi.UserRef {
+	host := u.HostOrDefault()
+	return guestapi.UserRef{Username: u.Name, Hostname: &host}
+}
+
+// listAccess is GET /users/{user}/databases.
+func (a *API) listAccess(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.findUser(r, "instance:extension:user_access:index")
+	if err != nil {
+		return err
+	}
+	rc, g, u := t.rc, t.g, t.u
+	dbs, err := g.ListAccess(r.Context(), rc.rpcContext(), userRef(u))
+	if err != nil {
+		return guestFault(err)
+	}
+	out := make([]map[string]string, 0, len(dbs))
+	for _, d := range dbs {
+		out = append(out, map[string]string{"name": d.Name})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"databases": out})
+}
+
+// grantAccess is PUT /users/{user}/databases.
+func (a *API) grantAccess(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.findUser(r, "instance:extension:user_access:update")
+	if err != nil {
+		return err
+	}
+	rc, g, u := t.rc, t.g, t.u
+	doc, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	dbs, err := schema.ParseGrantAccess(doc)
+	if err != nil {
+		return err
+	}
+	existing, err := a.allDatabases(r.Context(), rc, g)
+	if err != nil {
+		return err
+	}
+	for _, d := range dbs {
+		if !existing[d] {
+			return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", d)
+		}
+	}
+	if err := g.GrantAccess(r.Context(), rc.rpcContext(), guestapi.GrantAccessArgs{UserRef: userRef(u), Databases: dbs}); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+// revokeAccess is DELETE /users/{user}/databases/{db}: the database must be granted (404 otherwise).
+func (a *API) revokeAccess(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.findUser(r, "instance:extension:user_access:delete")
+	if err != nil {
+		return err
+	}
+	rc, g, u := t.rc, t.g, t.u
+	db := mux.Vars(r)["db"]
+	granted, err := g.ListAccess(r.Context(), rc.rpcContext(), userRef(u))
+	if err != nil {
+		return guestFault(err)
+	}
+	found := false
+	for _, d := range granted {
+		found = found || d.Name == db
+	}
+	if !found {
+		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", db)
+	}
+	if err := g.RevokeAccess(r.Context(), rc.rpcContext(), guestapi.RevokeAccessArgs{UserRef: userRef(u), Database: db}); err != nil {
+		return guestFault(err)
+	}
+	return writeEmpty(w, http.StatusAccepted)
 }

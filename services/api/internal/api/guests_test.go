@@ -108,6 +108,55 @@ func (g *memGuest) EnableRootWithPassword(_ context.Context, _ rpc.Context, a gu
 
 func (g *memGuest) DisableRoot(context.Context, rpc.Context) error { return g.rec("disable_root") }
 
+func (g *memGuest) UpdateAttributes(_ context.Context, _ rpc.Context, a guestapi.UpdateAttributesArgs) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	u := g.users[a.Username+"@"+a.Host()]
+	delete(g.users, u.ID())
+	if a.UserAttrs.Name != nil {
+		u.Name = *a.UserAttrs.Name
+	}
+	if a.UserAttrs.Host != nil {
+		u.Host = *a.UserAttrs.Host
+	}
+	g.users[u.ID()] = u
+	return g.rec("update_attributes")
+}
+
+func (g *memGuest) ChangePasswords(_ context.Context, _ rpc.Context, a guestapi.ChangePasswordsArgs) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	return g.rec("change_passwords")
+}
+
+func (g *memGuest) ListAccess(_ context.Context, _ rpc.Context, a guestapi.ListAccessArgs) ([]guestapi.Schema, error) {
+	return g.users[a.Username+"@"+a.Host()].Databases, g.rec("list_access")
+}
+
+func (g *memGuest) GrantAccess(_ context.Context, _ rpc.Context, a guestapi.GrantAccessArgs) error {
+	u := g.users[a.Username+"@"+a.Host()]
+	for _, d := range a.Databases {
+		u.Databases = append(u.Databases, guestapi.Schema{Name: d})
+	}
+	g.users[u.ID()] = u
+	return g.rec("grant_access")
+}
+
+func (g *memGuest) RevokeAccess(_ context.Context, _ rpc.Context, a guestapi.RevokeAccessArgs) error {
+	u := g.users[a.Username+"@"+a.Host()]
+	var keep []guestapi.Schema
+	for _, d := range u.Databases {
+		if d.Name != a.Database {
+			keep = append(keep, d)
+		}
+	}
+	u.Databases = keep
+	g.users[u.ID()] = u
+	return g.rec("revoke_access")
+}
+
 func (g *memGuest) GetFilesystemStats(context.Context, rpc.Context) (guestapi.FilesystemStats, error) {
 	return guestapi.FilesystemStats{BlockSize: 4096, TotalBlocks: 1000, FreeBlocks: 900, AvailBlocks: 850, Total: 1, Used: 0.19,
 		MgrExtraInfo: map[string]any{"wal_size": 0.5}}, g.rec("get_filesystem_stats")
@@ -150,7 +199,19 @@ func TestGuestRoutes(t *testing.T) {
 		{"demo", "GET", "/users/appuser", "", 200, `{"user":{"name":"appuser","host":"%"`},
 		{"demo", "GET", "/users/appuser%40%25", "", 200, `"name":"appuser"`},
 		{"demo", "GET", "/users/ghost", "", 404, ""},
-		{"demo", "DELETE", "/users/appuser", "", 202, ""},
+		{"demo", "PUT", "/users", `{"users": [{"name": "appuser", "password": "n3w"}]}`, 202, ""},
+		{"demo", "PUT", "/users", `{"users": [{"name": "ghost", "password": "n3w"}]}`, 404, ""},
+		{"demo", "GET", "/users/appuser/databases", "", 200, `{"databases":[{"name":"app"}]}`},
+		{"demo", "PUT", "/users/appuser/databases", `{"databases": [{"name": "nodb"}]}`, 404, ""},
+		{"demo", "DELETE", "/users/appuser/databases/app", "", 202, ""},
+		{"demo", "DELETE", "/users/appuser/databases/app", "", 404, ""},
+		{"demo", "PUT", "/users/appuser/databases", `{"databases": [{"name": "app"}]}`, 202, ""},
+		{"demo", "PUT", "/users/appuser", `{"user": {"name": "renamed"}}`, 202, ""},
+		{"demo", "PUT", "/users/renamed", `{"user": {}}`, 400, "does not have enough properties"},
+		{"demo", "GET", "/users/renamed", "", 200, `"databases":[{"name":"app"}]`},
+		{"demo", "GET", "/users/appuser", "", 404, ""},
+		{"reader", "PUT", "/users/renamed", `{"user": {"password": "x1"}}`, 403, ""},
+		{"demo", "DELETE", "/users/renamed", "", 202, ""},
 		{"demo", "GET", "/root", "", 200, `{"rootEnabled":false}`},
 		{"demo", "DELETE", "/root", "", 404, ""},
 		{"demo", "POST", "/root", "", 200, `{"user":{"name":"root","password":"generated-pw"}}`},

@@ -43,3 +43,52 @@ func ParseRootEnable(doc any) (string, error) {
 	}
 	return pw, nil
 }
+
+// UserUpdate is PUT /users/{user}: the attributes to change (at least one).
+type UserUpdate struct {
+	Name, Password, Host *string
+}
+
+// ParseUserUpdate validates {"user": {"name"?: NAME, "password"?: NES, "host"?: HOST}}.
+func ParseUserUpdate(doc any) (*UserUpdate, error) {
+	u, e := root(doc, "user")
+	if e != nil {
+		return nil, e
+	}
+	p := path{"user"}
+	if e := closed(p, u, "name", "password", "host"); e != nil {
+		return nil, e
+	}
+	if len(u) == 0 {
+		return nil, fail(p, "{} does not have enough properties")
+	}
+	out := &UserUpdate{}
+	if v, ok := u["name"]; ok {
+		s, e := name(p.key("name"), v)
+		if e != nil {
+			return nil, e
+		}
+		out.Name = &s
+	}
+	if v, ok := u["password"]; ok {
+		s, e := nes(p.key("password"), v)
+		if e != nil {
+			return nil, e
+		}
+		out.Password = &s
+	}
+	if v, ok := u["host"]; ok {
+		s, e := host(p.key("host"), v)
+		if e != nil {
+			return nil, e
+		}
+		out.Host = &s
+	}
+	return out, nil
+}
+
+// ParseChangePasswords validates PUT /users: {"users": [{"name": NAME, "password": NES, "host"?: HOST}]}.
+func ParseChangePasswords(doc any) ([]User, error) { return nonEmptyList(doc, "users", users) }
+
+// ParseGrantAccess validates PUT /users/{user}/databases: {"databases": [{"name": NES}]} (unique).
+func ParseGrantAccess(doc any) ([]string, error) { return nonEmptyList(doc, "databases", dbRefs) }

@@ -264,3 +264,29 @@ func TestNilErrors(t *testing.T) {
 		t.Errorf("ParseInstanceAction: %v", err)
 	}
 }
+
+func TestParseUserBodies(t *testing.T) {
+	u, err := ParseUserUpdate(mustDecode(t, `{"user": {"name": "new", "host": "%"}}`))
+	if err != nil || *u.Name != "new" || *u.Host != "%" || u.Password != nil {
+		t.Errorf("user update: %+v %v", u, err)
+	}
+	for body, msg := range map[string]string{
+		`{"user": {}}`:               `user {} does not have enough properties`,
+		`{"user": {"x": 1}}`:         `('x' was unexpected)`,
+		`{"user": {"password": ""}}`: `user['password'] '' is too short`,
+		`{"users": []}`:              `'user' is a required property`,
+	} {
+		if _, err := ParseUserUpdate(mustDecode(t, body)); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	if dbs, err := ParseGrantAccess(mustDecode(t, `{"databases": [{"name": "a"}, {"name": "b"}]}`)); err != nil || len(dbs) != 2 {
+		t.Errorf("grant: %v %v", dbs, err)
+	}
+	if _, err := ParseGrantAccess(mustDecode(t, `{"databases": [{"name": "a"}, {"name": "a"}]}`)); err == nil {
+		t.Errorf("duplicate grant accepted")
+	}
+	if us, err := ParseChangePasswords(mustDecode(t, `{"users": [{"name": "a", "password": "b"}]}`)); err != nil || us[0].Password != "b" {
+		t.Errorf("change passwords: %v %v", us, err)
+	}
+}
