@@ -334,6 +334,16 @@ func TestOpenstackCLI(t *testing.T) {
 		t.Errorf("admin show: %v", adminShown)
 	}
 
+	// An admin lists every project's instances (mgmt API).
+	var all []map[string]any
+	c.json("admin", &all, "database", "instance", "list", "--all-projects")
+	if len(all) != 1 || all[0]["ID"] != id || all[0]["Tenant ID"] != row.TenantID {
+		t.Errorf("instance list --all-projects: %v", all)
+	}
+	if _, err := c.run("demo", "database", "instance", "list", "--all-projects"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("demo instance list --all-projects: %v", err)
+	}
+
 	// troveclient prints the absolute limits as a table of its own, then the (empty) rate-limit list.
 	out, err := c.run("demo", "database", "limit", "list", "-f", "json")
 	if err != nil || !strings.Contains(out, "| max_instances | 10 ") || !strings.Contains(out, "| verb          | ABSOLUTE |") {

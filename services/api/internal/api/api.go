@@ -144,6 +144,8 @@ func (a *API) Handler() http.Handler {
 		{"GET", "flavors/{id}", a.showFlavor},
 		{"GET", "limits", a.limits},
 
+		{"GET", "mgmt/instances", a.mgmtListInstances},
+		{"GET", "mgmt/instances/{id}", a.mgmtShowInstance},
 		{"GET", "mgmt/quotas/{project}", a.showQuotas},
 		{"PUT", "mgmt/quotas/{project}", a.updateQuotas},
 		{"POST", "mgmt/instances/{id}/action", a.mgmtInstanceAction}, {"POST", "mgmt/instances/action", a.mgmtInstancesAction},

@@ -55,8 +55,9 @@ func TestMiddleware(t *testing.T) {
 			}
 		}},
 		{"method without action is 404", "demo", "PUT", "/v1.0/" + projDemo + "/datastores/mysql", 404, nil},
-		{"unimplemented mgmt route as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/instances", 401, nil},
-		{"unimplemented mgmt route as admin", "admin", "GET", "/v1.0/" + projAdmin + "/mgmt/instances", 404, nil},
+		{"unimplemented mgmt route as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/clusters", 401, nil},
+		{"unimplemented mgmt route as admin", "admin", "GET", "/v1.0/" + projAdmin + "/mgmt/clusters", 404, nil},
+		{"mgmt instances as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/instances", 401, nil},
 		{"mgmt as non-admin", "demo", "PUT", "/v1.0/" + projDemo + "/mgmt/quotas/" + projDemo, 401, func(t *testing.T, r response) {
 			if r.faultName() != "unauthorized" || r.faultMessage() != "User does not have admin privileges." {
 				t.Errorf("body %s", r.Raw)
@@ -614,5 +615,37 @@ func TestShowAddresses(t *testing.T) {
 	e.api.servers = fakeServers{}
 	if r := e.do("demo", "GET", "/v1.0/"+projDemo+"/instances/"+id, nil); r.Code != 200 || strings.Contains(r.Raw, `"ip"`) {
 		t.Errorf("show without server: %d %s", r.Code, r.Raw)
+	}
+}
+
+func TestMgmtInstances(t *testing.T) {
+	e := newEnv(t)
+	a := e.createInstance("demo", "a")
+	b := e.createInstance("demo2", "b")
+	e.markActive(a)
+	pa := "/v1.0/" + projAdmin + "/mgmt/instances"
+	r := e.do("admin", "GET", pa+"?deleted=false", nil)
+	if r.Code != 200 || len(r.Body["instances"].([]any)) != 2 {
+		t.Fatalf("mgmt list: %d %s", r.Code, r.Raw)
+	}
+	r = e.do("admin", "GET", pa+"?project_id="+projDemo2, nil)
+	items := r.Body["instances"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["id"] != b || items[0].(map[string]any)["tenant_id"] != projDemo2 ||
+		items[0].(map[string]any)["server"] != nil || items[0].(map[string]any)["service_status"] != "NEW" {
+		t.Errorf("mgmt list by project: %s", r.Raw)
+	}
+	r = e.do("admin", "GET", pa+"/"+a, nil)
+	inst, _ := r.Body["instance"].(map[string]any)
+	if r.Code != 200 || inst["server"].(map[string]any)["id"] != "server-"+a[:8] || inst["service_status"] != "HEALTHY" || inst["deleted"] != false ||
+		inst["task_description"] != "No tasks for the instance." || inst["encrypted_rpc_messaging"] != true {
+		t.Errorf("mgmt show: %d %s", r.Code, r.Raw)
+	}
+	r = e.do("admin", "GET", pa+"?limit=1", nil)
+	links, _ := r.Body["links"].([]any)
+	if len(r.Body["instances"].([]any)) != 1 || len(links) != 1 || !strings.Contains(links[0].(map[string]any)["href"].(string), "marker=1") {
+		t.Errorf("mgmt pagination: %s", r.Raw)
+	}
+	if r := e.do("admin", "GET", pa+"/00000000-0000-0000-0000-000000000000", nil); r.Code != 404 {
+		t.Errorf("mgmt show unknown: %d", r.Code)
 	}
 }
