@@ -168,6 +168,13 @@ func (m *Manager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 	if err != nil {
 		return fail("Error reading the new datastore version.", err)
 	}
+	// The row names the target version from now on (Trove's API does this before casting; resuming relies on it).
+	if inst.DatastoreVersionID != ver.ID {
+		if err := m.Catalog.SetDatastoreVersion(ctx, id, ver.ID); err != nil {
+			return err
+		}
+		inst.DatastoreVersionID = ver.ID
+	}
 	if err := m.Catalog.SetServiceStatus(ctx, id, status.Upgrading); err != nil {
 		return err
 	}

@@ -108,12 +108,22 @@ func (m *Manager) RotateRPCKey(ctx context.Context, rc rpc.Context, id string) e
 	guest := guestapi.New(m.Transport.Client(guestapi.Target(id), guestCodec(id, old)))
 	guest.Low, guest.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
 	args := guestapi.RotateRPCKeyArgs{NewKey: newKey, OverlapSeconds: overlap.Seconds()}
-	err = m.retry(ctx, id, "sending the new key to the guest", func() error { return guest.RotateRPCKey(ctx, rc, args) })
+	err = m.retry(ctx, id, "sending the new key to the guest", func() error {
+		err := guest.RotateRPCKey(ctx, rc, args)
+		if k := rpc.Kind(err); k != "" && !errors.Is(err, rpc.ErrTimeout) {
+			return permanent(err) // the guest answered with a failure: asking again changes nothing
+		}
+		return err
+	})
 	if err != nil {
 		ctx := context.WithoutCancel(ctx)
 		if rerr := m.Catalog.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: id, EncryptedKey: wrapOld, Envelope: env,
 			PreviousEncryptedKey: wrapNew, PreviousValidUntil: &until}); rerr != nil {
 			m.log(id).WithError(rerr).Error("restoring the old RPC key after a failed rotation")
+		}
+		if rpc.Kind(err) == "NoSuchMethod" { // an older guest agent: nothing is wrong with the instance
+			m.log(id).WithError(err).Warn("the guest agent cannot rotate its key (older version); the old key stays current")
+			return err
 		}
 		m.recordFault(ctx, id, "Error rotating the instance's RPC key; the old key stays current.", err)
 		return err
