@@ -46,12 +46,23 @@ func (c *cli) without(name string) *cli {
 	return out
 }
 
-// run runs `openstack args...` and returns its combined output.
+// run runs `openstack args...` and returns its combined output. A refused connection means the request never
+// reached trove-api (its supervisor or run.sh is restarting it), so it is retried for up to a minute.
 func (c *cli) run(args ...string) (string, error) {
-	cmd := exec.Command(openstackBin, args...)
-	cmd.Env = c.env
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cmd := exec.Command(openstackBin, args...)
+		cmd.Env = c.env
+		out, err := cmd.CombinedOutput()
+		if err == nil || !refused(string(out)) || time.Now().After(deadline) {
+			return string(out), err
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func refused(out string) bool {
+	return strings.Contains(out, "Unable to establish connection") && strings.Contains(out, "Connection refused")
 }
 
 // must runs the command and fails the test when it exits non-zero.
@@ -68,11 +79,19 @@ func (c *cli) must(args ...string) string {
 func (c *cli) json(v any, args ...string) {
 	c.t.Helper()
 	args = append(args, "-f", "json")
-	cmd := exec.Command(openstackBin, args...)
-	cmd.Env = c.env
+	var out []byte
+	var err error
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		cmd := exec.Command(openstackBin, args...)
+		cmd.Env = c.env
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		out, err = cmd.Output()
+		if err == nil || !refused(stderr.String()) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		c.t.Fatalf("openstack %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
@@ -132,7 +151,10 @@ func (c *cli) show(id string) instance {
 // supervisor or by run.sh) it returns ok=false instead of failing the test.
 func (c *cli) poll(id string) (instance, bool) {
 	c.t.Helper()
-	out, err := c.run("database", "instance", "show", id, "-f", "json")
+	cmd := exec.Command(openstackBin, "database", "instance", "show", id, "-f", "json")
+	cmd.Env = c.env
+	b, err := cmd.CombinedOutput()
+	out := string(b)
 	if err != nil && strings.Contains(out, "Unable to establish connection") {
 		return instance{Status: "(API unreachable)"}, false
 	}
