@@ -152,6 +152,13 @@ const UpgradeTimeout = 600 * time.Second
 // post_upgrade (under the new key), then wait until a heartbeat after the rebuild says healthy and the guest
 // reports the new version; task NONE. Any failure → task 81 with a fault. Every step is safe to repeat (Resume).
 func (m *Manager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error {
+	return m.upgrade(ctx, rc, a, false)
+}
+
+// upgrade is Upgrade; resumed (after a taskmanager restart) tolerates a guest that does not answer pre_upgrade:
+// the previous run may have stopped between giving the instance its key and the rebuild, leaving a plaintext
+// guest the control plane now addresses encrypted — the rebuild below fixes exactly that.
+func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs, resumed bool) error {
 	id := a.InstanceID
 	inst, err := m.Catalog.GetInstance(ctx, id)
 	if err != nil {
@@ -183,6 +190,10 @@ func (m *Manager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 		return fail("Error reading the instance's RPC key.", err)
 	}
 	info, err := guest.PreUpgrade(ctx, rc)
+	if err != nil && resumed {
+		m.log(id).WithError(err).Warn("resumed upgrade: pre_upgrade not answered; rebuilding anyway")
+		info, err = guestapi.UpgradeInfo{}, nil
+	}
 	if err != nil {
 		return fail("Error preparing the guest for the upgrade.", err)
 	}
@@ -281,7 +292,7 @@ func (m *Manager) Resume(ctx context.Context) error {
 			m.Go(inst.ID, "resume resize", func(ctx context.Context) error { return m.resumeResize(ctx, rc, inst) })
 		case status.TaskUpgrading:
 			m.Go(inst.ID, "resume upgrade", func(ctx context.Context) error {
-				return m.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: inst.ID, DatastoreVersionID: inst.DatastoreVersionID})
+				return m.upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: inst.ID, DatastoreVersionID: inst.DatastoreVersionID}, true)
 			})
 		}
 	}

@@ -181,3 +181,41 @@ func TestRotateRPCKeyUnderHeartbeats(t *testing.T) {
 		t.Fatal("rotating a keyless instance succeeded")
 	}
 }
+
+// A taskmanager that stopped between giving a legacy instance its key and the rebuild: the guest still runs
+// plaintext while the catalog says it is keyed. The resumed upgrade rebuilds it with the key anyway.
+func TestResumedUpgradeAfterKeyGiven(t *testing.T) {
+	e := newGuestEnv(t)
+	e.m.Config.EnableSecureRPC = true
+	e.m.Config.AgentCallHigh = 3 * time.Second // pre_upgrade to the plaintext guest goes unanswered
+	ctx := context.Background()
+	in := e.instance("legacy-crash", "")
+	id := in.ID
+	defer e.dumpGuestLog(id)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(in, "mariadb-local", "mariadb", "10.11")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetDatastoreVersion(ctx, id, e.newVersion.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetTask(ctx, id, status.TaskUpgrading); err != nil {
+		t.Fatal(err)
+	}
+	if gave, err := e.m.giveKey(ctx, id); err != nil || !gave { // ... and the taskmanager stops here
+		t.Fatalf("giveKey = %v %v", gave, err)
+	}
+	if err := e.m.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Wait()
+	if row := e.get(id); row.Task() != status.TaskNone {
+		t.Fatalf("task after the resumed upgrade %q (fault %s)", row.TaskDescription, e.fault(id))
+	}
+	key := e.currentKey(id)
+	if gi := e.guestInfo(id); !strings.Contains(gi, "instance_rpc_encr_key="+key+"\n") {
+		t.Fatalf("guest_info.conf after the resumed upgrade:\n%s", gi)
+	}
+	if err := e.listWith(id, rpc.AEADCodec(keyring.Single(key), id)); err != nil {
+		t.Fatalf("AEAD call after the resumed upgrade: %v", err)
+	}
+}
