@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/keyring"
@@ -647,5 +648,19 @@ func TestMgmtInstances(t *testing.T) {
 	}
 	if r := e.do("admin", "GET", pa+"/00000000-0000-0000-0000-000000000000", nil); r.Code != 404 {
 		t.Errorf("mgmt show unknown: %d", r.Code)
+	}
+}
+
+// Cached datastore bodies depend on the caller: admins see inactive versions, links carry the caller's tenant.
+func TestDatastoreCacheKeys(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.DatastoreCacheTTL = time.Hour })
+	for i := 0; i < 2; i++ {
+		demo := e.do("demo", "GET", "/v1.0/"+projDemo+"/datastores", nil)
+		admin := e.do("admin", "GET", "/v1.0/"+projAdmin+"/datastores", nil)
+		demo2 := e.do("demo2", "GET", "/v1.0/"+projDemo2+"/datastores", nil)
+		if strings.Contains(demo.Raw, `"active"`) || !strings.Contains(admin.Raw, `"active":false`) ||
+			!strings.Contains(demo.Raw, "/v1.0/"+projDemo+"/") || !strings.Contains(demo2.Raw, "/v1.0/"+projDemo2+"/") || strings.Contains(demo2.Raw, projDemo+"/") {
+			t.Fatalf("round %d:\n%s\n%s\n%s", i, demo.Raw, admin.Raw, demo2.Raw)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +32,33 @@ type dsSnapshot struct {
 	datastores []catalog.Datastore
 	versions   map[string][]catalog.DatastoreVersion // by datastore id, ordered by name, version
 	byID       map[string]catalog.DatastoreVersion
+
+	// listBodies memoises GET /datastores bodies for this snapshot by host, tenant and admin flag (the only
+	// inputs of the view); bounded, and dropped with the snapshot.
+	mu         sync.Mutex
+	listBodies map[string][]byte
+}
+
+const maxListBodies = 1024
+
+func (s *dsSnapshot) body(key string, render func() ([]byte, error)) ([]byte, error) {
+	s.mu.Lock()
+	b, ok := s.listBodies[key]
+	s.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	b, err := render()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.listBodies == nil || len(s.listBodies) >= maxListBodies {
+		s.listBodies = map[string][]byte{}
+	}
+	s.listBodies[key] = b
+	s.mu.Unlock()
+	return b, nil
 }
 
 func newDatastoreCache(cat *catalog.DB, ttl time.Duration, now func() time.Time) *datastoreCache {
@@ -144,18 +173,25 @@ func (a *API) listDatastores(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]datastoreView, 0, len(s.datastores))
-	for i := range s.datastores {
-		d := &s.datastores[i]
-		vs := s.versions[d.ID]
-		if !rc.IsAdmin {
-			if vs = activeOnly(vs); len(vs) == 0 {
-				continue
+	key := rc.base.host + "|" + rc.base.tenant + "|" + strconv.FormatBool(rc.IsAdmin)
+	body, err := s.body(key, func() ([]byte, error) {
+		out := make([]datastoreView, 0, len(s.datastores))
+		for i := range s.datastores {
+			d := &s.datastores[i]
+			vs := s.versions[d.ID]
+			if !rc.IsAdmin {
+				if vs = activeOnly(vs); len(vs) == 0 {
+					continue
+				}
 			}
+			out = append(out, renderDatastore(rc.base, d, vs, rc.IsAdmin))
 		}
-		out = append(out, renderDatastore(rc.base, d, vs, rc.IsAdmin))
+		return json.Marshal(map[string]any{"datastores": out})
+	})
+	if err != nil {
+		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"datastores": out})
+	return writeRaw(w, http.StatusOK, body)
 }
 
 // datastoreNotFound is Trove's DatastoreNotFound (404).

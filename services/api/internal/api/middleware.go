@@ -272,6 +272,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeRaw(w, status, b)
+}
+
+// writeRaw sends an already encoded JSON body.
+func writeRaw(w http.ResponseWriter, status int, b []byte) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
