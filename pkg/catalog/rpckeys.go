@@ -2,10 +2,13 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/trove-go/trove/pkg/keyring"
 )
 
 // KeyChange is one step of an instance's RPC key life (docs/secure-rpc.md), written in one transaction:
@@ -94,4 +97,37 @@ func (d *DB) RewrapAll(ctx context.Context, rewrap func(wrapped string) (string,
 		return nil
 	})
 	return n, err
+}
+
+// InstanceKeys returns an instance's RPC keys, unwrapped with wrapKey (inst_rpc_key_encr_key), and its
+// envelope: "" for a legacy instance without a key; the rpc_peers envelope, or EnvelopeTrove for a keyed
+// instance without a row (made by Python Trove); the previous key while a rotation's overlap lasts. Deleted
+// rows are included (their late messages still open). ErrNotFound when no such instance exists.
+func (d *DB) InstanceKeys(ctx context.Context, wrapKey, id string) (keyring.KeySet, string, error) {
+	enc, err := d.EncryptedKey(ctx, id)
+	if err != nil || enc == "" {
+		return keyring.KeySet{}, "", err
+	}
+	key, err := keyring.Unwrap(wrapKey, enc)
+	if err != nil {
+		return keyring.KeySet{}, "", fmt.Errorf("instance %s: %w", id, err)
+	}
+	keys, envelope := keyring.Single(key), EnvelopeTrove
+	peer, err := d.GetRPCPeer(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return keys, envelope, nil
+	}
+	if err != nil {
+		return keyring.KeySet{}, "", err
+	}
+	if peer.Envelope != "" {
+		envelope = peer.Envelope
+	}
+	if peer.PreviousEncryptedKey != "" && peer.PreviousValidUntil != nil {
+		if keys.Previous, err = keyring.Unwrap(wrapKey, peer.PreviousEncryptedKey); err != nil {
+			return keyring.KeySet{}, "", fmt.Errorf("instance %s previous key: %w", id, err)
+		}
+		keys.PreviousUntil = *peer.PreviousValidUntil
+	}
+	return keys, envelope, nil
 }

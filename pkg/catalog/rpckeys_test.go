@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/keyring"
 )
 
 func TestSetInstanceKeyAndKeyedInstances(t *testing.T) {
@@ -98,4 +99,53 @@ func TestRewrapAll(t *testing.T) {
 	if ka != "new:wrapped-key" || kb != "new:cur" || p.PreviousEncryptedKey != "new:prev" {
 		t.Fatalf("after rewrap: %q %q %q", ka, kb, p.PreviousEncryptedKey)
 	}
+}
+
+func TestInstanceKeys(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	_, v := seedDatastore(t, d)
+	const wrapKey, cur, prev = "wrap-key-0123456789abcdef", "current-key-0123456789abcdefABCD", "previous-key-0123456789abcdefABC"
+	wrap := func(k string) string {
+		w, err := keyring.Wrap(wrapKey, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	legacy := create(t, d, v.ID, "legacy")
+	pythonKeyed := create(t, d, v.ID, "python")
+	rotating := create(t, d, v.ID, "rotating")
+	if err := d.SetEncryptedKey(ctx, legacy.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetEncryptedKey(ctx, pythonKeyed.ID, wrap(cur)); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if err := d.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: rotating.ID, EncryptedKey: wrap(cur), Envelope: catalog.EnvelopeAEAD,
+		PreviousEncryptedKey: wrap(prev), PreviousValidUntil: &until}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, id, wrapKey string
+		want              keyring.KeySet
+		envelope          string
+		err               bool
+	}{
+		{"legacy", legacy.ID, wrapKey, keyring.KeySet{}, "", false},
+		{"keyed without rpc_peers", pythonKeyed.ID, wrapKey, keyring.Single(cur), catalog.EnvelopeTrove, false},
+		{"rotating", rotating.ID, wrapKey, keyring.KeySet{Current: cur, Previous: prev, PreviousUntil: until}, catalog.EnvelopeAEAD, false},
+		{"wrong wrapping key", rotating.ID, "another-wrap-key-0123456789", keyring.KeySet{}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ks, env, err := d.InstanceKeys(ctx, tc.wrapKey, tc.id)
+			if (err != nil) != tc.err || env != tc.envelope || ks.Current != tc.want.Current || ks.Previous != tc.want.Previous ||
+				!ks.PreviousUntil.Equal(tc.want.PreviousUntil) {
+				t.Fatalf("got %+v %q %v", ks, env, err)
+			}
+		})
+	}
+	_, _, err := d.InstanceKeys(ctx, wrapKey, "5f1f1d0e-0000-4000-8000-000000000000")
+	assertKind(t, err, catalog.ErrNotFound)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/conductorapi"
-	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
 )
 
@@ -40,36 +39,11 @@ func (c *Conductor) Codec() rpc.Codec { return rpc.ConductorHostCodec(c.Lookup) 
 // rows included: late messages still decrypt), the rpc_peers envelope and a previous key during a rotation.
 // A NULL key is a legacy plaintext instance.
 func (c *Conductor) Lookup(ctx context.Context, id string) (rpc.PeerKeys, error) {
-	enc, err := c.Catalog.EncryptedKey(ctx, id)
+	keys, envelope, err := c.Catalog.InstanceKeys(ctx, c.WrapKey, id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return rpc.PeerKeys{}, rpc.ErrUnknownInstance
 	}
-	if err != nil {
-		return rpc.PeerKeys{}, err
-	}
-	if enc == "" {
-		return rpc.PeerKeys{Envelope: rpc.EnvelopeNone}, nil
-	}
-	key, err := keyring.Unwrap(c.WrapKey, enc)
-	if err != nil {
-		return rpc.PeerKeys{}, fmt.Errorf("instance %s: %w", id, err)
-	}
-	out := rpc.PeerKeys{Keys: keyring.Single(key), Envelope: rpc.EnvelopeTrove}
-	peer, err := c.Catalog.GetRPCPeer(ctx, id)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return out, nil
-	}
-	if err != nil {
-		return rpc.PeerKeys{}, err
-	}
-	out.Envelope = rpc.Envelope(peer.Envelope)
-	if peer.PreviousEncryptedKey != "" && peer.PreviousValidUntil != nil {
-		if out.Keys.Previous, err = keyring.Unwrap(c.WrapKey, peer.PreviousEncryptedKey); err != nil {
-			return rpc.PeerKeys{}, fmt.Errorf("instance %s previous key: %w", id, err)
-		}
-		out.Keys.PreviousUntil = *peer.PreviousValidUntil
-	}
-	return out, nil
+	return rpc.PeerKeys{Keys: keys, Envelope: rpc.Envelope(envelope)}, err
 }
 
 // Register adds the conductor methods to srv.
