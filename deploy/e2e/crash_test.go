@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -37,7 +41,16 @@ func TestTaskmanagerKilledDuringCreate(t *testing.T) {
 	if err := syscall.Kill(tm, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -KILL %d: %v", tm, err)
 	}
-	t.Logf("killed trove-taskmanager %d during the create of %s", tm, created.ID)
+	// Only the taskmanager ends a build: a row still BUILDING now proves the kill interrupted the create.
+	row, err := openCatalog(t).GetInstance(context.Background(), created.ID)
+	if err != nil {
+		t.Fatalf("reading instance %s from the catalog: %v", created.ID, err)
+	}
+	if row.TaskID != status.TaskBuilding.Code {
+		t.Fatalf("the create of %s had already ended (task %d) when the taskmanager was killed; nothing was tested",
+			created.ID, row.TaskID)
+	}
+	t.Logf("killed trove-taskmanager %d in the middle of the create of %s", tm, created.ID)
 
 	// The supervisor restarts the service; run.sh, run again, must find everything healthy.
 	if ok, _ := waitFor(time.Minute, 200*time.Millisecond, func() (bool, string) {
@@ -70,4 +83,19 @@ func taskmanagerPID(t *testing.T, supervisor int) int {
 		t.Fatalf("supervisor %d runs no trove-taskmanager (child %d, %q)", supervisor, pid, exe)
 	}
 	return pid
+}
+
+// openCatalog opens the catalog with [database] connection of /etc/trove/trove.conf.
+func openCatalog(t *testing.T) *catalog.DB {
+	t.Helper()
+	f, err := config.LoadFiles(filepath.Join(etcDir, "trove.conf"))
+	if err != nil {
+		t.Fatalf("reading trove.conf: %v", err)
+	}
+	db, err := catalog.OpenConfig(f)
+	if err != nil {
+		t.Fatalf("opening the catalog: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
