@@ -219,3 +219,21 @@ func TestResumedUpgradeAfterKeyGiven(t *testing.T) {
 		t.Fatalf("AEAD call after the resumed upgrade: %v", err)
 	}
 }
+
+// BenchmarkRotateRPCKey measures one rotation end to end (catalog transaction, rotate_rpc_key call sealed with
+// the old key, guest rewrites guest_info.conf and switches) against the real guest agent:
+// go test -run XXX -bench RotateRPCKey -benchtime 20x ./internal/flows
+func BenchmarkRotateRPCKey(b *testing.B) {
+	e := newGuestEnv(b)
+	ctx := context.Background()
+	in := e.instance("bench-rotate", catalog.EnvelopeAEAD)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(in, "mariadb-local", "mariadb", "10.11")); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := e.m.RotateRPCKey(ctx, rc, in.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
