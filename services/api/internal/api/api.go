@@ -129,6 +129,7 @@ func (a *API) Handler() http.Handler {
 		{"GET", "instances/{id}/users/{user}/databases", a.listAccess},
 		{"PUT", "instances/{id}/users/{user}/databases", a.grantAccess},
 		{"DELETE", "instances/{id}/users/{user}/databases/{db}", a.revokeAccess},
+		{"GET", "instances/{id}/backups", a.listBackups},
 		{"GET", "instances/{id}/root", a.rootShow},
 		{"POST", "instances/{id}/root", a.rootEnable},
 		{"DELETE", "instances/{id}/root", a.rootDisable},
@@ -139,6 +140,9 @@ func (a *API) Handler() http.Handler {
 		{"GET", "datastores/{ds}/versions", a.listVersions},
 		{"GET", "datastores/{ds}/versions/{version}", a.showVersion},
 		{"GET", "datastores/{ds}/versions/{version}/flavors", a.versionFlavors},
+
+		{"GET", "backups", a.listBackups},
+		{"GET", "backups/{id}", a.showBackup},
 
 		{"GET", "flavors", a.listFlavors},
 		{"GET", "flavors/{id}", a.showFlavor},

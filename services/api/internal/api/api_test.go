@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/keyring"
 )
@@ -662,5 +663,46 @@ func TestDatastoreCacheKeys(t *testing.T) {
 			!strings.Contains(demo.Raw, "/v1.0/"+projDemo+"/") || !strings.Contains(demo2.Raw, "/v1.0/"+projDemo2+"/") || strings.Contains(demo2.Raw, projDemo+"/") {
 			t.Fatalf("round %d:\n%s\n%s\n%s", i, demo.Raw, admin.Raw, demo2.Raw)
 		}
+	}
+}
+
+func TestBackupsReadOnly(t *testing.T) {
+	e := newEnv(t)
+	id := e.createInstance("demo", "withbackup")
+	b, err := e.db.CreateBackup(t.Context(), catalog.Backup{Name: "nightly", TenantID: projDemo, InstanceID: id, State: "COMPLETED",
+		Size: 0.5, DatastoreVersionID: e.mysql.ID, Location: "swift://x/y"}, catalog.TroveDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := "/v1.0/" + projDemo
+	cases := []struct {
+		token, path string
+		code        int
+		contains    string
+	}{
+		{"demo", p + "/backups", 200, `"name":"nightly","description":null,"locationRef":"swift://x/y","instance_id":"` + id},
+		{"demo", p + "/backups/" + b.ID, 200, `"datastore":{"type":"mysql","version":"8.0","version_id":"` + e.mysql.ID + `"}`},
+		{"demo", p + "/instances/" + id + "/backups", 200, `"status":"COMPLETED"`},
+		{"demo", p + "/backups?all_projects=true", 403, ""},
+		{"demo2", "/v1.0/" + projDemo2 + "/backups", 200, `{"backups":[]}`},
+		{"demo2", "/v1.0/" + projDemo2 + "/backups/" + b.ID, 404, ""},
+		{"demo2", "/v1.0/" + projDemo2 + "/instances/" + id + "/backups", 404, ""},
+		{"admin", "/v1.0/" + projAdmin + "/backups?all_projects=1", 200, `"project_id":"` + projDemo + `"`},
+		{"admin", "/v1.0/" + projAdmin + "/backups", 200, `{"backups":[]}`},
+	}
+	for _, c := range cases {
+		r := e.do(c.token, "GET", c.path, nil)
+		if r.Code != c.code || !strings.Contains(r.Raw, c.contains) {
+			t.Errorf("%s GET %s: %d %s", c.token, c.path, r.Code, r.Raw)
+		}
+	}
+	// A running backup shows the instance as BACKUP.
+	e.markActive(id)
+	state := "BUILDING"
+	if err := e.db.UpdateBackup(t.Context(), b.ID, catalog.BackupUpdate{State: &state}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("demo", "GET", p+"/instances", nil); !strings.Contains(r.Raw, `"status":"BACKUP"`) {
+		t.Errorf("instance with a running backup: %s", r.Raw)
 	}
 }

@@ -1,0 +1,159 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/services/api/internal/fault"
+)
+
+type backupDatastore struct {
+	Type      string `json:"type"`
+	Version   string `json:"version"`
+	VersionID string `json:"version_id"`
+}
+
+// backupView is Trove's BackupView.
+type backupView struct {
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Description *string          `json:"description"`
+	LocationRef *string          `json:"locationRef"`
+	InstanceID  *string          `json:"instance_id"`
+	Created     string           `json:"created"`
+	Updated     string           `json:"updated"`
+	Size        *float64         `json:"size"`
+	Status      string           `json:"status"`
+	ParentID    *string          `json:"parent_id"`
+	ProjectID   string           `json:"project_id"`
+	Datastore   *backupDatastore `json:"datastore,omitempty"`
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (a *API) renderBackup(ctx context.Context, snap *dsSnapshot, b *catalog.Backup) backupView {
+	v := backupView{ID: b.ID, Name: b.Name, Description: nullable(b.Description), LocationRef: nullable(b.Location),
+		InstanceID: nullable(b.InstanceID), Created: b.Created.UTC().Format(timeFormat), Updated: b.Updated.UTC().Format(timeFormat),
+		Status: b.State, ParentID: nullable(b.ParentID), ProjectID: b.TenantID}
+	if b.Size != 0 {
+		size := b.Size
+		v.Size = &size
+	}
+	if b.DatastoreVersionID != "" {
+		in := instanceInfo{row: &catalog.Instance{DatastoreVersionID: b.DatastoreVersionID}}
+		a.attachVersion(ctx, snap, &in)
+		if in.version != nil {
+			v.Datastore = &backupDatastore{Type: in.dsName, Version: in.version.Name, VersionID: in.version.ID}
+		}
+	}
+	return v
+}
+
+// listBackups is GET /backups[?instance_id=&datastore=&project_id=&all_projects=] and GET /instances/{id}/backups.
+func (a *API) listBackups(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	ctx := r.Context()
+	q := r.URL.Query()
+	f := catalog.BackupFilter{TenantID: rc.Token.ProjectID, InstanceID: q.Get("instance_id"), Limit: a.cfg.InstancesPageSize}
+	if id := mux.Vars(r)["id"]; id != "" { // instance backups: the instance must be visible to the caller
+		row, err := a.loadInstance(ctx, rc, "instance:backups", id)
+		if err != nil {
+			return err
+		}
+		f.InstanceID = row.ID
+		if rc.IsAdmin {
+			f.TenantID = ""
+		}
+	} else {
+		if err := a.enforce(rc, "backup:index", rc.Token.ProjectID); err != nil {
+			return err
+		}
+		allProjects := boolFromString(q.Get("all_projects"))
+		if allProjects || q.Get("project_id") != "" {
+			if err := a.enforce(rc, "backup:index:all_projects", rc.Token.ProjectID); err != nil {
+				return err
+			}
+			f.TenantID = q.Get("project_id")
+		}
+		if ds := q.Get("datastore"); ds != "" {
+			d, v, err := a.resolveVersion(ctx, ds, "")
+			if err != nil && d.ID == "" {
+				return err
+			}
+			f.DatastoreVersionID = v.ID
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := parsePositive(s)
+		if err != nil {
+			return err
+		}
+		f.Limit = n
+	}
+	if s := q.Get("marker"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return fault.BadRequest("marker must be a non-negative integer.")
+		}
+		f.Offset = n
+	}
+	rows, next, err := a.cat.ListBackups(ctx, f)
+	if err != nil {
+		return err
+	}
+	snap, err := a.ds.get(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]backupView, len(rows))
+	for i := range rows {
+		out[i] = a.renderBackup(ctx, snap, &rows[i])
+	}
+	body := map[string]any{"backups": out}
+	if next != "" {
+		body["links"] = nextLink(r, next, f.Limit)
+	}
+	return writeJSON(w, http.StatusOK, body)
+}
+
+// boolFromString is oslo's bool_from_string (true, yes, on, 1, y, t).
+func boolFromString(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "t", "true", "on", "y", "yes":
+		return true
+	}
+	return false
+}
+
+// showBackup is GET /backups/{id}: another project's backup is 404 for non-admins.
+func (a *API) showBackup(w http.ResponseWriter, r *http.Request) error {
+	rc := reqCtx(r)
+	ctx := r.Context()
+	if err := a.enforce(rc, "backup:show", rc.Token.ProjectID); err != nil {
+		return err
+	}
+	id := mux.Vars(r)["id"]
+	b, err := a.cat.GetBackup(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && b.TenantID != rc.Token.ProjectID) {
+		return fault.NotFound(id)
+	}
+	if err != nil {
+		return err
+	}
+	snap, err := a.ds.get(ctx)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]backupView{"backup": a.renderBackup(ctx, snap, &b)})
+}
