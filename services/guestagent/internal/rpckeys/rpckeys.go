@@ -29,6 +29,7 @@ type Keys struct {
 
 	mu        sync.Mutex // serializes rotations
 	current   string
+	aead      *rpc.AEADCodecOf // the server's AEAD codec (aead envelope), replaced by rotations
 	server    swap
 	conductor swap
 }
@@ -57,9 +58,13 @@ func (k *Keys) serverCodec(keys keyring.KeySet) rpc.Codec {
 	case keys.Empty() || k.envelope == rpc.EnvelopeNone:
 		return rpc.PlainCodec()
 	case k.envelope == rpc.EnvelopeAEAD:
-		c := rpc.AEADCodec(keys, k.id)
-		c.Now = k.clock
-		return c
+		if k.aead != nil { // a rotation: keep the replay cache, so nothing seen before can be replayed after
+			k.aead = k.aead.WithKeys(keys)
+		} else {
+			k.aead = rpc.AEADCodec(keys, k.id)
+			k.aead.Now = k.clock
+		}
+		return k.aead
 	}
 	return &rpc.TroveCodecOf{Keys: keys, Now: k.clock}
 }

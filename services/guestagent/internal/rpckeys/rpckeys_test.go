@@ -59,8 +59,20 @@ func TestRotate(t *testing.T) {
 	if err := send(t, k, newK); err == nil {
 		t.Fatal("new key accepted before rotation")
 	}
+	m := rpc.Meta{Topic: "guestagent." + id, Method: "list_databases", MsgID: "m", ReplyQ: "r"}
+	wa, wc, err := rpc.AEADCodec(keyring.Single(oldK), id).EncodeRequest(m, map[string]json.RawMessage{"limit": json.RawMessage("1")}, json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := k.ServerCodec().DecodeRequest(context.Background(), m, wa, wc); err != nil {
+		t.Fatal(err)
+	}
 	if err := k.Rotate(newK, time.Minute); err != nil {
 		t.Fatal(err)
+	}
+	var replay *rpc.RejectError
+	if _, _, _, err := k.ServerCodec().DecodeRequest(context.Background(), m, wa, wc); !errors.As(err, &replay) || replay.Reason != rpc.RejectReplay {
+		t.Fatalf("a message seen before the rotation replayed after it: %v", err)
 	}
 	if err := k.Rotate(newK, time.Minute); err != nil { // a retried call
 		t.Fatalf("repeated rotation: %v", err)
@@ -78,8 +90,8 @@ func TestRotate(t *testing.T) {
 		}
 	}
 	// Heartbeats now go out under the new key: the conductor with only the new key opens them.
-	m := rpc.Meta{Topic: "trove-conductor", Method: "heartbeat"}
-	wa, wc, err := k.ConductorCodec().EncodeRequest(m, map[string]json.RawMessage{"instance_id": json.RawMessage(`"` + id + `"`)}, json.RawMessage(`{}`))
+	m = rpc.Meta{Topic: "trove-conductor", Method: "heartbeat"}
+	wa, wc, err = k.ConductorCodec().EncodeRequest(m, map[string]json.RawMessage{"instance_id": json.RawMessage(`"` + id + `"`)}, json.RawMessage(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
