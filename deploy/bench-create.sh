@@ -66,6 +66,8 @@ await() {
 		while read -r id st op addr; do
 			[[ -n ${file[$id]:-} ]] || continue
 			line="$st $op $addr"
+			# The list view may omit addresses; the show view has them.
+			[[ $line == "ACTIVE "* && $addr == - ]] && line=$(instance_status "$id")
 			if [[ $line =~ $ACTIVE_RE ]]; then
 				echo "$((now - start[$id])) ${req[$id]} $(guest_rss_kb "$id") $id" >"${file[$id]}"
 				unset "file[$id]"
