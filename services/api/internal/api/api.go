@@ -136,10 +136,22 @@ func (a *API) Handler() http.Handler {
 
 		{"GET", "datastores", a.listDatastores},
 		{"GET", "datastores/versions/{version}", a.showVersionByUUID},
+		{"GET", "datastores/versions/{version}/parameters", a.listParams},
+		{"GET", "datastores/versions/{version}/parameters/{name}", a.showParam},
 		{"GET", "datastores/{ds}", a.showDatastore},
 		{"GET", "datastores/{ds}/versions", a.listVersions},
 		{"GET", "datastores/{ds}/versions/{version}", a.showVersion},
 		{"GET", "datastores/{ds}/versions/{version}/flavors", a.versionFlavors},
+		{"GET", "datastores/{ds}/versions/{version}/parameters", a.listParams},
+		{"GET", "datastores/{ds}/versions/{version}/parameters/{name}", a.showParam},
+
+		{"GET", "configurations", a.listConfigurations},
+		{"POST", "configurations", a.createConfiguration},
+		{"GET", "configurations/{cid}", a.showConfiguration},
+		{"PUT", "configurations/{cid}", a.updateConfiguration(false)},
+		{"PATCH", "configurations/{cid}", a.updateConfiguration(true)},
+		{"DELETE", "configurations/{cid}", a.deleteConfiguration},
+		{"GET", "configurations/{cid}/instances", a.configurationInstances},
 
 		{"GET", "backups", a.listBackups},
 		{"GET", "backups/{id}", a.showBackup},

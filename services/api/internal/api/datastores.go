@@ -254,6 +254,8 @@ func (a *API) resolveVersion(ctx context.Context, ds, version string) (catalog.D
 	switch {
 	case errors.Is(err, catalog.ErrNotFound) && d.ID == "":
 		return d, v, datastoreNotFound(ds)
+	case errors.Is(err, catalog.ErrNotFound) && version == "" && errors.As(err, &ce):
+		return d, v, fault.BadRequest("%s", ce.Message) // no default version
 	case errors.Is(err, catalog.ErrNotFound):
 		return d, v, versionNotFound(version)
 	case errors.As(err, &ce):

@@ -290,3 +290,27 @@ func TestParseUserBodies(t *testing.T) {
 		t.Errorf("change passwords: %v %v", us, err)
 	}
 }
+
+func TestParseConfiguration(t *testing.T) {
+	c, err := ParseConfiguration(mustDecode(t, `{"configuration": {"name": "g", "values": {"max_connections": 200}, "datastore": {"type": "mysql"}}}`), ConfigCreate)
+	if err != nil || *c.Name != "g" || c.Values["max_connections"] == nil || c.Datastore.Type != "mysql" {
+		t.Fatalf("create: %+v %v", c, err)
+	}
+	for body, msg := range map[string]string{
+		`{"configuration": {"name": "g"}}`:               `configuration 'values' is a required property`,
+		`{"configuration": {"values": {}}}`:              `configuration 'name' is a required property`,
+		`{"configuration": {"name": "g", "values": []}}`: `configuration['values'] [] is not of type 'object'`,
+		`{"configuration": {"name": "!", "values": {}}}`: `does not match`,
+		`{"config": {}}`: `'configuration' is a required property`,
+	} {
+		if _, err := ParseConfiguration(mustDecode(t, body), ConfigCreate); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+	if _, err := ParseConfiguration(mustDecode(t, `{"configuration": {"name": "x"}}`), ConfigPatch); err == nil {
+		t.Errorf("PATCH without values accepted")
+	}
+	if c, err := ParseConfiguration(mustDecode(t, `{"configuration": {"description": "d"}}`), ConfigReplace); err != nil || *c.Description != "d" || c.Values != nil {
+		t.Errorf("PUT: %+v %v", c, err)
+	}
+}
