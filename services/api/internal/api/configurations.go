@@ -308,21 +308,7 @@ func (a *API) createConfiguration(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	dsRef := body.Datastore.Type
-	if dsRef == "" {
-		dsRef = a.cfg.DefaultDatastore
-	}
-	if dsRef == "" {
-		return fault.BadRequest("Please specify datastore. Default datastore cannot be found.")
-	}
-	var ds catalog.Datastore
-	var v catalog.DatastoreVersion
-	if body.Datastore.VersionNumber != "" && body.Datastore.Version != "" {
-		ds, v, err = a.cat.FindVersionNumber(ctx, dsRef, body.Datastore.Version, body.Datastore.VersionNumber)
-		err = a.versionFault(err, ds, dsRef, body.Datastore.Version)
-	} else {
-		ds, v, err = a.resolveVersion(ctx, dsRef, body.Datastore.Version)
-	}
+	ds, v, err := a.datastoreFor(ctx, body.Datastore)
 	if err != nil {
 		return err
 	}

@@ -287,22 +287,7 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		return fault.BadRequest("Locality '%s' is not supported; use one of %s.", req.Locality, strings.Join(localities, ", "))
 	}
 
-	// Datastore and version: explicit, else default_datastore and the datastore's default version.
-	dsRef := req.Datastore.Type
-	if dsRef == "" {
-		dsRef = a.cfg.DefaultDatastore
-	}
-	if dsRef == "" {
-		return fault.BadRequest("Please specify datastore. Default datastore cannot be found.")
-	}
-	var ds catalog.Datastore
-	var version catalog.DatastoreVersion
-	if req.Datastore.VersionNumber != "" && req.Datastore.Version != "" {
-		ds, version, err = a.cat.FindVersionNumber(ctx, dsRef, req.Datastore.Version, req.Datastore.VersionNumber)
-		err = a.versionFault(err, ds, dsRef, req.Datastore.Version)
-	} else {
-		ds, version, err = a.resolveVersion(ctx, dsRef, req.Datastore.Version)
-	}
+	ds, version, err := a.datastoreFor(ctx, req.Datastore)
 	if err != nil {
 		return err
 	}
@@ -436,20 +421,32 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	return a.writeInstance(w, r, rc, &row, http.StatusOK, "")
 }
 
-// versionFault maps FindVersionNumber errors like resolveVersion does.
-func (a *API) versionFault(err error, ds catalog.Datastore, dsRef, version string) error {
+// datastoreFor resolves a request's datastore block as Trove does: the type (name or id) else
+// [DEFAULT] default_datastore; the version (name or id) else the datastore's default; with version_number the
+// (name, number) pair. Active is not checked here.
+func (a *API) datastoreFor(ctx context.Context, ref schema.DatastoreRef) (catalog.Datastore, catalog.DatastoreVersion, error) {
+	dsRef := ref.Type
+	if dsRef == "" {
+		dsRef = a.cfg.DefaultDatastore
+	}
+	if dsRef == "" {
+		return catalog.Datastore{}, catalog.DatastoreVersion{}, fault.BadRequest("Please specify datastore. Default datastore cannot be found.")
+	}
+	if ref.VersionNumber == "" || ref.Version == "" {
+		return a.resolveVersion(ctx, dsRef, ref.Version)
+	}
+	ds, v, err := a.cat.FindVersionNumber(ctx, dsRef, ref.Version, ref.VersionNumber)
 	var ce *catalog.Error
 	switch {
 	case err == nil:
-		return nil
 	case errors.Is(err, catalog.ErrNotFound) && ds.ID == "":
-		return datastoreNotFound(dsRef)
+		err = datastoreNotFound(dsRef)
 	case errors.Is(err, catalog.ErrNotFound):
-		return versionNotFound(version)
+		err = versionNotFound(ref.Version)
 	case errors.As(err, &ce):
-		return fault.BadRequest("%s", ce.Message)
+		err = fault.BadRequest("%s", ce.Message)
 	}
-	return err
+	return ds, v, err
 }
 
 // checkDatabasesUsers applies Trove's semantic checks on the initial databases and users and returns them in
