@@ -131,3 +131,20 @@ func (d *DB) InstanceKeys(ctx context.Context, wrapKey, id string) (keyring.KeyS
 	}
 	return keys, envelope, nil
 }
+
+// PendingRotations returns the ids of live instances whose rpc_peers row still holds a previous key (a
+// rotation in its overlap, or one whose end the taskmanager has not confirmed yet).
+func (d *DB) PendingRotations(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := d.x.SelectContext(ctx, &ids, `SELECT p.instance_id FROM rpc_peers p JOIN instances i ON i.id = p.instance_id
+		WHERE COALESCE(i.deleted, 0) = 0 AND p.previous_encrypted_key IS NOT NULL AND p.previous_encrypted_key <> ''
+		ORDER BY p.updated, p.instance_id`)
+	return ids, err
+}
+
+// ClearPreviousKey ends a rotation: the previous key is dropped from the instance's rpc_peers row.
+func (d *DB) ClearPreviousKey(ctx context.Context, id string) error {
+	_, err := d.x.ExecContext(ctx, "UPDATE rpc_peers SET previous_encrypted_key = NULL, previous_valid_until = NULL, updated = ? WHERE instance_id = ?",
+		d.now(), id)
+	return err
+}

@@ -65,6 +65,18 @@ func TestSetInstanceKeyAndKeyedInstances(t *testing.T) {
 	if ids, _ := d.KeyedInstances(ctx, tenant); len(ids) != 2 {
 		t.Fatalf("keyed after upgrade: %v", ids)
 	}
+	if ids, err := d.PendingRotations(ctx); err != nil || len(ids) != 1 || ids[0] != legacy.ID {
+		t.Fatalf("PendingRotations = %v %v", ids, err)
+	}
+	if err := d.ClearPreviousKey(ctx, legacy.ID); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := d.GetRPCPeer(ctx, legacy.ID); p.PreviousEncryptedKey != "" || p.PreviousValidUntil != nil || p.Envelope != catalog.EnvelopeAEAD {
+		t.Fatalf("after ClearPreviousKey %+v", p)
+	}
+	if ids, _ := d.PendingRotations(ctx); len(ids) != 0 {
+		t.Fatalf("PendingRotations after clearing = %v", ids)
+	}
 }
 
 func TestRewrapAll(t *testing.T) {

@@ -270,6 +270,7 @@ func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 //   - REBOOTING → restart again.
 //   - RESIZING → finish if the volume already has a new size, else reset with a fault.
 //   - UPGRADING → upgrade again to the row's (already new) datastore version; every step is idempotent.
+//   - a key rotation with a previous key still on record → FinishRotations.
 func (m *Manager) Resume(ctx context.Context) error {
 	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting, status.TaskRebooting, status.TaskResizing,
 		status.TaskUpgrading)
@@ -296,7 +297,7 @@ func (m *Manager) Resume(ctx context.Context) error {
 			})
 		}
 	}
-	return nil
+	return m.FinishRotations(ctx)
 }
 
 func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error {
@@ -356,8 +357,11 @@ func (m *Manager) Sweep(ctx context.Context, every time.Duration) {
 	}
 }
 
-// SweepOnce is one pass of Sweep.
+// SweepOnce is one pass of Sweep (and of FinishRotations).
 func (m *Manager) SweepOnce(ctx context.Context) error {
+	if err := m.FinishRotations(ctx); err != nil {
+		return err
+	}
 	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting)
 	if err != nil {
 		return err

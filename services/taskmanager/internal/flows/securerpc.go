@@ -148,3 +148,70 @@ func (m *Manager) RotateRPCKeys(ctx context.Context, rc rpc.Context, tenantID st
 
 // DefaultRotationOverlap is how long a rotated-out key stays accepted ([DEFAULT] rpc_key_rotation_overlap).
 const DefaultRotationOverlap = 60 * time.Second
+
+// FinishRotations checks every instance with a previous key on record (taskmanager start, and each sweep):
+// a rotation interrupted between the catalog and the guest, or whose reply was lost, would otherwise leave a
+// guest whose heartbeats are refused once the overlap ends. Each runs in the instance's flow queue.
+func (m *Manager) FinishRotations(ctx context.Context) error {
+	ids, err := m.Catalog.PendingRotations(ctx)
+	if err != nil {
+		return err
+	}
+	rc := rpc.Context{RequestID: "req-taskmanager-rotation-check"}
+	for _, id := range ids {
+		if m.running(id) {
+			continue
+		}
+		id := id
+		m.Go(id, "finish rotation", func(ctx context.Context) error { return m.finishRotation(ctx, rc, id) })
+	}
+	return nil
+}
+
+// finishRotation asks the guest which key it holds (rpc_ping under each): the current one → once the overlap
+// is over the previous key is dropped; only the previous one → the rotation is sent again, sealed with it,
+// with a fresh overlap; neither (guest down) → left for the next sweep.
+func (m *Manager) finishRotation(ctx context.Context, rc rpc.Context, id string) error {
+	p, err := peerKeys(ctx, m.Catalog, m.Config.InstRPCKeyEncrKey, id)
+	if err != nil || p.Keys.Previous == "" {
+		return err
+	}
+	ping := func(key string) error {
+		one := p
+		one.Keys = keyring.Single(key)
+		c := guestapi.New(m.Transport.Client(guestapi.Target(id), guestCodec(id, one)))
+		c.Low, c.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
+		_, err := c.RPCPing(ctx, rc)
+		return err
+	}
+	if ping(p.Keys.Current) == nil {
+		if !m.TimeNow().Before(p.Keys.PreviousUntil) {
+			m.log(id).Info("rotation confirmed; previous RPC key dropped")
+			return m.Catalog.ClearPreviousKey(ctx, id)
+		}
+		return nil
+	}
+	if err := ping(p.Keys.Previous); err != nil {
+		m.log(id).WithError(err).Info("guest answers under neither key; rotation check retried at the next sweep")
+		return nil
+	}
+	m.log(id).Warn("guest still holds the previous RPC key; sending the rotation again")
+	wrapCur, err := keyring.Wrap(m.Config.InstRPCKeyEncrKey, p.Keys.Current)
+	if err != nil {
+		return err
+	}
+	wrapPrev, err := keyring.Wrap(m.Config.InstRPCKeyEncrKey, p.Keys.Previous)
+	if err != nil {
+		return err
+	}
+	until := m.TimeNow().Add(m.Config.RotationOverlap)
+	if err := m.Catalog.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: id, EncryptedKey: wrapCur, Envelope: string(p.Envelope),
+		PreviousEncryptedKey: wrapPrev, PreviousValidUntil: &until}); err != nil {
+		return err
+	}
+	old := p
+	old.Keys = keyring.Single(p.Keys.Previous)
+	guest := guestapi.New(m.Transport.Client(guestapi.Target(id), guestCodec(id, old)))
+	guest.Low, guest.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
+	return guest.RotateRPCKey(ctx, rc, guestapi.RotateRPCKeyArgs{NewKey: p.Keys.Current, OverlapSeconds: m.Config.RotationOverlap.Seconds()})
+}

@@ -237,3 +237,49 @@ func BenchmarkRotateRPCKey(b *testing.B) {
 		}
 	}
 }
+
+// A rotation whose guest call never happened (taskmanager stopped after the catalog step) and whose overlap
+// has passed: the guest's heartbeats are being refused. The next sweep finds the guest under the previous key,
+// sends the rotation again, and once the new overlap is over drops the previous key.
+func TestSweepFinishesInterruptedRotation(t *testing.T) {
+	e := newGuestEnv(t)
+	e.m.Config.RotationOverlap = 2 * time.Second
+	ctx := context.Background()
+	in := e.instance("interrupted", catalog.EnvelopeAEAD)
+	id := in.ID
+	defer e.dumpGuestLog(id)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(in, "mariadb-local", "mariadb", "10.11")); err != nil {
+		t.Fatal(err)
+	}
+	oldKey := e.currentKey(id)
+	newKey, _ := keyring.NewInstanceKey()
+	wrapNew, _ := keyring.Wrap(testWrapKey, newKey)
+	wrapOld, _ := keyring.Wrap(testWrapKey, oldKey)
+	past := time.Now().Add(-time.Minute)
+	if err := e.db.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: id, EncryptedKey: wrapNew, Envelope: catalog.EnvelopeAEAD,
+		PreviousEncryptedKey: wrapOld, PreviousValidUntil: &past}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.SweepOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Wait()
+	if gi := e.guestInfo(id); !strings.Contains(gi, "instance_rpc_encr_key="+newKey+"\n") {
+		t.Fatalf("guest_info.conf after the sweep:\n%s", gi)
+	}
+	if err := e.listWith(id, rpc.AEADCodec(keyring.Single(newKey), id)); err != nil {
+		t.Fatalf("new key after the sweep: %v", err)
+	}
+	e.waitHeartbeatAfter(id, time.Now())
+	if ids, _ := e.db.PendingRotations(ctx); len(ids) != 1 {
+		t.Fatalf("the previous key was dropped during the new overlap: %v", ids)
+	}
+	e.clock.advance(e.m.Config.RotationOverlap + time.Second)
+	if err := e.m.SweepOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Wait()
+	if ids, _ := e.db.PendingRotations(ctx); len(ids) != 0 {
+		t.Fatalf("previous key kept after the guest confirmed the new one: %v", ids)
+	}
+}
