@@ -117,6 +117,16 @@ func seedCatalog(t testing.TB) (string, *catalog.DB) {
 	if _, err := db.UpdateDatastore(ctx, "mysql", "8.0"); err != nil {
 		t.Fatal(err)
 	}
+	_, v, err := db.FindVersion(ctx, "mysql", "8.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UpsertConfigParams(ctx, v.ID, []catalog.ConfigParam{
+		{Name: "max_connections", DataType: "integer", MinSize: "1", MaxSize: "100000"},
+		{Name: "autocommit", DataType: "boolean"},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	return dsn, db
 }
 
@@ -342,6 +352,29 @@ func TestOpenstackCLI(t *testing.T) {
 	}
 	if _, err := c.run("demo", "database", "instance", "list", "--all-projects"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("demo instance list --all-projects: %v", err)
+	}
+
+	// Configuration groups and their parameters.
+	var params []map[string]any
+	c.json("demo", &params, "database", "configuration", "parameter", "list", "8.0", "--datastore", "mysql")
+	if len(params) != 2 {
+		t.Errorf("configuration parameter list: %v", params)
+	}
+	var group map[string]any
+	c.json("demo", &group, "database", "configuration", "create", "tuned", `{"max_connections": 150}`, "--datastore", "mysql", "--datastore-version", "8.0")
+	if group["name"] != "tuned" || !strings.Contains(fmt.Sprint(group["values"]), "150") {
+		t.Errorf("configuration create: %v", group)
+	}
+	var groups []map[string]any
+	c.json("demo", &groups, "database", "configuration", "list")
+	if len(groups) != 1 || groups[0]["ID"] != group["id"] {
+		t.Errorf("configuration list: %v", groups)
+	}
+	if out, err := c.run("demo", "database", "configuration", "create", "bad", `{"max_connections": 0}`, "--datastore", "mysql"); err == nil || !strings.Contains(err.Error(), "422") {
+		t.Errorf("configuration create below the minimum: %v %s", err, out)
+	}
+	if _, err := c.run("demo", "database", "configuration", "delete", group["id"].(string)); err != nil {
+		t.Error(err)
 	}
 
 	// troveclient prints the absolute limits as a table of its own, then the (empty) rate-limit list.
