@@ -706,3 +706,25 @@ func TestBackupsReadOnly(t *testing.T) {
 		t.Errorf("instance with a running backup: %s", r.Raw)
 	}
 }
+
+func TestGlobalRequestID(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct{ in, want string }{
+		{"req-7e1a0b5c-3f0e-4a8e-9a43-1d2c3b4a5f60", "req-7e1a0b5c-3f0e-4a8e-9a43-1d2c3b4a5f60"},
+		{"not-an-id", ""},
+	} {
+		req := httptest.NewRequest("POST", "/v1.0/"+projDemo+"/instances", strings.NewReader(`{"instance": {"name": "g", "flavorRef": "1", "volume": {"size": 1}, "datastore": {"type": "mysql"}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Auth-Token", "demo")
+		req.Header.Set("X-OpenStack-Request-ID", c.in)
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if rec.Code != 200 || rec.Header().Get("X-OpenStack-Request-ID") == c.in {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		last := e.tm.calls[len(e.tm.calls)-1].RC
+		if last.GlobalRequestID != c.want || last.RequestID == c.in {
+			t.Errorf("inbound %q: rpc context %+v", c.in, last)
+		}
+	}
+}

@@ -28,6 +28,8 @@ var errNoRoute = &fault.Error{Status: http.StatusNotFound, Name: "itemNotFound",
 // requestContext is what the middleware learned about a request.
 type requestContext struct {
 	RequestID string
+	// GlobalRequestID is an inbound X-OpenStack-Request-ID (req-<uuid>), forwarded in RPC contexts.
+	GlobalRequestID string
 	Token     *keystone.Token // nil outside /v1.0
 	IsAdmin   bool
 	base      baseURL
@@ -63,7 +65,8 @@ func (rc *requestContext) creds() policy.Credentials {
 func (rc *requestContext) rpcContext() rpc.Context {
 	t := rc.Token
 	return rpc.Context{UserID: t.UserID, ProjectID: t.ProjectID, DomainID: t.DomainID, UserName: t.UserName,
-		ProjectName: t.ProjectName, IsAdmin: rc.IsAdmin, Roles: t.Roles, RequestID: rc.RequestID, ServiceCatalog: t.Catalog}
+		ProjectName: t.ProjectName, IsAdmin: rc.IsAdmin, Roles: t.Roles, RequestID: rc.RequestID,
+		GlobalRequestID: rc.GlobalRequestID, ServiceCatalog: t.Catalog}
 }
 
 // statusRecorder remembers the status for the access log line.
@@ -93,6 +96,9 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 		id := "req-" + uuid.NewString()
 		w.Header().Set("X-OpenStack-Request-ID", id)
 		rc := &requestContext{RequestID: id, base: baseFor(r, a.cfg.PublicEndpoint), baseLog: a.log}
+		if g := r.Header.Get("X-OpenStack-Request-ID"); isRequestID(g) {
+			rc.GlobalRequestID = g
+		}
 		ctx := logging.WithRequestID(context.WithValue(r.Context(), ctxKey{}, rc), id)
 		rec := &statusRecorder{ResponseWriter: w}
 		start := time.Now()
@@ -119,6 +125,12 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r.WithContext(ctx))
 	})
+}
+
+// isRequestID accepts oslo's global request id form, req-<uuid>.
+func isRequestID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "req-")
+	return ok && schema.IsUUID(rest) && !strings.HasSuffix(rest, "\n")
 }
 
 // unauthorized is keystonemiddleware's 401.
