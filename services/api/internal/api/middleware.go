@@ -30,11 +30,11 @@ type requestContext struct {
 	RequestID string
 	// GlobalRequestID is an inbound X-OpenStack-Request-ID (req-<uuid>), forwarded in RPC contexts.
 	GlobalRequestID string
-	Token     *keystone.Token // nil outside /v1.0
-	IsAdmin   bool
-	base      baseURL
-	baseLog   *logrus.Entry
-	log       *logrus.Entry // built on first use: most requests log nothing
+	Token           *keystone.Token // nil outside /v1.0
+	IsAdmin         bool
+	base            baseURL
+	baseLog         *logrus.Entry
+	log             *logrus.Entry // built on first use: most requests log nothing
 }
 
 // logger is the request's log entry: request id, and user and project once authenticated.
