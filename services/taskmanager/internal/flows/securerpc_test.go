@@ -63,6 +63,7 @@ func (e *env) conductorRejects() int {
 // A legacy (keyless, plaintext) instance upgraded with secure RPC on: the rebuild gives it a fresh key in
 // guest_info.conf, its data survives, and from then on only the AEAD envelope under that key reaches it.
 func TestUpgradeGivesLegacyInstanceAKey(t *testing.T) {
+	t.Parallel()
 	e := newGuestEnv(t)
 	e.m.Config.EnableSecureRPC = true
 	ctx := context.Background()
@@ -127,6 +128,7 @@ func TestUpgradeGivesLegacyInstanceAKey(t *testing.T) {
 // Rotation without rebuild while the guest heartbeats every second: the guest switches keys, both keys work
 // during the overlap, the old one is refused afterwards, and the conductor rejects no heartbeat.
 func TestRotateRPCKeyUnderHeartbeats(t *testing.T) {
+	t.Parallel()
 	e := newGuestEnv(t)
 	e.m.Config.RotationOverlap = 3 * time.Second
 	ctx := context.Background()
@@ -185,6 +187,7 @@ func TestRotateRPCKeyUnderHeartbeats(t *testing.T) {
 // A taskmanager that stopped between giving a legacy instance its key and the rebuild: the guest still runs
 // plaintext while the catalog says it is keyed. The resumed upgrade rebuilds it with the key anyway.
 func TestResumedUpgradeAfterKeyGiven(t *testing.T) {
+	t.Parallel()
 	e := newGuestEnv(t)
 	e.m.Config.EnableSecureRPC = true
 	e.m.Config.AgentCallHigh = 3 * time.Second // pre_upgrade to the plaintext guest goes unanswered
@@ -242,6 +245,7 @@ func BenchmarkRotateRPCKey(b *testing.B) {
 // has passed: the guest's heartbeats are being refused. The next sweep finds the guest under the previous key,
 // sends the rotation again, and once the new overlap is over drops the previous key.
 func TestSweepFinishesInterruptedRotation(t *testing.T) {
+	t.Parallel()
 	e := newGuestEnv(t)
 	e.m.Config.RotationOverlap = 2 * time.Second
 	ctx := context.Background()
