@@ -56,6 +56,9 @@ func run() error {
 		keys["taskmanager_rpc_encr_key"] = tmKey
 	}
 	refuse := f.Bool("DEFAULT", "refuse_default_keys", false)
+	if e := flowCfg.Envelope; e != "aead" && e != "trove" {
+		return fmt.Errorf("[DEFAULT] instance_rpc_envelope = %q: want aead (our guests) or trove (Python guests)", e)
+	}
 	var (
 		driver   compute.Driver
 		localDrv *local.Driver
