@@ -95,3 +95,33 @@ func FuzzParseInstanceAction(f *testing.F) {
 		}
 	})
 }
+
+// The guest-facing bodies (users, databases, root) and configuration groups: no panics, invariants on success.
+func FuzzParseGuestBodies(f *testing.F) {
+	f.Add([]byte(`{"users": [{"name": "u", "password": "p", "host": "%", "databases": [{"name": "d"}]}]}`))
+	f.Add([]byte(`{"user": {"name": "n"}, "databases": [{"name": "a"}], "configuration": {"name": "g", "values": {"a": 1}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := Decode(data)
+		if err != nil {
+			return
+		}
+		if us, err := ParseCreateUsers(doc); err == nil {
+			for _, u := range us {
+				if !matchesNES(u.Name) || !matchesNES(u.Password) {
+					t.Fatalf("accepted user %+v", u)
+				}
+			}
+		}
+		if dbs, err := ParseCreateDatabases(doc); err == nil && len(dbs) == 0 {
+			t.Fatalf("accepted no databases")
+		}
+		if u, err := ParseUserUpdate(doc); err == nil && u.Name == nil && u.Password == nil && u.Host == nil {
+			t.Fatalf("accepted an empty user update")
+		}
+		if c, err := ParseConfiguration(doc, ConfigCreate); err == nil && (c.Name == nil || c.Values == nil) {
+			t.Fatalf("accepted configuration %+v", c)
+		}
+		_, _ = ParseRootEnable(doc)
+		_, _ = ParseGrantAccess(doc)
+	})
+}
