@@ -56,7 +56,7 @@ func TestCreateInstance(t *testing.T) {
 	clk := withClock(d)
 	_, v := seedDatastore(t, d)
 	in := create(t, d, v.ID, "db1")
-	if len(in.ID) != 36 || in.ID != fmt.Sprintf("%s", in.ID) || in.Created != clk.t || in.TaskID != status.TaskBuilding.Code {
+	if len(in.ID) != 36 || in.Created != clk.t || in.TaskID != status.TaskBuilding.Code {
 		t.Fatalf("created %+v", in)
 	}
 	got, err := d.GetInstance(ctx, in.ID)
