@@ -5,7 +5,8 @@
 # project's quota usage back to where it started (0 on a clean deployment).
 # usage: deploy/soak.sh [CYCLES]   (default 100; SOAK_PARALLEL workers, default 2; SOAK_DATASTORES, default
 #        "mariadb postgresql", used in turn). Runs deploy/run.sh first unless SOAK_SKIP_RUN=1.
-# Prints one line per cycle and a summary "N passed, N failed"; exits non-zero if anything failed.
+# Prints one line per cycle and a summary "N passed, N failed" (the cycles, plus the leftover check as one more);
+# exits non-zero if anything failed.
 set -uo pipefail
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=e2e/cli.sh
@@ -84,36 +85,51 @@ failed=$(cat "$WORK"/result.* 2>/dev/null | grep -c fail)
 leaks=()
 mapfile -t IDS < <(sort -u "$WORK/ids" 2>/dev/null)
 for id in "${IDS[@]}"; do
-	[[ -e $E2E_INSTANCES/$id ]] && leaks+=("instance directory $E2E_INSTANCES/$id")
+	[[ -e $E2E_INSTANCES/$id ]] && leaks+=("instance directory: $E2E_INSTANCES/$id")
 done
 # Processes: our guest agent binary or any process whose command line names an instance of this soak.
 for p in /proc/[0-9]*; do
 	cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 	for id in "${IDS[@]}"; do
 		if [[ $cmd == *"$id"* ]]; then
-			leaks+=("process ${p#/proc/} ($(cat "$p/comm" 2>/dev/null)): $cmd")
+			leaks+=("process: ${p#/proc/} ($(cat "$p/comm" 2>/dev/null)) $cmd")
 		fi
 	done
 done
 if ((${#IDS[@]})); then
 	in_list=$(printf "'%s'," "${IDS[@]}")
 	rows=$(trove_db -e "SELECT CONCAT(id, ' task=', task_id) FROM instances WHERE deleted = 0 AND id IN (${in_list%,})") ||
-		leaks+=("catalog query failed")
-	[[ -n $rows ]] && while IFS= read -r r; do leaks+=("live catalog row instances $r"); done <<<"$rows"
-	queues=$(rabbitmqctl -q list_queues name 2>/dev/null) || leaks+=("rabbitmqctl list_queues failed")
+		leaks+=("catalog: query failed")
+	[[ -n $rows ]] && while IFS= read -r r; do leaks+=("live catalog row: instances $r"); done <<<"$rows"
+	queues=$(rabbitmqctl -q list_queues name 2>/dev/null) || leaks+=("RabbitMQ queue: rabbitmqctl list_queues failed")
 	for id in "${IDS[@]}"; do
-		grep -q "guestagent\.$id" <<<"$queues" && leaks+=("RabbitMQ queue guestagent.$id")
+		grep -q "guestagent\.$id" <<<"$queues" && leaks+=("RabbitMQ queue: guestagent.$id")
 	done
 fi
 USAGE_AFTER=$(quota_usage)
-[[ $USAGE_AFTER == "$USAGE_BEFORE" ]] || leaks+=("quota usage $USAGE_BEFORE before, $USAGE_AFTER after")
+[[ $USAGE_AFTER == "$USAGE_BEFORE" ]] || leaks+=("quota usage: $USAGE_BEFORE before, $USAGE_AFTER after")
 for r in $USAGE_AFTER; do
 	[[ $r == *=0/0 ]] || echo "soak: note: quota usage $r is not 0 (instances from before the soak?)"
 done
 
-for l in "${leaks[@]}"; do echo "LEFT BEHIND: $l"; done
+# Up to 10 leftovers of each kind, then a count.
+declare -A shown=()
+for l in "${leaks[@]}"; do
+	kind=${l%%:*}
+	shown[$kind]=$((${shown[$kind]:-0} + 1))
+	((shown[$kind] <= 10)) && echo "LEFT BEHIND: $l"
+done
+for kind in "${!shown[@]}"; do
+	((shown[$kind] > 10)) && echo "LEFT BEHIND: ... $((shown[$kind] - 10)) more of: $kind"
+done
 ms=$(($(now_ms) - T0))
-echo "soak: ${#IDS[@]} instances created in $((ms / 1000)) s; ${#leaks[@]} leftovers; quota usage after: $USAGE_AFTER"
-((${#leaks[@]} == 0)) || failed=$((failed + 1))
+echo "soak: ${#IDS[@]} instances created in $((ms / 1000)) s; quota usage after: $USAGE_AFTER"
+if ((${#leaks[@]})); then
+	echo "soak: leftover check FAILED: ${#leaks[@]} leftovers (counted as one failure below)"
+	failed=$((failed + 1))
+else
+	echo "soak: leftover check passed: no processes, instance directories, live catalog rows or guest queues"
+	passed=$((passed + 1))
+fi
 echo "$passed passed, $failed failed"
 ((failed == 0))
