@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,6 +176,8 @@ disable_by_file_path = %s
 	}
 	cmd := exec.Command(binary, "--config-file", confPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// If the test process dies (e.g. killed by a closed pipe), the server goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
