@@ -45,8 +45,11 @@ run: build
 stop:
 	bash deploy/stop.sh
 
+# Go benchmarks of every module (API load run included: BENCH=BenchmarkAPI BENCHTIME=5000x), then create → ACTIVE
+# timings against `make run`'s deployment.
 bench: build
 	bash deploy/bench.sh
+	bash deploy/bench-create.sh
 
 clean:
 	rm -rf $(BIN) .test.env
