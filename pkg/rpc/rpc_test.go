@@ -191,15 +191,7 @@ func TestFanoutCast(t *testing.T) {
 // sniff binds a queue of its own to the control exchange with routing key key and returns its deliveries.
 func sniff(t *testing.T, tr *Transport, exchange, key string) <-chan amqp.Delivery {
 	t.Helper()
-	conn, err := amqp.Dial(tr.uris[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t, tr)
 	if err := ch.ExchangeDeclare(exchange, "topic", false, false, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +210,9 @@ func sniff(t *testing.T, tr *Transport, exchange, key string) <-chan amqp.Delive
 }
 
 // TestWireFormat checks what a Python peer sees: AMQP properties (rpc.md §A.2), the 2.0 envelope and the
-// inner keys (§A.3, §A.4), and that the queues a Go server declares carry exactly oslo's flags (§A.1):
-// re-declaring them with oslo's parameters succeeds (a mismatch is PRECONDITION_FAILED).
+// inner keys (§A.3, §A.4), and that the queues a Go server declares carry oslo's flags (§A.1; our own fanout
+// queue is auto-delete, docs/rpc.md): re-declaring them with these parameters succeeds (a mismatch is
+// PRECONDITION_FAILED).
 func TestWireFormat(t *testing.T) {
 	tr := newTransport(t)
 	topic := testenv.UniqueName(t, "wire")
@@ -271,21 +264,14 @@ func TestWireFormat(t *testing.T) {
 	}
 
 	srv, _ := echoServer(t, tr, topic, "host1", PlainCodec())
-	conn, err := amqp.Dial(tr.uris[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := rawChannel(t, tr)
 	ttl := amqp.Table{"x-expires": int32(1800000)}
 	for _, q := range []struct {
-		name string
-		args amqp.Table
-	}{{topic, nil}, {topic + ".host1", nil}, {srv.fanoutQ, ttl}, {tr.replyQ, ttl}} {
-		if _, err := ch.QueueDeclare(q.name, false, false, false, false, q.args); err != nil {
+		name       string
+		autoDelete bool // only our own fanout queue differs from oslo (docs/rpc.md)
+		args       amqp.Table
+	}{{topic, false, nil}, {topic + ".host1", false, nil}, {srv.fanoutQ, true, ttl}, {tr.replyQ, false, ttl}} {
+		if _, err := ch.QueueDeclare(q.name, false, q.autoDelete, false, false, q.args); err != nil {
 			t.Fatalf("queue %s does not carry oslo's flags: %v", q.name, err)
 		}
 	}

@@ -157,7 +157,10 @@ func (s *Server) attach(conn *amqp.Connection) error {
 		}
 		durable, autoDelete := cfg.DurableQueues, cfg.AutoDelete
 		if q.transient {
-			durable, autoDelete = false, false
+			// Our fanout queue's name is random and ours alone: unlike oslo (auto_delete false, x-expires only) it
+			// is auto-delete, so a killed process leaves nothing behind (x-expires still covers a declare that is
+			// never consumed). Python peers only publish to the fanout exchange; they never declare this queue.
+			durable, autoDelete = false, true
 		}
 		if _, err := ch.QueueDeclare(q.name, durable, autoDelete, false, false, s.t.queueArgs(q.transient)); err != nil {
 			return fail(fmt.Errorf("rpc: declaring queue %s: %w", q.name, err))
@@ -232,7 +235,8 @@ func (s *Server) read(deliveries <-chan amqp.Delivery) {
 	}
 }
 
-// Stop stops consuming and waits for in-flight handlers until ctx ends (then cancels their context).
+// Stop stops consuming, waits for in-flight handlers until ctx ends (then cancels their context) and deletes
+// the server's fanout queue (per process, useless after Stop; a new Server declares a fresh one).
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopping.Store(true)
 	s.t.unregister(s)
@@ -255,8 +259,18 @@ func (s *Server) Stop(ctx context.Context) error {
 		_ = ch.Close()
 	}
 	s.hcancel()
+	if len(chs) > 0 { // attached at least once; auto-delete usually removed it already when its consumer went
+		dctx, cancel := context.WithTimeout(context.Background(), stopDeleteTimeout)
+		if derr := s.t.DeleteQueues(dctx, s.fanoutQ); derr != nil {
+			s.log.WithError(derr).Warn("deleting the fanout queue at stop failed (it expires by itself)")
+		}
+		cancel()
+	}
 	return err
 }
+
+// stopDeleteTimeout bounds how long Stop waits for the broker to delete the fanout queue.
+const stopDeleteTimeout = 5 * time.Second
 
 // Handled returns how many messages reached a handler (tests, metrics).
 func (s *Server) Handled() uint64 { return s.handled.Load() }

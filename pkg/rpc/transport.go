@@ -452,3 +452,49 @@ func (t *Transport) ensureReplyQueue(ctx context.Context) error {
 	t.replyOK = true
 	return nil
 }
+
+// ServerQueues names the durable-topology queues a server of topic/server declares (topic and topic.server),
+// e.g. what the taskmanager removes with DeleteQueues once an instance's guest is gone. The server's fanout
+// queue is not among them: it is deleted by the server itself (Stop, or auto-delete when its process dies).
+func ServerQueues(topic, server string) []string {
+	return []string{topic, topic + "." + server}
+}
+
+// DeleteQueues deletes the named queues with queue.delete (if-unused and if-empty false: queued messages are
+// dropped, consumers are cancelled by the broker). A queue that does not exist is not an error, so it is safe
+// to repeat. It waits for the connection like a cast (until ctx ends) and starts over after a reconnect.
+func (t *Transport) DeleteQueues(ctx context.Context, names ...string) error {
+	for len(names) > 0 {
+		conn, err := t.connection(ctx)
+		if err != nil {
+			return err
+		}
+		ch, err := conn.Channel()
+		if err == nil {
+			names, err = deleteQueues(ch, names)
+			_ = ch.Close()
+		}
+		if err != nil && !conn.IsClosed() && !errors.Is(err, amqp.ErrClosed) {
+			return fmt.Errorf("rpc: deleting queues: %w", err)
+		}
+		// err != nil here: the connection dropped; deleting again on the next one is harmless
+	}
+	return nil
+}
+
+// deleteQueues deletes names in order on ch and returns those left: after a not-found (which closes the
+// channel) the caller continues on a new channel.
+func deleteQueues(ch *amqp.Channel, names []string) ([]string, error) {
+	for len(names) > 0 {
+		_, err := ch.QueueDelete(names[0], false, false, false)
+		var aerr *amqp.Error
+		if errors.As(err, &aerr) && aerr.Code == amqp.NotFound {
+			return names[1:], nil
+		}
+		if err != nil {
+			return names, fmt.Errorf("%s: %w", names[0], err)
+		}
+		names = names[1:]
+	}
+	return nil, nil
+}

@@ -45,6 +45,10 @@ func (m *Manager) DeleteInstance(ctx context.Context, rc rpc.Context, id string)
 		m.recordFault(ctx, id, "Error deleting the instance's server.", err)
 		return err
 	}
+	// The guest is gone: its topic queues would stay on the broker forever (its fanout queue goes with it, rpc.md).
+	if err := m.Transport.DeleteQueues(ctx, rpc.ServerQueues(guestapi.Topic(id), id)...); err != nil {
+		log.WithError(err).Warn("deleting the guest's queues failed; they stay on the broker")
+	}
 	if inst.VolumeID != "" {
 		if err := m.retry(ctx, id, "deleting volume", func() error { return ignoreNotFound(m.Compute.DeleteVolume(ctx, inst.VolumeID)) }); err != nil {
 			m.recordFault(ctx, id, "Error deleting the instance's volume.", err)

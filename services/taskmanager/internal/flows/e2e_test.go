@@ -250,6 +250,7 @@ func lifecycle(t *testing.T, e *env, dsv catalog.DatastoreVersion, args taskapi.
 	if err := query(); err == nil {
 		t.Fatal("the database still answers after delete")
 	}
+	assertNoGuestQueues(t, id)
 }
 
 // processesUsing lists command lines of live processes that mention dir.
