@@ -113,7 +113,8 @@ func rssKB(pid int) int {
 //	go test ./services/api/cmd/trove-api -run '^$' -bench BenchmarkAPI -benchtime 5000x
 //
 // TROVE_BENCH_DSN_PARAMS is appended to the catalog DSN (e.g. "&interpolateParams=true" to compare driver
-// settings). api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
+// settings); TROVE_BENCH_PPROF_BIND (e.g. 127.0.0.1:6060) sets the server's debug_pprof_bind so a CPU profile
+// can be taken during the run (go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10). api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
 // request (MariaDB also serves other clients, so its share is an upper bound).
 func BenchmarkAPI(b *testing.B) {
 	dsn, db := seedCatalog(b)

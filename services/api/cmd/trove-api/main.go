@@ -59,12 +59,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	pprofBind := file.String("DEFAULT", "debug_pprof_bind", "")
 	if err := file.Err(); err != nil {
 		return err
 	}
 	if cfg.EnableSecureRPC && (keyring.IsTroveDefault(cfg.TaskmanagerRPCKey) || keyring.IsTroveDefault(cfg.InstRPCKeyEncrKey)) {
 		log.Warn("taskmanager_rpc_encr_key / inst_rpc_key_encr_key are Trove's public defaults: RPC traffic is not confidential")
 	}
+
+	stopPprof, err := servePprof(pprofBind, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -145,6 +145,7 @@ transport_url = %s
 control_exchange = trove
 taskmanager_queue = %s
 debug = %t
+debug_pprof_bind = %s
 
 [database]
 connection = %s
@@ -163,7 +164,7 @@ policy_file = %s
 
 [healthcheck]
 disable_by_file_path = %s
-`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
+`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, os.Getenv("TROVE_BENCH_PPROF_BIND"), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
 		testenv.Get(t, testenv.ServicePassword), filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "healthcheck_disable"))
 	confPath := filepath.Join(dir, "trove.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
