@@ -62,6 +62,7 @@ type API struct {
 	now       func() time.Time
 	limiter   *rateLimiter
 	ds        *datastoreCache
+	lists     listStmts
 }
 
 // New builds the API.
