@@ -146,14 +146,14 @@ func (a *API) listInstances(detail bool) handlerFunc {
 		for i := range infos {
 			views[i] = a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
 		}
-		body := struct {
-			Instances []instanceView `json:"instances"`
-			Links     []link         `json:"links,omitempty"`
-		}{Instances: views}
+		var links []link
 		if next != "" {
-			body.Links = nextLink(r, next, limit)
+			links = nextLink(r, next, limit)
 		}
-		return writeJSON(w, http.StatusOK, body)
+		buf := getBody()
+		defer putBody(buf)
+		*buf = appendInstanceList(*buf, views, links)
+		return writeRaw(w, http.StatusOK, *buf)
 	}
 }
 
