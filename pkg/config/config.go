@@ -44,6 +44,20 @@ func RegisterFlags(fs *flag.FlagSet) *Paths {
 	return p
 }
 
+// FromCommandLine parses a service's command line (--config-file, --config-dir) and loads what it names; with
+// neither flag it loads defaults (for the control plane /etc/trove/trove.conf, as Trove's services do).
+func FromCommandLine(name string, args []string, defaults Paths) (*File, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	p := RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if len(p.Files) == 0 && len(p.Dirs) == 0 {
+		p = &defaults
+	}
+	return Load(*p)
+}
+
 // Load reads the files, then the *.conf files of each directory. A named file that does not exist is an error;
 // an empty Paths yields an empty configuration (all defaults).
 func Load(p Paths) (*File, error) {

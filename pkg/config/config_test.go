@@ -66,3 +66,31 @@ func TestLoadOrder(t *testing.T) {
 		t.Error("missing file must be an error")
 	}
 }
+
+func TestFromCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.conf")
+	os.WriteFile(a, []byte("[DEFAULT]\nx = 1\n"), 0o600)
+	b := filepath.Join(dir, "b.conf")
+	os.WriteFile(b, []byte("[DEFAULT]\nx = 2\n"), 0o600)
+	tests := []struct {
+		args    []string
+		want    int
+		wantErr bool
+	}{
+		{nil, 1, false}, // defaults
+		{[]string{"--config-file", b}, 2, false},
+		{[]string{"--config-file", a, "--config-file", b}, 2, false},
+		{[]string{"--config-file", filepath.Join(dir, "missing.conf")}, 0, true},
+		{[]string{"--no-such-flag"}, 0, true},
+	}
+	for _, tc := range tests {
+		f, err := FromCommandLine("svc", tc.args, Paths{Files: []string{a}})
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("%v: err = %v, wantErr %v", tc.args, err, tc.wantErr)
+		}
+		if err == nil && f.Int("DEFAULT", "x", 0) != tc.want {
+			t.Errorf("%v: x = %d, want %d", tc.args, f.Int("DEFAULT", "x", 0), tc.want)
+		}
+	}
+}

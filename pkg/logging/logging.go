@@ -30,6 +30,17 @@ func Setup(service string, debug bool, file string) (*logrus.Entry, error) {
 	return logrus.WithField("service", service), nil
 }
 
+// Options is the subset of a configuration file the logger reads; *config.File satisfies it.
+type Options interface {
+	Bool(section, key string, def bool) bool
+	String(section, key, def string) string
+}
+
+// FromConfig sets up logging from Trove's [DEFAULT] debug and log_file options.
+func FromConfig(service string, o Options) (*logrus.Entry, error) {
+	return Setup(service, o.Bool("DEFAULT", "debug", false), o.String("DEFAULT", "log_file", ""))
+}
+
 type ctxKey struct{}
 
 // WithRequestID returns a context carrying the request id.

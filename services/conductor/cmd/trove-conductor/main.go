@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -28,17 +27,11 @@ func main() {
 }
 
 func run() error {
-	fs := flag.NewFlagSet("trove-conductor", flag.ExitOnError)
-	paths := config.RegisterFlags(fs)
-	_ = fs.Parse(os.Args[1:])
-	if len(paths.Files) == 0 && len(paths.Dirs) == 0 {
-		paths.Files = []string{"/etc/trove/trove.conf"}
-	}
-	f, err := config.Load(*paths)
+	f, err := config.FromCommandLine("trove-conductor", os.Args[1:], config.Paths{Files: []string{"/etc/trove/trove.conf"}})
 	if err != nil {
 		return err
 	}
-	log, err := logging.Setup("trove-conductor", f.Bool("DEFAULT", "debug", false), f.String("DEFAULT", "log_file", ""))
+	log, err := logging.FromConfig("trove-conductor", f)
 	if err != nil {
 		return err
 	}
