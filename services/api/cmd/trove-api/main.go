@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -31,7 +32,14 @@ func main() {
 	}
 }
 
+// gcPercent is the GC target used unless GOGC is set: the API's live heap is a few MB, so the default 100 spends
+// ~10% of a list's CPU in the collector; 200 halves that for ~4 MB more RSS (BenchmarkAPI: 19.5 → 23 MB).
+const gcPercent = 200
+
 func run() error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	fs := flag.NewFlagSet("trove-api", flag.ExitOnError)
 	paths := config.RegisterFlags(fs)
 	_ = fs.Parse(os.Args[1:])
