@@ -113,7 +113,8 @@ func rssKB(pid int) int {
 //
 // TROVE_BENCH_DSN_PARAMS is appended to the catalog DSN (e.g. "&interpolateParams=true" to compare driver
 // settings); TROVE_BENCH_PPROF_BIND (e.g. 127.0.0.1:6060) sets the server's debug_pprof_bind so a CPU profile
-// can be taken during the run (go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10). api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
+// can be taken during the run (go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10);
+// TROVE_BENCH_LIST_CACHE_TTL (e.g. 1) turns on the instance-list micro-cache. api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
 // request (MariaDB also serves other clients, so its share is an upper bound).
 func BenchmarkAPI(b *testing.B) {
 	dsn, db := seedCatalog(b)

@@ -132,6 +132,18 @@ func seedCatalog(t testing.TB) (string, *catalog.DB) {
 }
 
 // startAPI writes trove.conf and runs the binary until the test ends (debug logs each request).
+// benchOptions are [DEFAULT] lines BenchmarkAPI takes from the environment: TROVE_BENCH_PPROF_BIND →
+// debug_pprof_bind, TROVE_BENCH_LIST_CACHE_TTL → instance_list_cache_ttl.
+func benchOptions() string {
+	var lines []string
+	for env, opt := range map[string]string{"TROVE_BENCH_PPROF_BIND": "debug_pprof_bind", "TROVE_BENCH_LIST_CACHE_TTL": "instance_list_cache_ttl"} {
+		if v := os.Getenv(env); v != "" {
+			lines = append(lines, opt+" = "+v)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 func startAPI(t testing.TB, dsn string) (string, *exec.Cmd) {
 	t.Helper()
 	_, isBench := t.(*testing.B)
@@ -145,7 +157,7 @@ transport_url = %s
 control_exchange = trove
 taskmanager_queue = %s
 debug = %t
-debug_pprof_bind = %s
+%s
 
 [database]
 connection = %s
@@ -164,7 +176,7 @@ policy_file = %s
 
 [healthcheck]
 disable_by_file_path = %s
-`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, os.Getenv("TROVE_BENCH_PPROF_BIND"), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
+`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, benchOptions(), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
 		testenv.Get(t, testenv.ServicePassword), filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "healthcheck_disable"))
 	confPath := filepath.Join(dir, "trove.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {

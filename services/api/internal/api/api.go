@@ -63,6 +63,7 @@ type API struct {
 	limiter   *rateLimiter
 	ds        *datastoreCache
 	lists     listStmts
+	listCache *listCache // nil = off
 }
 
 // New builds the API.
@@ -82,6 +83,7 @@ func New(d Deps) *API {
 		a.limiter = newRateLimiter(d.Config.RateLimits, a.now)
 	}
 	a.ds = newDatastoreCache(d.Catalog, d.Config.DatastoreCacheTTL, a.now)
+	a.listCache = newListCache(d.Config.InstanceListCacheTTL, a.now)
 	return a
 }
 
@@ -180,5 +182,5 @@ func (a *API) Handler() http.Handler {
 	// Everything else under /v1.0 (including "/v1.0/{tenant}" alone) still goes through identity first, as in
 	// Trove, so an unauthenticated caller learns nothing about the route table.
 	root.PathPrefix("/v1.0").Handler(a.authenticate(root.NotFoundHandler))
-	return a.withRequestID(a.negotiate(root))
+	return a.invalidateOnWrite(a.withRequestID(a.negotiate(root)))
 }

@@ -39,6 +39,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// DatastoreCacheTTL bounds how stale cached datastore reads may be.
 	DatastoreCacheTTL time.Duration
+	// InstanceListCacheTTL turns on the per-project instance-list micro-cache (listcache.go); 0 = off, ≤ 1 s.
+	InstanceListCacheTTL time.Duration
 
 	Flavors []Flavor // [local_flavors]
 
@@ -94,6 +96,7 @@ func ConfigFrom(file *config.File) (Config, error) {
 		HealthcheckDisableFile: file.String("healthcheck", "disable_by_file_path", "/etc/trove/healthcheck_disable"),
 		MaxBodyBytes:           int64(file.Int("oslo_middleware", "max_request_body_size", 1<<20)),
 		DatastoreCacheTTL:      file.Seconds("DEFAULT", "datastore_cache_ttl", 5),
+		InstanceListCacheTTL:   file.Seconds("DEFAULT", "instance_list_cache_ttl", 0),
 	}
 	for _, verb := range []string{"get", "post", "put", "delete"} {
 		key := "http_" + verb + "_rate"
@@ -122,6 +125,9 @@ func ConfigFrom(file *config.File) (Config, error) {
 	}
 	if c.InstancesPageSize <= 0 {
 		return c, fmt.Errorf("[DEFAULT] instances_page_size must be positive, got %d", c.InstancesPageSize)
+	}
+	if c.InstanceListCacheTTL < 0 || c.InstanceListCacheTTL > maxListCacheTTL {
+		return c, fmt.Errorf("[DEFAULT] instance_list_cache_ttl must be between 0 and 1 second, got %s", c.InstanceListCacheTTL)
 	}
 	if c.MaxBodyBytes <= 0 {
 		return c, fmt.Errorf("[oslo_middleware] max_request_body_size must be positive")

@@ -77,6 +77,42 @@ func (l *listStmts) stmt(ctx context.Context, db *sql.DB, includeClustered, with
 // absorb it as a method (same semantics as ListInstances + ServiceStatuses + RunningBackups). Rows are scanned
 // field by field (no reflection) in listColumns' order.
 func (a *API) listPage(ctx context.Context, tenant string, includeClustered bool, limit int, marker string) ([]instanceInfo, string, error) {
+	var uniq []pageRow
+	var next string
+	var err error
+	if c := a.listCache; c != nil {
+		k := listKey{project: tenant, clustered: includeClustered, marker: marker, limit: limit}
+		e, ok, gen := c.get(k)
+		if ok {
+			uniq, next = e.rows, e.next
+		} else if uniq, next, err = a.queryPage(ctx, tenant, includeClustered, limit, marker); err == nil {
+			c.put(k, gen, listEntry{rows: uniq, next: next})
+		}
+	} else {
+		uniq, next, err = a.queryPage(ctx, tenant, includeClustered, limit, marker)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	snap, err := a.ds.get(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]instanceInfo, len(uniq))
+	for i := range uniq {
+		r := &uniq[i] // shared with the list cache: read only
+		in := instanceInfo{row: &r.Instance, backup: r.Backup}
+		if r.SvcStatusID != nil {
+			in.svc = &catalog.ServiceStatusRow{InstanceID: r.ID, StatusID: *r.SvcStatusID, UpdatedAt: r.SvcUpdated}
+		}
+		a.attachVersion(ctx, snap, &in)
+		out[i] = in
+	}
+	return out, next, nil
+}
+
+// queryPage runs the list query: at most limit distinct instances and the marker of the next page ("" = last).
+func (a *API) queryPage(ctx context.Context, tenant string, includeClustered bool, limit int, marker string) ([]pageRow, string, error) {
 	st, err := a.lists.stmt(ctx, a.cat.Sqlx().DB, includeClustered, marker != "")
 	if err != nil {
 		return nil, "", err
@@ -122,19 +158,5 @@ func (a *API) listPage(ctx context.Context, tenant string, includeClustered bool
 		uniq = uniq[:limit]
 		next = uniq[limit-1].ID
 	}
-	snap, err := a.ds.get(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]instanceInfo, len(uniq))
-	for i := range uniq {
-		r := &uniq[i]
-		in := instanceInfo{row: &r.Instance, backup: r.Backup}
-		if r.SvcStatusID != nil {
-			in.svc = &catalog.ServiceStatusRow{InstanceID: r.ID, StatusID: *r.SvcStatusID, UpdatedAt: r.SvcUpdated}
-		}
-		a.attachVersion(ctx, snap, &in)
-		out[i] = in
-	}
-	return out, next, nil
+	return uniq, next, nil
 }
