@@ -142,17 +142,15 @@ func (a *API) listInstances(detail bool) handlerFunc {
 		// The page is selected by id and shown newest first, as in Trove.
 		sort.SliceStable(infos, func(i, j int) bool { return infos[i].row.Created.After(infos[j].row.Created) })
 		now := a.now()
-		views := make([]instanceView, len(infos))
-		for i := range infos {
-			views[i] = a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
-		}
 		var links []link
 		if next != "" {
 			links = nextLink(r, next, limit)
 		}
 		buf := getBody()
 		defer putBody(buf)
-		*buf = appendInstanceList(*buf, views, links)
+		*buf = appendInstanceList(*buf, len(infos), func(i int) instanceView {
+			return a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
+		}, links)
 		return writeRaw(w, http.StatusOK, *buf)
 	}
 }

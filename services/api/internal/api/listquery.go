@@ -45,23 +45,27 @@ type listStmts struct {
 // stmt returns the prepared query of one variant, preparing it on first use (a failed prepare is not cached).
 func (l *listStmts) stmt(ctx context.Context, db *sql.DB, includeClustered, withMarker bool) (*sql.Stmt, error) {
 	k := 0
-	q := "SELECT " + listColumns + ` FROM instances i LEFT JOIN service_statuses s ON s.instance_id = i.id
-		WHERE i.tenant_id = ? AND i.deleted = 0`
 	if !includeClustered {
 		k |= 1
-		q += " AND i.cluster_id IS NULL"
 	}
 	if withMarker {
 		k |= 2
-		q += " AND i.id > ?"
 	}
-	// ORDER BY i.id alone lets MariaDB walk the primary key without a temporary table.
-	q += " ORDER BY i.id LIMIT ?"
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if st := l.stmts[k]; st != nil {
 		return st, nil
 	}
+	q := "SELECT " + listColumns + ` FROM instances i LEFT JOIN service_statuses s ON s.instance_id = i.id
+		WHERE i.tenant_id = ? AND i.deleted = 0`
+	if !includeClustered {
+		q += " AND i.cluster_id IS NULL"
+	}
+	if withMarker {
+		q += " AND i.id > ?"
+	}
+	// ORDER BY i.id alone lets MariaDB walk the primary key without a temporary table.
+	q += " ORDER BY i.id LIMIT ?"
 	st, err := db.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
@@ -105,7 +109,12 @@ func (a *API) listPage(ctx context.Context, tenant string, includeClustered bool
 		if r.SvcStatusID != nil {
 			in.svc = &catalog.ServiceStatusRow{InstanceID: r.ID, StatusID: *r.SvcStatusID, UpdatedAt: r.SvcUpdated}
 		}
-		a.attachVersion(ctx, snap, &in)
+		// Most instances of a page share a version: resolve each version once per page.
+		if prev := sameVersion(out[:i], r.DatastoreVersionID); prev != nil {
+			in.version, in.dsName = prev.version, prev.dsName
+		} else {
+			a.attachVersion(ctx, snap, &in)
+		}
 		out[i] = in
 	}
 	return out, next, nil
@@ -159,4 +168,14 @@ func (a *API) queryPage(ctx context.Context, tenant string, includeClustered boo
 		next = uniq[limit-1].ID
 	}
 	return uniq, next, nil
+}
+
+// sameVersion is one of the last few instances of the page with the given datastore version resolved, or nil.
+func sameVersion(done []instanceInfo, versionID string) *instanceInfo {
+	for j := len(done) - 1; j >= max(0, len(done)-8); j-- {
+		if in := &done[j]; in.version != nil && in.row.DatastoreVersionID == versionID {
+			return in
+		}
+	}
+	return nil
 }

@@ -159,22 +159,18 @@ func appendOptPointer(b []byte, s *string) []byte {
 	return appendJSONString(b, *s)
 }
 
-// appendInstanceList appends {"instances": [...], "links": [...]} (links omitted when empty), as json.Marshal
-// of the list handler's body.
-func appendInstanceList(b []byte, views []instanceView, links []link) []byte {
-	b = append(b, `{"instances":`...)
-	if views == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range views {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = views[i].appendJSON(b)
+// appendInstanceList appends {"instances": [view(0) … view(n-1)], "links": [...]} (links omitted when empty), as
+// json.Marshal of the list handler's body; views are rendered one at a time, never held as a slice.
+func appendInstanceList(b []byte, n int, view func(i int) instanceView, links []link) []byte {
+	b = append(b, `{"instances":[`...)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b = append(b, ',')
 		}
-		b = append(b, ']')
+		v := view(i)
+		b = v.appendJSON(b)
 	}
+	b = append(b, ']')
 	if len(links) > 0 {
 		b = append(b, `,"links":`...)
 		b = appendLinks(b, links)
