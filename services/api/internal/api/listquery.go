@@ -12,10 +12,51 @@ import (
 // pageRow is one instance of a list page with its guest status and backup flag, read in a single query.
 type pageRow struct {
 	catalog.Instance
-	SvcID       *string    `db:"svc_id"`
-	SvcStatusID *int       `db:"svc_status_id"`
-	SvcUpdated  *time.Time `db:"svc_updated_at"`
-	Backup      bool       `db:"backup_running"`
+	SvcStatusID *int       // nil: no status row
+	SvcUpdated  *time.Time // nil: never
+	Backup      bool
+}
+
+// rowScanner reads list rows in listColumns' order without reflection: the string columns arrive as raw bytes
+// and become ONE string per row that the fields slice, instead of one allocation per column.
+type rowScanner struct {
+	raw     [16]sql.RawBytes
+	svcID   sql.RawBytes
+	status  sql.NullInt64
+	updated sql.NullTime
+	joined  []byte
+}
+
+func (sc *rowScanner) scan(res *sql.Rows, r *pageRow) error {
+	i := &r.Instance
+	raw := &sc.raw
+	if err := res.Scan(&raw[0], &i.Created, &i.Updated, &raw[1], &raw[2], &raw[3], &i.TaskID, &raw[4], &raw[5],
+		&raw[6], &i.VolumeSize, &raw[7], &raw[8], &raw[9], &raw[10], &raw[11], &raw[12], &raw[13], &raw[14], &raw[15],
+		&sc.svcID, &sc.status, &sc.updated, &r.Backup); err != nil {
+		return err
+	}
+	sc.joined = sc.joined[:0]
+	for _, b := range raw {
+		sc.joined = append(sc.joined, b...)
+	}
+	all := string(sc.joined)
+	fields := [16]*string{&i.ID, &i.Name, &i.Hostname, &i.ComputeInstanceID, &i.TaskDescription, &i.VolumeID,
+		&i.FlavorID, &i.TenantID, &i.DatastoreVersionID, &i.ConfigurationID, &i.SlaveOfID, &i.ClusterID, &i.ShardID,
+		&i.RegionID, &i.EncryptedKey, &i.Access}
+	off := 0
+	for k, b := range raw {
+		*fields[k] = all[off : off+len(b)]
+		off += len(b)
+	}
+	if sc.status.Valid {
+		n := int(sc.status.Int64)
+		r.SvcStatusID = &n
+	}
+	if sc.updated.Valid {
+		t := sc.updated.Time
+		r.SvcUpdated = &t
+	}
+	return nil
 }
 
 // listColumns are the instance columns the views use (same COALESCE conventions as pkg/catalog).
@@ -137,14 +178,10 @@ func (a *API) queryPage(ctx context.Context, tenant string, includeClustered boo
 	}
 	defer res.Close()
 	rows := make([]pageRow, 0, limit+1)
+	var sc rowScanner
 	for res.Next() {
 		rows = append(rows, pageRow{})
-		r := &rows[len(rows)-1]
-		i := &r.Instance
-		if err := res.Scan(&i.ID, &i.Created, &i.Updated, &i.Name, &i.Hostname, &i.ComputeInstanceID, &i.TaskID,
-			&i.TaskDescription, &i.VolumeID, &i.FlavorID, &i.VolumeSize, &i.TenantID, &i.DatastoreVersionID,
-			&i.ConfigurationID, &i.SlaveOfID, &i.ClusterID, &i.ShardID, &i.RegionID, &i.EncryptedKey, &i.Access,
-			&r.SvcID, &r.SvcStatusID, &r.SvcUpdated, &r.Backup); err != nil {
+		if err := sc.scan(res, &rows[len(rows)-1]); err != nil {
 			return nil, "", err
 		}
 	}
