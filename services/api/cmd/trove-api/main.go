@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -40,17 +39,11 @@ func run() error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	fs := flag.NewFlagSet("trove-api", flag.ExitOnError)
-	paths := config.RegisterFlags(fs)
-	_ = fs.Parse(os.Args[1:])
-	if len(paths.Files) == 0 && len(paths.Dirs) == 0 {
-		paths.Files = []string{"/etc/trove/trove.conf"}
-	}
-	file, err := config.Load(*paths)
+	file, err := config.FromCommandLine("trove-api", os.Args[1:], config.Paths{Files: []string{"/etc/trove/trove.conf"}})
 	if err != nil {
 		return err
 	}
-	log, err := logging.Setup("trove-api", file.Bool("DEFAULT", "debug", false), file.String("DEFAULT", "log_file", ""))
+	log, err := logging.FromConfig("trove-api", file)
 	if err != nil {
 		return err
 	}
@@ -68,11 +61,17 @@ func run() error {
 		return err
 	}
 	pprofBind := file.String("DEFAULT", "debug_pprof_bind", "")
+	refuseDefaultKeys := file.Bool("DEFAULT", "refuse_default_keys", false)
 	if err := file.Err(); err != nil {
 		return err
 	}
-	if cfg.EnableSecureRPC && (keyring.IsTroveDefault(cfg.TaskmanagerRPCKey) || keyring.IsTroveDefault(cfg.InstRPCKeyEncrKey)) {
-		log.Warn("taskmanager_rpc_encr_key / inst_rpc_key_encr_key are Trove's public defaults: RPC traffic is not confidential")
+	if cfg.EnableSecureRPC {
+		keys := map[string]string{"taskmanager_rpc_encr_key": cfg.TaskmanagerRPCKey, "inst_rpc_key_encr_key": cfg.InstRPCKeyEncrKey}
+		if err := keyring.GuardDefaultKeys(keys, refuseDefaultKeys, func(err error) {
+			log.WithError(err).Error("SECURITY WARNING: default key in use (set refuse_default_keys = true to refuse starting)")
+		}); err != nil {
+			return err
+		}
 	}
 
 	stopPprof, err := servePprof(pprofBind, log)
