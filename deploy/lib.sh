@@ -122,6 +122,17 @@ apt_install() {
 	[[ $rc -eq 0 ]] || fail "apt-get install $(echo "$missing" | tr '\n' ' ')exited $rc" "read the apt output above; run 'dpkg --configure -a' if dpkg was interrupted"
 }
 
+# install_datastore_tools [PKG...]: the datastore servers the local driver offers (for their binaries: each instance
+# runs its own server, so no system cluster is enabled), the clients and tools services and tests use, and PKG.
+install_datastore_tools() {
+	local pg_was_missing
+	pg_was_missing=$(missing_packages postgresql-15)
+	apt_install postgresql-15 mariadb-client openssl curl procps python3-openstackclient python3-troveclient "$@"
+	if [[ -n "$pg_was_missing" ]] && has_systemd; then
+		systemctl disable --quiet postgresql 2>/dev/null || true
+	fi
+}
+
 # port_open HOST PORT: true when something accepts TCP connections there.
 port_open() {
 	(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null

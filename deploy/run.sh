@@ -41,12 +41,7 @@ bash "$DEPLOY_DIR/mariadb.sh" install
 bash "$DEPLOY_DIR/rabbitmq.sh" install
 bash "$DEPLOY_DIR/keystone.sh" install
 step "datastore servers and tools"
-pg_was_missing=$(missing_packages postgresql-15)
-apt_install postgresql-15 openssl curl procps python3-openstackclient python3-troveclient
-if [[ -n "$pg_was_missing" ]] && has_systemd; then
-	# We install PostgreSQL for its binaries (each instance runs its own server): no system cluster at boot.
-	systemctl disable --quiet postgresql 2>/dev/null || true
-fi
+install_datastore_tools
 step_done
 bash "$DEPLOY_DIR/mariadb.sh" start
 bash "$DEPLOY_DIR/rabbitmq.sh" start

@@ -16,6 +16,10 @@ KEYSTONE_MODE=${KEYSTONE_MODE:-$(cat "$STATE_DIR/keystone_mode" 2>/dev/null || e
 	bash "$DEPLOY_DIR/keystone.sh" install
 bash "$DEPLOY_DIR/keystone.sh" start
 bash "$DEPLOY_DIR/keystone.sh" entities
+step "datastore servers, clients and test tools"
+# The guest tests run real MariaDB/PostgreSQL servers; the rpc interop test runs Python oslo.messaging peers.
+install_datastore_tools python3-oslo.messaging python3-cryptography
+step_done
 
 step "mariadb: account trove_test"
 MYSQL_TEST_PASSWORD=$(secret mysql_test_password)
