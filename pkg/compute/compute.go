@@ -113,6 +113,12 @@ type Driver interface {
 	ResolveImage(ctx context.Context, imageID string) (Image, error)
 }
 
+// AddressLister is implemented by drivers that can report the addresses of many servers in one call, so the
+// API's instance lists need no per-instance GetServer. Servers that do not exist are absent from the map.
+type AddressLister interface {
+	ServerAddresses(ctx context.Context, ids []string) (map[string][]Address, error)
+}
+
 // Guest file paths as Trove injects them (states.md §9).
 const (
 	GuestInfoPath   = "/etc/trove/conf.d/guest_info.conf"

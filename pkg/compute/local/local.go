@@ -133,6 +133,7 @@ type Driver struct {
 	log     logrus.FieldLogger
 	systemd bool
 	mu      sync.Mutex // serialises state access within the process; flock does it across processes
+	addrs   addrCache  // ServerAddresses' in-memory copy of state.json's addresses
 }
 
 var _ compute.Driver = (*Driver)(nil)

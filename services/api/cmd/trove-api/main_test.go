@@ -144,7 +144,8 @@ func benchOptions() string {
 	return strings.Join(lines, "\n")
 }
 
-func startAPI(t testing.TB, dsn string) (string, *exec.Cmd) {
+// startAPI starts the built trove-api on the catalog dsn; its local compute driver reads localStateDir.
+func startAPI(t testing.TB, dsn, localStateDir string) (string, *exec.Cmd) {
 	t.Helper()
 	_, isBench := t.(*testing.B)
 	debug := !isBench
@@ -176,8 +177,11 @@ policy_file = %s
 
 [healthcheck]
 disable_by_file_path = %s
+
+[local]
+state_dir = %s
 `, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, benchOptions(), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
-		testenv.Get(t, testenv.ServicePassword), filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "healthcheck_disable"))
+		testenv.Get(t, testenv.ServicePassword), filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "healthcheck_disable"), localStateDir)
 	confPath := filepath.Join(dir, "trove.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -295,7 +299,7 @@ func registerEndpoint(t *testing.T, c cli, base string) {
 
 func TestOpenstackCLI(t *testing.T) {
 	dsn, db := seedCatalog(t)
-	base, _ := startAPI(t, dsn)
+	base, _ := startAPI(t, dsn, t.TempDir())
 	c := cli{t: t, authURL: testenv.KeystoneURL(t), pw: testenv.Get(t, testenv.DemoPassword),
 		adminPassword: testenv.Get(t, testenv.KeystoneAdminPassword), region: testenv.UniqueName(t, "TestRegion")}
 	registerEndpoint(t, c, base)

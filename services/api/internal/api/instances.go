@@ -148,8 +148,13 @@ func (a *API) listInstances(detail bool) handlerFunc {
 		}
 		buf := getBody()
 		defer putBody(buf)
+		addrs := a.listAddresses(r.Context(), rc, infos)
 		*buf = appendInstanceList(*buf, len(infos), func(i int) instanceView {
-			return a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
+			v := a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
+			if showsAddresses(infos[i].row) {
+				setAddresses(&v, addrs[infos[i].row.ComputeInstanceID])
+			}
+			return v
 		}, links)
 		return writeRaw(w, http.StatusOK, *buf)
 	}
@@ -225,10 +230,25 @@ type Servers interface {
 	GetServer(ctx context.Context, id string) (compute.Server, error)
 }
 
-// addAddresses fills ip / addresses from the compute server (IPv4 only, as Trove); omitted with a DNS hostname
+// showsAddresses: Trove shows ip / addresses for an instance with a server and no DNS hostname.
+func showsAddresses(row *catalog.Instance) bool {
+	return row.ComputeInstanceID != "" && row.Hostname == ""
+}
+
+// setAddresses fills ip / addresses from the server's addresses (IPv4 only, as Trove); neither key without one.
+func setAddresses(v *instanceView, addrs []compute.Address) {
+	for _, ad := range addrs {
+		if ad.Version == 4 && ad.Addr != "" {
+			v.IP = append(v.IP, ad.Addr)
+			v.Addresses = append(v.Addresses, addressView{Address: ad.Addr, Type: "private", Network: ad.Network})
+		}
+	}
+}
+
+// addAddresses fills ip / addresses of one instance (show) from the compute server; omitted with a DNS hostname
 // or when the server cannot be read.
 func (a *API) addAddresses(ctx context.Context, rc *requestContext, row *catalog.Instance, v *instanceView) {
-	if a.servers == nil || row.ComputeInstanceID == "" || row.Hostname != "" {
+	if a.servers == nil || !showsAddresses(row) {
 		return
 	}
 	srv, err := a.servers.GetServer(ctx, row.ComputeInstanceID)
@@ -236,12 +256,32 @@ func (a *API) addAddresses(ctx context.Context, rc *requestContext, row *catalog
 		rc.logger().WithError(err).WithField("instance_id", row.ID).Info("server addresses unavailable")
 		return
 	}
-	for _, ad := range srv.Addresses {
-		if ad.Version == 4 && ad.Addr != "" {
-			v.IP = append(v.IP, ad.Addr)
-			v.Addresses = append(v.Addresses, addressView{Address: ad.Addr, Type: "private", Network: ad.Network})
+	setAddresses(v, srv.Addresses)
+}
+
+// listAddresses asks the compute driver for the addresses of a whole list page in one call (never one call per
+// instance): compute id → addresses. Lists show no addresses with a driver that cannot answer in bulk, or when
+// the call fails.
+func (a *API) listAddresses(ctx context.Context, rc *requestContext, infos []instanceInfo) map[string][]compute.Address {
+	l, ok := a.servers.(compute.AddressLister)
+	if !ok {
+		return nil
+	}
+	ids := make([]string, 0, len(infos))
+	for i := range infos {
+		if showsAddresses(infos[i].row) {
+			ids = append(ids, infos[i].row.ComputeInstanceID)
 		}
 	}
+	if len(ids) == 0 {
+		return nil
+	}
+	m, err := l.ServerAddresses(ctx, ids)
+	if err != nil {
+		rc.logger().WithError(err).Info("server addresses unavailable for the instance list")
+		return nil
+	}
+	return m
 }
 
 var localities = []string{"affinity", "soft-affinity", "anti-affinity", "soft-anti-affinity"}

@@ -112,9 +112,13 @@ func (a *API) mgmtListInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	addrs := a.listAddresses(r.Context(), rc, infos)
 	out := make([]mgmtInstanceView, len(infos))
 	for i := range infos {
 		out[i] = a.renderMgmtInstance(rc, &infos[i])
+		if showsAddresses(infos[i].row) {
+			setAddresses(&out[i].instanceView, addrs[infos[i].row.ComputeInstanceID])
+		}
 	}
 	body := map[string]any{"instances": out}
 	if next != "" {
@@ -145,5 +149,7 @@ func (a *API) mgmtShowInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"instance": a.renderMgmtInstance(rc, &infos[0])})
+	v := a.renderMgmtInstance(rc, &infos[0])
+	a.addAddresses(r.Context(), rc, &row, &v.instanceView)
+	return writeJSON(w, http.StatusOK, map[string]any{"instance": v})
 }

@@ -9,7 +9,7 @@ import (
 // The instance list is the API's hottest response: encoding/json's reflection over instanceView was ~14% of
 // trove-api's CPU per list (BenchmarkAPI profile). appendJSON writes the same bytes as json.Marshal (same key
 // order, omitempty rules and escaping; viewjson_test.go compares both) for the common fields and hands the rare
-// ones (addresses, fault, extra volume keys, non-trivial access …) and any string that needs escaping to
+// ones (fault, extra volume keys, non-trivial access …) and any string that needs escaping to
 // encoding/json, which is byte-identical by construction.
 
 // appendJSONString appends s as a JSON string: plain printable ASCII directly, anything else (quotes,
@@ -105,12 +105,29 @@ func (v *instanceView) appendJSON(b []byte) []byte {
 	}
 	b = appendOptString(b, `,"hostname":`, v.Hostname)
 	if len(v.IP) > 0 {
-		b = append(b, `,"ip":`...)
-		b = appendMarshal(b, v.IP)
+		b = append(b, `,"ip":[`...)
+		for i, ip := range v.IP {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, ip)
+		}
+		b = append(b, ']')
 	}
 	if len(v.Addresses) > 0 {
-		b = append(b, `,"addresses":`...)
-		b = appendMarshal(b, v.Addresses)
+		b = append(b, `,"addresses":[`...)
+		for i := range v.Addresses {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"address":`...)
+			b = appendJSONString(b, v.Addresses[i].Address)
+			b = append(b, `,"type":`...)
+			b = appendJSONString(b, v.Addresses[i].Type)
+			b = appendOptString(b, `,"network":`, v.Addresses[i].Network)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
 	if v.ReplicaOf != nil {
 		b = append(b, `,"replica_of":{"id":`...)

@@ -39,7 +39,12 @@ func sampleViews() map[string]instanceView {
 	tricky.EncryptedRPC = &no
 	tricky.Hostname = "<"
 	empty := instanceView{}
-	return map[string]instanceView{"list": list, "detail": detail, "tricky": tricky, "empty": empty}
+	addressed := list
+	addressed.IP = []string{"127.77.0.1", "10.0.0.<1>"}
+	addressed.Addresses = []addressView{{Address: "127.77.0.1", Type: "private", Network: "local"},
+		{Address: "10.0.0.<1>", Type: "private"}, {Address: "é\"", Type: "\u2028", Network: "n\x01"}}
+	return map[string]instanceView{"list": list, "detail": detail, "tricky": tricky, "empty": empty,
+		"list with addresses": addressed}
 }
 
 // appendJSON must produce exactly json.Marshal's bytes for every field combination the views use.
@@ -69,6 +74,7 @@ func TestInstanceListJSONMatchesEncodingJSON(t *testing.T) {
 		{"one, no next", []instanceView{all["list"]}, nil},
 		{"two with next", []instanceView{all["list"], all["tricky"]}, next},
 		{"empty links omitted", []instanceView{all["detail"]}, []link{}},
+		{"with and without addresses", []instanceView{all["list with addresses"], all["list"], all["list with addresses"]}, next},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,6 +103,8 @@ func FuzzInstanceViewJSON(f *testing.F) {
 		v.Name, v.Region, v.Hostname, v.ID, v.Status = name, region, host, href, region
 		v.Links = []link{{Href: href, Rel: name}}
 		v.Datastore.Type, v.TenantID, v.Password = &host, name, href
+		v.IP = []string{host, region}
+		v.Addresses = []addressView{{Address: host, Type: name, Network: region}, {Address: href, Type: "private"}}
 		want, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
