@@ -36,13 +36,8 @@ func (g RPCGuests) Guest(ctx context.Context, instanceID string) (Guest, error) 
 
 func (g RPCGuests) codec(ctx context.Context, id string) (rpc.Codec, error) {
 	keys, envelope, err := g.Catalog.InstanceKeys(ctx, g.WrapKey, id)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, err
-	case keys.Empty():
-		return rpc.PlainCodec(), nil
-	case rpc.Envelope(envelope) == rpc.EnvelopeAEAD:
-		return rpc.AEADCodec(keys, id), nil
 	}
-	return rpc.TroveCodecKeys(keys), nil
+	return rpc.GuestCodec(id, keys, rpc.Envelope(envelope))
 }

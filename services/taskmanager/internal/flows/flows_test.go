@@ -109,8 +109,12 @@ func TestCreateTimeoutAndDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	codec, err := rpc.GuestCodec(in.ID, p.Keys, p.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := make(chan guestapi.PrepareArgs, 1)
-	srv := e.tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(in.ID), Server: in.ID, Version: guestapi.Version, Codec: guestCodec(in.ID, p)})
+	srv := e.tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(in.ID), Server: in.ID, Version: guestapi.Version, Codec: codec})
 	rpc.Register(srv, guestapi.MethodPrepare, func(_ context.Context, _ rpc.Context, a guestapi.PrepareArgs) (rpc.Void, error) {
 		got <- a
 		return rpc.Void{}, nil

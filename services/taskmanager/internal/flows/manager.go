@@ -203,7 +203,16 @@ func (m *Manager) guest(ctx context.Context, id string) (*guestapi.Client, rpc.C
 	if err != nil {
 		return nil, nil, err
 	}
-	codec := guestCodec(id, p)
+	return m.guestWith(id, p)
+}
+
+// guestWith returns a client for the instance's guest sealing with the given keys (rotation talks to a guest
+// under a key other than the catalog's current one).
+func (m *Manager) guestWith(id string, p rpc.PeerKeys) (*guestapi.Client, rpc.Codec, error) {
+	codec, err := rpc.GuestCodec(id, p.Keys, p.Envelope)
+	if err != nil {
+		return nil, nil, err
+	}
 	c := guestapi.New(m.Transport.Client(guestapi.Target(id), codec))
 	c.Low, c.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
 	return c, codec, nil

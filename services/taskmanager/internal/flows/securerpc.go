@@ -105,8 +105,10 @@ func (m *Manager) RotateRPCKey(ctx context.Context, rc rpc.Context, id string) e
 	// The guest holds only the old key: seal with it (the reply comes back under it too).
 	old := p
 	old.Keys = keyring.Single(oldKey)
-	guest := guestapi.New(m.Transport.Client(guestapi.Target(id), guestCodec(id, old)))
-	guest.Low, guest.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
+	guest, _, err := m.guestWith(id, old)
+	if err != nil {
+		return err
+	}
 	args := guestapi.RotateRPCKeyArgs{NewKey: newKey, OverlapSeconds: overlap.Seconds()}
 	err = m.retry(ctx, id, "sending the new key to the guest", func() error {
 		err := guest.RotateRPCKey(ctx, rc, args)
@@ -179,9 +181,11 @@ func (m *Manager) finishRotation(ctx context.Context, rc rpc.Context, id string)
 	ping := func(key string) error {
 		one := p
 		one.Keys = keyring.Single(key)
-		c := guestapi.New(m.Transport.Client(guestapi.Target(id), guestCodec(id, one)))
-		c.Low, c.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
-		_, err := c.RPCPing(ctx, rc)
+		c, _, err := m.guestWith(id, one)
+		if err != nil {
+			return err
+		}
+		_, err = c.RPCPing(ctx, rc)
 		return err
 	}
 	if ping(p.Keys.Current) == nil {
@@ -211,7 +215,9 @@ func (m *Manager) finishRotation(ctx context.Context, rc rpc.Context, id string)
 	}
 	old := p
 	old.Keys = keyring.Single(p.Keys.Previous)
-	guest := guestapi.New(m.Transport.Client(guestapi.Target(id), guestCodec(id, old)))
-	guest.Low, guest.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
+	guest, _, err := m.guestWith(id, old)
+	if err != nil {
+		return err
+	}
 	return guest.RotateRPCKey(ctx, rc, guestapi.RotateRPCKeyArgs{NewKey: p.Keys.Current, OverlapSeconds: m.Config.RotationOverlap.Seconds()})
 }

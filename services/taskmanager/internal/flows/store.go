@@ -12,14 +12,3 @@ func peerKeys(ctx context.Context, db *catalog.DB, wrapKey, id string) (rpc.Peer
 	keys, envelope, err := db.InstanceKeys(ctx, wrapKey, id)
 	return rpc.PeerKeys{Keys: keys, Envelope: rpc.Envelope(envelope)}, err
 }
-
-// guestCodec is the codec the control plane uses towards an instance's guest.
-func guestCodec(id string, p rpc.PeerKeys) rpc.Codec {
-	switch {
-	case p.Keys.Empty():
-		return rpc.PlainCodec()
-	case p.Envelope == rpc.EnvelopeAEAD:
-		return rpc.AEADCodec(p.Keys, id)
-	}
-	return rpc.TroveCodecKeys(p.Keys)
-}
