@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -94,20 +95,14 @@ func (a *API) listBackups(w http.ResponseWriter, r *http.Request) error {
 			f.DatastoreVersionID = v.ID
 		}
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := parsePositive(s)
-		if err != nil {
-			return err
-		}
-		f.Limit = n
+	limit, offset, err := offsetPage(q)
+	if err != nil {
+		return err
 	}
-	if s := q.Get("marker"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return fault.BadRequest("marker must be a non-negative integer.")
-		}
-		f.Offset = n
+	if limit > 0 {
+		f.Limit = limit
 	}
+	f.Offset = offset
 	rows, next, err := a.cat.ListBackups(ctx, f)
 	if err != nil {
 		return err
@@ -156,4 +151,22 @@ func (a *API) showBackup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]backupView{"backup": a.renderBackup(ctx, snap, &b)})
+}
+
+// offsetPage reads the paging of Trove's offset-paginated lists (backups, mgmt instances: ORDER BY updated DESC,
+// marker = integer offset, api.md §1.4). limit is 0 when the query has none.
+func offsetPage(q url.Values) (limit, offset int, err error) {
+	if s := q.Get("limit"); s != "" {
+		if limit, err = parsePositive(s); err != nil {
+			return 0, 0, err
+		}
+	}
+	if s := q.Get("marker"); s != "" {
+		n, convErr := strconv.Atoi(s)
+		if convErr != nil || n < 0 {
+			return 0, 0, fault.BadRequest("marker must be a non-negative integer.")
+		}
+		offset = n
+	}
+	return limit, offset, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -90,20 +89,14 @@ func (a *API) mgmtListInstances(w http.ResponseWriter, r *http.Request) error {
 	case "false":
 		f.Deleted = new(bool)
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := parsePositive(s)
-		if err != nil {
-			return err
-		}
-		f.Limit = n
+	limit, offset, err := offsetPage(q)
+	if err != nil {
+		return err
 	}
-	if s := q.Get("marker"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return fault.BadRequest("marker must be a non-negative integer.")
-		}
-		f.Offset = n
+	if limit > 0 {
+		f.Limit = limit
 	}
+	f.Offset = offset
 	rows, next, err := a.cat.ListInstancesAllTenants(r.Context(), f)
 	if err != nil {
 		return err
