@@ -89,8 +89,21 @@ func New(d Deps) *API {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
+// notImplemented is the handler of every route Trove has that is not built yet: Trove's 501 fault with webob's
+// default explanation, after identity and the tenant-path check like any routed request. Building one of them
+// means replacing its notImplemented entry in the route table and deleting its line under "Routes answering
+// 501" in docs/api.md (TestEveryTroveRouteIsRouted holds the two to the same list).
 func notImplemented(http.ResponseWriter, *http.Request) error {
 	return fault.NotImplemented("The server has either erred or is incapable of performing the requested operation.")
+}
+
+// mgmtNotImplemented is notImplemented behind the mgmt routes' hard-coded admin check (a non-admin learns 401,
+// as from every mgmt route).
+func mgmtNotImplemented(w http.ResponseWriter, r *http.Request) error {
+	if err := requireAdmin(reqCtx(r)); err != nil {
+		return err
+	}
+	return notImplemented(w, r)
 }
 
 // Handler returns the whole application: versions, healthcheck and the authenticated /v1.0 tree.
@@ -168,11 +181,62 @@ func (a *API) Handler() http.Handler {
 		{"GET", "mgmt/quotas/{project}", a.showQuotas},
 		{"PUT", "mgmt/quotas/{project}", a.updateQuotas},
 		{"POST", "mgmt/instances/{id}/action", a.mgmtInstanceAction}, {"POST", "mgmt/instances/action", a.mgmtInstancesAction},
+
+		// Routes of Trove's API (api.md §3) that are not built yet: 501. Keep in step with "Routes answering 501"
+		// in docs/api.md.
+		{"GET", "instances/{id}/configuration", notImplemented},
+		{"GET", "instances/{id}/log", notImplemented},
+		{"POST", "instances/{id}/log", notImplemented},
+		{"GET", "instances/{id}/ssl", notImplemented},
+		{"POST", "instances/{id}/ssl", notImplemented},
+		{"GET", "instances/{id}/modules", notImplemented},
+		{"POST", "instances/{id}/modules", notImplemented},
+		{"DELETE", "instances/{id}/modules/{module_id}", notImplemented},
+		{"DELETE", "datastores/{ds}", notImplemented},
+		{"GET", "datastores/{ds}/versions/{version}/volume-types", notImplemented},
+		{"POST", "backups", notImplemented},
+		{"DELETE", "backups/{id}", notImplemented},
+		{"GET", "backup_strategies", notImplemented},
+		{"POST", "backup_strategies", notImplemented},
+		{"DELETE", "backup_strategies", notImplemented},
+		{"GET", "modules", notImplemented},
+		{"POST", "modules", notImplemented},
+		{"GET", "modules/{id}", notImplemented},
+		{"PUT", "modules/{id}", notImplemented},
+		{"DELETE", "modules/{id}", notImplemented},
+		{"GET", "modules/{id}/instances", notImplemented},
+		{"PUT", "modules/{id}/instances", notImplemented},
+		{"GET", "clusters", notImplemented},
+		{"POST", "clusters", notImplemented},
+		{"GET", "clusters/{id}", notImplemented},
+		{"POST", "clusters/{id}", notImplemented},
+		{"DELETE", "clusters/{id}", notImplemented},
+		{"GET", "clusters/{id}/instances/{iid}", notImplemented},
+		{"GET", "clusters/{id}/root", notImplemented},
+		{"POST", "clusters/{id}/root", notImplemented},
+		{"GET", "mgmt/instances/{id}/root", mgmtNotImplemented},
+		{"GET", "mgmt/instances/{id}/diagnostics", mgmtNotImplemented},
+		{"GET", "mgmt/instances/{id}/hwinfo", mgmtNotImplemented},
+		{"GET", "mgmt/instances/{id}/rpc_ping", mgmtNotImplemented},
+		{"POST", "mgmt/instances/{id}/upgrade", mgmtNotImplemented},
+		{"GET", "mgmt/clusters", mgmtNotImplemented},
+		{"GET", "mgmt/clusters/{id}", mgmtNotImplemented},
+		{"POST", "mgmt/clusters/{id}/action", mgmtNotImplemented},
+		{"GET", "mgmt/datastore-versions", mgmtNotImplemented},
+		{"POST", "mgmt/datastore-versions", mgmtNotImplemented},
+		{"GET", "mgmt/datastore-versions/{id}", mgmtNotImplemented},
+		{"PATCH", "mgmt/datastore-versions/{id}", mgmtNotImplemented},
+		{"DELETE", "mgmt/datastore-versions/{id}", mgmtNotImplemented},
+		{"GET", "mgmt/datastores/versions/{version}/parameters", mgmtNotImplemented},
+		{"POST", "mgmt/datastores/versions/{version}/parameters", mgmtNotImplemented},
+		{"GET", "mgmt/datastores/versions/{version}/parameters/{name}", mgmtNotImplemented},
+		{"PUT", "mgmt/datastores/versions/{version}/parameters/{name}", mgmtNotImplemented},
+		{"DELETE", "mgmt/datastores/versions/{version}/parameters/{name}", mgmtNotImplemented},
 	}
 	for _, rt := range routes {
 		v1.Handle("/"+rt.path, a.wrap(rt.h)).Methods(rt.method)
 	}
-	// Every other mgmt route is admin-only in Trove: a non-admin learns 401, an admin that it is not here.
+	// Any other mgmt path is admin-only in Trove too: a non-admin learns 401, an admin that it is not here.
 	v1.PathPrefix("/mgmt/").Handler(a.wrap(func(_ http.ResponseWriter, r *http.Request) error {
 		if err := requireAdmin(reqCtx(r)); err != nil {
 			return err

@@ -57,8 +57,10 @@ func TestMiddleware(t *testing.T) {
 			}
 		}},
 		{"method without action is 404", "demo", "PUT", "/v1.0/" + projDemo + "/datastores/mysql", 404, nil},
-		{"unimplemented mgmt route as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/clusters", 401, nil},
-		{"unimplemented mgmt route as admin", "admin", "GET", "/v1.0/" + projAdmin + "/mgmt/clusters", 404, nil},
+		{"unrouted mgmt path as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/flavors", 401, nil},
+		{"unrouted mgmt path as admin", "admin", "GET", "/v1.0/" + projAdmin + "/mgmt/flavors", 404, nil},
+		{"mgmt route not built yet as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/clusters", 401, nil},
+		{"mgmt route not built yet as admin", "admin", "GET", "/v1.0/" + projAdmin + "/mgmt/clusters", 501, nil},
 		{"mgmt instances as non-admin", "demo", "GET", "/v1.0/" + projDemo + "/mgmt/instances", 401, nil},
 		{"mgmt as non-admin", "demo", "PUT", "/v1.0/" + projDemo + "/mgmt/quotas/" + projDemo, 401, func(t *testing.T, r response) {
 			if r.faultName() != "unauthorized" || r.faultMessage() != "User does not have admin privileges." {
