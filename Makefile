@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test check fuzz bench soak run stop clean fresh-check
+.PHONY: all build test conformance check fuzz bench soak run stop clean fresh-check
 
 all: build
 
@@ -16,11 +16,18 @@ build:
 	cd services/conductor && $(GO) build -o $(BIN)/ ./cmd/...
 	cd services/guestagent && $(GO) build -o $(BIN)/ ./cmd/...
 
-# Installs and starts MariaDB, RabbitMQ and Keystone when missing, writes .test.env, then runs every test.
+# Installs and starts MariaDB, RabbitMQ and Keystone when missing, writes .test.env, then runs every test; the e2e
+# module's tests leave `make run`'s deployment up, and Trove's acceptance suite runs against it last.
 test: build
 	bash deploy/test-env.sh
 	set -a; source ./.test.env; set +a; \
 	  for m in $(MODULES); do (cd $$m && $(GO) test -count=1 -timeout 40m ./...) || exit 1; done
+	bash deploy/run.sh >/dev/null && bash deploy/conformance.sh
+
+# Trove's acceptance suite (tempest + trove-tempest-plugin) against `make run`'s deployment: one table, and the
+# gate in deploy/conformance/required.txt. CONFORMANCE_RUNS=10 runs it ten times in a row.
+conformance: run
+	TROVE_CONFORMANCE_RUNS=$(or $(CONFORMANCE_RUNS),1) bash deploy/conformance.sh
 
 check:
 	@bad=$$(gofmt -l $(MODULES)); if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
