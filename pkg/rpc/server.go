@@ -23,6 +23,10 @@ type ServerConfig struct {
 	Version     string // endpoint version, e.g. "1.3"
 	Codec       Codec  // nil: PlainCodec
 	Concurrency int    // handlers running at once; 0: 8
+	// Order, when set, orders the server's messages per method (see Ordering): writes one at a time in
+	// arrival order, reads beside each other but never before an earlier write; it should answer Write for
+	// methods it does not know. nil: every message is dispatched at once, concurrently (conductor, taskmanager).
+	Order func(method string) Ordering
 }
 
 type handlerFunc func(ctx context.Context, rc Context, args map[string]json.RawMessage) (json.RawMessage, error)
@@ -36,6 +40,10 @@ type Server struct {
 	hs   map[string]handlerFunc
 	sem  chan struct{}
 	dups *dedup
+
+	// with cfg.Order only
+	backlog chan struct{} // ordered messages taken and not finished (waiting or running)
+	order   orderLock
 
 	mu       sync.Mutex
 	chs      []*amqp.Channel
@@ -64,11 +72,15 @@ func (t *Transport) NewServer(cfg ServerConfig) *Server {
 		cfg.Version = "1.0"
 	}
 	hctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		t: t, cfg: cfg, hs: map[string]handlerFunc{}, sem: make(chan struct{}, cfg.Concurrency), dups: newDedup(4096),
 		log:     t.log.WithFields(logrus.Fields{"topic": cfg.Topic, "server": cfg.Server}),
 		fanoutQ: cfg.Topic + "_fanout_" + hexID(), hctx: hctx, hcancel: cancel,
 	}
+	if cfg.Order != nil {
+		s.backlog = make(chan struct{}, cfg.Concurrency)
+	}
+	return s
 }
 
 // Void is the result type of handlers that return nothing (encodes as null).
@@ -175,7 +187,11 @@ func (s *Server) attach(conn *amqp.Connection) error {
 		}
 		tags = append(tags, tag)
 		s.readers.Add(1)
-		go s.read(deliveries)
+		if s.cfg.Order != nil {
+			go s.readOrdered(deliveries)
+		} else {
+			go s.read(deliveries)
+		}
 	}
 	s.mu.Lock()
 	s.chs, s.tags = chs, tags
@@ -276,35 +292,73 @@ const stopDeleteTimeout = 5 * time.Second
 func (s *Server) Handled() uint64 { return s.handled.Load() }
 
 func (s *Server) dispatch(body []byte) {
+	if in, ok := s.open(body); ok {
+		s.run(in)
+	}
+}
+
+// inbound is a message opened for dispatch.
+type inbound struct {
+	req    request
+	meta   Meta
+	args   map[string]json.RawMessage
+	rc     Context
+	origin Origin
+	err    error // the message could not be opened: it is answered with err and no handler runs
+}
+
+// open decodes, deduplicates and authenticates one message body; false when the message is dropped
+// (malformed, duplicate or rejected: logged and counted, never answered).
+func (s *Server) open(body []byte) (inbound, bool) {
 	req, err := decodeRequest(body)
 	if err != nil {
-		countReject(RejectMalformed)
-		s.log.WithError(err).Warn("dropping malformed RPC message")
-		return
+		s.malformed(err)
+		return inbound{}, false
 	}
+	return s.openRequest(req)
+}
+
+func (s *Server) malformed(err error) {
+	countReject(RejectMalformed)
+	s.log.WithError(err).Warn("dropping malformed RPC message")
+}
+
+// openRequest is open after the body was decoded.
+func (s *Server) openRequest(req request) (inbound, bool) {
 	log := func() *logrus.Entry { return s.log.WithField("method", req.Method) } // built only when logging
 	if req.UniqueID != "" && !s.dups.add(req.UniqueID) {
 		log().WithField("unique_id", req.UniqueID).Info("dropping duplicate RPC message")
-		return
+		return inbound{}, false
 	}
-	m := Meta{Topic: s.cfg.Topic, Method: req.Method, MsgID: req.MsgID, ReplyQ: req.ReplyQ}
-	args, rcJSON, origin, err := s.cfg.Codec.DecodeRequest(s.hctx, m, req.Args, req.Ctx)
+	in := inbound{req: req, meta: Meta{Topic: s.cfg.Topic, Method: req.Method, MsgID: req.MsgID, ReplyQ: req.ReplyQ}}
+	args, rcJSON, origin, err := s.cfg.Codec.DecodeRequest(s.hctx, in.meta, req.Args, req.Ctx)
 	var rej *RejectError
 	if errors.As(err, &rej) {
 		countReject(rej.Reason)
 		log().WithField("reason", rej.Reason).WithError(err).Warn("rejected RPC message")
-		return
+		return inbound{}, false
 	}
-	var rc Context
 	if err == nil {
-		err = json.Unmarshal(rcJSON, &rc)
+		err = json.Unmarshal(rcJSON, &in.rc)
 	}
 	if err != nil {
 		log().WithError(err).Error("cannot open RPC message")
-		s.reply(log, m, Origin{}, nil, err)
+		in.err = err
+		return in, true
+	}
+	in.args, in.origin = args, origin
+	in.rc.SenderInstanceID = origin.InstanceID
+	return in, true
+}
+
+// run calls the handler of an opened message and replies when the message is a call.
+func (s *Server) run(in inbound) {
+	req, rc := in.req, in.rc
+	log := func() *logrus.Entry { return s.log.WithField("method", req.Method) } // built only when logging
+	if in.err != nil {
+		s.reply(log, in.meta, Origin{}, nil, in.err)
 		return
 	}
-	rc.SenderInstanceID = origin.InstanceID
 	withReq := func() *logrus.Entry { return log().WithField("request_id", rc.RequestID) }
 	s.hmu.RLock()
 	h := s.hs[req.Method]
@@ -323,12 +377,12 @@ func (s *Server) dispatch(body []byte) {
 	default:
 		s.handled.Add(1)
 		ctx := logging.WithRequestID(s.hctx, rc.RequestID)
-		result, herr = h(ctx, rc, args)
+		result, herr = h(ctx, rc, in.args)
 	}
 	if herr != nil {
 		withReq().WithError(herr).Warn("RPC handler failed")
 	}
-	s.reply(withReq, m, origin, result, herr)
+	s.reply(withReq, in.meta, in.origin, result, herr)
 }
 
 func (s *Server) reply(log func() *logrus.Entry, m Meta, origin Origin, result json.RawMessage, herr error) {
