@@ -93,9 +93,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// messages for this instance are applied in the order they were sent (writes alone, reads after them)
+	h := &handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log, Keys: keys}
 	srv := tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(cfg.GuestID), Server: cfg.GuestID,
-		Version: guestapi.Version, Codec: keys.ServerCodec()})
-	(&handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log, Keys: keys}).Register(srv)
+		Version: guestapi.Version, Codec: keys.ServerCodec(), Order: h.Order})
+	h.Register(srv)
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}

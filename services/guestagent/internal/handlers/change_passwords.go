@@ -11,7 +11,7 @@ import (
 // change_passwords — cast. Payload NOT logged (passwords). Not resumed; idempotent. Forwards
 // trove_notification.
 func (h *Handlers) registerChangePasswords(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodChangePasswords, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodChangePasswords, order: rpc.Write, notify: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.ChangePasswordsArgs) (void, error) {
 			return void{}, h.Agent.Shared(func(m datastore.Manager) error { return m.ChangePasswords(ctx, a.Users) })
 		})

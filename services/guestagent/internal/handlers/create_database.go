@@ -12,7 +12,7 @@ import (
 // lost, as in Trove), but idempotent (CREATE ... IF NOT EXISTS). Refused when the volume is full. Forwards
 // trove_notification.
 func (h *Handlers) registerCreateDatabase(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodCreateDatabase, logArgs: true, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodCreateDatabase, order: rpc.Write, logArgs: true, notify: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.CreateDatabaseArgs) (void, error) {
 			return void{}, h.Agent.Grow(func(m datastore.Manager) error { return m.CreateDatabases(ctx, a.Databases) })
 		})

@@ -11,7 +11,7 @@ import (
 // delete_database — cast. Payload logged. Not resumed; idempotent (DROP ... IF EXISTS). Forwards
 // trove_notification.
 func (h *Handlers) registerDeleteDatabase(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodDeleteDatabase, logArgs: true, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodDeleteDatabase, order: rpc.Write, logArgs: true, notify: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.DeleteDatabaseArgs) (void, error) {
 			return void{}, h.Agent.Shared(func(m datastore.Manager) error { return m.DeleteDatabase(ctx, a.Database) })
 		})

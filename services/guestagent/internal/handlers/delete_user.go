@@ -11,7 +11,7 @@ import (
 // delete_user — cast. Payload NOT logged (the user dict may carry _password). Not resumed; idempotent.
 // Forwards trove_notification.
 func (h *Handlers) registerDeleteUser(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodDeleteUser, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodDeleteUser, order: rpc.Write, notify: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.DeleteUserArgs) (void, error) {
 			return void{}, h.Agent.Shared(func(m datastore.Manager) error { return m.DeleteUser(ctx, a.User.Name, a.User.HostOrDefault()) })
 		})

@@ -10,7 +10,7 @@ import (
 
 // enable_root_with_password — call (high timeout). Payload NOT logged (root_password). Idempotent.
 func (h *Handlers) registerEnableRootWithPassword(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodEnableRootWithPassword},
+	handle(h, srv, spec{name: guestapi.MethodEnableRootWithPassword, order: rpc.Write},
 		func(ctx context.Context, _ rpc.Context, a guestapi.EnableRootWithPasswordArgs) (r guestapi.User, err error) {
 			pw := ""
 			if a.RootPassword != nil {

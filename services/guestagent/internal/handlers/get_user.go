@@ -10,7 +10,7 @@ import (
 
 // get_user — call (low timeout). Payload logged. Read-only; null when the user does not exist.
 func (h *Handlers) registerGetUser(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodGetUser, logArgs: true},
+	handle(h, srv, spec{name: guestapi.MethodGetUser, order: rpc.Read, logArgs: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.GetUserArgs) (r *guestapi.User, err error) {
 			err = h.Agent.Shared(func(m datastore.Manager) error { r, err = m.GetUser(ctx, a.Username, a.Host()); return err })
 			return r, err

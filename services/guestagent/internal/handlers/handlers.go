@@ -1,6 +1,14 @@
 // Package handlers binds the guest RPC methods (rpc.md §B.3) to the agent: one file per method, each stating
-// whether it is a call or a cast, whether its payload may be logged, and whether it must resume after an agent
-// restart. Errors leave as trove.common.exception classes (datastore error kinds).
+// whether it is a call or a cast, how it is ordered against the instance's other messages, whether its payload
+// may be logged, and whether it must resume after an agent restart. Errors leave as trove.common.exception
+// classes (datastore error kinds).
+//
+// Order (Handlers.Order, the server's rpc.ServerConfig.Order): every method that changes the instance is an
+// rpc.Write — applied alone, in the order the messages were sent — and list_*/get_*/is_root_enabled/pre_upgrade
+// are rpc.Read, so a list call sees every cast sent before it. rpc_ping and get_filesystem_stats are
+// rpc.Unordered: they answer while a long prepare, restart or upgrade runs. No handler waits for another message
+// of this guest, so the order cannot deadlock; the agent's lifecycle lock still keeps SQL away from a server
+// being (re)started, including by a prepare resumed at agent start outside any message.
 package handlers
 
 import (
@@ -29,10 +37,21 @@ type Handlers struct {
 	Log      *logrus.Entry
 	// Keys rotates the instance RPC key (rotate_rpc_key); nil refuses rotations.
 	Keys Rotator
+
+	orders map[string]rpc.Ordering // filled by Register, before the server starts
 }
 
-// Register binds every method to srv.
+// Order is the server's rpc.ServerConfig.Order: each registered method's ordering, Write for any other.
+func (h *Handlers) Order(method string) rpc.Ordering {
+	if o, ok := h.orders[method]; ok {
+		return o
+	}
+	return rpc.Write
+}
+
+// Register binds every method to srv (build srv with Order: h.Order).
 func (h *Handlers) Register(srv *rpc.Server) {
+	h.orders = map[string]rpc.Ordering{}
 	for _, r := range []func(*rpc.Server){
 		h.registerPrepare, h.registerRestart, h.registerStopDB, h.registerGetFilesystemStats, h.registerResizeFS,
 		h.registerCreateDatabase, h.registerListDatabases, h.registerDeleteDatabase,
@@ -50,12 +69,14 @@ func (h *Handlers) Register(srv *rpc.Server) {
 // spec describes one method for the shared wrapper.
 type spec struct {
 	name    string
-	logArgs bool // the payload holds no secret and may be logged
-	notify  bool // forward trove_notification's end/error to the conductor (Trove's guest EndNotification)
+	order   rpc.Ordering // against the instance's other messages; explicit in every method's file
+	logArgs bool         // the payload holds no secret and may be logged
+	notify  bool         // forward trove_notification's end/error to the conductor (Trove's guest EndNotification)
 }
 
 // handle registers fn under s.name with logging, error-kind mapping and notification forwarding.
 func handle[A rpc.Validator, R any](h *Handlers, srv *rpc.Server, s spec, fn func(ctx context.Context, rc rpc.Context, a A) (R, error)) {
+	h.orders[s.name] = s.order
 	rpc.Register(srv, s.name, func(ctx context.Context, rc rpc.Context, a A) (R, error) {
 		log := h.Log.WithFields(logrus.Fields{"method": s.name, "request_id": rc.RequestID})
 		if s.logArgs {

@@ -10,8 +10,10 @@ import (
 // prepare — cast (version 1.1). Payload NOT logged (root_password, users' passwords). MUST resume after an
 // agent restart: the agent saves the args (0600) before starting and Start resumes an unfinished prepare; every
 // step is idempotent. Invalid database/user names fail only their step (logged), as in Trove. Forwards trove_notification.
+// Write: the instance's later messages wait until it finished (a repeated prepare then finds it done); rpc_ping
+// and get_filesystem_stats still answer meanwhile.
 func (h *Handlers) registerPrepare(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodPrepare, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodPrepare, order: rpc.Write, notify: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.PrepareArgs) (void, error) {
 			return void{}, h.Agent.Prepare(context.WithoutCancel(ctx), a)
 		})

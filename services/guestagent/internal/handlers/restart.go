@@ -10,7 +10,7 @@ import (
 // restart — call (high timeout). No payload. Not resumed: the caller waits for the result; after an agent
 // restart the server is started anyway unless stop_db was called.
 func (h *Handlers) registerRestart(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodRestart, logArgs: true},
+	handle(h, srv, spec{name: guestapi.MethodRestart, order: rpc.Write, logArgs: true},
 		func(ctx context.Context, _ rpc.Context, _ guestapi.NoArgs) (void, error) {
 			return void{}, h.Agent.Restart(ctx)
 		})

@@ -10,7 +10,7 @@ import (
 
 // revoke_access — call (low timeout). Payload logged. Fails with DatabaseNotFound when nothing is granted.
 func (h *Handlers) registerRevokeAccess(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodRevokeAccess, logArgs: true},
+	handle(h, srv, spec{name: guestapi.MethodRevokeAccess, order: rpc.Write, logArgs: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.RevokeAccessArgs) (void, error) {
 			return void{}, h.Agent.Shared(func(m datastore.Manager) error { return m.RevokeAccess(ctx, a.Username, a.Host(), a.Database) })
 		})

@@ -16,7 +16,7 @@ type Rotator interface {
 // rotate_rpc_key — call (low), ours. Payload is a secret: never logged. Arrives sealed with the current key;
 // the reply is sealed with that key too, and from then on the guest sends under the new key. Idempotent.
 func (h *Handlers) registerRotateRPCKey(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodRotateRPCKey},
+	handle(h, srv, spec{name: guestapi.MethodRotateRPCKey, order: rpc.Write},
 		func(_ context.Context, _ rpc.Context, a guestapi.RotateRPCKeyArgs) (void, error) {
 			if h.Keys == nil {
 				return void{}, rpc.Errorf("GuestError", "key rotation is not available on this guest")

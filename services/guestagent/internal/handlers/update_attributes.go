@@ -12,7 +12,7 @@ import (
 // unless the rename already happened (then the old name is gone and it fails: UserNotFound). Forwards
 // trove_notification.
 func (h *Handlers) registerUpdateAttributes(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodUpdateAttributes, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodUpdateAttributes, order: rpc.Write, notify: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.UpdateAttributesArgs) (void, error) {
 			return void{}, h.Agent.Shared(func(m datastore.Manager) error {
 				return m.UpdateAttributes(ctx, a.Username, a.Host(), a.UserAttrs)

@@ -12,7 +12,7 @@ import (
 // upgrade_info.datastore_version, start. Not resumed as such, but after an agent restart the server is started
 // from the current configuration, which is the same end state.
 func (h *Handlers) registerUpgrade(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodUpgrade, logArgs: true},
+	handle(h, srv, spec{name: guestapi.MethodUpgrade, order: rpc.Write, logArgs: true},
 		func(ctx context.Context, _ rpc.Context, a guestapi.UpgradeArgs) (void, error) {
 			return void{}, h.Agent.Upgrade(context.WithoutCancel(ctx), a.DatastoreVersion())
 		})
