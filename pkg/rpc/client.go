@@ -36,6 +36,23 @@ func (t *Transport) Client(target Target, codec Codec) *Client {
 	return &Client{t: t, target: target, codec: codec}
 }
 
+// At returns a client for the same target and codec that requests version (oslo's prepare(version=…)); ""
+// keeps the target's.
+func (c *Client) At(version string) *Client {
+	if version == "" || version == c.target.Version {
+		return c
+	}
+	cp := *c
+	cp.target.Version = version
+	return &cp
+}
+
+// VersionCompatible is oslo's version_is_compatible(endpoint, requested): same major, requested minor ≤ the
+// endpoint's. It is also how a client checks a version against its version cap (can_send_version).
+func VersionCompatible(endpoint, requested string) bool {
+	return versionCompatible(endpoint, requested)
+}
+
 // Validator is implemented by every RPC argument struct.
 type Validator interface{ Validate() error }
 
