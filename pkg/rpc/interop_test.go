@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,24 +91,7 @@ func TestGoClientPythonServer(t *testing.T) {
 		t.Run(fmt.Sprintf("key=%t", key != ""), func(t *testing.T) {
 			tr := newTransport(t)
 			topic := testenv.UniqueName(t, "go-to-py")
-			cmd := exec.Command(pythonOslo, "testdata/interop.py", "server", testenv.TransportURL(t), tr.Exchange(), topic, key)
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { stdin.Close(); cmd.Wait() }()
-			if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "READY\n" {
-				t.Fatalf("python server did not start: %q %v\n%s", line, err, stderr.String())
-			}
+			stderr := testenv.PythonPeer(t, "testdata/interop.py", "server", testenv.TransportURL(t), tr.Exchange(), topic, key)
 			cli := tr.Client(Target{Topic: topic, Version: "1.3"}, TroveCodec(key))
 			rc := Context{RequestID: "req-go-1", Roles: []string{"member"}}
 			var echo struct {
@@ -118,12 +100,12 @@ func TestGoClientPythonServer(t *testing.T) {
 				Roles     []string `json:"roles"`
 			}
 			if err := cli.Call(context.Background(), rc, "echo", echoArgs{Text: "from go"}, &echo, 15*time.Second); err != nil {
-				t.Fatalf("echo: %v\n%s", err, stderr.String())
+				t.Fatalf("echo: %v\n%s", err, stderr())
 			}
 			if echo.Text != "from go" || echo.RequestID != "req-go-1" || fmt.Sprint(echo.Roles) != "[member]" {
 				t.Errorf("echo = %+v", echo)
 			}
-			err = cli.Call(context.Background(), rc, "fail", nil, nil, 15*time.Second)
+			err := cli.Call(context.Background(), rc, "fail", nil, nil, 15*time.Second)
 			if !errors.Is(err, &RemoteError{Class: "ValueError", Module: ModuleBuiltins}) || !strings.Contains(err.Error(), "bad value from python") {
 				t.Errorf("fail: %v", err)
 			}
