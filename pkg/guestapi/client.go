@@ -7,17 +7,21 @@ import (
 	"github.com/trove-go/trove/pkg/rpc"
 )
 
-// Target is the RPC target of an instance's guest (topic guestagent.<id>, no server, version 1.3).
+// Target is the RPC target of an instance's guest (topic guestagent.<id>, no server, version 1.0; Client
+// sends each method with its own version).
 func Target(instanceID string) rpc.Target {
-	return rpc.Target{Topic: Topic(instanceID), Version: Version}
+	return rpc.Target{Topic: Topic(instanceID), Version: BaseVersion}
 }
 
-// Client sends guest methods with Trove's kind and timeout (rpc.md §B.3). Casts return once the broker has
-// confirmed the message; calls return the guest's result or *rpc.RemoteError.
+// Client sends guest methods with Trove's kind, timeout and version (rpc.md §B.3), within what Peer may be
+// sent. Casts return once the broker has confirmed the message; calls return the guest's result or
+// *rpc.RemoteError; a method the peer cannot be sent returns an *UnsupportedError at once.
 type Client struct {
 	rpc  *rpc.Client
 	Low  time.Duration // agent_call_low_timeout
 	High time.Duration // agent_call_high_timeout
+	// Peer is the guest's agent and version cap; the zero value is an unrecorded agent under latest.
+	Peer Peer
 }
 
 // New wraps an rpc.Client built with Target(instanceID) and the instance's codec.
@@ -25,17 +29,41 @@ func New(c *rpc.Client) *Client {
 	return &Client{rpc: c, Low: DefaultLowTimeout, High: DefaultHighTimeout}
 }
 
+// at returns the client requesting method's version for the peer, and that version.
+func (c *Client) at(method string) (*rpc.Client, string, error) {
+	v, err := c.Peer.VersionFor(method)
+	if err != nil {
+		return nil, "", err
+	}
+	return c.rpc.At(v), v, nil
+}
+
 func (c *Client) call(ctx context.Context, rc rpc.Context, method string, args, result any, timeout time.Duration) error {
-	return c.rpc.Call(ctx, rc, method, args, result, timeout)
+	r, _, err := c.at(method)
+	if err != nil {
+		return err
+	}
+	return r.Call(ctx, rc, method, args, result, timeout)
 }
 
 func (c *Client) cast(ctx context.Context, rc rpc.Context, method string, args any) error {
-	return c.rpc.Cast(ctx, rc, method, args)
+	r, _, err := c.at(method)
+	if err != nil {
+		return err
+	}
+	return r.Cast(ctx, rc, method, args)
 }
 
-// Prepare casts prepare.
+// Prepare casts prepare: version 1.1, or 1.0 without ds_version when the cap is below 1.1 (as Trove).
 func (c *Client) Prepare(ctx context.Context, rc rpc.Context, a PrepareArgs) error {
-	return c.cast(ctx, rc, MethodPrepare, a)
+	r, v, err := c.at(MethodPrepare)
+	if err != nil {
+		return err
+	}
+	if v == BaseVersion {
+		a.DSVersion = nil
+	}
+	return r.Cast(ctx, rc, MethodPrepare, a)
 }
 
 // Restart calls restart (high).
@@ -43,9 +71,19 @@ func (c *Client) Restart(ctx context.Context, rc rpc.Context) error {
 	return c.call(ctx, rc, MethodRestart, NoArgs{}, nil, c.High)
 }
 
-// StopDB calls stop_db (low).
+// StopDB calls stop_db (low): version 1.1 without arguments, or 1.0 with do_not_start_on_reboot false when
+// the cap is below 1.1 (as Trove).
 func (c *Client) StopDB(ctx context.Context, rc rpc.Context) error {
-	return c.call(ctx, rc, MethodStopDB, StopDBArgs{}, nil, c.Low)
+	r, v, err := c.at(MethodStopDB)
+	if err != nil {
+		return err
+	}
+	var a StopDBArgs
+	if v == BaseVersion {
+		no := false
+		a.DoNotStartOnReboot = &no
+	}
+	return r.Call(ctx, rc, MethodStopDB, a, nil, c.Low)
 }
 
 // GetFilesystemStats calls get_filesystem_stats (low).
@@ -55,10 +93,25 @@ func (c *Client) GetFilesystemStats(ctx context.Context, rc rpc.Context) (Filesy
 	return r, err
 }
 
-// ResizeFS calls resize_fs (high).
+// ResizeFS calls resize_fs (high): version 1.1, or 1.0 without online when the cap is below 1.1 (as Trove).
 func (c *Client) ResizeFS(ctx context.Context, rc rpc.Context, a ResizeFSArgs) error {
-	return c.call(ctx, rc, MethodResizeFS, a, nil, c.High)
+	r, v, err := c.at(MethodResizeFS)
+	if err != nil {
+		return err
+	}
+	if v == BaseVersion {
+		return r.Call(ctx, rc, MethodResizeFS, resizeFSArgs10{DevicePath: a.DevicePath, MountPoint: a.MountPoint}, nil, c.High)
+	}
+	return r.Call(ctx, rc, MethodResizeFS, a, nil, c.High)
 }
+
+// resizeFSArgs10 is resize_fs at version 1.0 (no online).
+type resizeFSArgs10 struct {
+	DevicePath *string `json:"device_path"`
+	MountPoint *string `json:"mount_point"`
+}
+
+func (resizeFSArgs10) Validate() error { return nil }
 
 // CreateDatabase casts create_database.
 func (c *Client) CreateDatabase(ctx context.Context, rc rpc.Context, a CreateDatabaseArgs) error {
