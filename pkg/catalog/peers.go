@@ -11,6 +11,8 @@ import (
 const (
 	EnvelopeTrove = "trove" // Trove's AES-CBC SecureSerializer (interoperable with Python guests)
 	EnvelopeAEAD  = "aead"  // our authenticated envelope
+	// EnvelopePlain records that a keyless instance runs Trove's Python guest agent (plaintext both ways).
+	EnvelopePlain = "plain"
 )
 
 // RPCPeer is an rpc_peers row: how a keyed instance talks, and the previous key during a rotation.

@@ -2,7 +2,7 @@ package catalog
 
 import (
 	"context"
-	"errors"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -99,37 +99,96 @@ func (d *DB) RewrapAll(ctx context.Context, rewrap func(wrapped string) (string,
 	return n, err
 }
 
-// InstanceKeys returns an instance's RPC keys, unwrapped with wrapKey (inst_rpc_key_encr_key), and its
-// envelope: "" for a legacy instance without a key; the rpc_peers envelope, or EnvelopeTrove for a keyed
-// instance without a row (made by Python Trove); the previous key while a rotation's overlap lasts. Deleted
-// rows are included (their late messages still open). ErrNotFound when no such instance exists.
-func (d *DB) InstanceKeys(ctx context.Context, wrapKey, id string) (keyring.KeySet, string, error) {
-	enc, err := d.EncryptedKey(ctx, id)
-	if err != nil || enc == "" {
-		return keyring.KeySet{}, "", err
+// Peer is how an instance's guest talks, from instances.encrypted_key and its rpc_peers row.
+type Peer struct {
+	Keys keyring.KeySet // the previous key too while a rotation's overlap lasts
+	// Envelope is what its messages use: "" without a key (plaintext), else the recorded envelope, or
+	// EnvelopeTrove for a keyed instance without a row (made by Python Trove).
+	Envelope string
+	// Recorded is what is known of its guest agent: the rpc_peers envelope (EnvelopePlain: a keyless Python
+	// guest), EnvelopeTrove for a keyed instance without a row, "" for a keyless one without a row (unknown).
+	Recorded string
+}
+
+// InstancePeer returns an instance's Peer, its keys unwrapped with wrapKey (inst_rpc_key_encr_key), in one
+// query. Deleted rows are included (their late messages still open). ErrNotFound when no such instance exists.
+func (d *DB) InstancePeer(ctx context.Context, wrapKey, id string) (Peer, error) {
+	var r struct {
+		Key      sql.NullString `db:"encrypted_key"`
+		Envelope sql.NullString `db:"envelope"`
+		Previous sql.NullString `db:"previous_encrypted_key"`
+		Until    *time.Time     `db:"previous_valid_until"`
 	}
-	key, err := keyring.Unwrap(wrapKey, enc)
+	err := d.x.GetContext(ctx, &r, `SELECT i.encrypted_key, p.envelope, p.previous_encrypted_key, p.previous_valid_until
+		FROM instances i LEFT JOIN rpc_peers p ON p.instance_id = i.id WHERE i.id = ?`, id)
 	if err != nil {
-		return keyring.KeySet{}, "", fmt.Errorf("instance %s: %w", id, err)
+		return Peer{}, notFoundIf(err, instanceNotFound(id))
 	}
-	keys, envelope := keyring.Single(key), EnvelopeTrove
-	peer, err := d.GetRPCPeer(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return keys, envelope, nil
+	if r.Key.String == "" {
+		return Peer{Recorded: r.Envelope.String}, nil
 	}
+	key, err := keyring.Unwrap(wrapKey, r.Key.String)
 	if err != nil {
-		return keyring.KeySet{}, "", err
+		return Peer{}, fmt.Errorf("instance %s: %w", id, err)
 	}
-	if peer.Envelope != "" {
-		envelope = peer.Envelope
+	p := Peer{Keys: keyring.Single(key), Envelope: EnvelopeTrove}
+	if r.Envelope.String != "" {
+		p.Envelope = r.Envelope.String
 	}
-	if peer.PreviousEncryptedKey != "" && peer.PreviousValidUntil != nil {
-		if keys.Previous, err = keyring.Unwrap(wrapKey, peer.PreviousEncryptedKey); err != nil {
-			return keyring.KeySet{}, "", fmt.Errorf("instance %s previous key: %w", id, err)
+	p.Recorded = p.Envelope
+	if r.Previous.String != "" && r.Until != nil {
+		if p.Keys.Previous, err = keyring.Unwrap(wrapKey, r.Previous.String); err != nil {
+			return Peer{}, fmt.Errorf("instance %s previous key: %w", id, err)
 		}
-		keys.PreviousUntil = *peer.PreviousValidUntil
+		p.Keys.PreviousUntil = *r.Until
 	}
-	return keys, envelope, nil
+	return p, nil
+}
+
+// InstanceKeys returns an instance's keys and the envelope its messages use (InstancePeer).
+func (d *DB) InstanceKeys(ctx context.Context, wrapKey, id string) (keyring.KeySet, string, error) {
+	p, err := d.InstancePeer(ctx, wrapKey, id)
+	return p.Keys, p.Envelope, err
+}
+
+// SetPeerEnvelope records which guest agent a live instance runs and how it talks (trove-manage
+// instance_guest_envelope; the taskmanager at build): EnvelopeTrove (Trove's Python guest) and EnvelopeAEAD
+// (our Go guest) need the instance to have a key, EnvelopePlain (Trove's Python guest without secure RPC)
+// needs it to have none. The key itself is never created, changed or removed — the same key seals the new
+// envelope — and a rotation's previous key is kept. It returns what was recorded before (Peer.Recorded).
+// ErrNotFound for an unknown or deleted instance, ErrBadRequest for an envelope that does not fit its key.
+func (d *DB) SetPeerEnvelope(ctx context.Context, id, envelope string) (string, error) {
+	var before string
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
+		var r struct {
+			Key      sql.NullString `db:"encrypted_key"`
+			Envelope sql.NullString `db:"envelope"`
+		}
+		err := tx.GetContext(ctx, &r, `SELECT i.encrypted_key, p.envelope FROM instances i
+			LEFT JOIN rpc_peers p ON p.instance_id = i.id WHERE i.id = ? AND COALESCE(i.deleted, 0) = 0 FOR UPDATE`, id)
+		if err != nil {
+			return notFoundIf(err, instanceNotFound(id))
+		}
+		keyed := r.Key.String != ""
+		before = r.Envelope.String
+		if before == "" && keyed {
+			before = EnvelopeTrove
+		}
+		switch {
+		case envelope != EnvelopeTrove && envelope != EnvelopeAEAD && envelope != EnvelopePlain:
+			return fail(ErrBadRequest, "RPC envelope %q is not one of %q, %q, %q.", envelope, EnvelopeTrove, EnvelopePlain, EnvelopeAEAD)
+		case envelope == EnvelopePlain && keyed:
+			return fail(ErrBadRequest, "Instance %s has an RPC key: its guest must use an envelope (%q for Trove's guest agent, %q for ours); a key is never dropped.",
+				id, EnvelopeTrove, EnvelopeAEAD)
+		case envelope != EnvelopePlain && !keyed:
+			return fail(ErrBadRequest, "Instance %s has no RPC key (a legacy instance), so its guest talks plaintext (%q); upgrade it to give it a key.",
+				id, EnvelopePlain)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO rpc_peers (instance_id, envelope, updated) VALUES (?, ?, ?)
+			ON DUPLICATE KEY UPDATE envelope = VALUES(envelope), updated = VALUES(updated)`, id, envelope, d.now())
+		return err
+	})
+	return before, err
 }
 
 // PendingRotations returns the ids of live instances whose rpc_peers row still holds a previous key (a
