@@ -15,6 +15,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute/local"
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/keystone"
 	"github.com/trove-go/trove/pkg/logging"
@@ -63,6 +64,10 @@ func run() error {
 	pprofBind := file.String("DEFAULT", "debug_pprof_bind", "")
 	refuseDefaultKeys := file.Bool("DEFAULT", "refuse_default_keys", false)
 	if err := file.Err(); err != nil {
+		return err
+	}
+	guestCap, err := guestapi.CapFrom(file)
+	if err != nil {
 		return err
 	}
 	if cfg.EnableSecureRPC {
@@ -119,7 +124,7 @@ func run() error {
 	}
 	tm := taskapi.NewClient(tr.Client(taskapi.Target(queue), codec))
 
-	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: callLow, High: callHigh}
+	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: callLow, High: callHigh, Cap: guestCap}
 	var servers api.Servers
 	if d := file.String("DEFAULT", "compute_driver", "local"); d == "local" {
 		if lc, err := local.ConfigFrom(file); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
 	"github.com/trove-go/trove/services/api/internal/fault"
@@ -52,6 +53,13 @@ func (a *API) mgmtInstanceAction(w http.ResponseWriter, r *http.Request) error {
 	}
 	if inst.EncryptedKey == "" {
 		return fault.BadRequest("Instance %s has no RPC key (a legacy instance); upgrade it to give it one.", id)
+	}
+	p, err := a.cat.InstancePeer(r.Context(), a.cfg.InstRPCKeyEncrKey, id)
+	if err != nil {
+		return err
+	}
+	if _, err := (guestapi.Peer{InstanceID: id, Agent: guestapi.AgentFor(p.Recorded)}).VersionFor(guestapi.MethodRotateRPCKey); err != nil {
+		return fault.BadRequest("The RPC key of instance %s cannot be rotated: %s.", id, err)
 	}
 	rot, err := a.rotator()
 	if err != nil {

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"strings"
 	"testing"
 
+	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
 )
@@ -19,6 +21,10 @@ func (m *recordingTM) RotateRPCKeys(_ context.Context, rc rpc.Context, a taskapi
 func TestMgmtRotateRPCKeys(t *testing.T) {
 	e := newEnv(t)
 	keyed := e.createInstance("demo", "keyed")
+	if _, err := e.db.SetPeerEnvelope(context.Background(), keyed, catalog.EnvelopeAEAD); err != nil {
+		t.Fatal(err)
+	}
+	python := e.createInstance("demo", "python") // keyed, no envelope recorded: Trove's guest (envelope trove)
 	legacy := e.createInstance("demo", "legacy")
 	if err := e.db.SetEncryptedKey(context.Background(), legacy, ""); err != nil {
 		t.Fatal(err)
@@ -35,6 +41,7 @@ func TestMgmtRotateRPCKeys(t *testing.T) {
 		{"non-admin bulk refused", "demo", pd + "/mgmt/instances/action", `{"rotate_rpc_keys": {}}`, 401, ""},
 		{"rotate one", "admin", pa + "/mgmt/instances/" + keyed + "/action", `{"rotate_rpc_key": {}}`, 202, taskapi.MethodRotateRPCKey},
 		{"legacy instance", "admin", pa + "/mgmt/instances/" + legacy + "/action", `{"rotate_rpc_key": {}}`, 400, ""},
+		{"Trove's guest agent cannot rotate", "admin", pa + "/mgmt/instances/" + python + "/action", `{"rotate_rpc_key": {}}`, 400, ""},
 		{"unknown instance", "admin", pa + "/mgmt/instances/5f1f1d0e-0000-4000-8000-000000000000/action", `{"rotate_rpc_key": {}}`, 404, ""},
 		{"unknown action", "admin", pa + "/mgmt/instances/" + keyed + "/action", `{"reboot": {}}`, 400, ""},
 		{"rotate all", "admin", pa + "/mgmt/instances/action", `{"rotate_rpc_keys": {}}`, 202, taskapi.MethodRotateRPCKeys},
@@ -46,6 +53,9 @@ func TestMgmtRotateRPCKeys(t *testing.T) {
 			r := e.do(tc.token, "POST", tc.path, tc.body)
 			if r.Code != tc.code {
 				t.Fatalf("code %d: %s", r.Code, r.Raw)
+			}
+			if tc.path == pa+"/mgmt/instances/"+python+"/action" && !strings.Contains(r.Raw, "rotate_rpc_key is trove-go's own and instance "+python+" runs Trove's Python guest agent") {
+				t.Fatalf("fault does not say why: %s", r.Raw)
 			}
 			m := e.tm.methods()
 			switch {

@@ -14,6 +14,7 @@ import (
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/compute/local"
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/logging"
 	"github.com/trove-go/trove/pkg/rpc"
@@ -39,6 +40,9 @@ func run() error {
 	}
 	rpcCfg := rpc.ConfigFrom(f)
 	flowCfg := flows.ConfigFrom(f)
+	if flowCfg.GuestCap, err = guestapi.CapFrom(f); err != nil {
+		return err
+	}
 	topic := f.String("DEFAULT", "taskmanager_queue", taskapi.Topic)
 	host := f.String("DEFAULT", "host", "0.0.0.0")
 	codec := rpc.PlainCodec()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/guestapi"
 )
 
 // Config is the part of trove.conf the flows use (Trove's option names, states.md §8).
@@ -27,6 +28,9 @@ type Config struct {
 	Envelope string
 	// RotationOverlap is ours, [DEFAULT] rpc_key_rotation_overlap: how long a rotated-out key stays accepted.
 	RotationOverlap time.Duration
+	// GuestCap is [upgrade_levels] guestagent: the highest guest RPC version sent to guests other than ours
+	// (guestapi.CapFrom; zero: latest).
+	GuestCap guestapi.Cap
 	// RetryBudget is how many times a step failing for a reason of ours (broker, compute, catalog hiccup) is
 	// tried before the flow records the failure; RetryDelay the pause between tries.
 	RetryBudget int

@@ -207,14 +207,16 @@ func (m *Manager) guest(ctx context.Context, id string) (*guestapi.Client, rpc.C
 }
 
 // guestWith returns a client for the instance's guest sealing with the given keys (rotation talks to a guest
-// under a key other than the catalog's current one).
-func (m *Manager) guestWith(id string, p rpc.PeerKeys) (*guestapi.Client, rpc.Codec, error) {
+// under a key other than the catalog's current one), sending what its agent and [upgrade_levels] guestagent
+// allow.
+func (m *Manager) guestWith(id string, p peer) (*guestapi.Client, rpc.Codec, error) {
 	codec, err := rpc.GuestCodec(id, p.Keys, p.Envelope)
 	if err != nil {
 		return nil, nil, err
 	}
 	c := guestapi.New(m.Transport.Client(guestapi.Target(id), codec))
 	c.Low, c.High = m.Config.AgentCallLow, m.Config.AgentCallHigh
+	c.Peer = guestapi.Peer{InstanceID: id, Agent: p.Agent, Cap: m.Config.GuestCap}
 	return c, codec, nil
 }
 

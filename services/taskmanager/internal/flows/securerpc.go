@@ -26,17 +26,23 @@ func (m *Manager) registerSecureRPC(srv *rpc.Server) {
 	})
 }
 
-// ensurePeer records the envelope of a keyed instance that has no rpc_peers row yet (trove-api stores the key
-// only): [DEFAULT] instance_rpc_envelope, aead for our Go guests.
+// ensurePeer records the envelope of an instance that has no rpc_peers row yet (trove-api stores the key
+// only): [DEFAULT] instance_rpc_envelope, aead for our Go guests; trove for Python guest images, where a
+// keyless instance is recorded plain (Trove's guest, plaintext) so it is sent what [upgrade_levels] allows.
 func (m *Manager) ensurePeer(ctx context.Context, inst catalog.Instance) error {
-	if inst.EncryptedKey == "" {
+	env := m.Config.envelope()
+	if inst.EncryptedKey == "" && env != catalog.EnvelopeTrove {
 		return nil
 	}
 	_, err := m.Catalog.GetRPCPeer(ctx, inst.ID)
 	if !errors.Is(err, catalog.ErrNotFound) {
 		return err
 	}
-	return m.Catalog.SetRPCPeer(ctx, catalog.RPCPeer{InstanceID: inst.ID, Envelope: m.Config.envelope()})
+	if inst.EncryptedKey == "" {
+		_, err = m.Catalog.SetPeerEnvelope(ctx, inst.ID, catalog.EnvelopePlain)
+		return err
+	}
+	return m.Catalog.SetRPCPeer(ctx, catalog.RPCPeer{InstanceID: inst.ID, Envelope: env})
 }
 
 // giveKey gives a keyless (legacy) instance its first key when secure RPC is on: a fresh crypto/rand key,
@@ -80,6 +86,11 @@ func (m *Manager) RotateRPCKey(ctx context.Context, rc rpc.Context, id string) e
 	if p.Keys.Empty() {
 		err := errors.New("the instance has no RPC key; upgrade it to give it one (a key never travels in plaintext)")
 		m.recordFault(ctx, id, "Error rotating the instance's RPC key.", err)
+		return err
+	}
+	// Before anything changes: Trove's guest agent has no rotate_rpc_key.
+	if _, err := (guestapi.Peer{InstanceID: id, Agent: p.Agent, Cap: m.Config.GuestCap}).VersionFor(guestapi.MethodRotateRPCKey); err != nil {
+		m.recordFault(ctx, id, "Error rotating the instance's RPC key; the key is unchanged.", err)
 		return err
 	}
 	oldKey := p.Keys.Current
@@ -134,18 +145,28 @@ func (m *Manager) RotateRPCKey(ctx context.Context, rc rpc.Context, id string) e
 	return nil
 }
 
-// RotateRPCKeys queues a rotation for every keyed instance (of one project, or all); each runs in its
-// instance's flow queue, so it never overlaps another flow of the same instance.
+// RotateRPCKeys queues a rotation for every keyed instance (of one project, or all) whose guest agent can
+// rotate (not Trove's: those are skipped and counted in the log); each runs in its instance's flow queue, so
+// it never overlaps another flow of the same instance.
 func (m *Manager) RotateRPCKeys(ctx context.Context, rc rpc.Context, tenantID string) (int, error) {
 	ids, err := m.Catalog.KeyedInstances(ctx, tenantID)
 	if err != nil {
 		return 0, fmt.Errorf("listing keyed instances: %w", err)
 	}
+	n, python := 0, 0
 	for _, id := range ids {
+		if p, err := peerKeys(ctx, m.Catalog, m.Config.InstRPCKeyEncrKey, id); err == nil && p.Agent == guestapi.AgentPython {
+			python++
+			continue
+		}
 		id := id
 		m.Go(id, "rotate_rpc_key", func(ctx context.Context) error { return m.RotateRPCKey(ctx, rc, id) })
+		n++
 	}
-	return len(ids), nil
+	if python > 0 {
+		m.Log.WithField("instances", python).Info("keys of instances running Trove's Python guest agent not rotated (it cannot rotate)")
+	}
+	return n, nil
 }
 
 // DefaultRotationOverlap is how long a rotated-out key stays accepted ([DEFAULT] rpc_key_rotation_overlap).

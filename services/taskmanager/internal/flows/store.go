@@ -4,11 +4,19 @@ import (
 	"context"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/rpc"
 )
 
-// peerKeys returns an instance's RPC keys and envelope (catalog.InstanceKeys); a legacy instance has none.
-func peerKeys(ctx context.Context, db *catalog.DB, wrapKey, id string) (rpc.PeerKeys, error) {
-	keys, envelope, err := db.InstanceKeys(ctx, wrapKey, id)
-	return rpc.PeerKeys{Keys: keys, Envelope: rpc.Envelope(envelope)}, err
+// peer is what the flows know of an instance's guest: its RPC keys and envelope, and its agent.
+type peer struct {
+	rpc.PeerKeys
+	Agent guestapi.Agent
+}
+
+// peerKeys returns an instance's RPC keys, envelope and guest agent (catalog.InstancePeer); a legacy instance
+// has no keys.
+func peerKeys(ctx context.Context, db *catalog.DB, wrapKey, id string) (peer, error) {
+	p, err := db.InstancePeer(ctx, wrapKey, id)
+	return peer{PeerKeys: rpc.PeerKeys{Keys: p.Keys, Envelope: rpc.Envelope(p.Envelope)}, Agent: guestapi.AgentFor(p.Recorded)}, err
 }
