@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/keyring"
 )
 
@@ -20,40 +19,16 @@ func TestRotateInstRPCKeyEncrKey(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(strings.Replace(string(b), "[DEFAULT]\n", "[DEFAULT]\ninst_rpc_key_encr_key = "+oldWrap+"\n", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(t, "--config-file", conf, "db_sync"); r.code != 0 {
-		t.Fatalf("db_sync: %+v", r)
-	}
-	d, err := catalog.Open(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := syncedCatalog(t, conf, dsn)
 	// Two keyed instances (one mid-rotation with a previous key) and a legacy one.
 	keys := map[string]string{}
-	wrap := func(k string) string {
-		w, err := keyring.Wrap(oldWrap, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return w
-	}
 	var ids []string
 	for i, k := range []string{"instkeyA0123456789abcdefABCDEF01", "instkeyB0123456789abcdefABCDEF01", ""} {
-		in := catalog.Instance{Name: "db", TenantID: "tenant", FlavorID: "1", VolumeSize: 1}
-		if k != "" {
-			in.EncryptedKey = wrap(k)
-		}
-		rows, err := d.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: []catalog.Instance{in}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rows[0].ID)
-		keys[rows[0].ID] = k
+		id, enc := instanceWithKey(t, d, oldWrap, k)
+		ids = append(ids, id)
+		keys[id] = k
 		if i == 1 {
-			if err := d.SetInstanceKey(ctx, catalog.KeyChange{InstanceID: rows[0].ID, EncryptedKey: in.EncryptedKey, Envelope: catalog.EnvelopeAEAD,
-				PreviousEncryptedKey: wrap("previousKey0123456789abcdefABCDE")}); err != nil {
-				t.Fatal(err)
-			}
+			midRotation(t, d, oldWrap, id, enc, "previousKey0123456789abcdefABCDE", nil)
 		}
 	}
 	keyFile := filepath.Join(t.TempDir(), "new.key")
