@@ -20,7 +20,11 @@ import (
 
 const (
 	adminUser = "os_admin"
-	rootUser  = "postgres" // Trove's PostgreSQL root is the postgres role
+	// rootUser is Trove's PostgreSQL root (PgSqlAdmin.build_root_user): a superuser login role named root, as on
+	// every datastore. It is reserved for the root API whatever ignore_users says.
+	rootUser = "root"
+	// legacyRoot is the role this agent enabled as root before it used root; disable_root locks it too.
+	legacyRoot = "postgres"
 )
 
 // Manager implements datastore.Manager for PostgreSQL.

@@ -134,26 +134,6 @@ func TestPostgreSQLManager(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if on, _ := m.IsRootEnabled(ctx); on {
-		t.Fatal("root enabled at start")
-	}
-	root, err := m.EnableRoot(ctx, "Root-Pw-1")
-	if err != nil || root.Name != "postgres" || *root.Password != "Root-Pw-1" {
-		t.Fatalf("root %+v %v", root, err)
-	}
-	if out, err := client(addr, "postgres", "Root-Pw-1", "postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"); err != nil || out != "t" {
-		t.Fatalf("root login %q %v", out, err)
-	}
-	if on, _ := m.IsRootEnabled(ctx); !on {
-		t.Fatal("root not enabled")
-	}
-	if err := m.DisableRoot(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client(addr, "postgres", "Root-Pw-1", "postgres", "SELECT 1"); err == nil {
-		t.Fatal("root still logs in")
-	}
-
 	// the user owns a schema and table in app: delete keeps the data (reassigned to os_admin)
 	if err := m.DeleteUser(ctx, "renamed", "%"); err != nil {
 		t.Fatal(err)
@@ -167,6 +147,113 @@ func TestPostgreSQLManager(t *testing.T) {
 	page, _ = m.ListDatabases(ctx, guestapi.ListArgs{})
 	if len(page.Items) != 2 {
 		t.Fatalf("after delete %+v", page.Items)
+	}
+}
+
+// TestPostgreSQLRootIsRoot: Trove's PostgreSQL root is a superuser login role named root (trove-tempest-plugin
+// logs in as root@<address>/postgres with the password enable_root returns); it is not a tenant user.
+func TestPostgreSQLRootIsRoot(t *testing.T) {
+	ctx := context.Background()
+	m, addr := start(t) // ignore_users is Trove's default for postgresql (os_admin, postgres): no root in it
+	rootLogin := func(user, pw string) (string, error) {
+		return client(addr, user, pw, "postgres", "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = 'root'")
+	}
+	if on, err := m.IsRootEnabled(ctx); err != nil || on {
+		t.Fatalf("is_root_enabled at start: %v %v", on, err)
+	}
+	pw := "App-Pw-1"
+	if err := m.CreateUsers(ctx, []guestapi.User{{Name: "appuser", Password: &pw}}); err != nil {
+		t.Fatal(err)
+	}
+
+	root, err := m.EnableRoot(ctx, "")
+	if err != nil || root.Name != "root" || root.Host != "%" || root.Password == nil || len(*root.Password) != 36 {
+		t.Fatalf("enable_root %+v %v", root, err)
+	}
+	if out, err := rootLogin("root", *root.Password); err != nil || out != "root|t" {
+		t.Fatalf("root login over TCP: %q %v", out, err)
+	}
+	if ok, _ := m.roleExists(ctx, "postgres"); ok {
+		t.Fatal("enable_root created a postgres role")
+	}
+	if on, err := m.IsRootEnabled(ctx); err != nil || !on {
+		t.Fatalf("is_root_enabled after enable: %v %v", on, err)
+	}
+
+	// root is not a user of the users API: not listed, not found, not creatable, deletable, renamable to
+	users, err := m.ListUsers(ctx, guestapi.ListArgs{})
+	if err != nil || len(users.Items) != 1 || users.Items[0].Name != "appuser" {
+		t.Fatalf("list_users %+v %v", users, err)
+	}
+	if u, err := m.GetUser(ctx, "root", "%"); err != nil || u != nil {
+		t.Fatalf("get_user root: %+v %v", u, err)
+	}
+	for name, err := range map[string]error{
+		"create":          m.CreateUsers(ctx, []guestapi.User{{Name: "root", Password: &pw}}),
+		"delete":          m.DeleteUser(ctx, "root", "%"),
+		"rename to root":  m.UpdateAttributes(ctx, "appuser", "%", guestapi.UserAttrs{Name: strp("root")}),
+		"change password": m.ChangePasswords(ctx, []guestapi.PasswordChange{{Name: "root", Host: "%", Password: pw}}),
+		"grant":           m.GrantAccess(ctx, "root", "%", []string{"postgres"}),
+	} {
+		if datastore.KindOf(err) != datastore.KindBadRequest {
+			t.Errorf("%s: err = %v, want BadRequest", name, err)
+		}
+	}
+	if out, err := rootLogin("root", *root.Password); err != nil || out != "root|t" {
+		t.Fatalf("root after the refused user calls: %q %v", out, err)
+	}
+
+	// enable again with a password: the existing role is reset
+	if root, err := m.EnableRoot(ctx, "Root-Pw-2"); err != nil || root.Name != "root" || *root.Password != "Root-Pw-2" {
+		t.Fatalf("enable_root_with_password %+v %v", root, err)
+	}
+	if out, err := rootLogin("root", "Root-Pw-2"); err != nil || out != "root|t" {
+		t.Fatalf("root login with the new password: %q %v", out, err)
+	}
+	if _, err := rootLogin("root", *root.Password); err == nil {
+		t.Fatal("the previous root password still works")
+	}
+
+	if err := m.DisableRoot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := rootLogin("root", "Root-Pw-2"); err == nil {
+		t.Fatalf("root logs in after disable_root: %q", out)
+	}
+	if on, err := m.IsRootEnabled(ctx); err != nil || on {
+		t.Fatalf("is_root_enabled after disable: %v %v", on, err)
+	}
+	if err := m.DisableRoot(ctx); err != nil {
+		t.Fatalf("disable_root twice: %v", err)
+	}
+	// enable after disable (trove-tempest-plugin's test_root_disable)
+	if _, err := m.EnableRoot(ctx, "Root-Pw-3"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := rootLogin("root", "Root-Pw-3"); err != nil || out != "root|t" {
+		t.Fatalf("root login after re-enable: %q %v", out, err)
+	}
+
+	// an older agent enabled root as the postgres role: it counts as root and disable_root locks it too
+	if err := m.exec(ctx, "CREATE ROLE postgres WITH LOGIN SUPERUSER PASSWORD 'Legacy-Pw-1'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rootLogin("postgres", "Legacy-Pw-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DisableRoot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for user, pw := range map[string]string{"root": "Root-Pw-3", "postgres": "Legacy-Pw-1"} {
+		if out, err := rootLogin(user, pw); err == nil {
+			t.Errorf("%s logs in after disable_root: %q", user, out)
+		}
+	}
+	if err := m.exec(ctx, "ALTER ROLE postgres WITH LOGIN PASSWORD 'Legacy-Pw-1'"); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := m.IsRootEnabled(ctx); err != nil || !on {
+		t.Fatalf("is_root_enabled with a legacy postgres root: %v %v", on, err)
 	}
 }
 

@@ -15,10 +15,15 @@ func (m *Manager) checkUser(name, host string) error {
 	if err := m.rules.ValidateUserName(name, host); err != nil {
 		return datastore.Errorf(datastore.KindBadRequest, "%v", err)
 	}
-	if datastore.Ignored(m.opts.IgnoreUsers, name) || len(name) >= 3 && name[:3] == "pg_" {
+	if m.reserved(name) {
 		return datastore.Errorf(datastore.KindBadRequest, "user %q is reserved", name)
 	}
 	return nil
+}
+
+// reserved: ignore_users, the root role (only the root API manages it) and PostgreSQL's pg_* roles.
+func (m *Manager) reserved(name string) bool {
+	return datastore.Ignored(m.opts.IgnoreUsers, name) || name == rootUser || len(name) >= 3 && name[:3] == "pg_"
 }
 
 func (m *Manager) checkPassword(pw string) error {
@@ -96,7 +101,7 @@ func (m *Manager) ListUsers(ctx context.Context, a guestapi.ListArgs) (guestapi.
 	}
 	var all []guestapi.User
 	for _, r := range rows {
-		if !datastore.Ignored(m.opts.IgnoreUsers, r[0]) {
+		if !m.reserved(r[0]) {
 			all = append(all, guestapi.User{Name: r[0], Host: anyHost})
 		}
 	}
@@ -115,7 +120,7 @@ func (m *Manager) ListUsers(ctx context.Context, a guestapi.ListArgs) (guestapi.
 // GetUser returns the user, nil when absent or reserved.
 func (m *Manager) GetUser(ctx context.Context, name, host string) (*guestapi.User, error) {
 	if err := m.checkUser(name, host); err != nil {
-		if datastore.Ignored(m.opts.IgnoreUsers, name) {
+		if m.reserved(name) {
 			return nil, nil
 		}
 		return nil, err
@@ -286,30 +291,41 @@ func (m *Manager) RevokeAccess(ctx context.Context, name, host, d string) error 
 	return datastore.Errorf(datastore.KindDatabaseNotFound, "user %s has no access to database %q", name, d)
 }
 
-// EnableRoot gives the postgres role a password and superuser login (Trove's PostgreSQL root).
+// EnableRoot creates the root role or resets it: a superuser login with the password (generated when empty),
+// as Trove's PgSqlAdmin.enable_root (create_user if missing, then alter_user with ADMIN_OPTIONS).
 func (m *Manager) EnableRoot(ctx context.Context, pw string) (guestapi.User, error) {
 	if pw == "" {
 		pw = datastore.GeneratePassword(36)
 	} else if err := m.checkPassword(pw); err != nil {
 		return guestapi.User{}, err
 	}
-	if err := m.setLogin(ctx, rootUser, pw, "SUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS "); err != nil {
+	if err := m.setLogin(ctx, rootUser, pw, "SUPERUSER CREATEDB CREATEROLE INHERIT REPLICATION BYPASSRLS "); err != nil {
 		return guestapi.User{}, err
 	}
 	return guestapi.User{Name: rootUser, Host: anyHost, Password: &pw, Databases: []guestapi.Schema{}, IsRoot: true}, nil
 }
 
-// DisableRoot removes the postgres role's password and login, so it cannot be used over TCP.
+// DisableRoot takes the root role's login and password, so nobody can log in as root until it is enabled again
+// (Trove instead resets the password to a random one it does not return). The role and what it owns stay. A
+// legacy postgres root login (enabled by an older agent) is locked the same way.
 func (m *Manager) DisableRoot(ctx context.Context) error {
-	ok, err := m.roleExists(ctx, rootUser)
-	if err != nil || !ok {
-		return err
+	for _, name := range []string{rootUser, legacyRoot} {
+		ok, err := m.roleExists(ctx, name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := m.exec(ctx, "ALTER ROLE "+ident(name)+" WITH NOLOGIN PASSWORD NULL"); err != nil {
+				return err
+			}
+		}
 	}
-	return m.exec(ctx, "ALTER ROLE "+ident(rootUser)+" WITH NOLOGIN PASSWORD NULL")
+	return nil
 }
 
-// IsRootEnabled reports whether the postgres role can log in with a password.
+// IsRootEnabled reports whether root (or a legacy postgres root) is a superuser that can log in with a password.
 func (m *Manager) IsRootEnabled(ctx context.Context) (bool, error) {
-	rows, err := m.query(ctx, "postgres", "SELECT 1 FROM pg_authid WHERE rolname = "+lit(rootUser)+" AND rolcanlogin AND rolpassword IS NOT NULL")
+	rows, err := m.query(ctx, "postgres", "SELECT 1 FROM pg_authid WHERE rolname IN ("+lit(rootUser)+", "+lit(legacyRoot)+
+		") AND rolsuper AND rolcanlogin AND rolpassword IS NOT NULL")
 	return len(rows) > 0, err
 }
