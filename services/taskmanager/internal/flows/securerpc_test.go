@@ -287,3 +287,27 @@ func TestSweepFinishesInterruptedRotation(t *testing.T) {
 		t.Fatalf("previous key kept after the guest confirmed the new one: %v", ids)
 	}
 }
+
+// Trove's guest agent has no rotate_rpc_key: rotating the key of an instance recorded as running it fails at
+// once with a fault naming the method and the agent, before the catalog changes; the bulk form skips it.
+func TestRotateRefusedForTroveGuest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	id := e.instance("python", catalog.EnvelopeTrove).ID
+	key := e.currentKey(id)
+	start := time.Now()
+	err := e.m.RotateRPCKey(ctx, rc, id)
+	if rpc.Kind(err) != "GuestError" || time.Since(start) > 2*time.Second {
+		t.Fatalf("RotateRPCKey: %v after %s", err, time.Since(start))
+	}
+	if f := e.fault(id); !strings.Contains(f, "guest method rotate_rpc_key is trove-go's own and instance "+id+" runs Trove's Python guest agent") {
+		t.Fatalf("fault %q", f)
+	}
+	if ids, _ := e.db.PendingRotations(ctx); e.currentKey(id) != key || len(ids) != 0 {
+		t.Fatalf("the refused rotation changed the keys (pending %v)", ids)
+	}
+	if n, err := e.m.RotateRPCKeys(ctx, rc, ""); err != nil || n != 0 {
+		t.Fatalf("RotateRPCKeys queued %d (%v), want none", n, err)
+	}
+}
