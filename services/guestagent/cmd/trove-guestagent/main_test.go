@@ -196,7 +196,7 @@ func TestGuestAgentOverRPC(t *testing.T) {
 	bin := buildAgent(t)
 	for _, f := range []flavor{
 		{manager: "mariadb", envelope: rpc.EnvelopeTrove, port: "3306", pidFile: "run/mysqld.pid", login: mariadbLogin, root: "root"},
-		{manager: "postgresql", envelope: rpc.EnvelopeAEAD, port: "5432", pidFile: "data/postmaster.pid", login: psqlLogin, root: "postgres"},
+		{manager: "postgresql", envelope: rpc.EnvelopeAEAD, port: "5432", pidFile: "data/postmaster.pid", login: psqlLogin, root: "root"},
 	} {
 		t.Run(f.manager, func(t *testing.T) { testGuest(t, bin, url, f) })
 	}
@@ -332,7 +332,7 @@ func testGuest(t *testing.T, bin, url string, f flavor) {
 	if err := f.login(addr, "appuser", pw, "app"); err != nil {
 		t.Fatalf("appuser login: %v", err)
 	}
-	if err := f.login(addr, f.root, rootPW, map[string]string{"root": "mysql", "postgres": "postgres"}[f.root]); err != nil {
+	if err := f.login(addr, f.root, rootPW, map[string]string{"mariadb": "mysql", "postgresql": "postgres"}[f.manager]); err != nil {
 		t.Fatalf("root login: %v", err)
 	}
 	if on, err := gc.IsRootEnabled(ctx, rc); err != nil || !on {
