@@ -2,9 +2,7 @@ package testenv
 
 import (
 	"bufio"
-	"bytes"
 	"os/exec"
-	"sync"
 	"testing"
 )
 
@@ -26,10 +24,8 @@ func PythonPeer(t testing.TB, script string, args ...string) (stderr func() stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var errBuf bytes.Buffer
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return errBuf.Write(p) })
-	stderr = func() string { mu.Lock(); defer mu.Unlock(); return errBuf.String() }
+	errBuf := &Buffer{}
+	cmd.Stderr, stderr = errBuf, errBuf.String
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +35,3 @@ func PythonPeer(t testing.TB, script string, args ...string) (stderr func() stri
 	}
 	return stderr
 }
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
