@@ -94,7 +94,11 @@ type ConductorHost struct {
 	Lookup Lookup
 	Window time.Duration
 	Now    func() time.Time
-	seen   nonceCache
+	// Accepted, when set, is called for every message the codec lets through, with the instance it comes from
+	// (the authenticated sender, or the instance a plaintext message names; "" when it names none) and its
+	// envelope.
+	Accepted func(instanceID string, envelope Envelope)
+	seen     nonceCache
 }
 
 func (c *ConductorHost) now() time.Time {
@@ -128,66 +132,87 @@ func (c *ConductorHost) DecodeResult(_ Meta, r json.RawMessage) (json.RawMessage
 	return r, nil
 }
 
+// DecodeRequest opens a guest's message. A refusal (*RejectError) names the instance the message claimed to
+// come from: the aead header's or csz-instance-id's, or the instance a plaintext message is about.
 func (c *ConductorHost) DecodeRequest(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
-	args, rc, o, err := c.decode(ctx, m, wargs, wctx)
-	if err != nil || o.InstanceID == "" {
-		return args, rc, o, err
-	}
-	if v, ok := args["instance_id"]; ok {
-		var id string
-		if json.Unmarshal(v, &id) != nil || id != o.InstanceID {
-			return nil, nil, Origin{}, reject(RejectIdentity, "instance %s sent a message about instance %s", o.InstanceID, v)
+	args, rc, o, from, err := c.decode(ctx, m, wargs, wctx)
+	if err == nil && o.InstanceID != "" {
+		if v, ok := args["instance_id"]; ok {
+			var id string
+			if json.Unmarshal(v, &id) != nil || id != o.InstanceID {
+				err = reject(RejectIdentity, "instance %s sent a message about instance %s", o.InstanceID, v)
+			}
 		}
+	}
+	if err != nil {
+		var rej *RejectError
+		if errors.As(err, &rej) && rej.InstanceID == "" {
+			rej.InstanceID = from.id
+		}
+		return nil, nil, Origin{}, err
+	}
+	if c.Accepted != nil {
+		c.Accepted(from.id, from.envelope)
 	}
 	return args, rc, o, nil
 }
 
-func (c *ConductorHost) decode(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, error) {
+// sender is who a message says it comes from (or, plaintext, is about) and in which envelope.
+type sender struct {
+	id       string
+	envelope Envelope
+}
+
+func (c *ConductorHost) decode(ctx context.Context, m Meta, wargs, wctx map[string]json.RawMessage) (map[string]json.RawMessage, json.RawMessage, Origin, sender, error) {
 	switch {
 	case wctx["aead"] != nil:
 		h, box, err := parseAEADHeader(wctx["aead"])
+		from := sender{h.IID, EnvelopeAEAD}
 		if err != nil {
-			return nil, nil, Origin{}, err
+			return nil, nil, Origin{}, from, err
 		}
 		p, err := c.peer(ctx, h.IID, EnvelopeAEAD)
 		if err != nil {
-			return nil, nil, Origin{}, err
+			return nil, nil, Origin{}, from, err
 		}
 		if len(wargs) != 0 {
-			return nil, nil, Origin{}, reject(RejectMalformed, "unsealed arguments next to an aead envelope")
+			return nil, nil, Origin{}, from, reject(RejectMalformed, "unsealed arguments next to an aead envelope")
 		}
 		w := c.Window
 		if w == 0 {
 			w = DefaultAEADWindow
 		}
-		return decodeAEADRequest(p.Keys, h, box, m, c.now(), w, &c.seen)
+		args, rc, o, err := decodeAEADRequest(p.Keys, h, box, m, c.now(), w, &c.seen)
+		return args, rc, o, from, err
 	case wctx["csz-instance-id"] != nil:
-		var sender string
-		if err := json.Unmarshal(wctx["csz-instance-id"], &sender); err != nil || sender == "" {
-			return nil, nil, Origin{}, reject(RejectMalformed, "csz-instance-id is not a string")
+		var id string
+		if err := json.Unmarshal(wctx["csz-instance-id"], &id); err != nil || id == "" {
+			return nil, nil, Origin{}, sender{envelope: EnvelopeTrove}, reject(RejectMalformed, "csz-instance-id is not a string")
 		}
-		p, err := c.peer(ctx, sender, EnvelopeTrove)
+		from := sender{id, EnvelopeTrove}
+		p, err := c.peer(ctx, id, EnvelopeTrove)
 		if err != nil {
-			return nil, nil, Origin{}, err
+			return nil, nil, Origin{}, from, err
 		}
 		args, rc, key, err := troveOpenRequest(p.Keys.Accepted(c.now()), wargs, wctx,
 			func(keys []string, v json.RawMessage) (json.RawMessage, string, error) {
-				return openCSZ(keys, sender, v)
+				return openCSZ(keys, id, v)
 			})
-		return args, rc, Origin{InstanceID: sender, key: key}, err
+		return args, rc, Origin{InstanceID: id, key: key}, from, err
 	}
 	// Plaintext: acceptable only from instances without a key.
-	if id := plainInstanceID(wargs); id != "" {
-		p, err := c.Lookup(ctx, id)
+	from := sender{plainInstanceID(wargs), EnvelopeNone}
+	if from.id != "" {
+		p, err := c.Lookup(ctx, from.id)
 		if err != nil && !errors.Is(err, ErrUnknownInstance) {
-			return nil, nil, Origin{}, fmt.Errorf("rpc: looking up keys of instance %s: %w", id, err)
+			return nil, nil, Origin{}, from, fmt.Errorf("rpc: looking up keys of instance %s: %w", from.id, err)
 		}
 		if err == nil && (p.Envelope != EnvelopeNone || !p.Keys.Empty()) {
-			return nil, nil, Origin{}, reject(RejectPlaintext, "plaintext message about keyed instance %s", id)
+			return nil, nil, Origin{}, from, reject(RejectPlaintext, "plaintext message about keyed instance %s", from.id)
 		}
 	}
 	rc, err := json.Marshal(wctx)
-	return wargs, rc, Origin{}, err
+	return wargs, rc, Origin{}, from, err
 }
 
 // openCSZ decrypts a ConductorGuestSerializer entity: a JSON string holding {"entity", "csz-instance-id"}.

@@ -93,6 +93,8 @@ func decodeFailure(s string) *RemoteError {
 type RejectError struct {
 	Reason string
 	Err    error
+	// InstanceID is the instance the message claimed to come from (conductor side), "" when unknown.
+	InstanceID string
 }
 
 func (e *RejectError) Error() string {

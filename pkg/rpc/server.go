@@ -335,7 +335,11 @@ func (s *Server) openRequest(req request) (inbound, bool) {
 	var rej *RejectError
 	if errors.As(err, &rej) {
 		countReject(rej.Reason)
-		log().WithField("reason", rej.Reason).WithError(err).Warn("rejected RPC message")
+		l := log().WithField("reason", rej.Reason)
+		if rej.InstanceID != "" { // the instance the message claimed to come from
+			l = l.WithField("instance_id", rej.InstanceID)
+		}
+		l.WithError(err).Warn("rejected RPC message")
 		return inbound{}, false
 	}
 	if err == nil {
