@@ -74,6 +74,7 @@ func run() error {
 	}
 	log.WithField("topic", topic).Info("conductor serving")
 	go conductor.LogRejects(ctx, log, 10*time.Second)
+	go c.LogHeartbeats(ctx, 60*time.Second)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

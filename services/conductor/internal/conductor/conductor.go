@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
@@ -26,14 +27,21 @@ type Conductor struct {
 
 	spoofed   atomic.Uint64
 	plaintext atomic.Uint64
+	peers     sync.Map         // instance id → rpc.Envelope of its last accepted message
+	beats     [3]atomic.Uint64 // heartbeats applied since the last LogHeartbeats line, by envelopeKinds
 }
 
 // Counts reports messages refused by the handlers: instance_id not the authenticated sender, and plaintext
 // naming a keyed instance.
 func (c *Conductor) Counts() (spoofed, plaintext uint64) { return c.spoofed.Load(), c.plaintext.Load() }
 
-// Codec is the conductor server's codec: ConductorHostCodec with keys from the catalog.
-func (c *Conductor) Codec() rpc.Codec { return rpc.ConductorHostCodec(c.Lookup) }
+// Codec is the conductor server's codec: ConductorHostCodec with keys from the catalog; it tells the conductor
+// the envelope of every message it accepts (peer lines, heartbeat counts).
+func (c *Conductor) Codec() rpc.Codec {
+	h := rpc.ConductorHostCodec(c.Lookup)
+	h.Accepted = c.accepted
+	return h
+}
 
 // Lookup returns an instance's keys and envelope (rpc.Lookup): the unwrapped instances.encrypted_key (deleted
 // rows included: late messages still decrypt), the rpc_peers envelope and a previous key during a rotation.
@@ -96,6 +104,11 @@ func (c *Conductor) heartbeat(ctx context.Context, rc rpc.Context, a conductorap
 	}
 	c.Log.WithField("instance_id", a.InstanceID).WithField("status", a.Payload.ServiceStatus).
 		WithField("accepted", accepted).Debug("heartbeat")
+	if accepted {
+		env, _ := c.peers.Load(a.InstanceID)
+		e, _ := env.(rpc.Envelope)
+		c.beats[envelopeKind(e)].Add(1)
+	}
 	return rpc.Void{}, nil
 }
 

@@ -2,6 +2,8 @@ package conductor
 
 import (
 	"context"
+	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ type env struct {
 	c     *Conductor
 	srv   *rpc.Server
 	topic string
+	logs  *testenv.Buffer // everything the conductor and its RPC server logged (JSON lines), also copied to stderr
 }
 
 func setup(t *testing.T) *env {
@@ -36,7 +39,10 @@ func setup(t *testing.T) *env {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	log := logrus.New().WithField("test", t.Name())
+	logs := &testenv.Buffer{}
+	logger := logrus.New()
+	logger.Out, logger.Formatter = io.MultiWriter(os.Stderr, logs), &logrus.JSONFormatter{}
+	log := logger.WithField("test", t.Name())
 	exchange := testenv.UniqueName(t, "trove-test")
 	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), exchange), log)
 	if err != nil {
@@ -52,7 +58,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	return &env{db: db, tr: tr, c: c, srv: srv, topic: topic}
+	return &env{db: db, tr: tr, c: c, srv: srv, topic: topic, logs: logs}
 }
 
 // instance creates an instance row; key "" makes a legacy plaintext instance, envelope "" keeps Trove's.
@@ -115,13 +121,20 @@ func (e *env) status(t *testing.T, id string) status.ServiceStatus {
 
 func rejects(reason string) uint64 { return rpc.RejectCounts()[reason] }
 
+// Instance keys of threePeers: keyA for Trove's envelope, keyB for AEAD.
+const keyA, keyB = "Q7dX2mLp9RtZ4vKc8NwB1sYh6JfE3gUa", "abcdefghijklmnopqrstuvwxyz012345"
+
+// threePeers creates a legacy (plaintext) instance, a keyed one made by Python Trove (Trove's envelope, keyA)
+// and one recorded aead (keyB).
+func (e *env) threePeers(t *testing.T) (plain, trove, aead string) {
+	t.Helper()
+	return e.instance(t, "", ""), e.instance(t, keyA, ""), e.instance(t, keyB, catalog.EnvelopeAEAD)
+}
+
 func TestHeartbeats(t *testing.T) {
 	e := setup(t)
 	t0 := time.Now()
-	const keyA, keyB = "Q7dX2mLp9RtZ4vKc8NwB1sYh6JfE3gUa", "abcdefghijklmnopqrstuvwxyz012345"
-	plain := e.instance(t, "", "")
-	trove := e.instance(t, keyA, "")
-	aead := e.instance(t, keyB, catalog.EnvelopeAEAD)
+	plain, trove, aead := e.threePeers(t)
 
 	cases := []struct {
 		name      string

@@ -14,18 +14,11 @@ import (
 // undecryptable, replay, …) every `every` while they change, one line with the totals by reason, until ctx ends.
 // Each rejected message is also logged on its own by the RPC server ("rejected RPC message").
 func LogRejects(ctx context.Context, log logrus.FieldLogger, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
 	last := map[string]uint64{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick(ctx, every, func() {
 		now := rpc.RejectCounts()
 		if maps.Equal(now, last) {
-			continue
+			return
 		}
 		fields := logrus.Fields{}
 		for reason, n := range now {
@@ -33,5 +26,19 @@ func LogRejects(ctx context.Context, log logrus.FieldLogger, every time.Duration
 		}
 		log.WithFields(fields).Warn("RPC messages rejected so far")
 		last = now
+	})
+}
+
+// tick calls fn every d until ctx ends.
+func tick(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
 	}
 }
