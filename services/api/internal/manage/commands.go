@@ -2,11 +2,8 @@ package manage
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 
 	"github.com/trove-go/trove/db"
@@ -123,7 +120,7 @@ var commands = []command{
 		},
 	},
 	{
-		name: "db_load_datastore_config_parameters", help: "Loads configuration group parameter validation rules for a datastore version into the database.",
+		name: "db_load_datastore_config_parameters", help: "Loads configuration group parameter validation rules for a datastore version into the database. Each parameter of the file is created or updated (parameters not in the file are kept); the whole file is checked first and loaded in one transaction.",
 		positionals: []arg{
 			{"datastore", "Name of the datastore."},
 			{"datastore_version_name", "Name of the datastore version."},
@@ -325,56 +322,13 @@ func (m *Manager) metadata(ctx context.Context, a args, key string, add bool, va
 	return nil
 }
 
-// loadConfigParams reads a validation-rules.json ({"configuration-parameters": [{"name", "restart_required",
-// "max", "min", "type"}]}) into datastore_configuration_parameters.
+// loadConfigParams is db_load_datastore_config_parameters (LoadValidationRules), with Trove's message.
 func (m *Manager) loadConfigParams(ctx context.Context, a args) error {
 	d, err := m.catalog()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Out, "Loading config parameters for datastore (%s) version (%s)\n", a.pos["datastore"], a.pos["datastore_version_name"])
-	_, v, err := d.FindVersionNumber(ctx, a.pos["datastore"], a.pos["datastore_version_name"], a.opt("--version"))
-	if err != nil {
-		return err
-	}
-	raw, err := os.ReadFile(a.pos["config_file_location"])
-	if err != nil {
-		return err
-	}
-	var doc struct {
-		Params []struct {
-			Name            string      `json:"name"`
-			RestartRequired bool        `json:"restart_required"`
-			Max             json.Number `json:"max"`
-			Min             json.Number `json:"min"`
-			Type            string      `json:"type"`
-		} `json:"configuration-parameters"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return fmt.Errorf("%s: %w", a.pos["config_file_location"], err)
-	}
-	params := make([]catalog.ConfigParam, 0, len(doc.Params))
-	for _, p := range doc.Params {
-		params = append(params, catalog.ConfigParam{Name: p.Name, RestartRequired: p.RestartRequired, DataType: p.Type,
-			MaxSize: pythonNumber(p.Max), MinSize: pythonNumber(p.Min)})
-	}
-	return d.UpsertConfigParams(ctx, v.ID, params)
-}
-
-// pythonNumber renders a JSON number as Python's str() would (ints verbatim, floats with a ".0" when integral),
-// which is what Trove stores in the VARCHAR max_size/min_size columns.
-func pythonNumber(n json.Number) string {
-	s := n.String()
-	if s == "" || !strings.ContainsAny(s, ".eE") {
-		return s
-	}
-	f, err := n.Float64()
-	if err != nil {
-		return s
-	}
-	out := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.Contains(out, ".") {
-		out += ".0"
-	}
-	return out
+	_, err = LoadValidationRules(ctx, d, a.pos["datastore"], a.pos["datastore_version_name"], a.opt("--version"), a.pos["config_file_location"])
+	return err
 }
