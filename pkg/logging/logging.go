@@ -9,11 +9,13 @@ import (
 	"os"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/redact"
 )
 
 // Setup configures the standard logger. file "" logs to stderr.
 func Setup(service string, debug bool, file string) (*logrus.Entry, error) {
-	logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableQuote: false})
+	logrus.SetFormatter(Bounded(&logrus.TextFormatter{FullTimestamp: true, DisableQuote: false}))
 	logrus.SetLevel(logrus.InfoLevel)
 	if debug {
 		logrus.SetLevel(logrus.DebugLevel)
@@ -63,4 +65,44 @@ func From(ctx context.Context, base *logrus.Entry) *logrus.Entry {
 		return base.WithField("request_id", id)
 	}
 	return base
+}
+
+// MaxValue bounds the message and each field value of a log line (in characters), so no request can make one
+// line grow with its input.
+const MaxValue = 4096
+
+// Bounded wraps a formatter: the message and every field value are cut to MaxValue characters, and the value
+// of a field named like a secret (redact.Secret: password, *_key, token …) is replaced by redact.Mask.
+func Bounded(inner logrus.Formatter) logrus.Formatter { return bounded{inner} }
+
+type bounded struct{ inner logrus.Formatter }
+
+func (f bounded) Format(e *logrus.Entry) ([]byte, error) {
+	c := *e
+	c.Message = redact.Trunc(e.Message, MaxValue)
+	c.Data = make(logrus.Fields, len(e.Data))
+	for k, v := range e.Data {
+		c.Data[k] = boundValue(k, v)
+	}
+	return f.inner.Format(&c)
+}
+
+func boundValue(key string, v any) any {
+	if redact.Secret(key) {
+		return redact.Mask
+	}
+	switch x := v.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return v
+	case string:
+		return redact.Trunc(x, MaxValue)
+	case error:
+		return redact.Trunc(x.Error(), MaxValue)
+	case fmt.Stringer:
+		return redact.Trunc(x.String(), MaxValue)
+	}
+	if s := fmt.Sprint(v); len(s) > MaxValue {
+		return redact.Trunc(s, MaxValue)
+	}
+	return v
 }
