@@ -18,7 +18,7 @@ bash "$DEPLOY_DIR/keystone.sh" start
 bash "$DEPLOY_DIR/keystone.sh" entities
 step "datastore servers, clients and test tools"
 # The guest tests run real MariaDB/PostgreSQL servers; the rpc interop test runs Python oslo.messaging peers.
-install_datastore_tools python3-oslo.messaging python3-cryptography
+install_datastore_tools python3-oslo.messaging python3-cryptography python3-trove sudo
 step_done
 
 step "mariadb: account trove_test"

@@ -1,7 +1,6 @@
 #!/usr/bin/python3
 """Interop peer for pkg/rpc tests: a real oslo.messaging RPC client or server (Debian's python3-oslo.messaging),
-optionally with Trove's SecureSerializer / ConductorGuestSerializer re-implemented from trove/common/rpc and
-trove/common/crypto_utils (rpc.md §C).
+optionally with Trove's own SecureSerializer / ConductorGuestSerializer (trove.common.rpc, python3-trove).
 
 usage: interop.py server|client|conductor-client URL EXCHANGE TOPIC [KEY] [INSTANCE_ID]
   server            serves echo (call), note (cast), notes (call: returns cast texts), fail (raises ValueError);
@@ -9,45 +8,17 @@ usage: interop.py server|client|conductor-client URL EXCHANGE TOPIC [KEY] [INSTA
   client            calls echo and fail, casts note twice on TOPIC; prints one JSON line of results.
   conductor-client  casts heartbeat to TOPIC with ConductorGuestSerializer (KEY, INSTANCE_ID).
 """
-import base64
-import hashlib
 import json
 import os
 import sys
 import threading
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from oslo_config import cfg
 import oslo_messaging as messaging
-
-IV_BIT_COUNT = 128
-
-
-def encrypt_data(data, key):
-    md5_key = hashlib.md5(key.encode('utf-8')).hexdigest().encode('ascii')
-    iv = os.urandom(IV_BIT_COUNT // 8)
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    n = 16 - len(data) % 16
-    data += bytes([n] * n)
-    enc = Cipher(algorithms.AES(md5_key), modes.CBC(iv)).encryptor()
-    return iv + enc.update(data) + enc.finalize()
-
-
-def decrypt_data(data, key):
-    md5_key = hashlib.md5(key.encode('utf-8')).hexdigest().encode('ascii')
-    iv, ct = data[:16], data[16:]
-    dec = Cipher(algorithms.AES(md5_key), modes.CBC(iv)).decryptor()
-    out = dec.update(ct) + dec.finalize()
-    return out[:-out[-1]]  # Trove strips without validating
-
-
-def encode_data(b):
-    return base64.b64encode(b).decode('utf-8')
-
-
-def decode_data(s):
-    return base64.b64decode(s)
+# Trove's own serializers from Debian's python3-trove (Zed), not a re-implementation: the Go codecs must
+# interoperate with exactly what Python guests and control planes run.
+from trove.common.rpc.conductor_guest_serializer import ConductorGuestSerializer
+from trove.common.rpc.secure_serializer import SecureSerializer
 
 
 class DictContextSerializer(messaging.NoOpSerializer):
@@ -56,62 +27,6 @@ class DictContextSerializer(messaging.NoOpSerializer):
 
     def deserialize_context(self, ctxt):
         return dict(ctxt)
-
-
-class SecureSerializer(messaging.Serializer):
-    """trove.common.rpc.secure_serializer.SecureSerializer"""
-
-    def __init__(self, base, key):
-        self._base, self._key = base, key
-
-    def serialize_entity(self, ctxt, entity):
-        entity = self._base.serialize_entity(ctxt, entity)
-        if self._key is None:
-            return entity
-        return encode_data(encrypt_data(json.dumps(entity), self._key))
-
-    def deserialize_entity(self, ctxt, entity):
-        try:
-            if self._key is not None:
-                entity = json.loads(decrypt_data(decode_data(entity), self._key))
-        except (ValueError, TypeError):
-            pass
-        return self._base.deserialize_entity(ctxt, entity)
-
-    def serialize_context(self, ctxt):
-        ctxt = self._base.serialize_context(ctxt)
-        if self._key is None:
-            return ctxt
-        return {'context': encode_data(encrypt_data(json.dumps(ctxt), self._key))}
-
-    def deserialize_context(self, ctxt):
-        try:
-            if self._key is not None:
-                ctxt = json.loads(decrypt_data(decode_data(ctxt['context']), self._key))
-        except (ValueError, TypeError):
-            pass
-        return self._base.deserialize_context(ctxt)
-
-
-class ConductorGuestSerializer(SecureSerializer):
-    """trove.common.rpc.conductor_guest_serializer.ConductorGuestSerializer"""
-
-    def __init__(self, base, key, instance_id):
-        super().__init__(base, key)
-        self._id = instance_id
-
-    def serialize_entity(self, ctxt, entity):
-        entity = self._base.serialize_entity(ctxt, entity)
-        if self._key is None:
-            return entity
-        value = {'entity': encode_data(encrypt_data(json.dumps(entity), self._key)), 'csz-instance-id': self._id}
-        return json.dumps(value)
-
-    def serialize_context(self, ctxt):
-        ctxt = self._base.serialize_context(ctxt)
-        if self._key is None:
-            return ctxt
-        return {'context': encode_data(encrypt_data(json.dumps(ctxt), self._key)), 'csz-instance-id': self._id}
 
 
 class Endpoint(object):
@@ -140,7 +55,11 @@ def main():
     mode, url, exchange, topic = sys.argv[1:5]
     key = sys.argv[5] if len(sys.argv) > 5 and sys.argv[5] else None
     instance_id = sys.argv[6] if len(sys.argv) > 6 else None
+    if instance_id and 'guest_id' not in cfg.CONF:
+        cfg.CONF.register_opt(cfg.StrOpt('guest_id'))
     cfg.CONF([], project='interop')
+    if instance_id:
+        cfg.CONF.set_override('guest_id', instance_id)  # ConductorGuestSerializer names the guest from CONF
     messaging.set_transport_defaults(control_exchange=exchange)
     transport = messaging.get_rpc_transport(cfg.CONF, url=url)
     ctx = {'request_id': 'req-python-1', 'user': 'u-py', 'project_id': 'p-py', 'roles': ['admin'],
@@ -176,7 +95,7 @@ def main():
         transport.cleanup()
         return
     if mode == 'conductor-client':
-        ser = ConductorGuestSerializer(DictContextSerializer(), key, instance_id)
+        ser = ConductorGuestSerializer(DictContextSerializer(), key)
         client = messaging.get_rpc_client(transport, messaging.Target(topic=topic), serializer=ser)
         client.prepare(version='1.0').cast(ctx, 'heartbeat', instance_id=instance_id,
                                           payload={'service_status': 'healthy'}, sent=1767607202.123456)
