@@ -172,16 +172,26 @@ register() { # datastore version manager image [version number]
 		manage datastore_version_update "$1" "$2" "$3" "$4" "" 1 --version "${5:-$2}" &&
 		manage datastore_update "$1" "$2"
 }
+# load_rules datastore version manager [version number]: the manager's configuration parameter rules
+# (deploy/config/validation-rules/<manager>.json, copied where the trove user can read it).
+load_rules() {
+	install -D -m 0644 "$DEPLOY_DIR/config/validation-rules/$3.json" "$LIB_DIR/validation-rules/$3.json" &&
+		manage db_load_datastore_config_parameters "$1" "$2" "$LIB_DIR/validation-rules/$3.json" --version "${4:-$2}"
+}
 [[ -n "$MARIADB_VERSION$PG_VERSION" ]] || fail "no datastore server installed" "apt-get install mariadb-server postgresql-15"
 if [[ -n "$MARIADB_VERSION" ]]; then
 	register mariadb "$MARIADB_VERSION" mariadb "mariadb-$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore mariadb $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
+	load_rules mariadb "$MARIADB_VERSION" mariadb >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+		fail "loading the configuration parameters of mariadb $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
 	# The `mysql` datastore: Debian ships no MySQL server, so on the local driver it runs MariaDB (through the
 	# guest's mysql manager) and says so in its version name, `mariadb-<version>` — never a bare MySQL-looking
 	# number. A bare version left by an older make run is deactivated.
 	MYSQL_VERSION_NAME="mariadb-$MARIADB_VERSION"
 	register mysql "$MYSQL_VERSION_NAME" mysql "mariadb-$MARIADB_VERSION" "$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore mysql $MYSQL_VERSION_NAME failed" "see $LOG_DIR/trove-manage.log"
+	load_rules mysql "$MYSQL_VERSION_NAME" mysql "$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+		fail "loading the configuration parameters of mysql $MYSQL_VERSION_NAME failed" "see $LOG_DIR/trove-manage.log"
 	if [[ $(MYSQL_PWD="$DB_PASSWORD" mariadb -h 127.0.0.1 -u trove trove -N -e "SELECT COUNT(*) FROM datastore_versions v JOIN datastores d ON d.id = v.datastore_id WHERE d.name = 'mysql' AND v.name = '$MARIADB_VERSION' AND v.active = 1") != 0 ]]; then
 		manage datastore_version_update mysql "$MARIADB_VERSION" mysql "mariadb-$MARIADB_VERSION" "" 0 >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 			fail "deactivating datastore version mysql $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
@@ -191,6 +201,8 @@ fi
 if [[ -n "$PG_VERSION" ]]; then
 	register postgresql "$PG_VERSION" postgresql "postgresql-$PG_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore postgresql $PG_VERSION failed" "see $LOG_DIR/trove-manage.log"
+	load_rules postgresql "$PG_VERSION" postgresql >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+		fail "loading the configuration parameters of postgresql $PG_VERSION failed" "see $LOG_DIR/trove-manage.log"
 fi
 
 # --- services -----------------------------------------------------------------------------------------------
