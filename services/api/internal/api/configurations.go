@@ -15,27 +15,31 @@ import (
 	"github.com/trove-go/trove/services/api/internal/schema"
 )
 
-// paramView is a configuration parameter as the public API shows it (max/min omitted when 0 or unset).
+// paramView is a configuration parameter as the public API shows it. max and min are shown whenever the row
+// has them, 0 included (Trove: `if self.config.max_size:` on the VARCHAR text), as numbers of any size
+// (18446744073709551615 is a MariaDB maximum).
 type paramView struct {
-	Name               string `json:"name"`
-	DatastoreVersionID string `json:"datastore_version_id"`
-	RestartRequired    bool   `json:"restart_required"`
-	Type               string `json:"type"`
-	Max                *int64 `json:"max,omitempty"`
-	Min                *int64 `json:"min,omitempty"`
+	Name               string      `json:"name"`
+	DatastoreVersionID string      `json:"datastore_version_id"`
+	RestartRequired    bool        `json:"restart_required"`
+	Type               string      `json:"type"`
+	Max                json.Number `json:"max,omitempty"`
+	Min                json.Number `json:"min,omitempty"`
 }
 
-func nonZero(s string) *int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n == 0 {
-		return nil
+// bound is a max_size/min_size text as a JSON number; "" (omitted) when unset or not a number. Trove renders
+// int(text), so a fractional bound (a float parameter's) would fail there; here it is shown as it is.
+func bound(s string) json.Number {
+	var n json.Number
+	if strings.HasPrefix(strings.TrimSpace(s), `"`) || json.Unmarshal([]byte(s), &n) != nil {
+		return ""
 	}
-	return &n
+	return n
 }
 
 func renderParam(p *catalog.ConfigParam) paramView {
 	return paramView{Name: p.Name, DatastoreVersionID: p.DatastoreVersionID, RestartRequired: p.RestartRequired,
-		Type: p.DataType, Max: nonZero(p.MaxSize), Min: nonZero(p.MinSize)}
+		Type: p.DataType, Max: bound(p.MaxSize), Min: bound(p.MinSize)}
 }
 
 // paramsVersion resolves the version of a parameters route: {ds}/versions/{version} (name or id, inactive

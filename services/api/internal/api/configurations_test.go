@@ -22,7 +22,7 @@ func TestConfigurations(t *testing.T) {
 	p := "/v1.0/" + projDemo
 	r := e.do("demo", "GET", p+"/datastores/mysql/versions/8.0/parameters", nil)
 	if r.Code != 200 || !strings.Contains(r.Raw, `{"name":"max_connections","datastore_version_id":"`+e.mysql.ID+`","restart_required":false,"type":"integer","max":100000,"min":1}`) ||
-		!strings.Contains(r.Raw, `{"name":"innodb_buffer_pool_size","datastore_version_id":"`+e.mysql.ID+`","restart_required":true,"type":"integer","max":68719476736}`) {
+		!strings.Contains(r.Raw, `{"name":"innodb_buffer_pool_size","datastore_version_id":"`+e.mysql.ID+`","restart_required":true,"type":"integer","max":68719476736,"min":0}`) {
 		t.Errorf("parameters: %d %s", r.Code, r.Raw)
 	}
 	if r := e.do("demo", "GET", p+"/datastores/versions/"+e.mysql.ID+"/parameters/autocommit", nil); r.Code != 200 || !strings.HasPrefix(r.Raw, `{"name":"autocommit"`) {
