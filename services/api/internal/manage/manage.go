@@ -1,7 +1,7 @@
 // Package manage implements trove-manage: Trove's catalog administration commands (db_sync, db_upgrade,
-// db_version, datastore_update, datastore_version_update, datastore_version_flavor_add/delete,
-// datastore_version_volume_type_add/delete/list) with Trove's arguments and messages. Unlike Trove, every
-// failure is reported on stderr with a non-zero exit status.
+// db_version, datastore_update, datastore_version_update, db_load/remove_datastore_config_parameters,
+// datastore_version_flavor_add/delete, datastore_version_volume_type_add/delete/list) with Trove's arguments and
+// messages. Unlike Trove, every failure is reported on stderr with a non-zero exit status.
 package manage
 
 import (
