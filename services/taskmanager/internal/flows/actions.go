@@ -210,6 +210,9 @@ func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 	if _, err := m.giveKey(ctx, id); err != nil {
 		return fail("Error giving the instance an RPC key.", err)
 	}
+	if err := m.adoptEnvelope(ctx, id); err != nil {
+		return fail("Error recording the rebuilt guest's RPC envelope.", err)
+	}
 	files, err := m.guestFiles(ctx, inst, ver)
 	if err != nil {
 		return fail("Error rendering the guest's files for the new version.", err)

@@ -209,15 +209,7 @@ func lifecycle(t *testing.T, e *env, dsv catalog.DatastoreVersion, args taskapi.
 
 	// upgrade (MariaDB only: one PostgreSQL version is installed)
 	if dsv.Manager == "mariadb" {
-		if err := e.db.SetDatastoreVersion(ctx, id, e.newVersion.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.db.SetTask(ctx, id, status.TaskUpgrading); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.m.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: id, DatastoreVersionID: e.newVersion.ID}); err != nil {
-			t.Fatalf("upgrade: %v", err)
-		}
+		e.upgrade(t, id)
 		if row := e.get(id); row.Task() != status.TaskNone {
 			t.Fatalf("task after upgrade %q", row.TaskDescription)
 		}

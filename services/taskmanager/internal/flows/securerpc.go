@@ -69,6 +69,23 @@ func (m *Manager) giveKey(ctx context.Context, id string) (bool, error) {
 	return true, nil
 }
 
+// adoptEnvelope records [DEFAULT] instance_rpc_envelope for a keyed instance about to be rebuilt from this
+// taskmanager's image (upgrade): the rebuilt guest_info.conf carries it, so a Python guest on Trove's envelope
+// replaced by our guest comes back on ours (and is sent our methods). Its key stays. From here the old guest's
+// messages in the old envelope are refused; the rebuild follows at once.
+func (m *Manager) adoptEnvelope(ctx context.Context, id string) error {
+	p, err := peerKeys(ctx, m.Catalog, m.Config.InstRPCKeyEncrKey, id)
+	if err != nil || p.Keys.Empty() || string(p.Envelope) == m.Config.envelope() {
+		return err
+	}
+	if _, err := m.Catalog.SetPeerEnvelope(ctx, id, m.Config.envelope()); err != nil {
+		return err
+	}
+	m.log(id).WithField("previous_envelope", p.Envelope).WithField("envelope", m.Config.envelope()).
+		Info("rebuilt guest's RPC envelope recorded")
+	return nil
+}
+
 // RotateRPCKey replaces a keyed instance's key without a rebuild:
 //  1. catalog: the new key becomes current, the old one stays accepted until now + rpc_key_rotation_overlap
 //     (the conductor then accepts heartbeats under either key);

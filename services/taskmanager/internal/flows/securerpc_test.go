@@ -38,6 +38,21 @@ func (e *env) currentKey(id string) string {
 	return k
 }
 
+// upgrade runs the upgrade flow to newVersion as trove-api starts it (row names the version, task UPGRADING).
+func (e *env) upgrade(t testing.TB, id string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.db.SetDatastoreVersion(ctx, id, e.newVersion.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.SetTask(ctx, id, status.TaskUpgrading); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: id, DatastoreVersionID: e.newVersion.ID}); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+}
+
 // waitHeartbeatAfter waits for a healthy heartbeat recorded after mark (updated_at has whole seconds).
 func (e *env) waitHeartbeatAfter(id string, mark time.Time) {
 	e.t.Helper()
@@ -85,15 +100,7 @@ func TestUpgradeGivesLegacyInstanceAKey(t *testing.T) {
 	srv, _ := e.drv.GetServer(ctx, id)
 	addr := srv.Addresses[0].Addr
 
-	if err := e.db.SetDatastoreVersion(ctx, id, e.newVersion.ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.db.SetTask(ctx, id, status.TaskUpgrading); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.m.Upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: id, DatastoreVersionID: e.newVersion.ID}); err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
+	e.upgrade(t, id)
 	if row := e.get(id); row.Task() != status.TaskNone || row.EncryptedKey == "" {
 		t.Fatalf("after upgrade: task %q key %q", row.TaskDescription, row.EncryptedKey)
 	}
@@ -123,6 +130,36 @@ func TestUpgradeGivesLegacyInstanceAKey(t *testing.T) {
 	if n := e.conductorRejects(); n != 0 {
 		t.Fatalf("conductor rejected %d messages", n)
 	}
+}
+
+// An instance recorded as a Python guest on Trove's envelope (here our guest configured so, standing in for it)
+// upgraded to a version built by this taskmanager: the rebuilt guest gets instance_rpc_envelope (aead) with the
+// same key, the record follows, and the instance is then sent our methods.
+func TestUpgradeMovesTroveEnvelopeGuestToOurs(t *testing.T) {
+	t.Parallel()
+	e := newGuestEnv(t)
+	ctx := context.Background()
+	id := e.instance("python", catalog.EnvelopeTrove).ID
+	defer e.dumpGuestLog(id)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(e.get(id), "mariadb-local", "mariadb", "10.11")); err != nil {
+		t.Fatal(err)
+	}
+	key := e.currentKey(id)
+	if gi := e.guestInfo(id); !strings.Contains(gi, "instance_rpc_envelope=trove\n") {
+		t.Fatalf("guest_info.conf:\n%s", gi)
+	}
+	e.upgrade(t, id)
+	p, err := peerKeys(ctx, e.db, testWrapKey, id)
+	if err != nil || p.Envelope != rpc.EnvelopeAEAD || p.Agent != guestapi.AgentGo || p.Keys.Current != key {
+		t.Fatalf("after upgrade: %+v %v (key kept: %t)", p, err, p.Keys.Current == key)
+	}
+	if gi := e.guestInfo(id); !strings.Contains(gi, "instance_rpc_encr_key="+key+"\n") || !strings.Contains(gi, "instance_rpc_envelope=aead\n") {
+		t.Fatalf("guest_info.conf after upgrade:\n%s", gi)
+	}
+	if err := e.listWith(id, rpc.AEADCodec(keyring.Single(key), id)); err != nil {
+		t.Fatalf("AEAD call after upgrade: %v", err)
+	}
+	e.waitHeartbeatAfter(id, time.Now())
 }
 
 // Rotation without rebuild while the guest heartbeats every second: the guest switches keys, both keys work
