@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/testenv"
@@ -173,12 +171,7 @@ func setGuestEnvelope(t *testing.T, id, envelope string) {
 // (unlike the API's status, never derived from a heartbeat's age).
 func catalogStatus(t *testing.T, id string) string {
 	t.Helper()
-	out, err := exec.Command("mariadb", "-N", "-B", "-e",
-		"SELECT status_description FROM trove.service_statuses WHERE instance_id = '"+id+"'").CombinedOutput()
-	if err != nil {
-		t.Fatalf("reading the service status of %s: %v\n%s", id, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return catalogQuery(t, "SELECT status_description FROM trove.service_statuses WHERE instance_id = '"+id+"'")
 }
 
 // waitHeartbeat waits until the conductor has recorded status want from the Python guest, then until the API shows
@@ -241,10 +234,7 @@ func TestPythonGuestAgent(t *testing.T) {
 
 	// The same instance as Python Trove would have built it with secure RPC off: no key in the catalog (set here
 	// directly — our control plane never drops a key), recorded by the operator as a plaintext Python guest.
-	if out, err := exec.Command("mariadb", "-e", "UPDATE trove.instances SET encrypted_key = NULL WHERE id = '"+id+
-		"'; DELETE FROM trove.rpc_peers WHERE instance_id = '"+id+"'").CombinedOutput(); err != nil {
-		t.Fatalf("making %s keyless: %v\n%s", id, err, out)
-	}
+	catalogQuery(t, "UPDATE trove.instances SET encrypted_key = NULL WHERE id = '"+id+"'; DELETE FROM trove.rpc_peers WHERE instance_id = '"+id+"'")
 	setGuestEnvelope(t, id, "plain")
 	g = startPythonGuest(t, id, "mysql", "", d)
 	t.Run("plaintext", func(t *testing.T) {
@@ -285,13 +275,7 @@ func checkPythonGuest(t *testing.T, c *cli, g *pythonGuest, d *fakeDocker, id st
 func forgePythonGuestHeartbeats(t *testing.T, c *cli, id, key string) {
 	t.Helper()
 	ctx := context.Background()
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(confValue(t, "DEFAULT", "transport_url"), confValue(t, "DEFAULT", "control_exchange")), logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := dialControlPlane(t)
 	before := len(conductorRejects(t))
 	cast := func(codec rpc.Codec, claimed string) {
 		args := conductorapi.HeartbeatArgs{InstanceID: claimed, Payload: conductorapi.HeartbeatPayload{ServiceStatus: "crashed"},

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/rpc"
 )
@@ -101,12 +103,31 @@ func confValue(t *testing.T, section, name string) string {
 // catalogKey is instances.encrypted_key ("NULL" for none), read as root over MariaDB's socket.
 func catalogKey(t *testing.T, id string) string {
 	t.Helper()
-	out, err := exec.Command("mariadb", "-N", "-B", "-e",
-		"SELECT COALESCE(encrypted_key, 'NULL') FROM trove.instances WHERE id = '"+id+"'").CombinedOutput()
+	return catalogQuery(t, "SELECT COALESCE(encrypted_key, 'NULL') FROM trove.instances WHERE id = '"+id+"'")
+}
+
+// catalogQuery runs SQL as root over MariaDB's socket and returns its output (no headers), trimmed.
+func catalogQuery(t *testing.T, sql string) string {
+	t.Helper()
+	out, err := exec.Command("mariadb", "-N", "-B", "-e", sql).CombinedOutput()
 	if err != nil {
-		t.Fatalf("reading encrypted_key of %s: %v\n%s", id, err, out)
+		t.Fatalf("catalog query %q: %v\n%s", sql, err, out)
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// dialControlPlane connects to the deployment's broker with the control plane's account (closed at cleanup).
+func dialControlPlane(t *testing.T) *rpc.Transport {
+	t.Helper()
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	tr, err := rpc.Dial(context.Background(), rpc.DefaultConfig(confValue(t, "DEFAULT", "transport_url"),
+		confValue(t, "DEFAULT", "control_exchange")), logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
 }
 
 // guestInfo returns the instance's guest_info.conf options.

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
@@ -228,13 +226,7 @@ func forgeHeartbeats(t *testing.T, id string, captured []rpc.TappedMessage) {
 			hb = m
 		}
 	}
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(confValue(t, "DEFAULT", "transport_url"), confValue(t, "DEFAULT", "control_exchange")), logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr := dialControlPlane(t)
 	args := conductorapi.HeartbeatArgs{InstanceID: id, Payload: conductorapi.HeartbeatPayload{ServiceStatus: "shutdown"}, Sent: conductorapi.Sent(time.Now())}
 	before := len(conductorRejects(t))
 	for _, codec := range []rpc.Codec{
