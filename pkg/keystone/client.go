@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 )
 
@@ -25,7 +27,10 @@ type Client struct {
 	now      func() time.Time // the clock; tests inside the package replace it
 }
 
-var _ Validator = (*Client)(nil)
+var (
+	_ Validator = (*Client)(nil)
+	_ Projects  = (*Client)(nil)
+)
 
 // New authenticates the service user and returns a validating client. The service token is renewed
 // automatically whenever Keystone answers 401 to a request made with it.
@@ -211,6 +216,23 @@ func (c *Client) lookup(ctx context.Context, userToken string) (*Token, error) {
 		t.Roles = append(t.Roles, r.Name)
 	}
 	return t, nil
+}
+
+// ProjectExists asks Keystone (GET /v3/projects/{id}, as the service user) whether the project exists. The id
+// must be exactly Keystone's: a SQL backend that compares case-insensitively does not make "ABC" the project
+// "abc".
+func (c *Client) ProjectExists(ctx context.Context, id string) (bool, error) {
+	if id == "" || strings.ContainsAny(id, "/?#%") {
+		return false, nil
+	}
+	p, err := projects.Get(ctx, c.identity, id).Extract()
+	switch {
+	case gophercloud.ResponseCodeIs(err, http.StatusNotFound):
+		return false, nil
+	case err != nil:
+		return false, unavailable("look up project", err)
+	}
+	return p.ID == id, nil
 }
 
 // unavailable wraps an error meaning Keystone gave no usable answer: connection failures, 5xx, and a 401 that

@@ -446,3 +446,29 @@ func TestConfigHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// ProjectExists answers for exactly Keystone's project ids: a case or blank variant, an unknown or an overlong id
+// is not a project, and an outage is an error, never "no such project".
+func TestProjectExists(t *testing.T) {
+	c, p, _ := newTestClient(t, nil)
+	tokenID, _ := userToken(t, "demo", "demo")
+	tok, err := c.Validate(t.Context(), tokenID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	demo := tok.ProjectID
+	if ok, err := c.ProjectExists(t.Context(), demo); !ok || err != nil {
+		t.Fatalf("demo project %s: %v %v", demo, ok, err)
+	}
+	for _, id := range []string{strings.ToUpper(demo), demo + " ", " " + demo, "00000000000000000000000000000000",
+		strings.Repeat("a", 100), "../" + demo, demo + "/x", ""} {
+		if ok, err := c.ProjectExists(t.Context(), id); ok || err != nil {
+			t.Errorf("ProjectExists(%q) = %v, %v", id, ok, err)
+		}
+	}
+	var _ Projects = StaticValidator{}
+	p.down.Store(true)
+	if ok, err := c.ProjectExists(t.Context(), demo); ok || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Keystone down: %v %v, want ErrUnavailable", ok, err)
+	}
+}

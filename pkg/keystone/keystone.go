@@ -56,6 +56,12 @@ type Validator interface {
 	Validate(ctx context.Context, userToken string) (*Token, error)
 }
 
+// Projects tells whether a project exists (trove-api checks the target of a quota update). Errors wrap
+// ErrUnavailable.
+type Projects interface {
+	ProjectExists(ctx context.Context, id string) (bool, error)
+}
+
 var (
 	// ErrInvalidToken means the token is unknown, expired, revoked or malformed.
 	ErrInvalidToken = errors.New("invalid or expired token")

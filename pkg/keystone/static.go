@@ -8,6 +8,8 @@ import "context"
 type StaticValidator struct {
 	Tokens map[string]Token
 	Err    error
+	// Projects are the projects that exist besides those of the tokens (ProjectExists).
+	Projects []string
 }
 
 // Validate implements Validator.
@@ -20,4 +22,22 @@ func (v StaticValidator) Validate(_ context.Context, userToken string) (*Token, 
 		return nil, ErrInvalidToken
 	}
 	return t.Clone(), nil
+}
+
+// ProjectExists implements Projects: the projects of the tokens and Projects exist.
+func (v StaticValidator) ProjectExists(_ context.Context, id string) (bool, error) {
+	if v.Err != nil {
+		return false, v.Err
+	}
+	for _, t := range v.Tokens {
+		if t.ProjectID == id && id != "" {
+			return true, nil
+		}
+	}
+	for _, p := range v.Projects {
+		if p == id {
+			return true, nil
+		}
+	}
+	return false, nil
 }
