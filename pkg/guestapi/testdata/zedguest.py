@@ -2,7 +2,8 @@
 """Stand-in for Trove Zed's guest agent on the bus, for pkg/guestapi tests: a real oslo.messaging RPC server on
 guestagent.<id> (server <id>) whose endpoint version is 1.1 — stable/zed's API_LATEST_VERSION, what Debian's
 trove-guestagent 18.0 serves — so oslo's dispatcher refuses newer versions exactly as that guest does; with
-Trove's SecureSerializer when KEY is given (pkg/rpc/testdata/interop.py). The methods have Zed's manager
+Trove's own SecureSerializer (python3-trove, as pkg/rpc/testdata/interop.py imports it) when KEY is given. The
+methods have Zed's manager
 signatures (trove/guestagent/datastore/manager.py), so an argument Zed does not know fails as it would there.
 Each records the arguments it received; `received` (call) returns the records.
 
