@@ -48,6 +48,7 @@ TROVE_TEST_KEYSTONE_URL='http://127.0.0.1:5000/v3'
 TROVE_TEST_KEYSTONE_ADMIN_PASSWORD='$(secret keystone_admin_password)'
 TROVE_TEST_SERVICE_PASSWORD='$(secret keystone_service_password)'
 TROVE_TEST_DEMO_PASSWORD='$(secret keystone_demo_password)'
+TROVE_TEST_RABBIT_MANAGEMENT_URL='http://trove-broker-admin:$(secret rabbit_admin_password)@127.0.0.1:15672'
 EOF
 	log "wrote $ENV_FILE"
 else

@@ -29,6 +29,10 @@ type Config struct {
 	IntervalMax      time.Duration // rabbit_interval_max
 	MandatoryReplies bool          // direct_mandatory_flag
 	MissingConsumer  time.Duration // kombu_missing_consumer_retry_timeout
+	// PassiveControlExchange (ours, [guest_broker] restricted_account): declare the control exchange passively,
+	// for an account that may not configure it (a guest's own broker account, docs/deploy.md). The exchange
+	// must exist: the control plane declares it. Nothing changes on the wire for a Python peer.
+	PassiveControlExchange bool
 }
 
 // ConfigFrom reads the messaging options with oslo.messaging's defaults. Conversion errors are collected in
@@ -50,6 +54,8 @@ func ConfigFrom(f *config.File) Config {
 		IntervalMax:      f.Seconds(r, "rabbit_interval_max", 30),
 		MandatoryReplies: f.Bool(r, "direct_mandatory_flag", true),
 		MissingConsumer:  f.Seconds(r, "kombu_missing_consumer_retry_timeout", 60),
+
+		PassiveControlExchange: f.Bool("guest_broker", "restricted_account", false),
 	}
 }
 

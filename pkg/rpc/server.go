@@ -160,8 +160,8 @@ func (s *Server) attach(conn *amqp.Connection) error {
 			return fail(err)
 		}
 		if i == 0 {
-			if err := ch.ExchangeDeclare(ex, "topic", cfg.DurableQueues, cfg.AutoDelete, false, false, nil); err != nil {
-				return fail(fmt.Errorf("rpc: declaring exchange %s: %w", ex, err))
+			if err := declareControlExchange(ch, cfg); err != nil {
+				return fail(err)
 			}
 			if err := ch.ExchangeDeclare(fan, "fanout", false, true, false, false, nil); err != nil {
 				return fail(fmt.Errorf("rpc: declaring exchange %s: %w", fan, err))

@@ -250,16 +250,36 @@ func (t *Transport) declareExchange(ch *amqp.Channel, name, kind string) error {
 	if done || name == "" {
 		return nil
 	}
-	durable, autoDelete := t.cfg.DurableQueues, t.cfg.AutoDelete
-	if kind == "fanout" {
-		durable, autoDelete = false, true
-	}
-	if err := ch.ExchangeDeclare(name, kind, durable, autoDelete, false, false, nil); err != nil {
-		return fmt.Errorf("rpc: declaring exchange %s: %w", name, err)
+	if name == t.cfg.ControlExchange && kind == "topic" {
+		if err := declareControlExchange(ch, t.cfg); err != nil {
+			return err
+		}
+	} else {
+		durable, autoDelete := t.cfg.DurableQueues, t.cfg.AutoDelete
+		if kind == "fanout" {
+			durable, autoDelete = false, true
+		}
+		if err := ch.ExchangeDeclare(name, kind, durable, autoDelete, false, false, nil); err != nil {
+			return fmt.Errorf("rpc: declaring exchange %s: %w", name, err)
+		}
 	}
 	t.mu.Lock()
 	t.declared[name] = true
 	t.mu.Unlock()
+	return nil
+}
+
+// declareControlExchange declares the control exchange with oslo's flags, or only checks that it exists when the
+// account may not configure it (PassiveControlExchange: a guest's own broker account).
+func declareControlExchange(ch *amqp.Channel, cfg Config) error {
+	ex := cfg.ControlExchange
+	declare := ch.ExchangeDeclare
+	if cfg.PassiveControlExchange {
+		declare = ch.ExchangeDeclarePassive
+	}
+	if err := declare(ex, "topic", cfg.DurableQueues, cfg.AutoDelete, false, false, nil); err != nil {
+		return fmt.Errorf("rpc: declaring exchange %s: %w", ex, err)
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,9 @@ const (
 	KeystoneAdminPassword = "TROVE_TEST_KEYSTONE_ADMIN_PASSWORD"
 	ServicePassword       = "TROVE_TEST_SERVICE_PASSWORD"
 	DemoPassword          = "TROVE_TEST_DEMO_PASSWORD"
+	// RabbitManagementURLVar is the RabbitMQ management HTTP API with the credentials of its administrator
+	// account trove-broker-admin: http://trove-broker-admin:…@127.0.0.1:15672.
+	RabbitManagementURLVar = "TROVE_TEST_RABBIT_MANAGEMENT_URL"
 )
 
 // EnvFile is the name of the file deploy/test-env.sh writes at the repository root.
@@ -69,6 +73,20 @@ func Get(t testing.TB, name string) string {
 func TransportURL(t testing.TB) string {
 	t.Helper()
 	return Get(t, TransportURLVar)
+}
+
+// RabbitManagement returns the RabbitMQ management API URL (without credentials) and its administrator's user
+// name and password (the account the taskmanager's [guest_broker] uses in make run's deployment).
+func RabbitManagement(t testing.TB) (apiURL, user, password string) {
+	t.Helper()
+	u, err := url.Parse(Get(t, RabbitManagementURLVar))
+	if err != nil || u.User == nil {
+		t.Fatalf("testenv: %s is not an http://user:password@host:port URL", RabbitManagementURLVar)
+	}
+	password, _ = u.User.Password()
+	user = u.User.Username()
+	u.User = nil
+	return u.String(), user, password
 }
 
 // KeystoneURL is the Keystone v3 endpoint, e.g. http://127.0.0.1:5000/v3.
