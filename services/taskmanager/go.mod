@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	github.com/go-sql-driver/mysql v1.10.1
+	github.com/google/uuid v1.6.0
+	github.com/michaelklishin/rabbit-hole/v2 v2.12.0
 	github.com/sirupsen/logrus v1.10.2
 	github.com/trove-go/trove/pkg v0.0.0
 )
@@ -11,7 +13,6 @@ require (
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/golang-migrate/migrate/v4 v4.20.1 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/jmoiron/sqlx v1.4.0 // indirect
 	github.com/rabbitmq/amqp091-go v1.16.0 // indirect
 	github.com/trove-go/trove/db v0.0.0 // indirect
