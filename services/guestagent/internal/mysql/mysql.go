@@ -53,6 +53,9 @@ func (m *Manager) socket() string    { return filepath.Join(m.opts.Layout.Run(),
 func (m *Manager) pidFile() string   { return filepath.Join(m.opts.Layout.Run(), "mysqld.pid") }
 func (m *Manager) adminFile() string { return filepath.Join(m.opts.Layout.State(), "os_admin.secret") }
 
+// filesDir is secure_file_priv: the only directory the server reads or writes files in for SQL.
+func (m *Manager) filesDir() string { return filepath.Join(m.opts.Layout.Root, "files") }
+
 func (m *Manager) bin(name string) (string, error) {
 	return datastore.FindBinary(m.opts.BinDir, name, "/usr/sbin", "/usr/bin")
 }
@@ -70,8 +73,15 @@ func (m *Manager) serverCommand() (datastore.Command, error) {
 	if err != nil {
 		return datastore.Command{}, err
 	}
+	// secure_file_priv: LOAD_FILE, SELECT … INTO OUTFILE/DUMPFILE and LOAD DATA INFILE reach only <volume>/files
+	// (as MySQL's own default, /var/lib/mysql-files): a tenant's root can round-trip its own files there and
+	// read or write nothing else (mariadbd refuses to start when the directory is missing).
+	if err := os.MkdirAll(m.filesDir(), 0o700); err != nil {
+		return datastore.Command{}, err
+	}
 	args := append([]string{"--no-defaults",
 		"--datadir=" + m.opts.Layout.Data(),
+		"--secure-file-priv=" + m.filesDir(),
 		"--socket=" + m.socket(),
 		"--pid-file=" + m.pidFile(),
 		"--tmpdir=" + m.opts.Layout.Run(),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,6 +177,44 @@ func TestMariaDBManager(t *testing.T) {
 	stats, err := m.VolumeStats(ctx)
 	if err != nil || stats.Used <= 0 || stats.Free <= 0 {
 		t.Fatalf("stats %+v %v", stats, err)
+	}
+}
+
+// Root's file access is confined to <volume>/files (secure_file_priv): nothing else is read or written, and the
+// directory itself works for the round trip a tenant may want.
+func TestMariaDBSecureFilePriv(t *testing.T) {
+	ctx := context.Background()
+	m, addr := start(t)
+	root, err := m.EnableRoot(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := *root.Password
+	files := filepath.Join(m.opts.Layout.Root, "files")
+	if out, err := client(addr, "root", pw, "", "SELECT @@GLOBAL.secure_file_priv"); err != nil || strings.TrimRight(out, "/") != files {
+		t.Fatalf("secure_file_priv = %q %v, want %s", out, err, files)
+	}
+	outside := filepath.Join(t.TempDir(), "outside")
+	if err := os.WriteFile(outside, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := client(addr, "root", pw, "", "SELECT LOAD_FILE('"+outside+"') IS NULL"); err != nil || out != "1" {
+		t.Fatalf("LOAD_FILE outside secure_file_priv: %q %v", out, err)
+	}
+	for _, target := range []string{filepath.Join(t.TempDir(), "out"), filepath.Join(m.opts.Layout.Data(), "out")} {
+		if out, err := client(addr, "root", pw, "", "SELECT 1 INTO OUTFILE '"+target+"'"); err == nil || !strings.Contains(out, "secure-file-priv") {
+			t.Fatalf("INTO OUTFILE %s: %q %v", target, out, err)
+		}
+		if _, err := os.Stat(target); err == nil {
+			t.Fatalf("%s was written", target)
+		}
+	}
+	own := filepath.Join(files, "own.txt")
+	if out, err := client(addr, "root", pw, "", "SELECT 'mine' INTO OUTFILE '"+own+"'"); err != nil {
+		t.Fatalf("INTO OUTFILE inside secure_file_priv: %q %v", out, err)
+	}
+	if out, err := client(addr, "root", pw, "", "SELECT TRIM(TRAILING '\\n' FROM LOAD_FILE('"+own+"'))"); err != nil || out != "mine" {
+		t.Fatalf("LOAD_FILE inside secure_file_priv: %q %v", out, err)
 	}
 }
 
