@@ -31,7 +31,7 @@ func ParseInstanceAction(doc any) (*InstanceAction, error) {
 		return nil, err
 	}
 	if len(m) != 1 {
-		return nil, fail(nil, "%s should have exactly one action", repr(doc))
+		return nil, fail(nil, "%s should have exactly one action", shown(nil, doc))
 	}
 	var key string
 	var v any
@@ -82,7 +82,7 @@ func ParseInstanceAction(doc any) (*InstanceAction, error) {
 			}
 			return &InstanceAction{Kind: ActionResizeFlavor, FlavorRef: ref}, nil
 		}
-		return nil, fail(p, "%s is not valid under any of the given schemas", repr(v))
+		return nil, fail(p, "%s is not valid under any of the given schemas", shown(p, v))
 	}
 	return nil, &UnknownActionError{Key: key}
 }

@@ -150,10 +150,10 @@ func ParseCreateInstance(doc any) (*CreateInstance, error) {
 			return nil, err
 		}
 		if out.ReplicaCount < 1 {
-			return nil, fail(rp, "%s is less than the minimum of 1", repr(v))
+			return nil, fail(rp, "%s is less than the minimum of 1", shown(rp, v))
 		}
 		if out.ReplicaCount > 3 {
-			return nil, fail(rp, "%s is greater than the maximum of 3", repr(v))
+			return nil, fail(rp, "%s is greater than the maximum of 3", shown(rp, v))
 		}
 	}
 	for _, k := range []struct {
@@ -366,7 +366,7 @@ func nics(p path, v any) ([]Nic, *Error) {
 		return nil, err
 	}
 	if len(items) > 1 {
-		return nil, fail(p, "%s is too long", repr(v))
+		return nil, fail(p, "%s is too long", shown(p, v))
 	}
 	out := make([]Nic, 0, len(items))
 	for i, it := range items {
@@ -543,7 +543,7 @@ func ParseQuotaUpdate(doc any) (*QuotaUpdate, error) {
 			return nil, err
 		}
 		if n < -1 {
-			return nil, fail(p.key(k), "%s is less than the minimum of -1", repr(v))
+			return nil, fail(p.key(k), "%s is less than the minimum of -1", shown(p.key(k), v))
 		}
 		out.Limits[k] = n
 		out.Order = append(out.Order, k)

@@ -8,19 +8,70 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/trove-go/trove/pkg/redact"
 )
 
-// repr renders a decoded JSON value the way Python's repr() renders the value json.loads produced, because
-// Trove's validation messages embed it ("Validation error: instance['name'] '!!' does not match ...").
-func repr(v any) string {
-	var b strings.Builder
-	writeRepr(&b, v, 0)
-	return b.String()
+// maxShown bounds one value rendered into a message (characters, before the closing ellipsis).
+const maxShown = 4 * redact.Echo
+
+// shown renders the value at p for a message, the way Python's repr() renders what json.loads produced
+// (Trove's validation messages embed it: "Validation error: instance['name'] '!!' does not match ..."), with two
+// deliberate differences: a value under a key named like a secret (redact.Secret: password, *_key, token …)
+// is never shown ('***'), and each string is cut to redact.Echo characters and the whole to maxShown.
+func shown(p path, v any) string {
+	for _, k := range p {
+		if s, ok := k.(string); ok && redact.Secret(s) {
+			return strRepr(redact.Mask)
+		}
+	}
+	r := reprWriter{bounded: true}
+	r.write(v, 0)
+	return r.b.String()
 }
 
-func writeRepr(b *strings.Builder, v any, depth int) {
+// repr is the full Python repr of a decoded JSON value (comparisons, tests); messages use shown.
+func repr(v any) string {
+	var r reprWriter
+	r.write(v, 0)
+	return r.b.String()
+}
+
+// keyRepr renders a key of a message's path or list: Python's repr, cut to redact.Echo characters.
+func keyRepr(k string) string { return strRepr(redact.Trunc(k, redact.Echo)) }
+
+type reprWriter struct {
+	b       strings.Builder
+	bounded bool // mask secrets, cut strings and the total
+	full    bool // bounded and the limit was reached
+}
+
+// room reports whether more may be written; at the limit it writes the ellipsis once.
+func (r *reprWriter) room() bool {
+	if !r.bounded || r.b.Len() < maxShown {
+		return true
+	}
+	if !r.full {
+		r.full = true
+		r.b.WriteString(redact.Ellipsis)
+	}
+	return false
+}
+
+func (r *reprWriter) str(s string) {
+	if r.bounded {
+		s = redact.Trunc(s, redact.Echo)
+	}
+	r.b.WriteString(strRepr(s))
+}
+
+func (r *reprWriter) write(v any, depth int) {
+	b := &r.b
 	if depth > 32 { // bodies are size-limited, but keep messages bounded anyway
 		b.WriteString("...")
+		return
+	}
+	if !r.room() {
 		return
 	}
 	switch x := v.(type) {
@@ -33,16 +84,23 @@ func writeRepr(b *strings.Builder, v any, depth int) {
 			b.WriteString("False")
 		}
 	case json.Number:
-		b.WriteString(numberRepr(x))
+		n := numberRepr(x)
+		if r.bounded {
+			n = redact.Trunc(n, redact.Echo)
+		}
+		b.WriteString(n)
 	case string:
-		b.WriteString(strRepr(x))
+		r.str(x)
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			writeRepr(b, e, depth+1)
+			if !r.room() {
+				return
+			}
+			r.write(e, depth+1)
 		}
 		b.WriteByte(']')
 	case map[string]any:
@@ -56,9 +114,16 @@ func writeRepr(b *strings.Builder, v any, depth int) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(strRepr(k))
+			if !r.room() {
+				return
+			}
+			r.str(k)
 			b.WriteString(": ")
-			writeRepr(b, x[k], depth+1)
+			if r.bounded && redact.Secret(k) {
+				b.WriteString(strRepr(redact.Mask))
+				continue
+			}
+			r.write(x[k], depth+1)
 		}
 		b.WriteByte('}')
 	default:

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/trove-go/trove/pkg/redact"
 )
 
 // Error is a validation failure; it renders as Trove's 400 badRequest message.
@@ -30,9 +32,9 @@ func (e *Error) Error() string {
 		switch x := p.(type) {
 		case string:
 			if i == 0 {
-				b.WriteString(x)
+				b.WriteString(redact.Trunc(x, redact.Echo))
 			} else {
-				b.WriteString("[" + strRepr(x) + "]")
+				b.WriteString("[" + keyRepr(x) + "]")
 			}
 		case int:
 			if i == 0 {
@@ -86,7 +88,7 @@ func fail(p path, format string, args ...any) *Error {
 }
 
 func typeErr(p path, v any, typ string) *Error {
-	return fail(p, "%s is not of type %s", repr(v), strRepr(typ))
+	return fail(p, "%s is not of type %s", shown(p, v), strRepr(typ))
 }
 
 // object checks the type and returns the map.
@@ -107,6 +109,9 @@ func required(p path, m map[string]any, keys ...string) *Error {
 	return nil
 }
 
+// maxListed is how many unexpected keys a message names.
+const maxListed = 8
+
 // closed enforces additionalProperties: false with jsonschema's message.
 func closed(p path, m map[string]any, allowed ...string) *Error {
 	var extra []string
@@ -126,9 +131,13 @@ func closed(p path, m map[string]any, allowed ...string) *Error {
 		return nil
 	}
 	sortStrings(extra)
-	quoted := make([]string, len(extra))
+	quoted := make([]string, 0, min(len(extra), maxListed)+1)
 	for i, k := range extra {
-		quoted[i] = strRepr(k)
+		if i == maxListed { // jsonschema lists them all; a message stays bounded
+			quoted = append(quoted, redact.Ellipsis)
+			break
+		}
+		quoted = append(quoted, keyRepr(k))
 	}
 	verb := "was"
 	if len(extra) > 1 {
@@ -155,9 +164,9 @@ func str(p path, v any, min, max int) (string, *Error) {
 		return "", typeErr(p, v, "string")
 	}
 	if n := pyLen(s); n < min {
-		return "", fail(p, "%s is too short", repr(v))
+		return "", fail(p, "%s is too short", shown(p, v))
 	} else if max >= 0 && n > max {
-		return "", fail(p, "%s is too long", repr(v))
+		return "", fail(p, "%s is too long", shown(p, v))
 	}
 	return s, nil
 }
@@ -187,7 +196,7 @@ func matchesNES(s string) bool {
 }
 
 func patternErr(p path, v any, pattern string) *Error {
-	return fail(p, "%s does not match %s", repr(v), strRepr(pattern))
+	return fail(p, "%s does not match %s", shown(p, v), strRepr(pattern))
 }
 
 // NES: non_empty_string.
@@ -280,7 +289,7 @@ func array(p path, v any) ([]any, *Error) {
 }
 
 func notValidUnderAny(p path, v any, subs ...*Error) *Error {
-	e := fail(p, "%s is not valid under any of the given schemas", repr(v))
+	e := fail(p, "%s is not valid under any of the given schemas", shown(p, v))
 	for _, s := range subs {
 		e.Sub = append(e.Sub, s.Msg)
 	}
@@ -293,7 +302,7 @@ const volsizePattern = `^0*[1-9]+[0-9]*$`
 func volSize(p path, v any) (int64, *Error) {
 	if n, err := integer(p, v); err == nil {
 		if n < 1 {
-			return 0, notValidUnderAny(p, v, fail(p, "%s is less than the minimum of 1", repr(v)), typeErr(p, v, "string"))
+			return 0, notValidUnderAny(p, v, fail(p, "%s is less than the minimum of 1", shown(p, v)), typeErr(p, v, "string"))
 		}
 		return n, nil
 	}
@@ -401,7 +410,7 @@ func uniqueItems(p path, v any, items []any) *Error {
 	for _, it := range items {
 		k := repr(it)
 		if seen[k] {
-			return fail(p, "%s has non-unique elements", repr(v))
+			return fail(p, "%s has non-unique elements", shown(p, v))
 		}
 		seen[k] = true
 	}

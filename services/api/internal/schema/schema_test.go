@@ -273,7 +273,7 @@ func TestParseUserBodies(t *testing.T) {
 	for body, msg := range map[string]string{
 		`{"user": {}}`:               `user {} does not have enough properties`,
 		`{"user": {"x": 1}}`:         `('x' was unexpected)`,
-		`{"user": {"password": ""}}`: `user['password'] '' is too short`,
+		`{"user": {"password": ""}}`: `user['password'] '***' is too short`, // a password is never echoed
 		`{"users": []}`:              `'user' is a required property`,
 	} {
 		if _, err := ParseUserUpdate(mustDecode(t, body)); err == nil || !strings.Contains(err.Error(), msg) {
@@ -312,5 +312,56 @@ func TestParseConfiguration(t *testing.T) {
 	}
 	if c, err := ParseConfiguration(mustDecode(t, `{"configuration": {"description": "d"}}`), ConfigReplace); err != nil || *c.Description != "d" || c.Values != nil {
 		t.Errorf("PUT: %+v %v", c, err)
+	}
+}
+
+// Messages never repeat a password (or any field named like a secret), cut what they echo, and stay bounded
+// whatever the body holds (issue 12: a 1 MB bad password came back in the 400 and in the log).
+func TestMessagesHideSecretsAndStayBounded(t *testing.T) {
+	huge := strings.Repeat("s3cr3t", 200000) // 1.2 MB
+	long := strings.Repeat("n", 300)
+	cases := []struct {
+		name  string
+		parse func(any) error
+		body  string
+		want  string // a substring of the message
+	}{
+		{"too long password", func(d any) error { _, err := ParseCreateUsers(d); return err },
+			`{"users": [{"name": "u", "password": "` + huge + `"}]}`, `users[0]['password'] '***' is too long`},
+		{"bad password pattern", func(d any) error { _, err := ParseRootEnable(d); return err },
+			`{"password": "!!!"}`, `password '***' does not match`},
+		{"password of the wrong type", func(d any) error { _, err := ParseChangePasswords(d); return err },
+			`{"users": [{"name": "u", "password": ["s3cr3t"]}]}`, `['password'] '***' is not of type 'string'`},
+		{"password inside a value shown whole", func(d any) error { _, err := ParseCreateInstance(d); return err },
+			`{"instance": {"name": "db", "users": {"name": "u", "password": "s3cr3t", "root_password": "s3cr3t"}}}`,
+			`instance['users'] {'name': 'u', 'password': '***', 'root_password': '***'} is not of type 'array'`},
+		{"nested key", func(d any) error { _, err := ParseCreateInstance(d); return err },
+			`{"instance": {"name": "db", "nics": [{"net-id": "x", "api_key": "s3cr3t"}]}}`, `('api_key' was unexpected)`},
+		{"long name cut", func(d any) error { _, err := ParseCreateInstance(d); return err },
+			`{"instance": {"name": "` + long + `"}}`, `['name'] '` + strings.Repeat("n", 64) + `…' is too long`},
+		{"huge key cut", func(d any) error { _, err := ParseQuotaUpdate(d); return err },
+			`{"quotas": {"` + strings.Repeat("k", 1<<20) + `": "x"}}`, `quotas['` + strings.Repeat("k", 64) + `…'] 'x' is not of type 'integer'`},
+		{"many unexpected keys", func(d any) error { _, err := ParseUserUpdate(d); return err },
+			`{"user": {"a1": 1, "a2": 1, "a3": 1, "a4": 1, "a5": 1, "a6": 1, "a7": 1, "a8": 1, "a9": 1, "b": 1}}`,
+			`'a8', … were unexpected`},
+		{"huge list", func(d any) error { _, err := ParseCreateInstance(d); return err },
+			`{"instance": {"name": "db", "nics": [` + strings.Repeat(`"`+long+`", `, 3000) + `1]}}`, `is too long`},
+	}
+	for _, c := range cases {
+		err := c.parse(mustDecode(t, c.body))
+		if err == nil {
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, c.want) {
+			t.Errorf("%s: message %.400q lacks %q", c.name, msg, c.want)
+		}
+		if strings.Contains(msg, "s3cr3ts3cr3t") || strings.Contains(msg, "'s3cr3t'") || strings.Contains(msg, "!!!") {
+			t.Errorf("%s: message repeats the secret: %.400q", c.name, msg)
+		}
+		if len(msg) > 2000 {
+			t.Errorf("%s: message is %d bytes", c.name, len(msg))
+		}
 	}
 }
