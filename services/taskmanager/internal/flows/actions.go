@@ -49,6 +49,10 @@ func (m *Manager) DeleteInstance(ctx context.Context, rc rpc.Context, id string)
 	if err := m.Transport.DeleteQueues(ctx, rpc.ServerQueues(guestapi.Topic(id), id)...); err != nil {
 		log.WithError(err).Warn("deleting the guest's queues failed; they stay on the broker")
 	}
+	if err := m.revokeGuestAccount(ctx, id); err != nil {
+		m.recordFault(ctx, id, "Error removing the guest's broker account.", err)
+		return err
+	}
 	if inst.VolumeID != "" {
 		if err := m.retry(ctx, id, "deleting volume", func() error { return ignoreNotFound(m.Compute.DeleteVolume(ctx, inst.VolumeID)) }); err != nil {
 			m.recordFault(ctx, id, "Error deleting the instance's volume.", err)

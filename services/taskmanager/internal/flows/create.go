@@ -14,6 +14,7 @@ import (
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
+	"github.com/trove-go/trove/services/taskmanager/internal/guestbroker"
 )
 
 // CreateInstance builds an instance (states.md §4): volume, server with the injected guest files, prepare, then
@@ -39,7 +40,7 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	if a.VolumeSize != nil && inst.VolumeID == "" {
 		vol, err := m.createVolume(ctx, inst, a)
 		if err != nil {
-			return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorVolume, "Error creating the volume for the instance.", err)
+			return m.failBuild(ctx, id, status.TaskBuildingErrorVolume, "Error creating the volume for the instance.", err)
 		}
 		inst.VolumeID = vol.ID
 		if err := m.retry(ctx, id, "recording the volume", func() error { return m.Catalog.SetServer(ctx, id, inst.ComputeInstanceID, vol.ID) }); err != nil {
@@ -49,16 +50,16 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 
 	// 2. Server (guest queue pre-created first so prepare cannot be lost).
 	if err := m.retry(ctx, id, "recording the RPC envelope", func() error { return m.ensurePeer(ctx, inst) }); err != nil {
-		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error recording the instance's RPC envelope.", err)
+		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error recording the instance's RPC envelope.", err)
 	}
 	guest, codec, err := m.guest(ctx, id)
 	if err != nil {
-		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error reading the instance's RPC key.", err)
+		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error reading the instance's RPC key.", err)
 	}
 	if inst.ComputeInstanceID == "" {
 		srv, err := m.createServer(ctx, inst, a, codec)
 		if err != nil {
-			return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error creating the server for the instance.", err)
+			return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error creating the server for the instance.", err)
 		}
 		inst.ComputeInstanceID = srv.ID
 		if err := m.retry(ctx, id, "recording the server", func() error { return m.Catalog.SetServer(ctx, id, srv.ID, inst.VolumeID) }); err != nil {
@@ -69,10 +70,10 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	// 3. Prepare.
 	args, err := m.prepareArgs(ctx, inst, a)
 	if err != nil {
-		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error preparing the guest's arguments.", err)
+		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error preparing the guest's arguments.", err)
 	}
 	if err := m.retry(ctx, id, "casting prepare", func() error { return guest.Prepare(ctx, rc, args) }); err != nil {
-		return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorServer, "Error sending prepare to the guest.", err)
+		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error sending prepare to the guest.", err)
 	}
 	if a.RootPassword != nil && *a.RootPassword != "" {
 		if err := m.Catalog.RecordRoot(ctx, id, rc.UserID); err != nil {
@@ -198,6 +199,19 @@ func (m *Manager) guestFiles(ctx context.Context, inst catalog.Instance, ver cat
 	gc, err := m.Config.guestConfig()
 	if err != nil {
 		return nil, err
+	}
+	if m.Broker != nil {
+		python := p.Agent == guestapi.AgentPython
+		err := m.retry(ctx, inst.ID, "creating the guest's broker account", func() (err error) {
+			gc, err = m.Broker.GuestConfig(ctx, inst.ID, gc, python)
+			if errors.Is(err, guestbroker.ErrPythonGuest) {
+				return permanent(err)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if gc != "" {
 		files[compute.GuestConfigPath] = gc
@@ -339,5 +353,5 @@ func (m *Manager) buildTimeout(ctx context.Context, id, message string) error {
 	if err := m.Catalog.SetServiceStatus(ctx, id, status.FailedTimeoutGuestagent); err != nil {
 		m.log(id).WithError(err).Error("setting guestagent error status")
 	}
-	return m.failTask(ctx, id, status.TaskBuilding, status.TaskBuildingErrorTimeoutGA, message, nil)
+	return m.failBuild(ctx, id, status.TaskBuildingErrorTimeoutGA, message, nil)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/testenv"
+	"github.com/trove-go/trove/services/taskmanager/internal/guestbroker"
 )
 
 const testWrapKey = "flows-test-inst-rpc-key-encr-key-0123"
@@ -41,6 +42,7 @@ type env struct {
 	newVersion     catalog.DatastoreVersion // mariadb 10.11.99 (image mariadb-local-2, the same binaries), upgrades
 	dir            string
 	clock          *clock
+	broker         *guestbroker.Accounts // envOpts.broker
 }
 
 // clock is the manager's TimeNow: real time plus an offset tests move forward.
@@ -55,6 +57,9 @@ func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlo
 type envOpts struct {
 	guestBinary  string // "" = idleGuest script
 	usageTimeout time.Duration
+	// broker: per-guest broker accounts through the test broker's management API (e.broker); pythonShared is
+	// [guest_broker] python_guests_shared_account.
+	broker, pythonShared bool
 }
 
 func newEnv(t testing.TB, o envOpts) *env {
@@ -129,6 +134,16 @@ func newEnv(t testing.TB, o envOpts) *env {
 		VolumeTimeout: 60 * time.Second, GuestConfigFile: guestConf, InstRPCKeyEncrKey: testWrapKey,
 		RetryBudget: 2, RetryDelay: 100 * time.Millisecond,
 	}})
+	if o.broker {
+		api, user, pass := testenv.RabbitManagement(t)
+		admin, err := guestbroker.NewAdmin(guestbroker.Config{ManagementURL: api, ManagementUser: user, ManagementPassword: pass, ManagementTimeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.broker = &guestbroker.Accounts{Admin: admin, Config: guestbroker.Config{PerGuestAccounts: true, PythonGuestsSharedAccount: o.pythonShared},
+			TransportURL: testenv.TransportURL(t), ControlExchange: e.exchange, ConductorTopic: e.conductorTopic}
+		e.m.Broker = e.broker
+	}
 	t.Cleanup(func() { _ = e.m.Stop(context.Background()) })
 	return e
 }

@@ -26,6 +26,18 @@ type Deps struct {
 	Log       logrus.FieldLogger
 	// TimeNow is the clock deadlines are computed with (tests move it); nil means time.Now.
 	TimeNow func() time.Time
+	// Broker gives each guest its own broker account ([guest_broker] per_guest_accounts); nil: guests get
+	// guest_config's account unchanged (Trove's shared account).
+	Broker GuestAccounts
+}
+
+// GuestAccounts issues and revokes guests' broker accounts (guestbroker.Accounts).
+type GuestAccounts interface {
+	// GuestConfig gives the instance's guest its own account (a fresh password on every call) and returns
+	// guestConfig rewritten to use it; python: the guest agent is Trove's Python agent.
+	GuestConfig(ctx context.Context, instanceID, guestConfig string, python bool) (string, error)
+	// Revoke removes the instance's guest account; a missing one is fine.
+	Revoke(ctx context.Context, instanceID string) error
 }
 
 // Manager runs flows. RPC handlers start a flow in the background and return at once (every taskmanager
@@ -230,6 +242,31 @@ func (m *Manager) recordFault(ctx context.Context, id, message string, cause err
 	if err := m.Catalog.SaveFault(ctx, id, message, details); err != nil {
 		m.log(id).WithError(err).Error("saving instance fault")
 	}
+}
+
+// failBuild is failTask for a build (from BUILDING): the instance will never run, so its guest's broker account
+// is removed too (not when the flow was cancelled by shutdown: it resumes).
+func (m *Manager) failBuild(ctx context.Context, id string, to status.InstanceTask, message string, cause error) error {
+	err := m.failTask(ctx, id, status.TaskBuilding, to, message, cause)
+	if ctx.Err() == nil {
+		_ = m.revokeGuestAccount(ctx, id)
+	}
+	return err
+}
+
+// revokeGuestAccount removes the instance's guest broker account (per_guest_accounts), retried within the
+// budget; a failure is logged and returned.
+func (m *Manager) revokeGuestAccount(ctx context.Context, id string) error {
+	if m.Broker == nil {
+		return nil
+	}
+	err := m.retry(ctx, id, "removing the guest's broker account", func() error { return m.Broker.Revoke(ctx, id) })
+	if err != nil {
+		m.log(id).WithError(err).Error("removing the guest's broker account failed; it stays on the broker")
+		return err
+	}
+	m.log(id).Info("guest broker account removed")
+	return nil
 }
 
 // failTask moves the task from `from` to an error task (only if it is still `from`) and records a fault. A flow
