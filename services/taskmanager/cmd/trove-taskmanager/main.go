@@ -67,6 +67,10 @@ func run() error {
 			return err
 		}
 		localDrv = local.New(lc, log)
+		// Isolation needs the root helper: refuse to start without it rather than run tenants unconfined.
+		if err := localDrv.Check(context.Background()); err != nil {
+			return err
+		}
 		driver = localDrv
 	default:
 		return fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
