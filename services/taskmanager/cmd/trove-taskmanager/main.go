@@ -20,6 +20,7 @@ import (
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
 	"github.com/trove-go/trove/services/taskmanager/internal/flows"
+	"github.com/trove-go/trove/services/taskmanager/internal/guestbroker"
 )
 
 func main() {
@@ -76,7 +77,12 @@ func run() error {
 		return fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
 	}
 	startStopped := f.Bool("local", "start_stopped_guests", true)
+	brokerCfg := guestbroker.ConfigFrom(f)
 	if err := f.Err(); err != nil {
+		return err
+	}
+	accounts, err := guestbroker.NewAccounts(brokerCfg, f)
+	if err != nil {
 		return err
 	}
 	if err := keyring.GuardDefaultKeys(keys, refuse, func(err error) {
@@ -111,7 +117,17 @@ func run() error {
 			log.WithField("instances", started).Info("started stopped guests")
 		}
 	}
-	m := flows.New(flows.Deps{Catalog: db, Compute: driver, Transport: tr, Config: flowCfg, Log: log})
+	deps := flows.Deps{Catalog: db, Compute: driver, Transport: tr, Config: flowCfg, Log: log}
+	if accounts != nil {
+		deps.Broker = accounts
+		if err := accounts.Admin.Check(ctx); err != nil {
+			log.WithError(err).Error("[guest_broker] the management API refuses or does not answer; creating instances will fail until it does")
+		}
+	} else {
+		log.Warn("SECURITY WARNING: guests share the broker account of guest_config ([guest_broker] per_guest_accounts = false): " +
+			"one guest's credentials can read other tenants' RPC traffic")
+	}
+	m := flows.New(deps)
 	if err := m.Resume(ctx); err != nil {
 		return fmt.Errorf("resuming unfinished flows: %w", err)
 	}
