@@ -20,6 +20,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 )
 
 const (
@@ -147,13 +148,13 @@ func guestInfo(t *testing.T, id string) map[string]string {
 }
 
 // tap observes the deployment's broker: the guest topics of ids and the conductor topic.
-func tap(t *testing.T, ids ...string) *rpc.Tap {
+func tap(t *testing.T, ids ...string) *rpctest.Tap {
 	t.Helper()
 	keys := []string{conductorTopc}
 	for _, id := range ids {
 		keys = append(keys, "guestagent."+id)
 	}
-	tp, err := rpc.NewTap(confValue(t, "DEFAULT", "transport_url"), confValue(t, "DEFAULT", "control_exchange"), keys...)
+	tp, err := rpctest.NewTap(confValue(t, "DEFAULT", "transport_url"), confValue(t, "DEFAULT", "control_exchange"), keys...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,16 +164,16 @@ func tap(t *testing.T, ids ...string) *rpc.Tap {
 
 // about reports whether a tapped message concerns instance id: sent on its guest topic, or sent to the
 // conductor naming it (plaintext instance_id, trove csz-instance-id or the aead header's iid all carry the id).
-func about(m rpc.TappedMessage, id string) bool {
+func about(m rpctest.TappedMessage, id string) bool {
 	return m.RoutingKey == "guestagent."+id || (m.RoutingKey == conductorTopc && bytes.Contains(m.Body, []byte(id)))
 }
 
 // collect reads tapped messages about id until want returns true for the collection or timeout passes.
-func collect(t *testing.T, tp *rpc.Tap, id string, timeout time.Duration, want func([]rpc.TappedMessage) bool) []rpc.TappedMessage {
+func collect(t *testing.T, tp *rpctest.Tap, id string, timeout time.Duration, want func([]rpctest.TappedMessage) bool) []rpctest.TappedMessage {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var got []rpc.TappedMessage
+	var got []rpctest.TappedMessage
 	for !want(got) {
 		m, err := tp.Next(ctx)
 		if err != nil {
@@ -185,7 +186,7 @@ func collect(t *testing.T, tp *rpc.Tap, id string, timeout time.Duration, want f
 	return got
 }
 
-func hasMethod(ms []rpc.TappedMessage, method, key string) bool {
+func hasMethod(ms []rpctest.TappedMessage, method, key string) bool {
 	for _, m := range ms {
 		if m.Method() == method && m.RoutingKey == key {
 			return true

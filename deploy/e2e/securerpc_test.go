@@ -11,6 +11,7 @@ import (
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 )
 
 // Issue 5: an operator turns secure RPC on in a running cloud. Instances created while it is off are legacy
@@ -50,7 +51,7 @@ func TestSecureRPCLifecycle(t *testing.T) {
 	}
 	tp := tap(t, legacy)
 	c.must("database", "db", "create", legacy, "legacy1")
-	seen := collect(t, tp, legacy, 30*time.Second, func(ms []rpc.TappedMessage) bool {
+	seen := collect(t, tp, legacy, 30*time.Second, func(ms []rpctest.TappedMessage) bool {
 		return hasMethod(ms, "create_database", "guestagent."+legacy)
 	})
 	if m := seen[len(seen)-1]; !m.Plaintext() || !strings.Contains(string(m.Body), "legacy1") {
@@ -90,7 +91,7 @@ func TestSecureRPCLifecycle(t *testing.T) {
 	tp = tap(t, keyed)
 	c.must("database", "db", "create", keyed, "secretdb")
 	assertNames(t, c.names("database", "db", "list", keyed), []string{"app", "secretdb"}, nil)
-	seen = collect(t, tp, keyed, 45*time.Second, func(ms []rpc.TappedMessage) bool {
+	seen = collect(t, tp, keyed, 45*time.Second, func(ms []rpctest.TappedMessage) bool {
 		return hasMethod(ms, "create_database", "guestagent."+keyed) && hasMethod(ms, "list_databases", "guestagent."+keyed) &&
 			hasMethod(ms, "heartbeat", conductorTopc)
 	})
@@ -135,11 +136,11 @@ func TestSecureRPCLifecycle(t *testing.T) {
 	if v, _ := showField(t, admin, legacy, "encrypted_rpc_messaging"); v != true {
 		t.Errorf("admin show after upgrade: encrypted_rpc_messaging = %v", v)
 	}
-	seen = collect(t, tp, legacy, 45*time.Second, func(ms []rpc.TappedMessage) bool {
+	seen = collect(t, tp, legacy, 45*time.Second, func(ms []rpctest.TappedMessage) bool {
 		return hasMethod(ms, "post_upgrade", "guestagent."+legacy) && hasMethod(ms, "list_databases", "guestagent."+legacy) &&
 			countMethod(ms, "heartbeat", conductorTopc) > 0
 	})
-	var after []rpc.TappedMessage // the legacy instance's messages from the rebuild on
+	var after []rpctest.TappedMessage // the legacy instance's messages from the rebuild on
 	for i, m := range seen {
 		if m.Method() == "post_upgrade" {
 			after = seen[i:]
@@ -160,7 +161,7 @@ func TestSecureRPCLifecycle(t *testing.T) {
 		t.Fatal("the guest did not receive a new key")
 	}
 	// Heartbeats keep flowing under the new key (two more after the switch) and the API reaches the guest.
-	collect(t, tp, keyed, 45*time.Second, func(ms []rpc.TappedMessage) bool {
+	collect(t, tp, keyed, 45*time.Second, func(ms []rpctest.TappedMessage) bool {
 		return countMethod(ms, "heartbeat", conductorTopc) >= 2
 	})
 	assertNames(t, c.names("database", "db", "list", keyed), []string{"app", "secretdb"}, nil)
@@ -187,7 +188,7 @@ func TestSecureRPCLifecycle(t *testing.T) {
 }
 
 // assertEncrypted fails when any message is readable on the broker or shows the secret text.
-func assertEncrypted(t *testing.T, ms []rpc.TappedMessage, secret string) {
+func assertEncrypted(t *testing.T, ms []rpctest.TappedMessage, secret string) {
 	t.Helper()
 	if len(ms) == 0 {
 		t.Fatal("no messages observed")
@@ -199,7 +200,7 @@ func assertEncrypted(t *testing.T, ms []rpc.TappedMessage, secret string) {
 	}
 }
 
-func countMethod(ms []rpc.TappedMessage, method, key string) int {
+func countMethod(ms []rpctest.TappedMessage, method, key string) int {
 	n := 0
 	for _, m := range ms {
 		if m.Method() == method && m.RoutingKey == key {
@@ -217,10 +218,10 @@ func showDatastoreVersion(t *testing.T, c *cli, id string) string {
 
 // forgeHeartbeats sends three heartbeats claiming to be from id — plaintext, sealed with a wrong key, and a
 // replay (fresh _unique_id) of a captured one — and waits until the conductor has refused each.
-func forgeHeartbeats(t *testing.T, id string, captured []rpc.TappedMessage) {
+func forgeHeartbeats(t *testing.T, id string, captured []rpctest.TappedMessage) {
 	t.Helper()
 	ctx := context.Background()
-	var hb rpc.TappedMessage
+	var hb rpctest.TappedMessage
 	for _, m := range captured {
 		if m.Method() == "heartbeat" {
 			hb = m
@@ -237,7 +238,7 @@ func forgeHeartbeats(t *testing.T, id string, captured []rpc.TappedMessage) {
 			t.Fatal(err)
 		}
 	}
-	replay, err := rpc.WithFreshUniqueID(hb.Body)
+	replay, err := rpctest.WithFreshUniqueID(hb.Body)
 	if err != nil {
 		t.Fatalf("captured heartbeat: %v", err)
 	}

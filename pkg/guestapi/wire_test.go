@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -36,9 +37,9 @@ func dial(t *testing.T) *rpc.Transport {
 }
 
 // tapGuest taps what is sent to instance id's guest (once a server declared the exchange).
-func tapGuest(t *testing.T, tr *rpc.Transport, id string) *rpc.Tap {
+func tapGuest(t *testing.T, tr *rpc.Transport, id string) *rpctest.Tap {
 	t.Helper()
-	tap, err := rpc.NewTap(testenv.TransportURL(t), tr.Exchange(), Topic(id))
+	tap, err := rpctest.NewTap(testenv.TransportURL(t), tr.Exchange(), Topic(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ type tapped struct {
 	args            []string
 }
 
-func next(t *testing.T, tap *rpc.Tap) tapped {
+func next(t *testing.T, tap *rpctest.Tap) tapped {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -8,6 +8,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/testenv"
 )
@@ -29,7 +30,7 @@ func TestReplayedHeartbeatRejected(t *testing.T) {
 	ctx := context.Background()
 	const key = "Q7dX2mLp9RtZ4vKc8NwB1sYh6JfE3gUa"
 	probe := e.instance(t, "", "")
-	tap, err := rpc.NewTap(testenv.TransportURL(t), e.tr.Exchange(), e.topic)
+	tap, err := rpctest.NewTap(testenv.TransportURL(t), e.tr.Exchange(), e.topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestReplayedHeartbeatRejected(t *testing.T) {
 			heartbeat(t, guest, id, "shutdown", t0)
 			tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			var captured rpc.TappedMessage
+			var captured rpctest.TappedMessage
 			for captured.Method() != "heartbeat" {
 				if captured, err = tap.Next(tctx); err != nil {
 					t.Fatal(err)
@@ -63,7 +64,7 @@ func TestReplayedHeartbeatRejected(t *testing.T) {
 			e.settle(t, func() bool { return e.status(t, id) == status.Healthy })
 
 			before := rejects(rpc.RejectReplay)
-			fresh, err := rpc.WithFreshUniqueID(captured.Body)
+			fresh, err := rpctest.WithFreshUniqueID(captured.Body)
 			if err != nil {
 				t.Fatal(err)
 			}
