@@ -208,3 +208,6 @@ func (e *env) fault(id string) string {
 	}
 	return f.Message + " " + f.Details
 }
+
+// Wait blocks until no flow runs.
+func (m *Manager) Wait() { m.wg.Wait() }

@@ -155,9 +155,6 @@ func (m *Manager) Stop(ctx context.Context) error {
 	}
 }
 
-// Wait blocks until no flow runs (tests).
-func (m *Manager) Wait() { m.wg.Wait() }
-
 func (m *Manager) log(id string) logrus.FieldLogger { return m.Log.WithField("instance_id", id) }
 
 // userError marks a failure the user (or the request) caused: retrying cannot help, so the flow records it
