@@ -33,6 +33,7 @@ for b in "${BINARIES[@]}"; do
 done
 ((${#missing[@]} == 0)) || fail "missing in $BIN_SRC: ${missing[*]}" \
 	"run 'make build' (services/*/cmd/<binary>); until every service has a main package make run cannot start"
+[[ -x "$BIN_SRC/trove-local-helper" ]] || fail "missing in $BIN_SRC: trove-local-helper" "run 'make build' (services/taskmanager/cmd/trove-local-helper)"
 [[ -r /etc/debian_version ]] || fail "not a Debian system" "make run supports Debian bookworm; see docs/deploy.md for other hosts"
 
 # --- packages and the shared servers -----------------------------------------------------------------------
@@ -41,7 +42,7 @@ bash "$DEPLOY_DIR/mariadb.sh" install
 bash "$DEPLOY_DIR/rabbitmq.sh" install
 bash "$DEPLOY_DIR/keystone.sh" install
 step "datastore servers and tools"
-install_datastore_tools
+install_datastore_tools sudo
 step_done
 bash "$DEPLOY_DIR/mariadb.sh" start
 bash "$DEPLOY_DIR/rabbitmq.sh" start
@@ -66,6 +67,20 @@ for b in "${BINARIES[@]}"; do
 		log "installed $BIN_DIR/$b"
 	fi
 done
+# The local driver's root helper and the one sudoers rule that lets the taskmanager run it (docs/deploy.md, "Local
+# driver isolation"): each instance runs as a Unix user of its own in namespaces of its own.
+HELPER=/usr/local/sbin/trove-local-helper
+if ! cmp -s "$BIN_SRC/trove-local-helper" "$HELPER"; then
+	install -m 0755 -o root -g root "$BIN_SRC/trove-local-helper" "$HELPER.new"
+	mv "$HELPER.new" "$HELPER"
+	log "installed $HELPER"
+fi
+sudoers=$(mktemp)
+printf '%s\n' "# Written by deploy/run.sh: trove-taskmanager (user trove) runs the local driver's root helper, nothing else." \
+	"Defaults!$HELPER !use_pty" "trove ALL=(root) NOPASSWD: $HELPER" >"$sudoers"
+visudo -cqf "$sudoers" || fail "the generated sudoers rule for $HELPER does not parse" "check sudo's version (visudo -c)"
+write_if_changed /etc/sudoers.d/trove-local-helper 0440 root:root <"$sudoers" && RESTART[trove-taskmanager]=1
+rm -f "$sudoers"
 if ! cmp -s "$DEPLOY_DIR/supervise.sh" "$LIB_DIR/supervise.sh"; then
 	install -m 0755 "$DEPLOY_DIR/supervise.sh" "$LIB_DIR/supervise.sh"
 fi

@@ -1,6 +1,22 @@
 // Package local is the compute driver that runs each instance on this host: a trove-guestagent process (and the
 // database server it starts) bound to its own loopback address, with its "volume" a directory. Guest
 // configuration is written exactly where a VM would find it (relative to the instance directory).
+//
+// Isolation ([local] isolation = true, the default): the taskmanager runs unprivileged, and the one privileged
+// step is trove-local-helper (helper.go), run through `[local] root_helper` (sudo, one sudoers rule; Nova's and
+// Trove's rootwrap model) with a fixed, validated command set. Each instance gets a Unix user of its own
+// (trove-<26 hex digits of its id>, uid 200000–299999, created at create, deleted at delete — also after a failed
+// or interrupted create, and orphans at taskmanager start). Its guest agent and database server run as that
+// user, with no supplementary groups and no_new_privs, in a mount and IPC namespace of their own and a PID
+// namespace where the host allows one (helper_ns.go): their root is a tmpfs holding read-only binds of /usr,
+// a few /etc files (no secrets), a private /tmp and /dev/shm, a fresh /proc and their own instance directory;
+// /etc/trove, /var/log/trove, /var/lib/trove-deploy, /run/mysqld and every other instance do not exist there.
+// On the host, the instance directory stays the control plane's (group: the instance, 0750), its etc/ is
+// readable by the instance (conf.d writable: key rotation), and data/ is the instance's own (0700); at delete
+// every file of the instance's user is handed back to the control plane before the user is removed. The
+// network is shared (loopback address per instance; RabbitMQ on 127.0.0.1). On top, MariaDB runs with
+// secure_file_priv confined to <data>/files, and a PostgreSQL superuser's file access (COPY … TO/FROM a file or
+// PROGRAM, pg_read_file) reaches only what the instance's user sees: its own instance.
 package local
 
 import (
@@ -30,6 +46,11 @@ type Config struct {
 	Images           map[string]string // [local_images] image id → server binary dir
 	Flavors          []compute.Flavor  // [local_flavors] id = name, ram_mb, vcpus, disk_gb
 	StopTimeout      time.Duration     // [local] stop_timeout: SIGTERM → SIGKILL grace
+	// RootHelper ([local] root_helper) is the command that runs trove-local-helper as root, e.g. "sudo -n
+	// /usr/local/sbin/trove-local-helper". Set, every instance runs as a Unix user of its own in namespaces of
+	// its own (isolation.go); empty ([local] isolation = false, or a Config built by hand in tests), guests run
+	// as the taskmanager's own user with the host's whole view — for development only.
+	RootHelper []string
 }
 
 // DefaultFlavors are offered when [local_flavors] is empty (Nova's classic sizes).
@@ -49,6 +70,12 @@ func ConfigFrom(f *config.File) (Config, error) {
 		GuestAgentBinary: f.String("local", "guest_agent_binary", ""),
 		StopTimeout:      f.Seconds("local", "stop_timeout", 10),
 		Images:           map[string]string{},
+	}
+	if f.Bool("local", "isolation", true) {
+		c.RootHelper = strings.Fields(f.String("local", "root_helper", DefaultRootHelper))
+		if len(c.RootHelper) == 0 {
+			return c, fmt.Errorf("[local] root_helper is empty while isolation is on: set it (default %q) or isolation = false", DefaultRootHelper)
+		}
 	}
 	pool := f.String("local", "address_pool", "127.77.0.0/16")
 	p, err := netip.ParsePrefix(pool)
@@ -126,6 +153,9 @@ func parseFlavor(id, v string) (compute.Flavor, error) {
 	}
 	return fl, nil
 }
+
+// DefaultRootHelper is [local] root_helper's default: the helper make run installs, through its sudoers rule.
+const DefaultRootHelper = "sudo -n /usr/local/sbin/" + HelperName
 
 // Driver implements compute.Driver on this host.
 type Driver struct {

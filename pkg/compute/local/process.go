@@ -24,6 +24,12 @@ func unitName(instanceID string) string { return "trove-guest-" + instanceID }
 
 // startGuest starts the guest agent of an instance.
 func (d *Driver) startGuest(instanceID string) error {
+	if d.isolated() {
+		if err := d.createUser(instanceID); err != nil {
+			return err
+		}
+		return d.startIsolated(instanceID)
+	}
 	dir := d.instanceDir(instanceID)
 	args := []string{"--config-dir", filepath.Join(dir, "etc", "trove", "conf.d")}
 	if _, err := os.Stat(d.cfg.GuestAgentBinary); err != nil {
@@ -64,7 +70,7 @@ func (d *Driver) startGuest(instanceID string) error {
 
 // guestRunning reports whether the instance's guest agent is alive.
 func (d *Driver) guestRunning(instanceID string) bool {
-	if d.systemd {
+	if d.systemd && !d.isolated() {
 		out, _ := exec.Command("systemctl", "is-active", unitName(instanceID)).Output()
 		s := strings.TrimSpace(string(out))
 		return s == "active" || s == "activating"
@@ -112,7 +118,13 @@ func startTime(pid int) uint64 {
 // their children. They are first frozen (SIGSTOP) until the set stops growing, so nothing forks or detaches
 // while we look; then SIGTERM (+SIGCONT), and SIGKILL after StopTimeout.
 func (d *Driver) stopGuest(instanceID string) error {
-	if d.systemd {
+	if d.isolated() {
+		if err := d.stopIsolated(instanceID); err != nil {
+			return err
+		}
+		// Then, as below, anything of the instance still running as the taskmanager's user (a guest started
+		// before isolation was turned on).
+	} else if d.systemd {
 		out, err := exec.Command("systemctl", "stop", unitName(instanceID)).CombinedOutput()
 		if err != nil && !bytes.Contains(out, []byte("not loaded")) {
 			return fmt.Errorf("systemctl stop %s: %v: %s", unitName(instanceID), err, bytes.TrimSpace(out))

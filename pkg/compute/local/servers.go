@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/trove-go/trove/pkg/compute"
 )
@@ -85,6 +86,10 @@ func (d *Driver) writeFiles(id string, files map[string]string, addr string, siz
 		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 			return err
 		}
+		// A file the isolated guest rewrote (guest_info.conf after a key rotation) is its user's: replace it.
+		if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 		// Guest files carry the instance key: readable by the owner only.
 		if err := os.WriteFile(target, []byte(content), 0o600); err != nil {
 			return fmt.Errorf("writing %s: %w", target, err)
@@ -126,6 +131,13 @@ func (d *Driver) DeleteServer(_ context.Context, id string) error {
 	}
 	if err := d.stopGuest(id); err != nil {
 		return err
+	}
+	// The instance's user goes whether or not the server was recorded (a create that failed after the user
+	// was made); its files are handed back first, so the volume directory can be removed later.
+	if d.isolated() {
+		if err := d.destroyUser(id); err != nil {
+			return err
+		}
 	}
 	var volID string
 	err := d.update(func(s *state) error {
@@ -173,6 +185,9 @@ func (d *Driver) makeDataDir(id string) error {
 		st, err := os.Stat(dir)
 		if err != nil {
 			return err
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+			continue // an isolated instance's own volume directory (0700): the helper set it up
 		}
 		if mode := st.Mode().Perm(); mode&0o011 != 0o011 {
 			if err := os.Chmod(dir, mode|0o011); err != nil {
@@ -290,6 +305,13 @@ func (d *Driver) StartStopped(_ context.Context) ([]string, error) {
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	if d.isolated() {
+		known := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			known[id] = true
+		}
+		d.reapOrphanUsers(known)
 	}
 	var started []string
 	for _, id := range ids {
