@@ -10,7 +10,7 @@ package guestapi
 import "time"
 
 // Version is our Go guest agent's endpoint version (rpc.md §A.6): it accepts every request version ≤ it (same
-// major). Clients send each method with its own version (MethodVersion, Peer.VersionFor).
+// major). Clients send each method with its own version (Peer.VersionFor, from the method → version table).
 const Version = "1.3"
 
 // Topic returns the guest's topic; its server name is the instance id too (rpc.md §B.1).

@@ -48,14 +48,6 @@ var methodVersions = map[string]sendVersion{
 	MethodRotateRPCKey:           {version: BaseVersion, ours: true},
 }
 
-// MethodVersion returns the version Trove's guest API sends method with (BaseVersion for most).
-func MethodVersion(method string) string {
-	if m, ok := methodVersions[method]; ok {
-		return m.version
-	}
-	return BaseVersion
-}
-
 // releaseCaps are the release names [upgrade_levels] guestagent accepts: every VERSION_ALIASES entry of
 // Trove's guest API on any of its branches (each stable branch adds its own name; none lists the others).
 var releaseCaps = map[string]string{

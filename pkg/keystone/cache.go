@@ -67,12 +67,6 @@ func (c *cache) put(k cacheKey, tok *Token, expires time.Time) {
 	}
 }
 
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}
-
 // flight coalesces concurrent lookups of the same key: the first caller runs fn, the others wait for its result.
 type flight struct {
 	mu    sync.Mutex

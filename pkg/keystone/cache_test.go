@@ -126,3 +126,9 @@ func TestStaticValidator(t *testing.T) {
 		t.Errorf("Err not returned: %v", err)
 	}
 }
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ll.Len()
+}

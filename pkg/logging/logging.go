@@ -50,23 +50,6 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }
 
-// RequestID returns the request id carried by ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
-}
-
-// From returns a logger entry with the context's request id attached.
-func From(ctx context.Context, base *logrus.Entry) *logrus.Entry {
-	if base == nil {
-		base = logrus.NewEntry(logrus.StandardLogger())
-	}
-	if id := RequestID(ctx); id != "" {
-		return base.WithField("request_id", id)
-	}
-	return base
-}
-
 // MaxValue bounds the message and each field value of a log line (in characters), so no request can make one
 // line grow with its input.
 const MaxValue = 4096

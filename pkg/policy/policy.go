@@ -97,11 +97,6 @@ func (e *Enforcer) WithAdminRoles(roles []string) *Enforcer {
 	return &c
 }
 
-// Check reports whether the rule allows the action; an unregistered rule is never allowed.
-func (e *Enforcer) Check(rule string, creds Credentials, target map[string]string) bool {
-	return e.Enforce(rule, creds, target) == nil
-}
-
 // Enforce returns nil when rule allows creds to act on target, *NotAuthorized when it does not, and an error
 // wrapping ErrNotRegistered for an unknown rule name. Target is {"tenant": <owner project>} in Trove.
 func (e *Enforcer) Enforce(rule string, creds Credentials, target map[string]string) error {
@@ -130,13 +125,4 @@ func (e *Enforcer) IsAdmin(creds Credentials) bool {
 	}
 	c := &evalCtx{rules: e.rules, creds: creds, target: map[string]string{"tenant": creds.ProjectID, "project_id": creds.ProjectID}}
 	return e.rules["context_is_admin"].eval(c)
-}
-
-// Rule returns the effective expression of a rule (normalised), for diagnostics.
-func (e *Enforcer) Rule(name string) (string, bool) {
-	x, ok := e.rules[name]
-	if !ok {
-		return "", false
-	}
-	return x.String(), true
 }

@@ -270,3 +270,8 @@ func BenchmarkEnforce(b *testing.B) {
 		}
 	}
 }
+
+// Check reports whether the rule allows the action; an unregistered rule is never allowed.
+func (e *Enforcer) Check(rule string, creds Credentials, target map[string]string) bool {
+	return e.Enforce(rule, creds, target) == nil
+}

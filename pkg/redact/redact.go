@@ -44,11 +44,3 @@ func Trunc(s string, n int) string {
 	}
 	return s
 }
-
-// Value is an echoed value under a field name: Mask for a secret field, else Trunc(v, Echo).
-func Value(name, v string) string {
-	if Secret(name) {
-		return Mask
-	}
-	return Trunc(v, Echo)
-}

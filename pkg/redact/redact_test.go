@@ -45,3 +45,11 @@ func TestTrunc(t *testing.T) {
 		t.Errorf("Value of a long name = %q", got)
 	}
 }
+
+// Value is an echoed value under a field name: Mask for a secret field, else Trunc(v, Echo).
+func Value(name, v string) string {
+	if Secret(name) {
+		return Mask
+	}
+	return Trunc(v, Echo)
+}

@@ -26,16 +26,6 @@ var ClusterTasks = []ClusterTask{
 	ClusterUpgrading, ClusterRestarting, ClusterUpdating,
 }
 
-// ClusterTaskByCode finds the task stored as clusters.task_id.
-func ClusterTaskByCode(code int) (ClusterTask, bool) {
-	for _, t := range ClusterTasks {
-		if t.Code == code {
-			return t, true
-		}
-	}
-	return ClusterTask{}, false
-}
-
 // Backup states (backups.state, states.md §1.5).
 const (
 	BackupNew          = "NEW"
@@ -51,6 +41,3 @@ const (
 func BackupRunning(state string) bool {
 	return state == BackupNew || state == BackupBuilding || state == BackupSaving
 }
-
-// BackupSuccessful reports COMPLETED or RESTORED (a backup that can be restored from).
-func BackupSuccessful(state string) bool { return state == BackupCompleted || state == BackupRestored }

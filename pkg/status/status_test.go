@@ -168,3 +168,16 @@ func TestClusterTasksAndBackupStates(t *testing.T) {
 		}
 	}
 }
+
+// ClusterTaskByCode finds the task stored as clusters.task_id.
+func ClusterTaskByCode(code int) (ClusterTask, bool) {
+	for _, t := range ClusterTasks {
+		if t.Code == code {
+			return t, true
+		}
+	}
+	return ClusterTask{}, false
+}
+
+// BackupSuccessful reports COMPLETED or RESTORED (a backup that can be restored from).
+func BackupSuccessful(state string) bool { return state == BackupCompleted || state == BackupRestored }

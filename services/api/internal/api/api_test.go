@@ -349,7 +349,7 @@ func TestCreateInstanceBadInput(t *testing.T) {
 		{"two nics", `{"instance": {"name": "x", ` + ok + `, "nics": [{}, {}]}}`, "badRequest", 400, "is too long"},
 		{"nic without network", `{"instance": {"name": "x", ` + ok + `, "nics": [{"ip_address": "10.0.0.1"}]}}`, "badRequest", 400, "Network or subnet must be specified."},
 		{"nic unknown key", `{"instance": {"name": "x", ` + ok + `, "nics": [{"port": 1}]}}`, "badRequest", 400, "Additional properties are not allowed ('port' was unexpected)"},
-		{"duplicate databases", `{"instance": {"name": "x", ` + ok + `, "databases": [{"name": "a"}, {"name": "a"}]}}`, "badRequest", 400, "Two or more databases"},
+		{"duplicate databases", `{"instance": {"name": "x", ` + ok + `, "databases": [{"name": "ab"}, {"name": "ab"}]}}`, "badRequest", 400, "Two or more databases"},
 		{"reserved database", `{"instance": {"name": "x", ` + ok + `, "databases": [{"name": "mysql"}]}}`, "badRequest", 400, "reserved"},
 		{"user db not listed", `{"instance": {"name": "x", ` + ok + `, "users": [{"name": "u", "password": "p", "databases": [{"name": "z"}]}]}}`, "badRequest", 400, "is not included in the initial databases list"},
 		{"user without password", `{"instance": {"name": "x", ` + ok + `, "users": [{"name": "u"}]}}`, "badRequest", 400, "instance['users'][0] 'password' is a required property"},

@@ -119,9 +119,9 @@ func storeValues(params []catalog.ConfigParam, values map[string]any, dsName, ve
 	for key, v := range values {
 		p, ok := byName[strings.ToLower(key)]
 		if !ok {
-			return nil, fault.Unprocessable("The configuration parameter %s is not supported for this datastore: %s %s.", key, dsName, version)
+			return nil, fault.Unprocessable("The configuration parameter %s is not supported for this datastore: %s %s.", shown(key), dsName, version)
 		}
-		wrongType := fault.Unprocessable("The value provided for the configuration parameter %s is not of type %s.", key, p.DataType)
+		wrongType := fault.Unprocessable("The value provided for the configuration parameter %s is not of type %s.", shown(key), p.DataType)
 		switch p.DataType {
 		case "boolean":
 			b, ok := v.(bool)
@@ -146,10 +146,10 @@ func storeValues(params []catalog.ConfigParam, values map[string]any, dsName, ve
 				return nil, wrongType
 			}
 			if min, err := strconv.ParseInt(p.MinSize, 10, 64); err == nil && n < min {
-				return nil, fault.Unprocessable("The value for the configuration parameter %s is less than the minimum allowed: %d", key, min)
+				return nil, fault.Unprocessable("The value for the configuration parameter %s is less than the minimum allowed: %d", shown(key), min)
 			}
 			if max, err := strconv.ParseInt(p.MaxSize, 10, 64); err == nil && n > max {
-				return nil, fault.Unprocessable("The value for the configuration parameter %s is greater than the maximum allowed: %d", key, max)
+				return nil, fault.Unprocessable("The value for the configuration parameter %s is greater than the maximum allowed: %d", shown(key), max)
 			}
 			out[p.Name] = strconv.FormatInt(n, 10)
 		case "float":
@@ -166,7 +166,7 @@ func storeValues(params []catalog.ConfigParam, values map[string]any, dsName, ve
 			out[p.Name] = s
 		}
 		if len(out[p.Name]) > 128 {
-			return nil, fault.Unprocessable("The value for the configuration parameter %s is too long.", key)
+			return nil, fault.Unprocessable("The value for the configuration parameter %s is too long.", shown(key))
 		}
 	}
 	return out, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/redact"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/services/api/internal/fault"
@@ -87,7 +88,7 @@ func guestFault(err error) error {
 	case errors.Is(err, rpc.ErrTimeout):
 		return fault.BadRequest("Timeout trying to connect to the Guest Agent.")
 	case errors.As(err, &re):
-		return fault.BadRequest("An error occurred communicating with the guest: %s.", re.Message)
+		return fault.BadRequest("An error occurred communicating with the guest: %s.", redact.Trunc(re.Message, 4*redact.Echo))
 	}
 	return err
 }
@@ -142,16 +143,19 @@ func (a *API) createDatabases(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ignore := a.cfg.manager(rules.Manager).IgnoreDBs
+	mgr := a.cfg.manager(rules.Manager)
 	schemas := make([]guestapi.Schema, 0, len(dbs))
 	seen := map[string]bool{}
 	for _, d := range dbs {
 		s := toSchema(d)
-		if err := rules.ValidateSchema(s); err != nil || contains(ignore, d.Name) {
-			return fault.BadRequest("Database create error: '%s' is not a valid database name.", d.Name)
+		if p := schemaProblem(rules, s); p != "" {
+			return fault.BadRequest("Database create error: %s", p)
+		}
+		if reservedDatabase(rules, mgr, d.Name) {
+			return fault.BadRequest("Database create error: '%s' is not a valid database name.", shown(d.Name))
 		}
 		if seen[d.Name] {
-			return fault.BadRequest("Database create error: '%s' is given twice.", d.Name)
+			return fault.BadRequest("Database create error: '%s' is given twice.", shown(d.Name))
 		}
 		seen[d.Name] = true
 		schemas = append(schemas, s)
@@ -162,7 +166,7 @@ func (a *API) createDatabases(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, s := range schemas {
 		if existing[s.Name] {
-			return fault.BadRequest("A database with the name %s already exists.", s.Name)
+			return fault.BadRequest("A database with the name %s already exists.", shown(s.Name))
 		}
 	}
 	if err := g.CreateDatabase(r.Context(), rc.rpcContext(), guestapi.CreateDatabaseArgs{Databases: schemas}); err != nil {
@@ -210,15 +214,15 @@ func (a *API) deleteDatabase(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := mux.Vars(r)["name"]
-	if err := rules.ValidateDatabaseName(name); err != nil || contains(a.cfg.manager(rules.Manager).IgnoreDBs, name) {
-		return fault.BadRequest("Database delete error: '%s' is not a valid database name.", name)
+	if err := rules.ValidateDatabaseName(name); err != nil || reservedDatabase(rules, a.cfg.manager(rules.Manager), name) {
+		return fault.BadRequest("Database delete error: '%s' is not a valid database name.", shown(name))
 	}
 	existing, err := a.allDatabases(r.Context(), rc, g)
 	if err != nil {
 		return err
 	}
 	if !existing[name] {
-		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", name)
+		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", shown(name))
 	}
 	if err := g.DeleteDatabase(r.Context(), rc.rpcContext(), guestapi.DeleteDatabaseArgs{Database: guestapi.Schema{Name: name}}); err != nil {
 		return guestFault(err)
@@ -276,7 +280,7 @@ func (a *API) createUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ignore := a.cfg.manager(rules.Manager).IgnoreUsers
+	mgr := a.cfg.manager(rules.Manager)
 	users := make([]guestapi.User, 0, len(us))
 	seen := map[string]bool{}
 	for _, u := range us {
@@ -285,14 +289,21 @@ func (a *API) createUsers(w http.ResponseWriter, r *http.Request) error {
 		if gu.Host == "" {
 			gu.Host = "%"
 		}
-		for _, d := range u.Databases {
-			gu.Databases = append(gu.Databases, guestapi.Schema{Name: d})
+		if p := userProblem(rules, gu.Name, gu.Host, &pw); p != "" {
+			return fault.BadRequest("User create error: %s", p)
 		}
-		if err := rules.ValidateUser(gu); err != nil || contains(ignore, u.Name) {
-			return fault.BadRequest("User create error: %s is not a valid user.", gu.ID())
+		for _, d := range u.Databases {
+			s := guestapi.Schema{Name: d}
+			if p := schemaProblem(rules, s); p != "" {
+				return fault.BadRequest("User create error: %s", p)
+			}
+			gu.Databases = append(gu.Databases, s)
+		}
+		if rules.ValidateUser(gu) != nil || reservedUser(rules, mgr, u.Name) {
+			return fault.BadRequest("User create error: %s is not a valid user.", shown(gu.ID()))
 		}
 		if seen[gu.ID()] {
-			return fault.BadRequest("User %s is given twice.", gu.ID())
+			return fault.BadRequest("User %s is given twice.", shown(gu.ID()))
 		}
 		seen[gu.ID()] = true
 		host := gu.Host
@@ -301,7 +312,7 @@ func (a *API) createUsers(w http.ResponseWriter, r *http.Request) error {
 			return guestFault(err)
 		}
 		if existing != nil {
-			return fault.BadRequest("A user with the name %s already exists.", gu.ID())
+			return fault.BadRequest("A user with the name %s already exists.", shown(gu.ID()))
 		}
 		users = append(users, gu)
 	}
@@ -339,15 +350,15 @@ func (a *API) findUser(r *http.Request, rule string) (userTarget, error) {
 		return t, err
 	}
 	name, host := parseUserID(mux.Vars(r)["user"])
-	if err := rules.ValidateUserName(name, host); err != nil || contains(a.cfg.manager(rules.Manager).IgnoreUsers, name) {
-		return t, fault.BadRequest("User %s@%s is not a valid user.", name, host)
+	if err := rules.ValidateUserName(name, host); err != nil || reservedUser(rules, a.cfg.manager(rules.Manager), name) {
+		return t, fault.BadRequest("User %s@%s is not a valid user.", shown(name), shown(host))
 	}
 	t.u, err = g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: name, Hostname: &host})
 	if err != nil {
 		return t, guestFault(err)
 	}
 	if t.u == nil {
-		return t, fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", name+"@"+host)
+		return t, fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", shown(name+"@"+host))
 	}
 	return t, nil
 }
@@ -468,8 +479,11 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if upd.Password != nil {
 		check.Password = upd.Password
 	}
-	if err := rules.ValidateUser(check); err != nil || contains(a.cfg.manager(rules.Manager).IgnoreUsers, newName) {
-		return fault.BadRequest("User %s@%s is not a valid user.", newName, newHost)
+	if p := userProblem(rules, newName, newHost, upd.Password); p != "" {
+		return fault.BadRequest("User update error: %s", p)
+	}
+	if rules.ValidateUser(check) != nil || reservedUser(rules, a.cfg.manager(rules.Manager), newName) {
+		return fault.BadRequest("User %s@%s is not a valid user.", shown(newName), shown(newHost))
 	}
 	if newName != u.Name || newHost != u.HostOrDefault() {
 		existing, err := g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: newName, Hostname: &newHost})
@@ -477,7 +491,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 			return guestFault(err)
 		}
 		if existing != nil {
-			return fault.BadRequest("A user with the name %s already exists.", existing.ID())
+			return fault.BadRequest("A user with the name %s already exists.", shown(existing.ID()))
 		}
 	}
 	host := u.HostOrDefault()
@@ -510,14 +524,14 @@ func (a *API) changePasswords(w http.ResponseWriter, r *http.Request) error {
 			host = "%"
 		}
 		if err := rules.ValidatePassword(u.Password); err != nil {
-			return fault.BadRequest("User %s@%s: the password is not valid.", u.Name, host)
+			return fault.BadRequest("User %s@%s: the password is not valid.", shown(u.Name), shown(host))
 		}
 		existing, err := g.GetUser(r.Context(), rc.rpcContext(), guestapi.GetUserArgs{Username: u.Name, Hostname: &host})
 		if err != nil {
 			return guestFault(err)
 		}
 		if existing == nil {
-			return fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", u.Name+"@"+host)
+			return fault.New(http.StatusNotFound, "User %s cannot be found on the instance.", shown(u.Name+"@"+host))
 		}
 		changes = append(changes, guestapi.PasswordChange{Name: u.Name, Host: host, Password: u.Password})
 	}
@@ -571,7 +585,7 @@ func (a *API) grantAccess(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, d := range dbs {
 		if !existing[d] {
-			return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", d)
+			return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", shown(d))
 		}
 	}
 	if err := g.GrantAccess(r.Context(), rc.rpcContext(), guestapi.GrantAccessArgs{UserRef: userRef(u), Databases: dbs}); err != nil {
@@ -597,7 +611,7 @@ func (a *API) revokeAccess(w http.ResponseWriter, r *http.Request) error {
 		found = found || d.Name == db
 	}
 	if !found {
-		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", db)
+		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", shown(db))
 	}
 	if err := g.RevokeAccess(r.Context(), rc.rpcContext(), guestapi.RevokeAccessArgs{UserRef: userRef(u), Database: db}); err != nil {
 		return guestFault(err)

@@ -185,7 +185,7 @@ func TestGuestRoutes(t *testing.T) {
 		{"demo", "POST", "/databases", `{"databases": [{"name": "app"}, {"name": "logs", "character_set": "utf8mb4"}]}`, 202, ""},
 		{"demo", "POST", "/databases", `{"databases": [{"name": "app"}]}`, 400, "already exists"},
 		{"demo", "POST", "/databases", `{"databases": [{"name": "mysql"}]}`, 400, "not a valid database name"},
-		{"demo", "POST", "/databases", `{"databases": [{"name": "a;b"}]}`, 400, "not a valid database name"},
+		{"demo", "POST", "/databases", `{"databases": [{"name": "a;b"}]}`, 400, "Database create error: 'a;b' is not a valid schema name."},
 		{"demo", "POST", "/databases", `{"databases": []}`, 400, "too short"},
 		{"demo", "GET", "/databases", "", 200, `{"databases":[{"name":"app"},{"name":"logs"}]}`},
 		{"demo", "GET", "/databases/app", "", 501, ""},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -378,7 +379,7 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		return fault.NotImplemented("Volume support is not enabled for datastore %s.", ds.Name)
 	}
 
-	dbs, users, err := checkDatabasesUsers(req, mgr)
+	dbs, users, err := checkDatabasesUsers(req, version.Manager, mgr)
 	if err != nil {
 		return err
 	}
@@ -487,14 +488,22 @@ func (a *API) datastoreFor(ctx context.Context, ref schema.DatastoreRef) (catalo
 	return ds, v, err
 }
 
-// checkDatabasesUsers applies Trove's semantic checks on the initial databases and users and returns them in
-// the taskmanager's serialized form.
-func checkDatabasesUsers(req *schema.CreateInstance, mgr ManagerConfig) ([]taskapi.Database, []taskapi.User, error) {
+// checkDatabasesUsers applies Trove's semantic checks on the initial databases and users, and the datastore's
+// name, character-set and password rules (the guest would refuse the rest at prepare, after the instance is
+// built), and returns them in the taskmanager's serialized form.
+func checkDatabasesUsers(req *schema.CreateInstance, manager string, mgr ManagerConfig) ([]taskapi.Database, []taskapi.User, error) {
+	rules, err := guestapi.RulesFor(manager)
+	known := err == nil // a manager without rules leaves the names to its guest
 	dbs := make([]taskapi.Database, 0, len(req.Databases))
 	byName := map[string]taskapi.Database{}
 	for _, d := range req.Databases {
-		if contains(mgr.IgnoreDBs, d.Name) {
-			return nil, nil, fault.BadRequest("Database name '%s' is reserved.", d.Name)
+		if known {
+			if p := schemaProblem(rules, toSchema(d)); p != "" {
+				return nil, nil, fault.BadRequest("%s", p)
+			}
+		}
+		if reservedDatabase(rules, mgr, d.Name) {
+			return nil, nil, fault.BadRequest("Database name '%s' is reserved.", shown(d.Name))
 		}
 		if _, dup := byName[d.Name]; dup {
 			return nil, nil, fault.BadRequest("Two or more databases share the same name in the request.")
@@ -518,8 +527,14 @@ func checkDatabasesUsers(req *schema.CreateInstance, mgr ManagerConfig) ([]taska
 		if host == "" {
 			host = "%"
 		}
-		if contains(mgr.IgnoreUsers, u.Name) {
-			return nil, nil, fault.BadRequest("User name '%s' is reserved.", u.Name)
+		if known {
+			pw := u.Password
+			if p := userProblem(rules, u.Name, host, &pw); p != "" {
+				return nil, nil, fault.BadRequest("%s", p)
+			}
+		}
+		if reservedUser(rules, mgr, u.Name) {
+			return nil, nil, fault.BadRequest("User name '%s' is reserved.", shown(u.Name))
 		}
 		if seen[u.Name+"@"+host] {
 			return nil, nil, fault.BadRequest("Two or more users share the same name and host in the request.")
@@ -530,7 +545,7 @@ func checkDatabasesUsers(req *schema.CreateInstance, mgr ManagerConfig) ([]taska
 		for _, db := range u.Databases {
 			d, ok := byName[db]
 			if !ok {
-				return nil, nil, fault.BadRequest("The request indicates that user %s should have access to database %s, but database %s is not included in the initial databases list.", u.Name, db, db)
+				return nil, nil, fault.BadRequest("The request indicates that user %s should have access to database %s, but database %s is not included in the initial databases list.", shown(u.Name), shown(db), shown(db))
 			}
 			su.Databases = append(su.Databases, d)
 		}

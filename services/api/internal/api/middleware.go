@@ -18,6 +18,7 @@ import (
 	"github.com/trove-go/trove/pkg/keystone"
 	"github.com/trove-go/trove/pkg/logging"
 	"github.com/trove-go/trove/pkg/policy"
+	"github.com/trove-go/trove/pkg/redact"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/services/api/internal/fault"
 	"github.com/trove-go/trove/services/api/internal/schema"
@@ -115,7 +116,7 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 			if rec.status < 500 && !a.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 				return
 			}
-			entry := rc.logger().WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": rec.status,
+			entry := rc.logger().WithFields(logrus.Fields{"method": r.Method, "path": redact.Trunc(r.URL.Path, maxLoggedPath), "status": rec.status,
 				"duration_ms": float64(time.Since(start).Microseconds()) / 1000})
 			if rec.status >= 500 {
 				entry.Warn("request")
@@ -126,6 +127,9 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r.WithContext(ctx))
 	})
 }
+
+// maxLoggedPath bounds the path of an access log line (characters).
+const maxLoggedPath = 512
 
 // isRequestID accepts oslo's global request id form, req-<uuid>.
 func isRequestID(s string) bool {
@@ -211,7 +215,7 @@ func (a *API) wrap(h handlerFunc) http.Handler {
 		} else if f.Status >= 500 {
 			rc.logger().WithError(err).Error("request failed")
 		} else {
-			rc.logger().WithField("status", f.Status).Info(f.Message)
+			rc.logger().WithField("status", f.Status).Info(f.Bounded())
 		}
 		fault.Write(w, f)
 	})

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/trove-go/trove/pkg/redact"
 )
 
 // Error is an API error with Trove's wire shape.
@@ -68,9 +70,9 @@ func BadRequest(format string, args ...any) *Error {
 	return New(http.StatusBadRequest, format, args...)
 }
 
-// NotFound is Trove's NotFound ("Resource %(uuid)s cannot be found.", 404).
+// NotFound is Trove's NotFound ("Resource %(uuid)s cannot be found.", 404); a long id is cut.
 func NotFound(id string) *Error {
-	return New(http.StatusNotFound, "Resource %s cannot be found.", id)
+	return New(http.StatusNotFound, "Resource %s cannot be found.", redact.Trunc(id, redact.Echo))
 }
 
 // Forbidden is the 403 of a policy refusal or tenant mismatch.
@@ -109,6 +111,13 @@ func Internal(requestID string, cause error) *Error {
 	return e
 }
 
+// MaxMessage bounds the message of a fault body and of its log line (characters): no request makes either grow
+// with its input (echoed values are cut where they are put in a message; this is the last stop).
+const MaxMessage = 1024
+
+// Bounded is the message cut to MaxMessage.
+func (e *Error) Bounded() string { return redact.Trunc(e.Message, MaxMessage) }
+
 type body struct {
 	Code       int    `json:"code"`
 	Message    string `json:"message"`
@@ -118,7 +127,7 @@ type body struct {
 
 // Write renders the fault. A non-fault error must be converted with Internal first.
 func Write(w http.ResponseWriter, e *Error) {
-	b, err := json.Marshal(map[string]body{e.Name: {Code: e.Status, Message: e.Message, Details: e.Details, RetryAfter: e.RetryAfter}})
+	b, err := json.Marshal(map[string]body{e.Name: {Code: e.Status, Message: e.Bounded(), Details: e.Details, RetryAfter: e.RetryAfter}})
 	if err != nil { // cannot happen for strings and ints
 		b = []byte(`{"instanceFault": {"code": 500, "message": "Internal Server Error."}}`)
 	}

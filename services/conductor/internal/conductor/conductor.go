@@ -31,10 +31,6 @@ type Conductor struct {
 	beats     [3]atomic.Uint64 // heartbeats applied since the last LogHeartbeats line, by envelopeKinds
 }
 
-// Counts reports messages refused by the handlers: instance_id not the authenticated sender, and plaintext
-// naming a keyed instance.
-func (c *Conductor) Counts() (spoofed, plaintext uint64) { return c.spoofed.Load(), c.plaintext.Load() }
-
 // Codec is the conductor server's codec: ConductorHostCodec with keys from the catalog; it tells the conductor
 // the envelope of every message it accepts (peer lines, heartbeat counts).
 func (c *Conductor) Codec() rpc.Codec {

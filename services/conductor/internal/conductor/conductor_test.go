@@ -245,3 +245,7 @@ func TestHandlersAuthorizeSender(t *testing.T) {
 		})
 	}
 }
+
+// Counts reports messages refused by the handlers: instance_id not the authenticated sender, and plaintext
+// naming a keyed instance.
+func (c *Conductor) Counts() (spoofed, plaintext uint64) { return c.spoofed.Load(), c.plaintext.Load() }

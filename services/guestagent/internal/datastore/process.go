@@ -228,19 +228,6 @@ func ServiceUser(name string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
-// Chown gives path (recursively) to cred's user; no-op for nil cred.
-func Chown(path string, cred *syscall.Credential) error {
-	if cred == nil {
-		return nil
-	}
-	return filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, int(cred.Uid), int(cred.Gid))
-	})
-}
-
 // FindBinary looks for name in dir (when set), then in the fallback directories, then in PATH.
 func FindBinary(dir, name string, fallback ...string) (string, error) {
 	for _, d := range append([]string{dir}, fallback...) {
