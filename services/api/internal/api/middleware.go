@@ -113,6 +113,7 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 					fault.Write(rec, fault.Internal(id, errors.New("panic")))
 				}
 			}
+			drainBody(r)
 			if rec.status < 500 && !a.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 				return
 			}
@@ -130,6 +131,19 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 
 // maxLoggedPath bounds the path of an access log line (characters).
 const maxLoggedPath = 512
+
+// maxDrain is how much of a request body nobody read (a 413, a refusal before the body was looked at) is read
+// and dropped after the answer is written: a client that sends its whole body before it reads then gets the
+// fault instead of a reset connection (a TLS EOF). A larger rest closes the connection. A client that sent
+// Expect: 100-continue is never asked for its body.
+const maxDrain = 64 << 20
+
+func drainBody(r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody || r.Header.Get("Expect") != "" {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain))
+}
 
 // isRequestID accepts oslo's global request id form, req-<uuid>.
 func isRequestID(s string) bool {
