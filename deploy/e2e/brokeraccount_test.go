@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/trove-go/trove/pkg/config"
-	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -77,7 +77,7 @@ func TestGuestBrokerAccounts(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := rpc.NewProbe(aURL)
+	p, err := rpctest.NewProbe(aURL)
 	if err != nil {
 		t.Fatalf("A's account does not log in: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestGuestBrokerAccounts(t *testing.T) {
 		"declare the control exchange":            p.DeclareExchange(exchange, "topic"),
 		"delete the control exchange":             p.DeleteExchange(exchange),
 	} {
-		if !rpc.AccessRefused(err) {
+		if !rpctest.AccessRefused(err) {
 			t.Errorf("with A's credentials, %s: want ACCESS_REFUSED, got %v", what, err)
 		}
 	}
@@ -122,19 +122,19 @@ func TestGuestBrokerAccounts(t *testing.T) {
 	// A's account goes with A; B's is untouched.
 	ca.deleteInstance(a.ID)
 	ca.waitGone(a.ID)
-	if p2, err := rpc.NewProbe(aURL); err == nil {
+	if p2, err := rpctest.NewProbe(aURL); err == nil {
 		p2.Close()
 		t.Error("the deleted instance's broker account still logs in")
 	}
 	bURL, _ := guestBrokerURL(t, b.ID)
-	if p3, err := rpc.NewProbe(bURL); err != nil {
+	if p3, err := rpctest.NewProbe(bURL); err != nil {
 		t.Errorf("B's account after A's delete: %v", err)
 	} else {
 		p3.Close()
 	}
 
 	// make run deletes RabbitMQ's default administrator.
-	if p4, err := rpc.NewProbe("rabbit://guest:guest@127.0.0.1:5672/"); err == nil {
+	if p4, err := rpctest.NewProbe("rabbit://guest:guest@127.0.0.1:5672/"); err == nil {
 		p4.Close()
 		t.Error("guest/guest logs in to RabbitMQ")
 	}

@@ -1,4 +1,4 @@
-package rpc
+package rpctest
 
 import (
 	"context"
@@ -15,13 +15,13 @@ import (
 // broker requeues what it delivered; published bodies are not oslo messages (receivers drop them as malformed).
 type Probe struct{ conn *amqp.Connection }
 
-// NewProbe connects with the first host of transportURL.
+// NewProbe connects with transportURL (a single-host rabbit:// URL).
 func NewProbe(transportURL string) (*Probe, error) {
-	uris, err := amqpURIs(transportURL)
+	uri, err := amqpURI(transportURL)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := amqp.Dial(uris[0])
+	conn, err := amqp.Dial(uri)
 	if err != nil {
 		return nil, fmt.Errorf("rpc probe: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/guestapi"
-	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/testenv"
 	"github.com/trove-go/trove/services/taskmanager/internal/guestbroker"
@@ -89,11 +89,11 @@ func TestGuestRunsOnItsOwnBrokerAccount(t *testing.T) {
 	if err := e.m.Restart(ctx, rc, id); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	p, err := rpc.NewProbe(turl)
+	p, err := rpctest.NewProbe(turl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Bind(guestapi.Topic(id), e.exchange, "taskmanager"); !rpc.AccessRefused(err) {
+	if err := p.Bind(guestapi.Topic(id), e.exchange, "taskmanager"); !rpctest.AccessRefused(err) {
 		t.Errorf("binding the guest's queue to the taskmanager topic: %v", err)
 	}
 	p.Close()
@@ -107,7 +107,7 @@ func TestGuestRunsOnItsOwnBrokerAccount(t *testing.T) {
 	if e.guestAccountExists(id) {
 		t.Fatal("guest account left after delete")
 	}
-	if _, err := rpc.NewProbe(turl); err == nil {
+	if _, err := rpctest.NewProbe(turl); err == nil {
 		t.Fatal("the deleted instance's account still logs in")
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -126,7 +127,7 @@ func TestGuestAccountOnTheBroker(t *testing.T) {
 	}
 
 	// The attacker holding A's credentials.
-	p, err := rpc.NewProbe(guestURL)
+	p, err := rpctest.NewProbe(guestURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestGuestAccountOnTheBroker(t *testing.T) {
 		"delete the control exchange":              p.DeleteExchange(exchange),
 		"declare an exchange of its own choosing":  p.DeclareExchange(testenv.UniqueName(t, "spy"), "fanout"),
 	} {
-		if !rpc.AccessRefused(err) {
+		if !rpctest.AccessRefused(err) {
 			t.Errorf("%s: want ACCESS_REFUSED, got %v", what, err)
 		}
 	}
@@ -178,11 +179,11 @@ func TestGuestAccountOnTheBroker(t *testing.T) {
 	if err := admin.Put(ctx, user, pass2, GrantFor(a, "/", exchange, conductor)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rpc.NewProbe(guestURL); err == nil || !strings.Contains(err.Error(), "403") {
+	if _, err := rpctest.NewProbe(guestURL); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Errorf("old password after a new one: %v", err)
 	}
 	url2, _ := WithAccount(base, user, pass2)
-	p2, err := rpc.NewProbe(url2)
+	p2, err := rpctest.NewProbe(url2)
 	if err != nil {
 		t.Fatalf("new password: %v", err)
 	}
@@ -196,7 +197,7 @@ func TestGuestAccountOnTheBroker(t *testing.T) {
 	if ok, err := admin.Exists(ctx, user); ok || err != nil {
 		t.Errorf("account exists after delete: %v %v", ok, err)
 	}
-	if _, err := rpc.NewProbe(url2); err == nil {
+	if _, err := rpctest.NewProbe(url2); err == nil {
 		t.Error("a deleted account still logs in")
 	}
 }
