@@ -63,8 +63,8 @@ func (d *DB) Close() error { return d.x.Close() }
 // SetMaxOpenConns bounds the pool (oslo.db max_pool_size + max_overflow).
 func (d *DB) SetMaxOpenConns(n int) { d.x.SetMaxOpenConns(n) }
 
-// Sqlx exposes the pool for queries this package does not provide yet. Prefer adding a method here.
-func (d *DB) Sqlx() *sqlx.DB { return d.x }
+// SetMaxIdleConns sets how many idle connections the pool keeps.
+func (d *DB) SetMaxIdleConns(n int) { d.x.SetMaxIdleConns(n) }
 
 // ParseConnection converts an oslo.db URL (or a go-sql-driver DSN) into a go-sql-driver configuration with
 // parseTime, UTC, utf8mb4 and Trove's TRADITIONAL sql_mode.

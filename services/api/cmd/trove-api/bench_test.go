@@ -60,12 +60,14 @@ func addInstances(b *testing.B, db *catalog.DB, project string, n int) {
 			TaskID: status.TaskNone.Code, TaskDescription: status.TaskNone.DBText}
 	}
 	unlimited := catalog.Defaults{Instances: -1, RAM: -1, Volumes: -1, Backups: -1}
-	if _, err := db.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: rows, Deltas: map[string]int{catalog.ResourceInstances: n}, Defaults: unlimited}); err != nil {
+	created, err := db.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: rows, Deltas: map[string]int{catalog.ResourceInstances: n}, Defaults: unlimited})
+	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := db.Sqlx().Exec("UPDATE service_statuses SET status_id = ?, status_description = ?, updated_at = UTC_TIMESTAMP() WHERE instance_id IN (SELECT id FROM instances WHERE tenant_id = ?)",
-		status.Healthy.Code, status.Healthy.Description, project); err != nil {
-		b.Fatal(err)
+	for _, in := range created {
+		if err := db.SetServiceStatus(ctx, in.ID, status.Healthy); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -102,7 +102,7 @@ func run() error {
 	defer db.Close()
 	// Keep as many idle connections as open ones: under concurrent lists a smaller idle pool closes and
 	// reopens MariaDB connections on every burst.
-	db.Sqlx().SetMaxIdleConns(20)
+	db.SetMaxIdleConns(20)
 	if err := db.CheckSchema(ctx); err != nil {
 		return fmt.Errorf("%w (run trove-manage db_sync)", err)
 	}

@@ -62,7 +62,6 @@ type API struct {
 	now       func() time.Time
 	limiter   *rateLimiter
 	ds        *datastoreCache
-	lists     listStmts
 	listCache *listCache // nil = off
 }
 

@@ -147,17 +147,15 @@ func (a *API) listInstances(detail bool) handlerFunc {
 		if next != "" {
 			links = nextLink(r, next, limit)
 		}
-		buf := getBody()
-		defer putBody(buf)
 		addrs := a.listAddresses(r.Context(), rc, infos)
-		*buf = appendInstanceList(*buf, len(infos), func(i int) instanceView {
-			v := a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
+		views := make([]instanceView, len(infos))
+		for i := range infos {
+			views[i] = a.renderInstance(rc.base, &infos[i], detail, rc.IsAdmin, now)
 			if showsAddresses(infos[i].row) {
-				setAddresses(&v, addrs[infos[i].row.ComputeInstanceID])
+				setAddresses(&views[i], addrs[infos[i].row.ComputeInstanceID])
 			}
-			return v
-		}, links)
-		return writeRaw(w, http.StatusOK, *buf)
+		}
+		return writeJSON(w, http.StatusOK, instanceList{Instances: views, Links: links})
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/trove-go/trove/pkg/catalog"
 )
 
 // listCache is the opt-in instance-list micro-cache ([DEFAULT] instance_list_cache_ttl, ours, seconds, default 0
@@ -31,7 +33,7 @@ type listKey struct {
 
 type listEntry struct {
 	at   time.Time
-	rows []pageRow // read-only once stored
+	rows []catalog.InstanceListEntry // read-only once stored
 	next string
 }
 

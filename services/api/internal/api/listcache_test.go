@@ -53,7 +53,7 @@ func TestInstanceListCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Healthy, last heartbeat 90 s ago (expiry 90.5 s; the column has whole seconds).
-		if _, err := e.db.Sqlx().Exec("UPDATE service_statuses SET status_id = ?, updated_at = ? WHERE instance_id = ?",
+		if _, err := e.sql.Exec("UPDATE service_statuses SET status_id = ?, updated_at = ? WHERE instance_id = ?",
 			status.Healthy.Code, clk.now().Add(-90*time.Second), rows[0].ID); err != nil {
 			t.Fatal(err)
 		}

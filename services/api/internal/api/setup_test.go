@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/sirupsen/logrus"
 
 	"github.com/trove-go/trove/pkg/catalog"
@@ -97,6 +98,7 @@ func (m *recordingTM) methods() []string {
 type env struct {
 	t       testing.TB
 	db      *catalog.DB
+	sql     *sqlx.DB // the same catalog for checks no catalog method offers
 	api     *API
 	h       http.Handler
 	tm      *recordingTM
@@ -117,16 +119,22 @@ func testConfig() Config {
 
 func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	t.Helper()
-	db, err := catalog.Open(testenv.NewDatabase(t))
+	dsn := testenv.NewDatabase(t)
+	db, err := catalog.Open(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	raw, err := sqlx.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
 	ctx := context.Background()
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, tm: &recordingTM{}}
+	e := &env{t: t, db: db, sql: raw, tm: &recordingTM{}}
 	for _, ds := range []string{"mysql", "postgresql"} {
 		if _, err := db.UpdateDatastore(ctx, ds, ""); err != nil {
 			t.Fatal(err)
@@ -225,7 +233,7 @@ func (e *env) do(token, method, path string, body any) response {
 func (e *env) count(query string, args ...any) int {
 	e.t.Helper()
 	var n int
-	if err := e.db.Sqlx().Get(&n, query, args...); err != nil {
+	if err := e.sql.Get(&n, query, args...); err != nil {
 		e.t.Fatal(err)
 	}
 	return n

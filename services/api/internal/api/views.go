@@ -95,6 +95,12 @@ type instanceView struct {
 	Password             string            `json:"password,omitempty"`
 }
 
+// instanceList is the body of GET /instances and /instances/detail; links (the next page) only when there is one.
+type instanceList struct {
+	Instances []instanceView `json:"instances"`
+	Links     []link         `json:"links,omitempty"`
+}
+
 // instanceInfo is everything render needs about one instance beyond its row.
 type instanceInfo struct {
 	row     *catalog.Instance

@@ -17,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/jmoiron/sqlx"
+
 	"github.com/trove-go/trove/pkg/testenv"
 	"github.com/trove-go/trove/services/api/internal/manage"
 )
@@ -135,13 +136,13 @@ func checkAgainstServer(t *testing.T, manager, engine string, vars map[string]se
 // be the same MariaDB as the mariadbd the local driver runs.
 func TestShippedRulesNameMariaDBVariables(t *testing.T) {
 	t.Parallel()
-	d, err := catalog.Open(testenv.NewDatabase(t))
+	d, err := sqlx.Open("mysql", testenv.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
 	var version string
-	if err := d.Sqlx().GetContext(t.Context(), &version, "SELECT VERSION()"); err != nil {
+	if err := d.GetContext(t.Context(), &version, "SELECT VERSION()"); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("/usr/sbin/mariadbd", "--version").Output()
@@ -159,7 +160,7 @@ func TestShippedRulesNameMariaDBVariables(t *testing.T) {
 		Max      *string `db:"NUMERIC_MAX_VALUE"`
 		ReadOnly string  `db:"READ_ONLY"`
 	}
-	if err := d.Sqlx().SelectContext(t.Context(), &rows, `SELECT VARIABLE_NAME, VARIABLE_SCOPE, VARIABLE_TYPE,
+	if err := d.SelectContext(t.Context(), &rows, `SELECT VARIABLE_NAME, VARIABLE_SCOPE, VARIABLE_TYPE,
 		NUMERIC_MIN_VALUE, NUMERIC_MAX_VALUE, READ_ONLY FROM information_schema.SYSTEM_VARIABLES`); err != nil {
 		t.Fatal(err)
 	}
