@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # supervise.sh PIDFILE LOGFILE CMD...: runs CMD with its output appended to LOGFILE and restarts it when it fails
-# (like systemd's Restart=on-failure, with a growing delay up to 30 s). SIGTERM/SIGINT stop CMD and the supervisor.
-# Used by deploy/run.sh when systemd is not PID 1; PIDFILE holds the supervisor's pid.
+# (like systemd's Restart=on-failure, with a growing delay up to 30 s). Used by deploy/run.sh when systemd is not
+# PID 1; PIDFILE holds the supervisor's pid, and `kill $(cat PIDFILE)` stops CMD and the supervisor for good:
+# - SIGTERM/SIGINT/SIGHUP to the supervisor are forwarded to CMD (SIGTERM) and nothing is restarted;
+# - CMD gets SIGTERM when the supervisor dies in any other way (kill -9 included: parent-death signal), so it
+#   never runs unsupervised;
+# - CMD that exits 0 or is ended by SIGTERM/SIGINT/SIGHUP (`kill <its pid>`) is not restarted either.
 set -u
 pidfile=$1 logfile=$2
 shift 2
@@ -9,13 +13,17 @@ name=$(basename "$1")
 child=""
 sleeper=""
 stopping=""
-trap 'stopping=1; kill -TERM $child $sleeper 2>/dev/null' TERM INT
+trap 'stopping=1; kill -TERM $child $sleeper 2>/dev/null' TERM INT HUP
 echo $$ >"$pidfile"
+pdeath=(setpriv --pdeathsig TERM)
+"${pdeath[@]}" true 2>/dev/null || pdeath=()
 delay=1
 while [[ -z "$stopping" ]]; do
 	started=$(date +%s)
-	"$@" >>"$logfile" 2>&1 &
+	"${pdeath[@]}" "$@" >>"$logfile" 2>&1 &
 	child=$!
+	# A signal that came while starting (the trap saw no child) still stops it.
+	[[ -n "$stopping" ]] && kill -TERM "$child" 2>/dev/null
 	rc=0
 	wait "$child" || rc=$?
 	# A trapped signal interrupts wait; wait again until the child is really gone.
@@ -24,6 +32,10 @@ while [[ -z "$stopping" ]]; do
 	[[ -n "$stopping" ]] && break
 	if ((rc == 0)); then
 		echo "$(date -u +%FT%TZ) supervise: $name exited cleanly; not restarting" >>"$logfile"
+		break
+	fi
+	if ((rc == 129 || rc == 130 || rc == 143)); then
+		echo "$(date -u +%FT%TZ) supervise: $name was stopped by signal $((rc - 128)); not restarting" >>"$logfile"
 		break
 	fi
 	(($(date +%s) - started > 60)) && delay=1
@@ -35,4 +47,4 @@ while [[ -z "$stopping" ]]; do
 	sleeper=""
 	delay=$((delay < 30 ? delay * 2 : 30))
 done
-rm -f "$pidfile"
+if [[ "$(cat "$pidfile" 2>/dev/null)" == "$$" ]]; then rm -f "$pidfile"; fi
