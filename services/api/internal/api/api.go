@@ -33,6 +33,9 @@ type Deps struct {
 	Config    Config
 	Catalog   *catalog.DB
 	Validator keystone.Validator
+	// Projects checks the target project of a quota update; nil uses Validator when it is a keystone.Projects
+	// (the Keystone client is).
+	Projects keystone.Projects
 	// WWWAuthenticate is the header value of 401 responses (keystone.Client.WWWAuthenticate()).
 	WWWAuthenticate string
 	Policy          *policy.Enforcer
@@ -52,6 +55,7 @@ type API struct {
 	cfg       Config
 	cat       *catalog.DB
 	validator keystone.Validator
+	projects  keystone.Projects // nil: quota targets are not checked against Keystone
 	wwwAuth   string
 	policy    *policy.Enforcer
 	tm        TaskManager
@@ -71,6 +75,9 @@ func New(d Deps) *API {
 		tm: d.TaskManager, guests: d.Guests, servers: d.Servers, flavors: d.Flavors, log: d.Log, now: d.Now}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.projects = d.Projects; a.projects == nil {
+		a.projects, _ = d.Validator.(keystone.Projects)
 	}
 	if a.log == nil {
 		a.log = logrus.NewEntry(logrus.StandardLogger())

@@ -1,12 +1,17 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/keystone"
 	"github.com/trove-go/trove/services/api/internal/fault"
 	"github.com/trove-go/trove/services/api/internal/schema"
 )
@@ -64,6 +69,9 @@ func (a *API) updateQuotas(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	project := mux.Vars(r)["project"]
+	if err := a.checkProject(r.Context(), project); err != nil {
+		return err
+	}
 	out := map[string]int64{}
 	for _, res := range q.Order {
 		if err := a.cat.SetQuota(r.Context(), project, res, int(q.Limits[res])); err != nil {
@@ -73,6 +81,31 @@ func (a *API) updateQuotas(w http.ResponseWriter, r *http.Request) error {
 	}
 	rc.logger().WithField("target_project", project).WithField("quotas", out).Info("quotas updated")
 	return writeJSON(w, http.StatusOK, map[string]any{"quotas": out})
+}
+
+// maxProjectID is the width of the catalog's tenant_id columns (quotas, quota_usages, reservations).
+const maxProjectID = 36
+
+// checkProject refuses a quota target that cannot be a project (longer than the catalog column: it was a 500)
+// or that Keystone does not know, exactly (Trove creates quota rows for any string; we answer 404).
+func (a *API) checkProject(ctx context.Context, project string) error {
+	notFound := fault.New(http.StatusNotFound, "Project %s cannot be found.", shown(project))
+	if project == "" || utf8.RuneCountInString(project) > maxProjectID || strings.TrimSpace(project) != project {
+		return notFound
+	}
+	if a.projects == nil {
+		return nil
+	}
+	ok, err := a.projects.ProjectExists(ctx, project)
+	switch {
+	case errors.Is(err, keystone.ErrUnavailable):
+		return fault.Unavailable("The identity service is unavailable.")
+	case err != nil:
+		return err
+	case !ok:
+		return notFound
+	}
+	return nil
 }
 
 // limits is GET /limits: the caller's absolute limits, then one entry per configured rate limit.
