@@ -22,9 +22,9 @@ const (
 )
 
 type supervised struct {
-	t                      *testing.T
+	t                     *testing.T
 	dir, pidfile, started string
-	cmd                    *exec.Cmd
+	cmd                   *exec.Cmd
 }
 
 // start runs supervise.sh on a service script in a process group of its own (killed at cleanup).

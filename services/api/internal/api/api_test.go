@@ -607,6 +607,11 @@ func (f fakeServers) GetServer(_ context.Context, id string) (compute.Server, er
 	return s, nil
 }
 
+// ServerAddresses fails: lists through this double show no addresses.
+func (f fakeServers) ServerAddresses(context.Context, []string) (map[string][]compute.Address, error) {
+	return nil, compute.ErrNotFound
+}
+
 func TestShowAddresses(t *testing.T) {
 	e := newEnv(t)
 	id := e.createInstance("demo", "addr")

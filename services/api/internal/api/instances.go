@@ -224,9 +224,11 @@ func (a *API) addVolumeUsage(ctx context.Context, rc *requestContext, id, shown 
 	vol.Extra = st.MgrExtraInfo
 }
 
-// Servers is the compute driver's view of servers (the local driver, or Nova).
+// Servers is what the API asks the compute driver (compute.Driver, from drivers.FromConfig): one server for
+// show, the addresses of a whole page for lists.
 type Servers interface {
 	GetServer(ctx context.Context, id string) (compute.Server, error)
+	compute.AddressLister
 }
 
 // showsAddresses: Trove shows ip / addresses for an instance with a server and no DNS hostname.
@@ -259,11 +261,9 @@ func (a *API) addAddresses(ctx context.Context, rc *requestContext, row *catalog
 }
 
 // listAddresses asks the compute driver for the addresses of a whole list page in one call (never one call per
-// instance): compute id → addresses. Lists show no addresses with a driver that cannot answer in bulk, or when
-// the call fails.
+// instance): compute id → addresses. Lists show no addresses without a driver, or when the call fails.
 func (a *API) listAddresses(ctx context.Context, rc *requestContext, infos []instanceInfo) map[string][]compute.Address {
-	l, ok := a.servers.(compute.AddressLister)
-	if !ok {
+	if a.servers == nil {
 		return nil
 	}
 	ids := make([]string, 0, len(infos))
@@ -275,7 +275,7 @@ func (a *API) listAddresses(ctx context.Context, rc *requestContext, infos []ins
 	if len(ids) == 0 {
 		return nil
 	}
-	m, err := l.ServerAddresses(ctx, ids)
+	m, err := a.servers.ServerAddresses(ctx, ids)
 	if err != nil {
 		rc.logger().WithError(err).Info("server addresses unavailable for the instance list")
 		return nil
