@@ -139,6 +139,9 @@ func (a *API) showBackup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := mux.Vars(r)["id"]
+	if !canonicalID(id) {
+		return fault.NotFound(id)
+	}
 	b, err := a.cat.GetBackup(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && b.TenantID != rc.Token.ProjectID) {
 		return fault.NotFound(id)

@@ -50,6 +50,9 @@ func (a *API) paramsVersion(r *http.Request) (catalog.DatastoreVersion, error) {
 		_, v, err := a.resolveVersion(r.Context(), ds, vars["version"])
 		return v, err
 	}
+	if !canonicalID(vars["version"]) {
+		return catalog.DatastoreVersion{}, versionNotFound(vars["version"])
+	}
 	v, err := a.cat.GetVersion(r.Context(), vars["version"])
 	if errors.Is(err, catalog.ErrNotFound) {
 		return v, versionNotFound(vars["version"])
@@ -94,10 +97,12 @@ func (a *API) showParam(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := a.cat.ConfigParam(r.Context(), v.ID, mux.Vars(r)["name"])
+	name := mux.Vars(r)["name"]
+	p, err := a.cat.ConfigParam(r.Context(), v.ID, name)
 	var ce *catalog.Error
-	if errors.As(err, &ce) && errors.Is(err, catalog.ErrNotFound) {
-		return fault.New(http.StatusNotFound, "%s", ce.Message)
+	if errors.As(err, &ce) && errors.Is(err, catalog.ErrNotFound) || err == nil && p.Name != name {
+		// (the catalog's comparison ignores case and trailing blanks; names are exact)
+		return fault.New(http.StatusNotFound, "The parameter %s is not supported for datastore version %s.", shown(name), v.ID)
 	}
 	if err != nil {
 		return err
@@ -261,6 +266,9 @@ func (a *API) loadConfiguration(r *http.Request, rule string) (*requestContext, 
 		return rc, nil, err
 	}
 	id := mux.Vars(r)["cid"]
+	if !canonicalID(id) {
+		return rc, nil, fault.NotFound(id)
+	}
 	c, err := a.cat.GetConfiguration(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && c.TenantID != rc.Token.ProjectID) {
 		return rc, nil, fault.NotFound(id)

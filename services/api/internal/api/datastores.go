@@ -196,12 +196,12 @@ func (a *API) listDatastores(w http.ResponseWriter, r *http.Request) error {
 
 // datastoreNotFound is Trove's DatastoreNotFound (404).
 func datastoreNotFound(idOrName string) *fault.Error {
-	return fault.New(http.StatusNotFound, "Datastore '%s' cannot be found.", idOrName)
+	return fault.New(http.StatusNotFound, "Datastore '%s' cannot be found.", shown(idOrName))
 }
 
 // versionNotFound is Trove's DatastoreVersionNotFound, which maps to 400.
 func versionNotFound(idOrName string) *fault.Error {
-	return fault.BadRequest("Datastore version '%s' cannot be found.", idOrName)
+	return fault.BadRequest("Datastore version '%s' cannot be found.", shown(idOrName))
 }
 
 // datastoreFromPath checks the rule and resolves {ds} from the cached snapshot.
@@ -248,6 +248,13 @@ func (a *API) listVersions(w http.ResponseWriter, r *http.Request) error {
 func (a *API) resolveVersion(ctx context.Context, ds, version string) (catalog.Datastore, catalog.DatastoreVersion, error) {
 	d, v, err := a.cat.FindVersion(ctx, ds, version)
 	if err == nil {
+		// The catalog compares case-insensitively and ignores trailing blanks; ids and names are exact here.
+		if d.ID != ds && d.Name != ds {
+			return d, v, datastoreNotFound(ds)
+		}
+		if version != "" && v.ID != version && v.Name != version {
+			return d, v, versionNotFound(version)
+		}
 		return d, v, nil
 	}
 	var ce *catalog.Error
@@ -283,6 +290,9 @@ func (a *API) showVersionByUUID(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := mux.Vars(r)["version"]
+	if !canonicalID(id) {
+		return versionNotFound(id)
+	}
 	v, err := a.cat.GetVersion(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return versionNotFound(id)

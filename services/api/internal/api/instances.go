@@ -31,6 +31,9 @@ func (a *API) loadInstance(ctx context.Context, rc *requestContext, rule, id str
 	if err := a.enforce(rc, rule, rc.Token.ProjectID); err != nil {
 		return nil, err
 	}
+	if !canonicalID(id) {
+		return nil, fault.NotFound(id)
+	}
 	row, err := a.cat.GetInstance(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && row.TenantID != rc.Token.ProjectID) {
 		return nil, fault.NotFound(id)
@@ -44,6 +47,28 @@ func (a *API) loadInstance(ctx context.Context, rc *requestContext, rule, id str
 		}
 	}
 	return &row, nil
+}
+
+// canonicalID reports whether s is an id as the catalog stores them: a lower-case UUID (8-4-4-4-12 hex digits).
+// Every id taken from a path is checked before its lookup: MariaDB compares case-insensitively and ignores
+// trailing blanks, so "ABC…" or "abc… " would otherwise reach the object "abc…" (issue 12: a DELETE on an
+// upper-cased id deleted the instance). A non-canonical id is the object's 404.
+func canonicalID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f'):
+			return false
+		}
+	}
+	return true
 }
 
 // infos gathers versions (cached), guest statuses and running backups for rows in two bulk queries.

@@ -127,6 +127,9 @@ func (a *API) mgmtShowInstance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := mux.Vars(r)["id"]
+	if !canonicalID(id) {
+		return fault.NotFound(id)
+	}
 	get := a.cat.GetInstance
 	if strings.EqualFold(r.URL.Query().Get("deleted"), "true") {
 		get = a.cat.GetInstanceAny

@@ -44,6 +44,9 @@ func (a *API) mgmtInstanceAction(w http.ResponseWriter, r *http.Request) error {
 		return fault.BadRequest("Invalid management action: expected {\"rotate_rpc_key\": {}}.")
 	}
 	id := mux.Vars(r)["id"]
+	if !canonicalID(id) {
+		return fault.NotFound(id)
+	}
 	inst, err := a.cat.GetInstance(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return fault.NotFound(id)
