@@ -50,6 +50,14 @@ func (i Instance) Task() status.InstanceTask {
 	return status.InstanceTask{Code: i.TaskID, Action: status.TaskNone.Action, DBText: i.TaskDescription}
 }
 
+// instanceFields points at i's fields in instanceColsTmpl's order, for a plain rows.Scan.
+func instanceFields(i *Instance) []any {
+	return []any{&i.ID, &i.Created, &i.Updated, &i.Name, &i.Hostname, &i.ComputeInstanceID, &i.TaskID,
+		&i.TaskDescription, &i.VolumeID, &i.FlavorID, &i.VolumeSize, &i.TenantID, &i.Deleted, &i.DeletedAt,
+		&i.DatastoreVersionID, &i.ConfigurationID, &i.SlaveOfID, &i.ClusterID, &i.ShardID, &i.Type, &i.RegionID,
+		&i.EncryptedKey, &i.Access, &i.SSLMode, &i.SSLRef}
+}
+
 // instanceColsTmpl lists the instances columns with "@." where a table alias goes (see instanceCols).
 const instanceColsTmpl = `@.id, COALESCE(@.created, TIMESTAMP'1970-01-01 00:00:00') AS created,
 	COALESCE(@.updated, @.created, TIMESTAMP'1970-01-01 00:00:00') AS updated, COALESCE(@.name, '') AS name,
@@ -433,33 +441,43 @@ func (d *DB) ListInstancesWithStatus(ctx context.Context, tenantID string, inclu
 	q += " ORDER BY i.id"
 	if limit > 0 {
 		// One status row per instance is what every writer produces; extra legacy rows only shorten a page.
-		q += " LIMIT " + strconv.Itoa(limit+1)
+		q += " LIMIT ?"
+		args = append(args, limit+1)
 	}
-	var rows []struct {
-		Instance
-		SvcID       *string    `db:"svc_id"`
-		SvcStatusID *int       `db:"svc_status_id"`
-		SvcDesc     *string    `db:"svc_status_description"`
-		SvcUpdated  *time.Time `db:"svc_updated_at"`
-		Backup      bool       `db:"backup_running"`
-	}
-	if err := d.x.SelectContext(ctx, &rows, q, args...); err != nil {
+	st, err := d.prepared(ctx, q)
+	if err != nil {
 		return nil, "", err
 	}
-	out := make([]InstanceListEntry, 0, len(rows))
-	for _, r := range rows {
-		e := InstanceListEntry{Instance: r.Instance, BackupRunning: r.Backup}
-		if r.SvcID != nil {
-			e.Status = &ServiceStatusRow{ID: *r.SvcID, InstanceID: r.ID, StatusID: *r.SvcStatusID, StatusDescription: *r.SvcDesc, UpdatedAt: r.SvcUpdated}
+	res, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer res.Close()
+	out := make([]InstanceListEntry, 0, min(max(limit+1, 1), 1001))
+	for res.Next() {
+		// Plain Scan into the fields (no reflection): this is the API's hottest query.
+		var e InstanceListEntry
+		var svc ServiceStatusRow
+		var svcID, svcDesc sql.NullString
+		var svcStatus sql.NullInt64
+		if err := res.Scan(append(instanceFields(&e.Instance), &svcID, &svcStatus, &svcDesc, &svc.UpdatedAt, &e.BackupRunning)...); err != nil {
+			return nil, "", err
 		}
-		if n := len(out); n > 0 && out[n-1].ID == r.ID {
+		if svcID.Valid {
+			svc.ID, svc.InstanceID, svc.StatusID, svc.StatusDescription = svcID.String, e.ID, int(svcStatus.Int64), svcDesc.String
+			e.Status = &svc
+		}
+		if n := len(out); n > 0 && out[n-1].ID == e.ID {
 			// Several status rows for one instance (never written by us): keep the newest.
-			if prev := out[n-1].Status; prev == nil || prev.UpdatedAt == nil || (r.SvcUpdated != nil && r.SvcUpdated.After(*prev.UpdatedAt)) {
+			if prev := out[n-1].Status; prev == nil || prev.UpdatedAt == nil || (svc.UpdatedAt != nil && svc.UpdatedAt.After(*prev.UpdatedAt)) {
 				out[n-1] = e
 			}
 			continue
 		}
 		out = append(out, e)
+	}
+	if err := res.Err(); err != nil {
+		return nil, "", err
 	}
 	next := ""
 	if limit > 0 && len(out) > limit {
