@@ -1,6 +1,7 @@
-// Package compute is the taskmanager's view of the infrastructure an instance runs on: servers, volumes,
-// flavors and images. It is shaped after Nova/Cinder so a gophercloud driver can implement it; pkg/compute/local
-// implements it with processes on this host.
+// Package compute is the control plane's view of the infrastructure an instance runs on: servers, volumes,
+// flavors, images and addresses. It is shaped after Nova/Cinder so a gophercloud driver can implement it;
+// pkg/compute/local implements it with processes on this host, and pkg/compute/drivers picks one from
+// configuration.
 package compute
 
 import (
@@ -111,10 +112,13 @@ type Driver interface {
 	ListFlavors(ctx context.Context) ([]Flavor, error)
 	GetFlavor(ctx context.Context, id string) (Flavor, error)
 	ResolveImage(ctx context.Context, imageID string) (Image, error)
+
+	AddressLister
 }
 
-// AddressLister is implemented by drivers that can report the addresses of many servers in one call, so the
-// API's instance lists need no per-instance GetServer. Servers that do not exist are absent from the map.
+// AddressLister reports the addresses of many servers in one call (one list page of the API: no per-instance
+// GetServer). Servers that do not exist are absent from the map; the slices are shared, callers must not
+// modify them.
 type AddressLister interface {
 	ServerAddresses(ctx context.Context, ids []string) (map[string][]Address, error)
 }

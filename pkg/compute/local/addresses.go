@@ -37,8 +37,6 @@ func keyOf(fi os.FileInfo) fileKey {
 	return k
 }
 
-var _ compute.AddressLister = (*Driver)(nil)
-
 // ServerAddresses reports the addresses of the servers among ids that exist (one loopback IPv4 address each, as
 // GetServer). The returned slices are shared: callers must not modify them.
 func (d *Driver) ServerAddresses(_ context.Context, ids []string) (map[string][]compute.Address, error) {

@@ -13,7 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/trove-go/trove/pkg/catalog"
-	"github.com/trove-go/trove/pkg/compute/local"
+	"github.com/trove-go/trove/pkg/compute/drivers"
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/keyring"
@@ -54,15 +54,10 @@ func run() error {
 	}
 	ksCfg := keystone.ConfigFrom(file)
 	rpcCfg := rpc.ConfigFrom(file)
-	queue := file.String("DEFAULT", "taskmanager_queue", taskapi.Topic)
-	callLow := file.Seconds("DEFAULT", "agent_call_low_timeout", 15)
-	callHigh := file.Seconds("DEFAULT", "agent_call_high_timeout", 60)
 	enforcer, err := policy.FromConfig(file)
 	if err != nil {
 		return err
 	}
-	pprofBind := file.String("DEFAULT", "debug_pprof_bind", "")
-	refuseDefaultKeys := file.Bool("DEFAULT", "refuse_default_keys", false)
 	if err := file.Err(); err != nil {
 		return err
 	}
@@ -72,14 +67,14 @@ func run() error {
 	}
 	if cfg.EnableSecureRPC {
 		keys := map[string]string{"taskmanager_rpc_encr_key": cfg.TaskmanagerRPCKey, "inst_rpc_key_encr_key": cfg.InstRPCKeyEncrKey}
-		if err := keyring.GuardDefaultKeys(keys, refuseDefaultKeys, func(err error) {
+		if err := keyring.GuardDefaultKeys(keys, cfg.RefuseDefaultKeys, func(err error) {
 			log.WithError(err).Error("SECURITY WARNING: default key in use (set refuse_default_keys = true to refuse starting)")
 		}); err != nil {
 			return err
 		}
 	}
 
-	stopPprof, err := servePprof(pprofBind, log)
+	stopPprof, err := servePprof(cfg.PprofBind, log)
 	if err != nil {
 		return err
 	}
@@ -90,7 +85,7 @@ func run() error {
 
 	// The API's queries are short reads: let the driver interpolate arguments (one round trip instead of
 	// prepare/execute/close; safe with the utf8mb4 connection charset). Saves ~15% CPU per instance list.
-	dbCfg, err := catalog.ParseConnection(file.String("database", "connection", ""))
+	dbCfg, err := catalog.ParseConnection(cfg.DatabaseConnection)
 	if err != nil {
 		return err
 	}
@@ -122,16 +117,14 @@ func run() error {
 	if cfg.EnableSecureRPC {
 		codec = rpc.TroveCodec(cfg.TaskmanagerRPCKey)
 	}
-	tm := taskapi.NewClient(tr.Client(taskapi.Target(queue), codec))
+	tm := taskapi.NewClient(tr.Client(taskapi.Target(cfg.TaskmanagerQueue), codec))
 
-	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: callLow, High: callHigh, Cap: guestCap}
+	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: cfg.AgentCallLow, High: cfg.AgentCallHigh, Cap: guestCap}
 	var servers api.Servers
-	if d := file.String("DEFAULT", "compute_driver", "local"); d == "local" {
-		if lc, err := local.ConfigFrom(file); err != nil {
-			log.WithError(err).Warn("[local] configuration: instance addresses will not be shown")
-		} else {
-			servers = local.New(lc, log)
-		}
+	if drv, err := drivers.FromConfig(file, log); err != nil {
+		log.WithError(err).Warn("compute driver: instance addresses will not be shown")
+	} else {
+		servers = drv
 	}
 	a := api.New(api.Deps{
 		Config: cfg, Catalog: db, Validator: ks, WWWAuthenticate: ks.WWWAuthenticate(), Policy: enforcer,

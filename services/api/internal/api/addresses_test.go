@@ -59,7 +59,7 @@ func TestListAddresses(t *testing.T) {
 		{"detail", "demo", pd + "/detail", drv, map[string]bool{withAddr: true}},
 		{"mgmt list", "admin", pa, drv, map[string]bool{withAddr: true}},
 		{"no compute driver", "demo", pd, nil, nil},
-		{"driver without bulk lookup", "demo", pd + "/detail", fakeServers{srvID: {Addresses: []compute.Address{{Addr: "127.0.0.9", Version: 4}}}}, nil},
+		{"bulk lookup fails", "demo", pd + "/detail", fakeServers{srvID: {Addresses: []compute.Address{{Addr: "127.0.0.9", Version: 4}}}}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/taskapi"
 )
 
 // Config is trove-api's typed view of trove.conf (Trove's option names).
@@ -46,6 +47,14 @@ type Config struct {
 
 	// Managers holds the per-datastore-manager sections ([mysql], [mariadb], [postgresql]).
 	Managers map[string]ManagerConfig
+
+	// What cmd/trove-api wires, not the handlers.
+	DatabaseConnection string        // [database] connection
+	TaskmanagerQueue   string        // [DEFAULT] taskmanager_queue
+	AgentCallLow       time.Duration // [DEFAULT] agent_call_low_timeout
+	AgentCallHigh      time.Duration // [DEFAULT] agent_call_high_timeout
+	PprofBind          string        // [DEFAULT] debug_pprof_bind (ours): loopback host:port, "" = off
+	RefuseDefaultKeys  bool          // [DEFAULT] refuse_default_keys
 }
 
 // ManagerConfig is the part of a [<manager>] section the API uses.
@@ -97,6 +106,12 @@ func ConfigFrom(file *config.File) (Config, error) {
 		MaxBodyBytes:           int64(file.Int("oslo_middleware", "max_request_body_size", 1<<20)),
 		DatastoreCacheTTL:      file.Seconds("DEFAULT", "datastore_cache_ttl", 5),
 		InstanceListCacheTTL:   file.Seconds("DEFAULT", "instance_list_cache_ttl", 0),
+		DatabaseConnection:     file.String("database", "connection", ""),
+		TaskmanagerQueue:       file.String("DEFAULT", "taskmanager_queue", taskapi.Topic),
+		AgentCallLow:           file.Seconds("DEFAULT", "agent_call_low_timeout", 15),
+		AgentCallHigh:          file.Seconds("DEFAULT", "agent_call_high_timeout", 60),
+		PprofBind:              file.String("DEFAULT", "debug_pprof_bind", ""),
+		RefuseDefaultKeys:      file.Bool("DEFAULT", "refuse_default_keys", false),
 	}
 	for _, verb := range []string{"get", "post", "put", "delete"} {
 		key := "http_" + verb + "_rate"

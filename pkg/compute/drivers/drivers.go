@@ -1,0 +1,27 @@
+// Package drivers is the one place that picks a compute driver from configuration ([DEFAULT] compute_driver):
+// services import it, never a driver package.
+package drivers
+
+import (
+	"fmt"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/compute"
+	"github.com/trove-go/trove/pkg/compute/local"
+	"github.com/trove-go/trove/pkg/config"
+)
+
+// FromConfig builds the driver [DEFAULT] compute_driver names (default local) from its section of f.
+func FromConfig(f *config.File, log logrus.FieldLogger) (compute.Driver, error) {
+	switch d := f.String("DEFAULT", "compute_driver", "local"); d {
+	case "local":
+		cfg, err := local.ConfigFrom(f)
+		if err != nil {
+			return nil, err
+		}
+		return local.New(cfg, log), nil
+	default:
+		return nil, fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
+	}
+}
