@@ -50,6 +50,8 @@ type Agent struct {
 	mu        sync.Mutex
 	preparing bool
 	upgrading bool
+
+	ovrMu sync.Mutex // <state>/overrides.json (overrides.go)
 }
 
 // State file names inside Layout.State().
@@ -134,7 +136,11 @@ func (a *Agent) Start(ctx context.Context) error {
 	}
 	a.lifecycle.Lock()
 	defer a.lifecycle.Unlock()
-	return a.mgr.Prepare(ctx, datastore.PrepareSpec{})
+	if err := a.mgr.Prepare(ctx, datastore.PrepareSpec{}); err != nil {
+		return err
+	}
+	a.serverStarted()
+	return nil
 }
 
 // Prepare is the guest part of create (states.md §4): heartbeat building, initialize and start the server,
@@ -169,8 +175,16 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 	}
 	a.heartbeat(ctx, datastore.Building)
 	start := time.Now()
+	if len(args.Overrides) > 0 { // a configuration group given at create: in the file before the first start
+		if err := a.UpdateOverrides(ctx, args.Overrides, false); err != nil {
+			log.WithError(err).Error("prepare: writing the configuration overrides failed")
+		}
+	}
 	a.lifecycle.Lock()
 	err = a.mgr.Prepare(ctx, datastore.PrepareSpec{MemoryMB: args.MemoryMB})
+	if err == nil {
+		a.serverStarted()
+	}
 	if err != nil {
 		a.lifecycle.Unlock()
 		log.WithError(err).Error("prepare failed")
@@ -217,7 +231,11 @@ func (a *Agent) Status(ctx context.Context) datastore.Status {
 	case preparing && !a.Prepared():
 		return datastore.Building
 	}
-	return a.mgr.Status(ctx)
+	st := a.mgr.Status(ctx)
+	if st == datastore.Healthy && a.restartPending() {
+		return RestartRequired
+	}
+	return st
 }
 
 func (a *Agent) heartbeat(ctx context.Context, st datastore.Status) {
@@ -269,7 +287,12 @@ func (a *Agent) Restart(ctx context.Context) error {
 	if err := a.remove(dbStopped); err != nil {
 		return err
 	}
-	return a.mgr.Restart(ctx)
+	if err := a.mgr.Restart(ctx); err != nil {
+		return err
+	}
+	a.serverStarted()
+	go a.heartbeat(context.WithoutCancel(ctx), a.mgr.Status(ctx)) // the new status at once, not a period later
+	return nil
 }
 
 // ResizeFS re-reads the volume size (the driver grew the volume and rewrote volume_size_gb).
@@ -339,7 +362,11 @@ func (a *Agent) upgrade(ctx context.Context, version string) error {
 	if err := a.remove(dbStopped); err != nil {
 		return err
 	}
-	return a.mgr.Prepare(ctx, datastore.PrepareSpec{})
+	if err := a.mgr.Prepare(ctx, datastore.PrepareSpec{}); err != nil {
+		return err
+	}
+	a.serverStarted()
+	return nil
 }
 
 // PostUpgrade makes sure the server runs after an upgrade and records version ("" keeps the recorded one):

@@ -66,6 +66,13 @@ type Manager interface {
 	IsRootEnabled(ctx context.Context) (bool, error)
 
 	VolumeStats(ctx context.Context) (guestapi.FilesystemStats, error)
+
+	// WriteOverrides renders the configuration overrides into the file the server reads at start (replacing
+	// earlier ones); the running server is not touched.
+	WriteOverrides(values map[string]string) error
+	// ApplyOverrides sets values in the running server and returns the names in reset to their defaults, at
+	// once where the server allows it; it returns the names that still wait for a restart.
+	ApplyOverrides(ctx context.Context, values map[string]string, reset []string) (restart []string, err error)
 }
 
 // Error is a failure whose Kind is a trove.common.exception class name, so it survives the RPC wire.

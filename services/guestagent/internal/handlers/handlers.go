@@ -61,6 +61,7 @@ func (h *Handlers) Register(srv *rpc.Server) {
 		h.registerEnableRoot, h.registerEnableRootWithPassword, h.registerDisableRoot, h.registerIsRootEnabled,
 		h.registerRPCPing, h.registerPreUpgrade, h.registerUpgrade, h.registerPostUpgrade,
 		h.registerRotateRPCKey,
+		h.registerUpdateOverrides, h.registerApplyOverrides, h.registerResetConfiguration,
 	} {
 		r(srv)
 	}

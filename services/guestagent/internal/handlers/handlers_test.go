@@ -59,6 +59,8 @@ func TestOrder(t *testing.T) {
 		guestapi.MethodChangePasswords: rpc.Write, guestapi.MethodGrantAccess: rpc.Write, guestapi.MethodRevokeAccess: rpc.Write,
 		guestapi.MethodEnableRoot: rpc.Write, guestapi.MethodEnableRootWithPassword: rpc.Write, guestapi.MethodDisableRoot: rpc.Write,
 		guestapi.MethodUpgrade: rpc.Write, guestapi.MethodPostUpgrade: rpc.Write, guestapi.MethodRotateRPCKey: rpc.Write,
+		guestapi.MethodUpdateOverrides: rpc.Write, guestapi.MethodApplyOverrides: rpc.Write,
+		guestapi.MethodResetConfiguration: rpc.Write,
 	}
 	for m, o := range h.orders {
 		if w, ok := want[m]; !ok || w != o {

@@ -79,7 +79,13 @@ func (m *Manager) serverCommand() (datastore.Command, error) {
 	if err := os.MkdirAll(m.filesDir(), 0o700); err != nil {
 		return datastore.Command{}, err
 	}
-	args := append([]string{"--no-defaults",
+	cnf, err := m.writeConfig()
+	if err != nil {
+		return datastore.Command{}, err
+	}
+	// The option file first (base settings, then the configuration group's overrides); what follows on the
+	// command line wins over it and cannot be overridden.
+	args := append([]string{"--defaults-file=" + cnf,
 		"--datadir=" + m.opts.Layout.Data(),
 		"--secure-file-priv=" + m.filesDir(),
 		"--socket=" + m.socket(),
@@ -88,9 +94,6 @@ func (m *Manager) serverCommand() (datastore.Command, error) {
 		"--bind-address=" + m.opts.BindHost,
 		fmt.Sprintf("--port=%d", m.opts.Port),
 		"--skip-name-resolve",
-		"--innodb-log-file-size=16M",
-		"--innodb-buffer-pool-size=32M",
-		"--performance-schema=OFF",
 	}, rootArgs()...)
 	return datastore.Command{Path: bin, Args: args, LogFile: filepath.Join(m.opts.Layout.Log(), "mariadbd.log")}, nil
 }

@@ -70,9 +70,14 @@ func (m *Manager) serverCommand() (datastore.Command, error) {
 		return datastore.Command{}, err
 	}
 	l := m.opts.Layout
+	if err := m.writeConfig(); err != nil {
+		return datastore.Command{}, err
+	}
+	// Settings a configuration group may override are in the included file (writeConfig); the command line
+	// wins over every file, so what is set here cannot be overridden.
 	return datastore.Command{Path: bin, RunAs: m.cred, LogFile: filepath.Join(l.Log(), "postgres.log"), Args: []string{
 		"-D", l.Data(), "-k", l.Run(), "-h", m.opts.BindHost, "-p", fmt.Sprint(m.opts.Port),
-		"-c", "unix_socket_permissions=0700", "-c", "shared_buffers=16MB", "-c", "max_connections=50",
+		"-c", "unix_socket_permissions=0700",
 		// never write a failing statement (it may hold a password) to the server log
 		"-c", "log_min_error_statement=panic",
 	}}, nil
