@@ -122,17 +122,15 @@ func (c *Client) UpdateOverrides(ctx context.Context, rc rpc.Context, a UpdateOv
 	return c.call(ctx, rc, MethodUpdateOverrides, a, nil, c.High)
 }
 
-// ApplyOverrides calls apply_overrides (high). Trove's guest answers null: the zero result.
-func (c *Client) ApplyOverrides(ctx context.Context, rc rpc.Context, a ApplyOverridesArgs) (ApplyOverridesResult, error) {
+// ApplyOverrides calls apply_overrides (high). Trove's guest answers null: a nil result (it does not say
+// whether a restart is needed).
+func (c *Client) ApplyOverrides(ctx context.Context, rc rpc.Context, a ApplyOverridesArgs) (*ApplyOverridesResult, error) {
 	if a.Overrides == nil {
 		a.Overrides = map[string]any{}
 	}
 	var r *ApplyOverridesResult
 	err := c.call(ctx, rc, MethodApplyOverrides, a, &r, c.High)
-	if r == nil {
-		return ApplyOverridesResult{}, err
-	}
-	return *r, err
+	return r, err
 }
 
 // decodeOverrides reads an overrides object keeping numbers as written (json.Number): integers above 2^53

@@ -90,6 +90,7 @@ func (m *Manager) Restart(ctx context.Context, rc rpc.Context, id string) error 
 		m.recordFault(ctx, id, "Error restarting the database.", err)
 		return err
 	}
+	m.releaseRestartRequired(ctx, id)
 	return nil
 }
 
@@ -281,10 +282,11 @@ func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 //   - REBOOTING → restart again.
 //   - RESIZING → finish if the volume already has a new size, else reset with a fault.
 //   - UPGRADING → upgrade again to the row's (already new) datastore version; every step is idempotent.
+//   - UPDATING → push the row's configuration group again (UpdateOverrides; idempotent).
 //   - a key rotation with a previous key still on record → FinishRotations.
 func (m *Manager) Resume(ctx context.Context) error {
 	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting, status.TaskRebooting, status.TaskResizing,
-		status.TaskUpgrading)
+		status.TaskUpgrading, status.TaskUpdating)
 	if err != nil {
 		return err
 	}
@@ -306,6 +308,8 @@ func (m *Manager) Resume(ctx context.Context) error {
 			m.Go(inst.ID, "resume upgrade", func(ctx context.Context) error {
 				return m.upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: inst.ID, DatastoreVersionID: inst.DatastoreVersionID}, true)
 			})
+		case status.TaskUpdating:
+			m.Go(inst.ID, "resume update_overrides", func(ctx context.Context) error { return m.UpdateOverrides(ctx, rc, inst.ID) })
 		}
 	}
 	return m.FinishRotations(ctx)

@@ -250,6 +250,11 @@ func (m *Manager) prepareArgs(ctx context.Context, inst catalog.Instance, a task
 	if args.Users == nil {
 		args.Users = []guestapi.User{}
 	}
+	if inst.ConfigurationID != "" { // the attached group as the catalog has it (numbers exact)
+		if args.Overrides, _, err = m.Catalog.ConfigurationOverrides(ctx, inst.ConfigurationID, inst.DatastoreVersionID); err != nil {
+			return guestapi.PrepareArgs{}, err
+		}
+	}
 	if args.Overrides == nil {
 		args.Overrides = map[string]any{}
 	}

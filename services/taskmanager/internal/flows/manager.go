@@ -94,6 +94,7 @@ func (m *Manager) Register(srv *rpc.Server) {
 		return rpc.Void{}, nil
 	})
 	m.registerSecureRPC(srv)
+	m.registerConfiguration(srv)
 }
 
 // Go runs a flow for an instance in the background, after the flows already running or queued for it. A
