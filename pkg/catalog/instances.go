@@ -454,22 +454,28 @@ func (d *DB) ListInstancesWithStatus(ctx context.Context, tenantID string, inclu
 	}
 	defer res.Close()
 	out := make([]InstanceListEntry, 0, min(max(limit+1, 1), 1001))
+	// Plain Scan into the fields (no reflection): this is the API's hottest query. One scratch row and one
+	// destination list serve every row; each row is copied out.
+	var (
+		e         InstanceListEntry
+		svcID     sql.NullString
+		svcDesc   sql.NullString
+		svcStatus sql.NullInt64
+		svcAt     *time.Time
+	)
+	dest := append(instanceFields(&e.Instance), &svcID, &svcStatus, &svcDesc, &svcAt, &e.BackupRunning)
 	for res.Next() {
-		// Plain Scan into the fields (no reflection): this is the API's hottest query.
-		var e InstanceListEntry
-		var svc ServiceStatusRow
-		var svcID, svcDesc sql.NullString
-		var svcStatus sql.NullInt64
-		if err := res.Scan(append(instanceFields(&e.Instance), &svcID, &svcStatus, &svcDesc, &svc.UpdatedAt, &e.BackupRunning)...); err != nil {
+		e.Status = nil
+		if err := res.Scan(dest...); err != nil {
 			return nil, "", err
 		}
 		if svcID.Valid {
-			svc.ID, svc.InstanceID, svc.StatusID, svc.StatusDescription = svcID.String, e.ID, int(svcStatus.Int64), svcDesc.String
-			e.Status = &svc
+			e.Status = &ServiceStatusRow{ID: svcID.String, InstanceID: e.ID, StatusID: int(svcStatus.Int64),
+				StatusDescription: svcDesc.String, UpdatedAt: svcAt}
 		}
 		if n := len(out); n > 0 && out[n-1].ID == e.ID {
 			// Several status rows for one instance (never written by us): keep the newest.
-			if prev := out[n-1].Status; prev == nil || prev.UpdatedAt == nil || (svc.UpdatedAt != nil && svc.UpdatedAt.After(*prev.UpdatedAt)) {
+			if prev := out[n-1].Status; prev == nil || prev.UpdatedAt == nil || (svcAt != nil && svcAt.After(*prev.UpdatedAt)) {
 				out[n-1] = e
 			}
 			continue

@@ -31,6 +31,14 @@ type instanceVolume struct {
 }
 
 func (v instanceVolume) MarshalJSON() ([]byte, error) {
+	if len(v.Extra) == 0 {
+		// The list's case: the same bytes as the map below (keys in sorted order), without a map per instance.
+		return json.Marshal(struct {
+			Size        int      `json:"size"`
+			Used        *float64 `json:"used,omitempty"`
+			UsedPercent *float64 `json:"used_percent,omitempty"`
+		}{v.Size, v.Used, v.UsedPercent})
+	}
 	m := make(map[string]any, 3+len(v.Extra))
 	for k, x := range v.Extra {
 		m[k] = x
