@@ -61,6 +61,19 @@ type ResetConfigurationArgs struct {
 // Validate accepts everything.
 func (ResetConfigurationArgs) Validate() error { return nil }
 
+// BaseConfiguration is what our guest starts a datastore's server with before any configuration group: the
+// values names return to when a group stops setting them (else the server's defaults), and what GET
+// /instances/{id}/configuration shows under the group's values.
+func BaseConfiguration(manager string) map[string]string {
+	switch manager {
+	case "mysql", "mariadb":
+		return map[string]string{"innodb_log_file_size": "16M", "innodb_buffer_pool_size": "32M", "performance_schema": "OFF"}
+	case "postgresql":
+		return map[string]string{"shared_buffers": "16MB", "max_connections": "50"}
+	}
+	return map[string]string{}
+}
+
 var overrideName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,127}$`)
 
 // OverrideValues checks configuration overrides and returns each value as the text a server's configuration

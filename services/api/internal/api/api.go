@@ -26,6 +26,7 @@ type TaskManager interface {
 	Restart(ctx context.Context, rc rpc.Context, a taskapi.RestartArgs) error
 	ResizeVolume(ctx context.Context, rc rpc.Context, a taskapi.ResizeVolumeArgs) error
 	Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error
+	UpdateOverrides(ctx context.Context, rc rpc.Context, a taskapi.UpdateOverridesArgs) error
 }
 
 // Deps are the API's collaborators.
@@ -190,7 +191,7 @@ func (a *API) Handler() http.Handler {
 
 		// Routes of Trove's API (api.md §3) that are not built yet: 501. Keep in step with "Routes answering 501"
 		// in docs/api.md.
-		{"GET", "instances/{id}/configuration", notImplemented},
+		{"GET", "instances/{id}/configuration", a.instanceConfiguration},
 		{"GET", "instances/{id}/log", notImplemented},
 		{"POST", "instances/{id}/log", notImplemented},
 		{"GET", "instances/{id}/ssl", notImplemented},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"net/http"
 	"strconv"
 	"strings"
@@ -114,7 +115,7 @@ func (a *API) showParam(w http.ResponseWriter, r *http.Request) error {
 // stored string form.
 func storeValues(params []catalog.ConfigParam, values map[string]any, dsName, version string) (map[string]string, error) {
 	if len(params) == 0 {
-		return nil, fault.Unprocessable("Configuration groups are not supported for this datastore: %s %s.", dsName, version)
+		return nil, fault.Unprocessable("Configuration groups are not supported for this datastore: %s %s", dsName, version)
 	}
 	byName := make(map[string]*catalog.ConfigParam, len(params))
 	for i := range params {
@@ -135,34 +136,34 @@ func storeValues(params []catalog.ConfigParam, values map[string]any, dsName, ve
 			}
 			out[p.Name] = map[bool]string{true: "1", false: "0"}[b]
 		case "integer":
-			var n int64
 			switch x := v.(type) {
-			case bool: // Python: bool is an int
-				if x {
-					n = 1
-				}
+			case bool: // Python: a bool is an int, and min/max are not checked for it
+				out[p.Name] = map[bool]string{true: "1", false: "0"}[x]
 			case json.Number:
-				i, err := strconv.ParseInt(string(x), 10, 64)
-				if err != nil {
-					return nil, wrongType
+				n, ok := new(big.Int).SetString(string(x), 10) // Python ints have no size limit
+				if !ok {
+					return nil, wrongType // a JSON float
 				}
-				n = i
+				if err := intRange(key, p, n); err != nil {
+					return nil, err
+				}
+				out[p.Name] = n.String()
 			default:
 				return nil, wrongType
 			}
-			if min, err := strconv.ParseInt(p.MinSize, 10, 64); err == nil && n < min {
-				return nil, fault.Unprocessable("The value for the configuration parameter %s is less than the minimum allowed: %d", shown(key), min)
-			}
-			if max, err := strconv.ParseInt(p.MaxSize, 10, 64); err == nil && n > max {
-				return nil, fault.Unprocessable("The value for the configuration parameter %s is greater than the maximum allowed: %d", shown(key), max)
-			}
-			out[p.Name] = strconv.FormatInt(n, 10)
 		case "float":
 			x, ok := v.(json.Number)
 			if !ok || !strings.ContainsAny(string(x), ".eE") {
 				return nil, wrongType
 			}
-			out[p.Name] = string(x)
+			f, err := strconv.ParseFloat(string(x), 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
+				return nil, wrongType
+			}
+			if err := floatRange(key, p, f); err != nil {
+				return nil, err
+			}
+			out[p.Name] = pyFloat(f)
 		default: // string
 			s, ok := v.(string)
 			if !ok {
@@ -387,8 +388,8 @@ func (a *API) configurationInstances(w http.ResponseWriter, r *http.Request) err
 	return writeJSON(w, http.StatusOK, body)
 }
 
-// updateConfiguration is PUT (replace values; 202) and PATCH (merge values; 200 empty). Groups attached to
-// instances would need their overrides re-applied by the guest, which this deployment cannot do yet.
+// updateConfiguration is PUT (replace values; 202) and PATCH (merge values; 200 empty); the group is then
+// re-applied to every instance of the caller's project using it (refreshConfiguration), as Trove does.
 func (a *API) updateConfiguration(patch bool) handlerFunc {
 	rule, kind := "configuration:update", schema.ConfigReplace
 	if patch {
@@ -419,18 +420,14 @@ func (a *API) updateConfiguration(patch bool) handlerFunc {
 			if values, err = storeValues(params, body.Values, ds.Name, v.Name); err != nil {
 				return err
 			}
-			attached, _, err := a.cat.ConfigurationInstances(ctx, c.ID, "", 1, "")
-			if err != nil {
-				return err
-			}
-			if len(attached) > 0 {
-				return fault.NotImplemented("Changing the values of a group attached to instances is not supported by this deployment.")
-			}
 		}
 		if err := a.cat.UpdateConfiguration(ctx, c.ID, body.Name, body.Description, values, !patch && body.Values != nil); err != nil {
 			return err
 		}
 		rc.logger().WithField("configuration_id", c.ID).Info("configuration group updated")
+		if err := a.refreshConfiguration(ctx, rc, c); err != nil {
+			return err
+		}
 		if patch {
 			return writeEmpty(w, http.StatusOK)
 		}

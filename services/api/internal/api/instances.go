@@ -343,8 +343,6 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		return fault.NotImplemented("Restoring from a backup is not supported by this deployment.")
 	case len(req.Modules) > 0:
 		return fault.NotImplemented("Modules are not supported by this deployment.")
-	case req.Configuration != "":
-		return fault.NotImplemented("Configuration groups are not supported by this deployment.")
 	case req.Locality != "" && !contains(localities, req.Locality):
 		return fault.BadRequest("Locality '%s' is not supported; use one of %s.", req.Locality, strings.Join(localities, ", "))
 	}
@@ -357,6 +355,10 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		return fault.BadRequest("Datastore version '%s' is not active.", version.Name)
 	}
 	mgr := a.cfg.manager(version.Manager)
+	overrides, err := a.createWithConfiguration(ctx, rc, req.Configuration, version.ID)
+	if err != nil {
+		return err
+	}
 
 	// Flavor.
 	if !req.HasFlavor {
@@ -413,7 +415,7 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 
 	row := catalog.Instance{
 		ID: catalog.NewID(), Name: req.Name, FlavorID: flavor.ID, VolumeSize: volumeSize, TenantID: rc.Token.ProjectID,
-		DatastoreVersionID: version.ID, RegionID: a.cfg.Region,
+		DatastoreVersionID: version.ID, RegionID: a.cfg.Region, ConfigurationID: req.Configuration,
 	}
 	var access *taskapi.Access
 	if req.Access != nil {
@@ -451,7 +453,7 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		InstanceID: row.ID, Name: row.Name, ImageID: version.ImageID, DatastoreManager: version.Manager,
 		Flavor:    taskapi.Flavor{ID: flavor.ID, Name: flavor.Name, RAM: flavor.RAM, VCPUs: flavor.VCPUs, Disk: flavor.Disk},
 		Databases: dbs, Users: users, NICs: nics, VolumeType: volumeType, Access: access, DSVersion: version.Version,
-		Overrides: map[string]any{},
+		Overrides: overrides,
 	}
 	if args.ImageID == "" {
 		args.ImageID = version.ImageTags // the compute driver resolves tags (no Glance lookup in the API)
@@ -617,13 +619,13 @@ func (a *API) updateInstance(patch bool) handlerFunc {
 			return fault.BadRequest("Instance %s is not a replica.", row.ID)
 		case u.DetachReplica:
 			return fault.NotImplemented("Replication is not supported by this deployment.")
-		case u.HasConfiguration && u.Configuration != nil:
-			return fault.NotImplemented("Configuration groups are not supported by this deployment.")
 		case u.Access != nil:
 			return fault.NotImplemented("Updating access is not supported by this deployment.")
-		case (u.Others == 0 && u.Name == nil) || (u.HasConfiguration && u.Configuration == nil):
-			if row.ConfigurationID != "" { // detach: nothing to do when none is attached
-				return fault.NotImplemented("Configuration groups are not supported by this deployment.")
+		}
+		var cfgChange *configurationChange
+		if u.HasConfiguration || (u.Others == 0 && u.Name == nil) { // the empty body detaches, as in Trove
+			if cfgChange, err = a.checkConfigurationChange(ctx, rc, row, u.Configuration); err != nil {
+				return err
 			}
 		}
 		var upgradeTo *catalog.DatastoreVersion
@@ -643,6 +645,11 @@ func (a *API) updateInstance(patch bool) handlerFunc {
 		}
 		if u.Name != nil {
 			if err := a.cat.RenameInstance(ctx, row.ID, *u.Name); err != nil {
+				return err
+			}
+		}
+		if cfgChange != nil {
+			if err := a.applyConfigurationChange(ctx, rc, row, cfgChange); err != nil {
 				return err
 			}
 		}

@@ -58,18 +58,6 @@ func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// Settings are a server's own configuration settings in file order (name, value).
-type Settings [][2]string
-
-// Map returns the settings by name.
-func (s Settings) Map() map[string]string {
-	out := make(map[string]string, len(s))
-	for _, kv := range s {
-		out[kv[0]] = kv[1]
-	}
-	return out
-}
-
 // SortedKeys returns m's keys in order (configuration files are written in a stable order).
 func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

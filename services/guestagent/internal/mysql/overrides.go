@@ -15,11 +15,7 @@ import (
 
 // baseConfig is the server's own settings (option file order: these first, a configuration group's overrides
 // after them win). A name reset by detaching a group returns to this value, else to the server's default.
-var baseConfig = datastore.Settings{
-	{"innodb_log_file_size", "16M"},
-	{"innodb_buffer_pool_size", "32M"},
-	{"performance_schema", "OFF"},
-}
+var baseConfig = guestapi.BaseConfiguration("mysql")
 
 func (m *Manager) configFile() string { return filepath.Join(m.opts.Layout.State(), "mysqld.cnf") }
 
@@ -36,8 +32,8 @@ func (m *Manager) writeConfig() (string, error) {
 func (m *Manager) WriteOverrides(values map[string]string) error {
 	var b strings.Builder
 	b.WriteString("# Written by trove-guestagent: base settings, then the configuration group's overrides.\n[mysqld]\n")
-	for _, kv := range baseConfig {
-		fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
+	for _, k := range datastore.SortedKeys(baseConfig) {
+		fmt.Fprintf(&b, "%s = %s\n", k, baseConfig[k])
 	}
 	b.WriteString("# overrides (update_overrides)\n")
 	for _, k := range datastore.SortedKeys(values) {
@@ -61,7 +57,7 @@ func (m *Manager) ApplyOverrides(ctx context.Context, values map[string]string, 
 	if err != nil {
 		return nil, err
 	}
-	base := baseConfig.Map()
+	base := baseConfig
 	var restart []string
 	set := func(name, expr string, args ...any) error {
 		v := strings.ReplaceAll(name, "-", "_")

@@ -8,15 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 )
 
 // baseConfig is the server's own settings, written before a configuration group's overrides (the later line
 // wins): a name no group sets any more returns to this value (or to PostgreSQL's default) at the next reload.
-var baseConfig = datastore.Settings{
-	{"shared_buffers", "16MB"},
-	{"max_connections", "50"},
-}
+var baseConfig = guestapi.BaseConfiguration("postgresql")
 
 // overridesFile is included at the end of postgresql.conf (relative to the data directory).
 const overridesFile = "trove_overrides.conf"
@@ -59,8 +57,8 @@ func (m *Manager) WriteOverrides(values map[string]string) error {
 	}
 	var b strings.Builder
 	b.WriteString("# Written by trove-guestagent: base settings, then the configuration group's overrides.\n")
-	for _, kv := range baseConfig {
-		fmt.Fprintf(&b, "%s = %s\n", kv[0], lit(kv[1]))
+	for _, k := range datastore.SortedKeys(baseConfig) {
+		fmt.Fprintf(&b, "%s = %s\n", k, lit(baseConfig[k]))
 	}
 	b.WriteString("# overrides (update_overrides)\n")
 	for _, k := range datastore.SortedKeys(values) {
