@@ -73,7 +73,7 @@ func TestConfigurationAttachDetach(t *testing.T) {
 	}
 	r = e.do("demo", "GET", p+"/instances/"+id, nil)
 	inst := r.Body["instance"].(map[string]any)
-	if inst["status"] != "RESTART_REQUIRED" || inst["configuration"].(map[string]any)["id"] != cid {
+	if inst["status"] != "RESTART_REQUIRED" || inst["configuration"].(map[string]any)["id"] != cid || inst["configuration"].(map[string]any)["name"] != "g" {
 		t.Errorf("after attach: %s", r.Raw)
 	}
 	if r := e.do("demo", "PUT", p+"/instances/"+id, `{"instance": {"configuration": "`+cid+`"}}`); r.Code != 400 ||

@@ -207,6 +207,11 @@ func (a *API) writeInstance(w http.ResponseWriter, r *http.Request, rc *requestC
 	}
 	v := a.renderInstance(rc.base, &infos[0], true, rc.IsAdmin, a.now())
 	v.Password = password
+	if v.Configuration != nil { // Trove's detail view names the group
+		if c, err := a.cat.GetConfiguration(r.Context(), v.Configuration.ID); err == nil {
+			v.Configuration.Name = c.Name
+		}
+	}
 	if code == http.StatusOK && password == "" && v.Volume != nil {
 		a.addVolumeUsage(r.Context(), rc, row.ID, v.Status, v.Volume)
 	}
