@@ -7,18 +7,26 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/trove-go/trove/pkg/charsets"
+	"github.com/trove-go/trove/pkg/redact"
 )
 
 // Rules are a datastore's name and password rules, as Trove's guest models (trove/common/db/<ds>/models.py)
-// apply them. They are a first line of defence: the guest also quotes every identifier and literal.
+// apply them. They are a first line of defence: the guest also quotes every identifier and literal. Messages
+// repeat a name cut to redact.Echo characters, never a password. trove-api and the guest share them.
 type Rules struct {
-	Manager          string
-	MaxDatabaseName  int
-	MaxUserName      int
-	databaseName     func(string) bool
-	userString       func(string) bool
-	hostAllowed      func(string) bool
-	charsetOrCollate *regexp.Regexp
+	Manager         string
+	MaxDatabaseName int
+	MaxUserName     int
+	// ReservedDatabasePrefixes and ReservedUserPrefixes are the names the datastore keeps for itself
+	// (PostgreSQL: template*, pg_*), refused whatever ignore_dbs/ignore_users say.
+	ReservedDatabasePrefixes []string
+	ReservedUserPrefixes     []string
+	databaseName             func(string) bool
+	userString               func(string) bool
+	hostAllowed              func(string) bool
+	charsetOrCollate         *regexp.Regexp
 }
 
 var (
@@ -80,17 +88,39 @@ func RulesFor(manager string) (Rules, error) {
 		return r, nil
 	case "postgresql":
 		return Rules{
-			Manager:          manager,
-			MaxDatabaseName:  63, // NAMEDATALEN-1
-			MaxUserName:      63,
-			databaseName:     func(s string) bool { return pgName.MatchString(s) && printable(s) },
-			userString:       func(s string) bool { return s != "" && printable(s) },
-			hostAllowed:      func(h string) bool { return h == "" || h == "%" },
-			charsetOrCollate: regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`),
+			Manager:                  manager,
+			MaxDatabaseName:          63, // NAMEDATALEN-1
+			MaxUserName:              63,
+			ReservedDatabasePrefixes: []string{"template"},
+			ReservedUserPrefixes:     []string{"pg_"},
+			databaseName:             func(s string) bool { return pgName.MatchString(s) && printable(s) },
+			userString:               func(s string) bool { return s != "" && printable(s) },
+			hostAllowed:              func(h string) bool { return h == "" || h == "%" },
+			charsetOrCollate:         regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`),
 		}, nil
 	}
 	return Rules{}, fmt.Errorf("unsupported datastore manager %q", manager)
 }
+
+// ReservedDatabase reports whether name starts with one of the datastore's reserved database prefixes.
+func (r Rules) ReservedDatabase(name string) bool {
+	return hasAnyPrefix(name, r.ReservedDatabasePrefixes)
+}
+
+// ReservedUser reports whether name starts with one of the datastore's reserved user prefixes.
+func (r Rules) ReservedUser(name string) bool { return hasAnyPrefix(name, r.ReservedUserPrefixes) }
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// shown is a name as messages repeat it: cut to redact.Echo characters.
+func shown(s string) string { return redact.Trunc(s, redact.Echo) }
 
 // ValidateSchema checks a database name, character set and collation.
 func (r Rules) ValidateSchema(s Schema) error {
@@ -99,10 +129,23 @@ func (r Rules) ValidateSchema(s Schema) error {
 	}
 	for _, v := range []*string{s.CharacterSet, s.Collate} {
 		if v != nil && *v != "" && !r.charsetOrCollate.MatchString(*v) {
-			return fmt.Errorf("%q is not a valid character set or collation", *v)
+			return fmt.Errorf("%q is not a valid character set or collation", shown(*v))
 		}
 	}
 	return nil
+}
+
+// CheckCharset applies the known character sets and collations (pkg/charsets, the table trove-api checks) to
+// a schema; the guest runs it before CREATE DATABASE. Its messages are Trove's.
+func (r Rules) CheckCharset(s Schema) error {
+	var cs, collate string
+	if s.CharacterSet != nil {
+		cs = *s.CharacterSet
+	}
+	if s.Collate != nil {
+		collate = *s.Collate
+	}
+	return charsets.Check(r.Manager, cs, collate)
 }
 
 // ValidateDatabaseName checks a database name.
@@ -111,10 +154,10 @@ func (r Rules) ValidateDatabaseName(name string) error {
 		return fmt.Errorf("database name is empty")
 	}
 	if utf8.RuneCountInString(name) > r.MaxDatabaseName {
-		return fmt.Errorf("database name %q is longer than %d characters", name, r.MaxDatabaseName)
+		return fmt.Errorf("database name %q is longer than %d characters", shown(name), r.MaxDatabaseName)
 	}
 	if !r.databaseName(name) {
-		return fmt.Errorf("%q is not a valid database name", name)
+		return fmt.Errorf("%q is not a valid database name", shown(name))
 	}
 	return nil
 }
@@ -125,13 +168,13 @@ func (r Rules) ValidateUserName(name, host string) error {
 		return fmt.Errorf("user name is empty")
 	}
 	if utf8.RuneCountInString(name) > r.MaxUserName {
-		return fmt.Errorf("user name %q is longer than %d characters", name, r.MaxUserName)
+		return fmt.Errorf("user name %q is longer than %d characters", shown(name), r.MaxUserName)
 	}
 	if !r.userString(name) {
-		return fmt.Errorf("%q is not a valid user name", name)
+		return fmt.Errorf("%q is not a valid user name", shown(name))
 	}
 	if !r.hostAllowed(host) {
-		return fmt.Errorf("%q is not a valid host", host)
+		return fmt.Errorf("%q is not a valid host", shown(host))
 	}
 	return nil
 }

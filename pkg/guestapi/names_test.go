@@ -78,3 +78,32 @@ func TestPasswordErrorHidesPassword(t *testing.T) {
 		t.Fatal("redis must be unsupported")
 	}
 }
+
+// Messages repeat at most redact.Echo characters of a name; the reserved prefixes are the datastore's.
+func TestRuleMessagesBoundedAndReserved(t *testing.T) {
+	r, err := RulesFor("postgresql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 10000)
+	for _, err := range []error{r.ValidateDatabaseName(long), r.ValidateUserName(long, "%"), r.ValidateUserName("u", long),
+		r.ValidateSchema(Schema{Name: "ok", Collate: &long})} {
+		if err == nil || len(err.Error()) > 200 || !strings.Contains(err.Error(), "…") {
+			t.Errorf("message not bounded: %.300v", err)
+		}
+	}
+	for name, want := range map[string]bool{"template1": true, "templatex": true, "app": false, "my_template": false} {
+		if r.ReservedDatabase(name) != want {
+			t.Errorf("ReservedDatabase(%q) != %v", name, want)
+		}
+	}
+	for name, want := range map[string]bool{"pg_monitor": true, "pg_x": true, "app": false, "pgx": false} {
+		if r.ReservedUser(name) != want {
+			t.Errorf("ReservedUser(%q) != %v", name, want)
+		}
+	}
+	m, _ := RulesFor("mariadb")
+	if m.ReservedDatabase("template1") || m.ReservedUser("pg_x") {
+		t.Error("mariadb has no reserved prefixes")
+	}
+}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/trove-go/trove/pkg/charsets"
@@ -60,12 +59,14 @@ func userProblem(rules guestapi.Rules, name, host string, password *string) stri
 	return ""
 }
 
-// reservedDatabase: the manager's ignore_dbs, and the names the PostgreSQL guest keeps for itself (template*).
+// reservedDatabase: the manager's ignore_dbs, and the names the datastore keeps for itself (guestapi.Rules,
+// shared with the guest: PostgreSQL's template*).
 func reservedDatabase(rules guestapi.Rules, mgr ManagerConfig, name string) bool {
-	return contains(mgr.IgnoreDBs, name) || rules.Manager == "postgresql" && strings.HasPrefix(name, "template")
+	return contains(mgr.IgnoreDBs, name) || rules.ReservedDatabase(name)
 }
 
-// reservedUser: the manager's ignore_users, and PostgreSQL's own roles (pg_*), which the guest refuses.
+// reservedUser: the manager's ignore_users, and the datastore's own roles (guestapi.Rules: PostgreSQL's pg_*),
+// which the guest refuses.
 func reservedUser(rules guestapi.Rules, mgr ManagerConfig, name string) bool {
-	return contains(mgr.IgnoreUsers, name) || rules.Manager == "postgresql" && strings.HasPrefix(name, "pg_")
+	return contains(mgr.IgnoreUsers, name) || rules.ReservedUser(name)
 }

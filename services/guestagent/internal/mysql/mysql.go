@@ -289,8 +289,11 @@ func (m *Manager) checkDB(s guestapi.Schema) error {
 	if err := m.rules.ValidateSchema(s); err != nil {
 		return datastore.Errorf(datastore.KindBadRequest, "%v", err)
 	}
-	if datastore.Ignored(m.opts.IgnoreDBs, s.Name) {
+	if datastore.Ignored(m.opts.IgnoreDBs, s.Name) || m.rules.ReservedDatabase(s.Name) {
 		return datastore.Errorf(datastore.KindBadRequest, "database %q is reserved", s.Name)
+	}
+	if err := m.rules.CheckCharset(s); err != nil { // what trove-api checks (pkg/charsets)
+		return datastore.Errorf(datastore.KindBadRequest, "%v", err)
 	}
 	return nil
 }

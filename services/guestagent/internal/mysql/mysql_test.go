@@ -230,6 +230,8 @@ func TestMariaDBRejectsInjection(t *testing.T) {
 		{"db quote", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "x'y"}})},
 		{"reserved db", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "mysql"}})},
 		{"charset", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "ok", CharacterSet: strp("utf8; DROP DATABASE mysql")}})},
+		{"unknown charset", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "ok", CharacterSet: strp("klingon")}})},
+		{"collation of another charset", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "ok", CharacterSet: strp("latin1"), Collate: strp("utf8mb4_bin")}})},
 		{"user quote", m.CreateUsers(ctx, []guestapi.User{{Name: "a'@'%' IDENTIFIED BY 'x'; --", Password: &pw}})},
 		{"password quote", m.CreateUsers(ctx, []guestapi.User{{Name: "u1", Password: strp("p'); DROP USER os_admin@localhost; --")}})},
 		{"host", m.CreateUsers(ctx, []guestapi.User{{Name: "u2", Host: "evil.example", Password: &pw}})},

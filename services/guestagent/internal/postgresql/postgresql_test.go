@@ -269,6 +269,8 @@ func TestPostgreSQLRejectsInjection(t *testing.T) {
 		{"template", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "template1"}})},
 		{"newline", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "a\n\\! touch /tmp/pwned"}})},
 		{"encoding", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "ok", CharacterSet: strp("UTF8'; DROP DATABASE postgres; --")}})},
+		{"unknown encoding", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "ok", CharacterSet: strp("klingon")}})},
+		{"locale of another encoding", m.CreateDatabases(ctx, []guestapi.Schema{{Name: "ok", CharacterSet: strp("LATIN1"), Collate: strp("C.UTF-8")}})},
 		{"host", m.CreateUsers(ctx, []guestapi.User{{Name: "u", Host: "10.0.0.1", Password: &pw}})},
 		{"reserved user", m.CreateUsers(ctx, []guestapi.User{{Name: "os_admin", Password: &pw}})},
 		{"pg_ role", m.CreateUsers(ctx, []guestapi.User{{Name: "pg_monitor", Password: &pw}})},
@@ -277,6 +279,11 @@ func TestPostgreSQLRejectsInjection(t *testing.T) {
 		if datastore.KindOf(b.err) != datastore.KindBadRequest {
 			t.Errorf("%s: err = %v, want BadRequest", b.name, b.err)
 		}
+	}
+	// a well-formed locale this host lacks passes the table but fails on the server: the error names it
+	err := m.CreateDatabases(ctx, []guestapi.Schema{{Name: "de", Collate: strp("de_DE.utf8")}})
+	if err == nil || !strings.Contains(err.Error(), "de_DE.utf8") {
+		t.Fatalf("uninstalled locale: %v", err)
 	}
 	// names that are legal in Trove but hostile are quoted, not executed
 	evil := `x"; DROP ROLE os_admin; --`

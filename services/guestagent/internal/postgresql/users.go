@@ -21,9 +21,10 @@ func (m *Manager) checkUser(name, host string) error {
 	return nil
 }
 
-// reserved: ignore_users, the root role (only the root API manages it) and PostgreSQL's pg_* roles.
+// reserved: ignore_users, the root role (only the root API manages it) and PostgreSQL's pg_* roles
+// (guestapi.Rules, shared with trove-api).
 func (m *Manager) reserved(name string) bool {
-	return datastore.Ignored(m.opts.IgnoreUsers, name) || name == rootUser || len(name) >= 3 && name[:3] == "pg_"
+	return datastore.Ignored(m.opts.IgnoreUsers, name) || name == rootUser || m.rules.ReservedUser(name)
 }
 
 func (m *Manager) checkPassword(pw string) error {
