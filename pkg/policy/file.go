@@ -1,14 +1,17 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/trove-go/trove/pkg/config"
 )
@@ -67,9 +70,10 @@ func findFile(name string, configFiles []string) string {
 }
 
 // ParseFile reads a policy file's "rule name": "expression" map. JSON (a document starting with "{") is
-// decoded with encoding/json; anything else is read as the flat YAML mapping oslo.policy's sample generator
-// writes: one `key: value` per line, keys and values plain, 'single-' or "double-quoted", # comments.
-// Nested YAML (lists, blocks, multi-line scalars) is rejected rather than guessed at.
+// decoded with encoding/json; anything else is YAML (gopkg.in/yaml.v3) holding one flat mapping of scalars, as
+// oslo.policy's sample generator writes it. Values are taken as written (an empty value is "", oslo's "always").
+// Nested YAML (lists, mappings), tags (an unquoted "!" is a YAML tag, not oslo's "never"), anchors, aliases,
+// duplicate rules and more than one document are rejected rather than guessed at.
 func ParseFile(data []byte) (map[string]string, error) {
 	if t := strings.TrimSpace(string(data)); strings.HasPrefix(t, "{") {
 		var m map[string]string
@@ -78,99 +82,67 @@ func ParseFile(data []byte) (map[string]string, error) {
 		}
 		return m, nil
 	}
-	return parseYAML(string(data))
+	return parseYAML(data)
 }
 
-func parseYAML(text string) (map[string]string, error) {
+func parseYAML(data []byte) (map[string]string, error) {
 	m := make(map[string]string)
-	for i, line := range strings.Split(text, "\n") {
-		n := i + 1
-		line = strings.TrimRight(line, " \t\r")
-		trimmed := strings.TrimLeft(line, " \t")
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") || trimmed == "---" || trimmed == "..." {
-			continue
-		}
-		if trimmed != line {
-			return nil, fmt.Errorf("line %d: indented lines (nested YAML) are not supported", n)
-		}
-		key, rest, err := yamlScalar(line, true)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: key: %w", n, err)
-		}
-		rest = strings.TrimLeft(rest, " \t")
-		if !strings.HasPrefix(rest, ":") {
-			return nil, fmt.Errorf("line %d: expected \"key: value\"", n)
-		}
-		rest = strings.TrimLeft(rest[1:], " \t")
-		var value string
-		if rest != "" && !strings.HasPrefix(rest, "#") {
-			value, rest, err = yamlScalar(rest, false)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: value: %w", n, err)
-			}
-			if rest = strings.TrimLeft(rest, " \t"); rest != "" && !strings.HasPrefix(rest, "#") {
-				return nil, fmt.Errorf("line %d: unexpected %q after value", n, rest)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return m, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("yaml: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("yaml: line %d: one document expected", extra.Line)
+	}
+	if len(doc.Content) == 0 { // comments only
+		return m, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("yaml: line %d: a mapping of rule names to rules expected", root.Line)
+	}
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, value := root.Content[i], root.Content[i+1]
+		for _, n := range []*yaml.Node{key, value} {
+			if err := plainScalar(n, lines); err != nil {
+				return nil, fmt.Errorf("yaml: line %d: %w", n.Line, err)
 			}
 		}
-		if _, dup := m[key]; dup {
-			return nil, fmt.Errorf("line %d: rule %q given twice", n, key)
+		if _, dup := m[key.Value]; dup {
+			return nil, fmt.Errorf("yaml: line %d: rule %q given twice", key.Line, key.Value)
 		}
-		m[key] = value
+		m[key.Value] = value.Value
 	}
 	return m, nil
 }
 
-// yamlScalar reads one scalar at the start of s and returns it and the rest of s. A plain key ends at ": " (or
-// ":" at the end); a plain value ends at " #".
-func yamlScalar(s string, isKey bool) (string, string, error) {
-	switch s[0] {
-	case '"':
-		end := 1
-		for ; end < len(s); end++ {
-			if s[end] == '\\' {
-				end++
-				continue
-			}
-			if s[end] == '"' {
-				break
-			}
-		}
-		if end >= len(s) {
-			return "", "", errors.New("unterminated double-quoted string")
-		}
-		v, err := strconv.Unquote(s[:end+1])
-		if err != nil {
-			return "", "", fmt.Errorf("double-quoted string: %w", err)
-		}
-		return v, s[end+1:], nil
-	case '\'':
-		var b strings.Builder
-		for i := 1; i < len(s); i++ {
-			if s[i] == '\'' {
-				if i+1 < len(s) && s[i+1] == '\'' {
-					b.WriteByte('\'')
-					i++
-					continue
-				}
-				return b.String(), s[i+1:], nil
-			}
-			b.WriteByte(s[i])
-		}
-		return "", "", errors.New("unterminated single-quoted string")
-	case '!', '&', '*', '@', '`', '|', '>', '{', '[', '%', '-', '?', ',', ']', '}':
-		// YAML gives these a meaning at the start of a plain scalar ("!" is a tag, not oslo's "never").
-		return "", "", fmt.Errorf("%q must be quoted", s)
+// plainScalar accepts a scalar without tag or anchor. yaml.v3 drops the non-specific tag "!" without a trace
+// ("a: !" reads as an empty value, oslo's "always"), so the source at the node is checked too: no plain scalar
+// starts with "!" or "&".
+func plainScalar(n *yaml.Node, lines []string) error {
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		return errors.New("nested YAML (lists, mappings, aliases) is not supported")
+	case n.Style&yaml.TaggedStyle != 0 || sourceAt(lines, n) == '!':
+		return errors.New("YAML tags are not supported (quote \"!\", oslo's never)")
+	case n.Anchor != "" || sourceAt(lines, n) == '&':
+		return errors.New("YAML anchors are not supported")
 	}
-	if isKey {
-		for i := 0; i < len(s); i++ {
-			if s[i] == ':' && (i+1 == len(s) || s[i+1] == ' ' || s[i+1] == '\t') {
-				return strings.TrimRight(s[:i], " \t"), s[i:], nil
-			}
-		}
-		return "", "", errors.New("missing \":\"")
+	return nil
+}
+
+// sourceAt returns the character where n starts (yaml.v3 counts lines and columns from 1, in characters).
+func sourceAt(lines []string, n *yaml.Node) rune {
+	if n.Line < 1 || n.Line > len(lines) || n.Column < 1 {
+		return 0
 	}
-	if i := strings.Index(s, " #"); i >= 0 {
-		return strings.TrimRight(s[:i], " \t"), s[i:], nil
+	if r := []rune(lines[n.Line-1]); n.Column <= len(r) {
+		return r[n.Column-1]
 	}
-	return s, "", nil
+	return 0
 }
