@@ -122,7 +122,7 @@ func dialControlPlane(t *testing.T) *rpc.Transport {
 	t.Helper()
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	tr, err := rpc.Dial(context.Background(), rpc.DefaultConfig(confValue(t, "DEFAULT", "transport_url"),
+	tr, err := rpc.Dial(context.Background(), rpctest.Config(confValue(t, "DEFAULT", "transport_url"),
 		confValue(t, "DEFAULT", "control_exchange")), logrus.NewEntry(log))
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ func zedGuest(t *testing.T, tr *rpc.Transport, id, key string) {
 // dial connects to the test broker with a fresh control exchange.
 func dial(t *testing.T) *rpc.Transport {
 	t.Helper()
-	tr, err := rpc.Dial(context.Background(), rpc.DefaultConfig(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(logrus.New()))
+	tr, err := rpc.Dial(context.Background(), rpctest.Config(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(logrus.New()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,26 +107,6 @@ func TestFlightCoalesces(t *testing.T) {
 	}
 }
 
-func TestStaticValidator(t *testing.T) {
-	v := StaticValidator{Tokens: map[string]Token{"t1": {UserID: "u1", Roles: []string{"member"}}}}
-	tok, err := v.Validate(t.Context(), "t1")
-	if err != nil || tok.UserID != "u1" {
-		t.Fatalf("got %v, %v", tok, err)
-	}
-	tok.Roles[0] = "admin" // the caller's copy only
-	tok.IsAdmin = true
-	if again, _ := v.Validate(t.Context(), "t1"); again.Roles[0] != "member" || again.IsAdmin {
-		t.Error("StaticValidator handed out shared state")
-	}
-	if _, err := v.Validate(t.Context(), "nope"); err != ErrInvalidToken {
-		t.Errorf("unknown token: %v", err)
-	}
-	down := StaticValidator{Err: fmt.Errorf("%w: test", ErrUnavailable)}
-	if _, err := down.Validate(t.Context(), "t1"); err == nil || err.Error() != "identity service unavailable: test" {
-		t.Errorf("Err not returned: %v", err)
-	}
-}
-
 func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -466,7 +466,6 @@ func TestProjectExists(t *testing.T) {
 			t.Errorf("ProjectExists(%q) = %v, %v", id, ok, err)
 		}
 	}
-	var _ Projects = StaticValidator{}
 	p.down.Store(true)
 	if ok, err := c.ProjectExists(t.Context(), demo); ok || !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Keystone down: %v %v, want ErrUnavailable", ok, err)

@@ -4,7 +4,7 @@
 // bounded in-memory cache keyed by the SHA-256 of the token (never the token itself). Invalid tokens are cached
 // briefly too, and concurrent validations of one token share a single Keystone request.
 //
-// Handlers depend on the Validator interface; tests above this package use StaticValidator.
+// Handlers depend on the Validator interface; tests above this package use keystonetest.StaticValidator.
 package keystone
 
 import (

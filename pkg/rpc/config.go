@@ -59,14 +59,6 @@ func ConfigFrom(f *config.File) Config {
 	}
 }
 
-// DefaultConfig is ConfigFrom of an empty file with the given URL and exchange (tests, tools).
-func DefaultConfig(transportURL, controlExchange string) Config {
-	f, _ := config.Parse("")
-	c := ConfigFrom(f)
-	c.TransportURL, c.ControlExchange = transportURL, controlExchange
-	return c
-}
-
 // amqpURIs turns an oslo transport_url (rabbit://u:p@h1:5672,u:p@h2/vhost) into amqp091 URIs, one per host.
 func amqpURIs(transportURL string) ([]string, error) {
 	u, err := url.Parse(transportURL)

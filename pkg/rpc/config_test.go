@@ -8,10 +8,18 @@ import (
 	"github.com/trove-go/trove/pkg/config"
 )
 
+// testConfig is ConfigFrom of an empty file with the given URL and exchange (rpctest.Config for tests outside
+// this package).
+func testConfig(transportURL, controlExchange string) Config {
+	f, _ := config.Parse("")
+	c := ConfigFrom(f)
+	c.TransportURL, c.ControlExchange = transportURL, controlExchange
+	return c
+}
+
 func TestConfigFrom(t *testing.T) {
 	f, err := config.Parse("[DEFAULT]\ntransport_url = rabbit://u:p@h1:5673,u:p@h2/trove\ncontrol_exchange = trove\n" +
-		"[oslo_messaging_rabbit]\namqp_durable_queues = true\nrabbit_transient_queues_ttl = 60\n" +
-		"[oslo_messaging_notifications]\ndriver = messagingv2\ntopics = notifications,audit\n")
+		"[oslo_messaging_rabbit]\namqp_durable_queues = true\nrabbit_transient_queues_ttl = 60\n")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,15 +28,9 @@ func TestConfigFrom(t *testing.T) {
 		c.RetryInterval != time.Second || c.IntervalMax != 30*time.Second || !c.MandatoryReplies {
 		t.Fatalf("config %+v", c)
 	}
-	if on, topics := NotificationsEnabled(f); !on || fmt.Sprint(topics) != "[notifications audit]" {
-		t.Fatalf("notifications %v %v", on, topics)
-	}
 	empty, _ := config.Parse("")
 	if c := ConfigFrom(empty); c.ControlExchange != "openstack" || c.TransportURL != "rabbit://" {
 		t.Fatalf("defaults %+v", c)
-	}
-	if on, _ := NotificationsEnabled(empty); on {
-		t.Fatal("notifications enabled by default")
 	}
 }
 

@@ -230,7 +230,7 @@ func TestBrokerOutage(t *testing.T) {
 	proxy := newBrokerProxy(t, u.Host)
 	u.Host = proxy.addr
 	direct := newTransport(t)
-	cfg := DefaultConfig(u.String(), direct.Exchange())
+	cfg := testConfig(u.String(), direct.Exchange())
 	cfg.RetryInterval, cfg.RetryBackoff = 200*time.Millisecond, 200*time.Millisecond
 	viaProxy, err := Dial(context.Background(), cfg, testLog(t))
 	if err != nil {

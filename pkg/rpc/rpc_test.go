@@ -51,7 +51,7 @@ func newTransport(t testing.TB) *Transport {
 // newTransportOn dials the test broker with the given control exchange.
 func newTransportOn(t testing.TB, exchange string) *Transport {
 	t.Helper()
-	cfg := DefaultConfig(testenv.TransportURL(t), exchange)
+	cfg := testConfig(testenv.TransportURL(t), exchange)
 	cfg.MissingConsumer = 2 * time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -476,34 +476,5 @@ func TestStopDrains(t *testing.T) {
 	defer srv2.Stop(context.Background())
 	if g := <-got; g != "second" {
 		t.Fatalf("second server got %q", g)
-	}
-}
-
-func TestNotifier(t *testing.T) {
-	tr := newTransport(t)
-	topic := testenv.UniqueName(t, "notifications")
-	deliveries := sniff(t, tr, tr.Exchange(), topic+".info")
-	n := &Notifier{T: tr, Topics: []string{topic}, PublisherID: "taskmanager.host1",
-		Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC) }}
-	if err := n.Notify(context.Background(), Context{RequestID: "req-n"}, "INFO", "trove.instance.create", map[string]string{"instance_id": "i1"}); err != nil {
-		t.Fatal(err)
-	}
-	d := <-deliveries
-	var outer map[string]string
-	if err := json.Unmarshal(d.Body, &outer); err != nil {
-		t.Fatal(err)
-	}
-	var inner map[string]any
-	if err := json.Unmarshal([]byte(outer["oslo.message"]), &inner); err != nil {
-		t.Fatal(err)
-	}
-	for k, want := range map[string]any{"publisher_id": "taskmanager.host1", "event_type": "trove.instance.create",
-		"priority": "INFO", "timestamp": "2026-01-02 03:04:05.123456", "_context_request_id": "req-n"} {
-		if inner[k] != want {
-			t.Errorf("%s = %v, want %v", k, inner[k], want)
-		}
-	}
-	if p, _ := inner["payload"].(map[string]any); p["instance_id"] != "i1" {
-		t.Errorf("payload = %v", inner["payload"])
 	}
 }

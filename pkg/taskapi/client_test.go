@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/taskapi"
 	"github.com/trove-go/trove/pkg/testenv"
 )
@@ -15,7 +16,7 @@ import (
 // The client's casts reach a taskmanager server through the real broker, with and without secure RPC.
 func TestClientCasts(t *testing.T) {
 	ctx := context.Background()
-	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(logrus.New()))
+	tr, err := rpc.Dial(ctx, rpctest.Config(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(logrus.New()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func TestTapSeesWireBodies(t *testing.T) {
 	defer cancel()
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(log))
+	tr, err := rpc.Dial(ctx, Config(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(log))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 
 	"github.com/trove-go/trove/pkg/keystone"
+	"github.com/trove-go/trove/pkg/keystone/keystonetest"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -32,7 +33,7 @@ func TestQuotaTargetMustBeAProject(t *testing.T) {
 		t.Errorf("PUT quotas for demo: %d %s", r.Code, r.Raw)
 	}
 	// Keystone down: 503, not "no such project".
-	e.api.projects = keystone.StaticValidator{Err: keystone.ErrUnavailable}
+	e.api.projects = keystonetest.StaticValidator{Err: keystone.ErrUnavailable}
 	if r := e.do("admin", "PUT", pa+projDemo2, body); r.Code != 503 {
 		t.Errorf("Keystone down: %d %s", r.Code, r.Raw)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/keystone"
+	"github.com/trove-go/trove/pkg/keystone/keystonetest"
 	"github.com/trove-go/trove/pkg/policy"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
@@ -167,7 +168,7 @@ func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 	if os.Getenv("API_TEST_LOG") != "" {
 		log.SetOutput(os.Stderr)
 	}
-	e.api = New(Deps{Config: cfg, Catalog: db, Validator: keystone.StaticValidator{Tokens: testTokens},
+	e.api = New(Deps{Config: cfg, Catalog: db, Validator: keystonetest.StaticValidator{Tokens: testTokens},
 		WWWAuthenticate: `Keystone uri="http://127.0.0.1:5000"`, Policy: enforcer, TaskManager: e.tm, Log: logrus.NewEntry(log)})
 	e.h = e.api.Handler()
 	return e

@@ -13,6 +13,7 @@ import (
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/testenv"
 )
@@ -44,7 +45,7 @@ func setup(t *testing.T) *env {
 	logger.Out, logger.Formatter = io.MultiWriter(os.Stderr, logs), &logrus.JSONFormatter{}
 	log := logger.WithField("test", t.Name())
 	exchange := testenv.UniqueName(t, "trove-test")
-	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), exchange), log)
+	tr, err := rpc.Dial(ctx, rpctest.Config(testenv.TransportURL(t), exchange), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -254,7 +255,7 @@ volume_size_gb = %s
 	writeConf(t, confDir, "trove-guestagent.conf", agentConf("10"))
 
 	log := logrus.NewEntry(logrus.StandardLogger())
-	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(url, "trove"), log)
+	tr, err := rpc.Dial(ctx, rpctest.Config(url, "trove"), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/testenv"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 )
@@ -40,7 +41,7 @@ func TestRemoteKinds(t *testing.T) {
 func TestOrder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr, err := rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(logrus.New()))
+	tr, err := rpc.Dial(ctx, rpctest.Config(testenv.TransportURL(t), testenv.UniqueName(t, "trove-test")), logrus.NewEntry(logrus.New()))
 	if err != nil {
 		t.Fatal(err)
 	}

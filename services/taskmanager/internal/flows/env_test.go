@@ -17,6 +17,7 @@ import (
 	"github.com/trove-go/trove/pkg/compute/local"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
 	"github.com/trove-go/trove/pkg/testenv"
 	"github.com/trove-go/trove/services/taskmanager/internal/guestbroker"
 )
@@ -94,7 +95,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	log := logrus.New().WithField("test", t.Name())
 	e.exchange = testenv.UniqueName(t, "trove-test")
 	e.conductorTopic = testenv.UniqueName(t, "trove-conductor")
-	e.tr, err = rpc.Dial(ctx, rpc.DefaultConfig(testenv.TransportURL(t), e.exchange), log)
+	e.tr, err = rpc.Dial(ctx, rpctest.Config(testenv.TransportURL(t), e.exchange), log)
 	if err != nil {
 		t.Fatal(err)
 	}

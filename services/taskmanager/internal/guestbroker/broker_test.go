@@ -53,7 +53,7 @@ func TestGuestAccountOnTheBroker(t *testing.T) {
 
 	// The control plane: its account declares the exchange, pre-creates both guests' queues (as the
 	// taskmanager does) and serves the conductor and taskmanager topics.
-	cp, err := rpc.Dial(ctx, rpc.DefaultConfig(base, exchange), log)
+	cp, err := rpc.Dial(ctx, rpctest.Config(base, exchange), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestGuestAccountOnTheBroker(t *testing.T) {
 	}
 
 	// A's Go guest on its own account: serves a call from the control plane, casts to the conductor.
-	gcfg := rpc.DefaultConfig(guestURL, exchange)
+	gcfg := rpctest.Config(guestURL, exchange)
 	gcfg.PassiveControlExchange = true
 	gt, err := rpc.Dial(ctx, gcfg, log)
 	if err != nil {
