@@ -85,7 +85,7 @@ func run() error {
 			c, _, err := load(*paths)
 			return c.VolumeSizeGB, err
 		},
-		Conductor: heartbeater{c: conductor, id: cfg.GuestID},
+		Conductor: heartbeater{c: conductor, id: cfg.GuestID, tenant: cfg.TenantID},
 		Period:    cfg.HeartbeatPeriod,
 		Version:   cfg.DatastoreVersion,
 		Log:       log,
@@ -142,10 +142,19 @@ func newManager(c guestconf.Config, layout datastore.Layout, volume *datastore.V
 	return mysql.New(opts)
 }
 
-// heartbeater sends heartbeats for this guest with an empty (service) context.
+// heartbeater sends heartbeats for this guest with an empty (service) context, and prepare's faults.
 type heartbeater struct {
-	c  *conductorapi.Client
-	id string
+	c      *conductorapi.Client
+	id     string
+	tenant string
+}
+
+// Fault reports what prepare could not do (agent.FaultReporter): notify_exc_info under Trove's
+// DBaaSInstanceCreate, recorded by the conductor as the instance's fault.
+func (h heartbeater) Fault(ctx context.Context, message string) error {
+	return h.c.NotifyExcInfo(ctx, rpc.Context{}, conductorapi.NotifyExcInfoArgs{
+		SerializedNotification: handlers.Notification(handlers.ClassInstanceCreate, h.id, h.tenant, ""),
+		Message:                message, Exception: []string{message}})
 }
 
 func (h heartbeater) Heartbeat(ctx context.Context, status string) error {

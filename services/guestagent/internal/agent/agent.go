@@ -145,7 +145,8 @@ func (a *Agent) Start(ctx context.Context) error {
 
 // Prepare is the guest part of create (states.md §4): heartbeat building, initialize and start the server,
 // create databases and users, enable root, mark prepared, heartbeat the actual status. It is idempotent
-// and resumed by Start after an agent restart. Errors after the server runs are logged, as in Trove.
+// and resumed by Start after an agent restart. A database, user or root the server refuses does not stop the
+// others; prepare then reports a fault naming each and `failed to spawn` (Trove only logs them).
 func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 	a.mu.Lock()
 	if a.preparing {
@@ -191,20 +192,13 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 		a.heartbeat(ctx, datastore.FailedToSpawn)
 		return err
 	}
-	if len(args.Databases) > 0 {
-		if err := a.mgr.CreateDatabases(ctx, args.Databases); err != nil {
-			log.WithError(err).Error("prepare: creating databases failed")
-		}
-	}
-	if len(args.Users) > 0 {
-		if err := a.mgr.CreateUsers(ctx, args.Users); err != nil {
-			log.WithError(err).Error("prepare: creating users failed")
-		}
-	}
+	// each database and user on its own: one the server refuses does not drop the others, and prepare fails
+	// naming it (prepareFailed) instead of an instance going ACTIVE without it
+	var failure Failure
+	createEach(ctx, a.mgr, args.Databases, args.Users, &failure)
 	if args.RootPassword != nil && *args.RootPassword != "" {
-		if _, err := a.mgr.EnableRoot(ctx, *args.RootPassword); err != nil {
-			log.WithError(err).Error("prepare: enabling root failed")
-		}
+		_, err := a.mgr.EnableRoot(ctx, *args.RootPassword)
+		failure.add(err, "root not enabled")
 	}
 	err = a.touch(prepareDone)
 	if err == nil {
@@ -214,6 +208,9 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 	a.lifecycle.Unlock()
 	if err != nil {
 		return err
+	}
+	if failure.err() != nil {
+		return a.prepareFailed(ctx, &failure)
 	}
 	log.WithField("seconds", time.Since(start).Seconds()).Info("prepare completed")
 	a.heartbeat(ctx, a.Status(ctx))

@@ -9,10 +9,12 @@ import (
 )
 
 // delete_database — cast. Payload logged. Not resumed; idempotent (DROP ... IF EXISTS). Forwards
-// trove_notification.
+// trove_notification; a failure without one is still reported as a fault on the
+// instance (notify_exc_info).
 func (h *Handlers) registerDeleteDatabase(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodDeleteDatabase, order: rpc.Write, logArgs: true, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodDeleteDatabase, order: rpc.Write, logArgs: true, notify: true, fault: classDatabaseDelete},
 		func(ctx context.Context, _ rpc.Context, a guestapi.DeleteDatabaseArgs) (void, error) {
-			return void{}, h.Agent.Shared(func(m datastore.Manager) error { return m.DeleteDatabase(ctx, a.Database) })
+			err := h.Agent.Shared(func(m datastore.Manager) error { return m.DeleteDatabase(ctx, a.Database) })
+			return void{}, named(err, "database %q not deleted", a.Database.Name)
 		})
 }

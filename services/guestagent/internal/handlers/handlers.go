@@ -13,11 +13,14 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/redact"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/services/guestagent/internal/agent"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
@@ -73,6 +76,9 @@ type spec struct {
 	order   rpc.Ordering // against the instance's other messages; explicit in every method's file
 	logArgs bool         // the payload holds no secret and may be logged
 	notify  bool         // forward trove_notification's end/error to the conductor (Trove's guest EndNotification)
+	// fault is the Trove notification class a failure is reported under (notify_exc_info → a fault on the
+	// instance) when the caller sent no trove_notification: a cast's failure is seen by nobody else.
+	fault string
 }
 
 // handle registers fn under s.name with logging, error-kind mapping and notification forwarding.
@@ -93,16 +99,25 @@ func handle[A rpc.Validator, R any](h *Handlers, srv *rpc.Server, s spec, fn fun
 		} else {
 			log.Info("guest method done")
 		}
-		if s.notify && len(rc.Notification) > 0 && h.Notifier != nil {
-			h.forward(ctx, rc, err)
+		if s.notify && h.Notifier != nil {
+			h.forward(ctx, rc, s, err)
 		}
 		return r, remote(err)
 	})
 }
 
-func (h *Handlers) forward(ctx context.Context, rc rpc.Context, err error) {
+func (h *Handlers) forward(ctx context.Context, rc rpc.Context, s spec, err error) {
 	var n map[string]any
-	if json.Unmarshal(rc.Notification, &n) != nil || n == nil {
+	if len(rc.Notification) > 0 && json.Unmarshal(rc.Notification, &n) != nil {
+		return
+	}
+	if n == nil {
+		if err == nil || s.fault == "" {
+			return
+		}
+		n = h.notification(rc, s.fault)
+	}
+	if agent.IsReported(err) { // the agent sent its own fault (prepare)
 		return
 	}
 	var ferr error
@@ -116,6 +131,44 @@ func (h *Handlers) forward(ctx context.Context, rc rpc.Context, err error) {
 	if ferr != nil {
 		h.Log.WithError(ferr).Warn("notification not forwarded")
 	}
+}
+
+// Trove's notification classes for what the guest reports on its own.
+const (
+	ClassInstanceCreate     = "trove.common.notification.DBaaSInstanceCreate"
+	classDatabaseCreate     = "trove.common.notification.DBaaSDatabaseCreate"
+	classDatabaseDelete     = "trove.common.notification.DBaaSDatabaseDelete"
+	classUserCreate         = "trove.common.notification.DBaaSUserCreate"
+	classUserDelete         = "trove.common.notification.DBaaSUserDelete"
+	classUserUpdate         = "trove.common.notification.DBaaSUserUpdateAttributes"
+	classUserChangePassword = "trove.common.notification.DBaaSUserChangePassword"
+)
+
+// notification is a serialized_notification of class for a message that came without one, with the base
+// traits a Python conductor needs to rebuild it (rpc.md §A.4).
+func (h *Handlers) notification(rc rpc.Context, class string) map[string]any {
+	return Notification(class, h.GuestID, rc.ProjectID, rc.RequestID)
+}
+
+// Notification is a serialized_notification of a Trove class about this instance, for a failure the guest
+// reports without a caller's trove_notification (agent faults at prepare use it too).
+func Notification(class, instanceID, projectID, requestID string) map[string]any {
+	if requestID == "" {
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80 // a version 4 UUID, as oslo.context makes them
+		requestID = fmt.Sprintf("req-%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	}
+	return map[string]any{"notification_classname": class, "request_id": requestID, "server_type": "guest",
+		"tenant_id": projectID, "client_ip": nil, "server_ip": nil, "instance_id": instanceID}
+}
+
+// named prefixes a failure with what it was about (a name cut to redact.Echo), keeping its kind.
+func named(err error, format, name string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, redact.Trunc(name, redact.Echo)), err)
 }
 
 // remote maps datastore error kinds to oslo failures of trove.common.exception.

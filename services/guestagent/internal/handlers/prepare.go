@@ -9,7 +9,9 @@ import (
 
 // prepare — cast (version 1.1). Payload NOT logged (root_password, users' passwords). MUST resume after an
 // agent restart: the agent saves the args (0600) before starting and Start resumes an unfinished prepare; every
-// step is idempotent. Invalid database/user names fail only their step (logged), as in Trove. Forwards trove_notification.
+// step is idempotent. A database or user the server refuses does not drop the others; the agent then reports
+// a fault naming each (notify_exc_info) and `failed to spawn`, and the build fails (Trove only logs them).
+// Forwards trove_notification.
 // Write: the instance's later messages wait until it finished (a repeated prepare then finds it done); rpc_ping
 // and get_filesystem_stats still answer meanwhile.
 func (h *Handlers) registerPrepare(srv *rpc.Server) {
