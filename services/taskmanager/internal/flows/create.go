@@ -319,6 +319,9 @@ func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time,
 		}
 		switch st.Status() {
 		case status.Running, status.InstanceReady, status.Healthy:
+			if f, ok := m.guestFault(ctx, inst); ok { // prepare failed, then the server ran (we missed `failed to spawn`)
+				return m.guestBuildFailed(ctx, id, f)
+			}
 			if err := m.retry(ctx, id, "marking the instance active", func() error {
 				_, err := m.Catalog.SetTaskIf(ctx, id, status.TaskBuilding, status.TaskNone)
 				return err
@@ -337,6 +340,9 @@ func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time,
 				}
 			}
 		default:
+			if f, ok := m.guestFault(ctx, inst); ok {
+				return m.guestBuildFailed(ctx, id, f)
+			}
 			return m.buildTimeout(ctx, id, fmt.Sprintf("The guest reported status %q while building.", st.Status().Description))
 		}
 		if !m.TimeNow().Before(deadline) {
@@ -350,6 +356,30 @@ func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time,
 			return err
 		}
 	}
+}
+
+// guestFault is the fault the guest reported while this instance was building (notify_exc_info: prepare names
+// each database or user it could not create), if any. Like Trove's save_instance_fault skip_delta, the build's
+// failure then keeps the guest's explanation instead of overwriting it with its own.
+func (m *Manager) guestFault(ctx context.Context, inst catalog.Instance) (catalog.Fault, bool) {
+	f, err := m.Catalog.GetFault(ctx, inst.ID)
+	if err != nil {
+		if !errors.Is(err, catalog.ErrNotFound) {
+			m.log(inst.ID).WithError(err).Warn("reading the instance's fault")
+		}
+		return catalog.Fault{}, false
+	}
+	return f, !f.Updated.Before(inst.Created)
+}
+
+// guestBuildFailed fails the build with the guest's own fault (task 91 as for any guest failure; the guest's
+// status is kept: it tells what it is).
+func (m *Manager) guestBuildFailed(ctx context.Context, id string, f catalog.Fault) error {
+	var cause error
+	if f.Details != "" && f.Details != f.Message {
+		cause = errors.New(f.Details)
+	}
+	return m.failBuild(ctx, id, status.TaskBuildingErrorTimeoutGA, f.Message, cause)
 }
 
 // buildTimeout is Trove's update_status_on_fail: status `guestagent error`, task 91 and a fault.
