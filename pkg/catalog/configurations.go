@@ -2,7 +2,8 @@ package catalog
 
 import (
 	"context"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -49,12 +50,7 @@ func (d *DB) CreateConfiguration(ctx context.Context, c Configuration, values ma
 }
 
 func upsertValues(ctx context.Context, tx *sqlx.Tx, id string, values map[string]string) error {
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO configuration_parameters (configuration_id, configuration_key,
 			configuration_value, deleted, deleted_at) VALUES (?, ?, ?, 0, NULL)
 			ON DUPLICATE KEY UPDATE configuration_value = VALUES(configuration_value), deleted = 0, deleted_at = NULL`,

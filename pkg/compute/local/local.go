@@ -22,9 +22,11 @@ package local
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,11 +196,7 @@ func checkID(id string) error {
 func (d *Driver) ResolveImage(_ context.Context, imageID string) (compute.Image, error) {
 	dir, ok := d.cfg.Images[imageID]
 	if !ok {
-		known := make([]string, 0, len(d.cfg.Images))
-		for k := range d.cfg.Images {
-			known = append(known, k)
-		}
-		sort.Strings(known)
+		known := slices.Sorted(maps.Keys(d.cfg.Images))
 		return compute.Image{}, fmt.Errorf("image %q: %w (the local driver knows [local_images] %s)",
 			imageID, compute.ErrNotFound, strings.Join(known, ", "))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,18 +324,9 @@ func (a *API) versionFlavors(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]flavorView, 0, len(flavors))
 	for i := range flavors {
-		if len(allowed) == 0 || contains(allowed, flavors[i].ID) {
+		if len(allowed) == 0 || slices.Contains(allowed, flavors[i].ID) {
 			out = append(out, renderFlavor(rc.base, &flavors[i]))
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -58,7 +59,7 @@ func (a *API) guestInstance(r *http.Request, rule string) (*requestContext, *cat
 	if err != nil {
 		return rc, nil, guestapi.Rules{}, nil, fault.Unprocessable("Instance %s has no datastore version.", row.ID)
 	}
-	if !contains(guestManagers, v.Manager) {
+	if !slices.Contains(guestManagers, v.Manager) {
 		return rc, nil, guestapi.Rules{}, nil, fault.Unprocessable("Operation not supported for datastore %s.", v.Manager)
 	}
 	rules, err := guestapi.RulesFor(v.Manager)
@@ -105,7 +106,7 @@ func (a *API) listDatabases(w http.ResponseWriter, r *http.Request) error {
 	ignore := a.cfg.manager(rules.Manager).IgnoreDBs
 	out := make([]map[string]string, 0, len(page.Items))
 	for _, d := range page.Items {
-		if !contains(ignore, d.Name) {
+		if !slices.Contains(ignore, d.Name) {
 			out = append(out, map[string]string{"name": d.Name})
 		}
 	}
@@ -256,7 +257,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 	ignore := a.cfg.manager(rules.Manager).IgnoreUsers
 	out := make([]userView, 0, len(page.Items))
 	for i := range page.Items {
-		if !contains(ignore, page.Items[i].Name) {
+		if !slices.Contains(ignore, page.Items[i].Name) {
 			out = append(out, renderUser(&page.Items[i]))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -230,7 +231,7 @@ const usageTimeout = 5 * time.Second
 // addVolumeUsage is show's get_filesystem_stats call: used (GB), used_percent over statvfs blocks, and the
 // manager's extra keys. Failures only omit the usage.
 func (a *API) addVolumeUsage(ctx context.Context, rc *requestContext, id, shown string, vol *instanceVolume) {
-	if a.guests == nil || contains(noUsageStatuses, shown) {
+	if a.guests == nil || slices.Contains(noUsageStatuses, shown) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, usageTimeout)
@@ -348,7 +349,7 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		return fault.NotImplemented("Restoring from a backup is not supported by this deployment.")
 	case len(req.Modules) > 0:
 		return fault.NotImplemented("Modules are not supported by this deployment.")
-	case req.Locality != "" && !contains(localities, req.Locality):
+	case req.Locality != "" && !slices.Contains(localities, req.Locality):
 		return fault.BadRequest("Locality '%s' is not supported; use one of %s.", req.Locality, strings.Join(localities, ", "))
 	}
 
@@ -373,7 +374,7 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if len(allowed) > 0 && !contains(allowed, req.FlavorRef) {
+	if len(allowed) > 0 && !slices.Contains(allowed, req.FlavorRef) {
 		return fault.BadRequest("Flavor %s is not supported for datastore %s version %s", req.FlavorRef, ds.Name, version.Name)
 	}
 	flavor, err := a.flavors.GetFlavor(ctx, req.FlavorRef)
@@ -400,7 +401,7 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			if len(types) > 0 && !contains(types, *req.Volume.Type) {
+			if len(types) > 0 && !slices.Contains(types, *req.Volume.Type) {
 				return fault.BadRequest("The volume type %s is not valid for datastore version %s.", *req.Volume.Type, version.ID)
 			}
 			volumeType = req.Volume.Type

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/trove-go/trove/pkg/charsets"
@@ -62,11 +63,11 @@ func userProblem(rules guestapi.Rules, name, host string, password *string) stri
 // reservedDatabase: the manager's ignore_dbs, and the names the datastore keeps for itself (guestapi.Rules,
 // shared with the guest: PostgreSQL's template*).
 func reservedDatabase(rules guestapi.Rules, mgr ManagerConfig, name string) bool {
-	return contains(mgr.IgnoreDBs, name) || rules.ReservedDatabase(name)
+	return slices.Contains(mgr.IgnoreDBs, name) || rules.ReservedDatabase(name)
 }
 
 // reservedUser: the manager's ignore_users, and the datastore's own roles (guestapi.Rules: PostgreSQL's pg_*),
 // which the guest refuses.
 func reservedUser(rules guestapi.Rules, mgr ManagerConfig, name string) bool {
-	return contains(mgr.IgnoreUsers, name) || rules.ReservedUser(name)
+	return slices.Contains(mgr.IgnoreUsers, name) || rules.ReservedUser(name)
 }

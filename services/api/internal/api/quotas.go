@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,7 +62,7 @@ func (a *API) updateQuotas(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, res := range q.Order { // all or nothing: check every name before writing
-		if !contains(catalog.Resources, res) {
+		if !slices.Contains(catalog.Resources, res) {
 			return fault.New(http.StatusNotFound, "Unknown quota resources ['%s'].", res)
 		}
 		if q.Limits[res] > 1<<31-1 {

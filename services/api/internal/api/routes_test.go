@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -291,7 +292,7 @@ func TestEveryTroveRouteIsRouted(t *testing.T) {
 	for _, p := range paths {
 		ms := methods[p]
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
-			if contains(ms, m) || otherRouteTakes(m, p) {
+			if slices.Contains(ms, m) || otherRouteTakes(m, p) {
 				continue
 			}
 			if r := e.do("admin", m, p, nil); !noRoute(r) {

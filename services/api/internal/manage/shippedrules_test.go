@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,20 +206,11 @@ func TestShippedRulesNamePostgreSQLSettings(t *testing.T) {
 		case "float":
 			return v.typ == "real"
 		case "boolean": // an enum that takes on and off takes a boolean
-			return v.typ == "bool" || (v.typ == "enum" && contains(v.enum, "on") && contains(v.enum, "off"))
+			return v.typ == "bool" || (v.typ == "enum" && slices.Contains(v.enum, "on") && slices.Contains(v.enum, "off"))
 		}
 		return true // strings carry units ("128MB", "1min") and enum names
 	}
 	checkAgainstServer(t, "postgresql", "PostgreSQL "+version, vars, fits)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // pgSettings starts a private PostgreSQL server (initdb, unix socket only, in a temporary directory; as the

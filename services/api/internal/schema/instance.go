@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -528,12 +530,7 @@ func ParseQuotaUpdate(doc any) (*QuotaUpdate, error) {
 	}
 	p := path{"quotas"}
 	out := &QuotaUpdate{Limits: map[string]int64{}}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sortStrings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		v := q[k]
 		if strings.Contains(k, "xmlns") || v == nil {
 			continue

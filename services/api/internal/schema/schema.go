@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -130,7 +131,7 @@ func closed(p path, m map[string]any, allowed ...string) *Error {
 	if len(extra) == 0 {
 		return nil
 	}
-	sortStrings(extra)
+	slices.Sort(extra)
 	quoted := make([]string, 0, min(len(extra), maxListed)+1)
 	for i, k := range extra {
 		if i == maxListed { // jsonschema lists them all; a message stays bounded
@@ -144,14 +145,6 @@ func closed(p path, m map[string]any, allowed ...string) *Error {
 		verb = "were"
 	}
 	return fail(p, "Additional properties are not allowed (%s %s unexpected)", strings.Join(quoted, ", "), verb)
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // pyLen is Python's len() of a str: code points.
