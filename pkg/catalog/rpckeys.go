@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/rpc"
 )
 
 // KeyChange is one step of an instance's RPC key life (docs/secure-rpc.md), written in one transaction:
@@ -145,10 +146,10 @@ func (d *DB) InstancePeer(ctx context.Context, wrapKey, id string) (Peer, error)
 	return p, nil
 }
 
-// InstanceKeys returns an instance's keys and the envelope its messages use (InstancePeer).
-func (d *DB) InstanceKeys(ctx context.Context, wrapKey, id string) (keyring.KeySet, string, error) {
-	p, err := d.InstancePeer(ctx, wrapKey, id)
-	return p.Keys, p.Envelope, err
+// RPC returns what pkg/rpc needs to pick the instance's codec (rpc.GuestCodec) or open its messages
+// (rpc.Lookup): its keys and envelope.
+func (p Peer) RPC() rpc.PeerKeys {
+	return rpc.PeerKeys{Keys: p.Keys, Envelope: rpc.Envelope(p.Envelope)}
 }
 
 // SetPeerEnvelope records which guest agent a live instance runs and how it talks (trove-manage

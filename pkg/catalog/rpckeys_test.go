@@ -151,13 +151,14 @@ func TestInstanceKeys(t *testing.T) {
 		{"wrong wrapping key", rotating.ID, "another-wrap-key-0123456789", keyring.KeySet{}, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ks, env, err := d.InstanceKeys(ctx, tc.wrapKey, tc.id)
+			p, err := d.InstancePeer(ctx, tc.wrapKey, tc.id)
+			ks, env := p.RPC().Keys, string(p.RPC().Envelope)
 			if (err != nil) != tc.err || env != tc.envelope || ks.Current != tc.want.Current || ks.Previous != tc.want.Previous ||
 				!ks.PreviousUntil.Equal(tc.want.PreviousUntil) {
 				t.Fatalf("got %+v %q %v", ks, env, err)
 			}
 		})
 	}
-	_, _, err := d.InstanceKeys(ctx, wrapKey, "5f1f1d0e-0000-4000-8000-000000000000")
+	_, err := d.InstancePeer(ctx, wrapKey, "5f1f1d0e-0000-4000-8000-000000000000")
 	assertKind(t, err, catalog.ErrNotFound)
 }

@@ -43,6 +43,7 @@ func (g RPCGuests) peer(ctx context.Context, id string) (rpc.Codec, guestapi.Pee
 	if err != nil {
 		return nil, guestapi.Peer{}, err
 	}
-	codec, err := rpc.GuestCodec(id, p.Keys, rpc.Envelope(p.Envelope))
+	k := p.RPC()
+	codec, err := rpc.GuestCodec(id, k.Keys, k.Envelope)
 	return codec, guestapi.Peer{InstanceID: id, Agent: guestapi.AgentFor(p.Recorded), Cap: g.Cap}, err
 }

@@ -43,11 +43,11 @@ func (c *Conductor) Codec() rpc.Codec {
 // rows included: late messages still decrypt), the rpc_peers envelope and a previous key during a rotation.
 // A NULL key is a legacy plaintext instance.
 func (c *Conductor) Lookup(ctx context.Context, id string) (rpc.PeerKeys, error) {
-	keys, envelope, err := c.Catalog.InstanceKeys(ctx, c.WrapKey, id)
+	p, err := c.Catalog.InstancePeer(ctx, c.WrapKey, id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return rpc.PeerKeys{}, rpc.ErrUnknownInstance
 	}
-	return rpc.PeerKeys{Keys: keys, Envelope: rpc.Envelope(envelope)}, err
+	return p.RPC(), err
 }
 
 // Register adds the conductor methods to srv.

@@ -18,5 +18,5 @@ type peer struct {
 // has no keys.
 func peerKeys(ctx context.Context, db *catalog.DB, wrapKey, id string) (peer, error) {
 	p, err := db.InstancePeer(ctx, wrapKey, id)
-	return peer{PeerKeys: rpc.PeerKeys{Keys: p.Keys, Envelope: rpc.Envelope(p.Envelope)}, Agent: guestapi.AgentFor(p.Recorded)}, err
+	return peer{PeerKeys: p.RPC(), Agent: guestapi.AgentFor(p.Recorded)}, err
 }
