@@ -3,6 +3,7 @@
 package drivers
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/sirupsen/logrus"
@@ -25,3 +26,22 @@ func FromConfig(f *config.File, log logrus.FieldLogger) (compute.Driver, error) 
 		return nil, fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
 	}
 }
+
+// What only some drivers do, asked for with a type assertion on the driver FromConfig returns. The assertions
+// below keep a driver that changes a signature from silently skipping the call.
+type (
+	// IsolationChecker refuses to start a driver that cannot isolate tenants as configured (the local driver's
+	// root helper).
+	IsolationChecker interface {
+		Check(context.Context) error
+	}
+	// StoppedStarter starts the guests of this host that are not running (after a reboot) and returns their ids.
+	StoppedStarter interface {
+		StartStopped(context.Context) ([]string, error)
+	}
+)
+
+var (
+	_ IsolationChecker = (*local.Driver)(nil)
+	_ StoppedStarter   = (*local.Driver)(nil)
+)

@@ -6,15 +6,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/conductorapi"
-	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/daemon"
 	"github.com/trove-go/trove/pkg/keyring"
-	"github.com/trove-go/trove/pkg/logging"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/services/conductor/internal/conductor"
 )
@@ -27,15 +23,11 @@ func main() {
 }
 
 func run() error {
-	f, err := config.FromCommandLine("trove-conductor", os.Args[1:], config.Paths{Files: []string{"/etc/trove/trove.conf"}})
+	d, err := daemon.Load("trove-conductor", os.Args[1:])
 	if err != nil {
 		return err
 	}
-	log, err := logging.FromConfig("trove-conductor", f)
-	if err != nil {
-		return err
-	}
-	rpcCfg := rpc.ConfigFrom(f)
+	f, log := d.Config, d.Log
 	topic := f.String("DEFAULT", "conductor_queue", conductorapi.DefaultTopic)
 	host := f.String("DEFAULT", "host", "0.0.0.0")
 	workers := f.Int("DEFAULT", "trove_conductor_workers", 8)
@@ -44,30 +36,19 @@ func run() error {
 	if err := f.Err(); err != nil {
 		return err
 	}
-	if err := keyring.GuardDefaultKeys(map[string]string{"inst_rpc_key_encr_key": wrapKey}, refuse, func(err error) {
-		log.WithError(err).Error("SECURITY WARNING: default key in use (set refuse_default_keys = true to refuse starting)")
-	}); err != nil {
+	if err := d.GuardDefaultKeys(map[string]string{"inst_rpc_key_encr_key": wrapKey}, refuse); err != nil {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := daemon.SignalContext()
 	defer stop()
-	db, err := catalog.Open(f.String("database", "connection", ""))
-	if err != nil {
+	if err := d.Connect(ctx); err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.CheckSchema(ctx); err != nil {
-		return err
-	}
-	tr, err := rpc.Dial(ctx, rpcCfg, log)
-	if err != nil {
-		return err
-	}
-	defer tr.Close()
+	defer d.Close()
 
-	c := &conductor.Conductor{Catalog: db, WrapKey: wrapKey, Log: log}
-	srv := tr.NewServer(rpc.ServerConfig{Topic: topic, Server: host, Version: conductorapi.Version, Codec: c.Codec(), Concurrency: workers})
+	c := &conductor.Conductor{Catalog: d.Catalog, WrapKey: wrapKey, Log: log}
+	srv := d.Transport.NewServer(rpc.ServerConfig{Topic: topic, Server: host, Version: conductorapi.Version, Codec: c.Codec(), Concurrency: workers})
 	c.Register(srv)
 	if err := srv.Start(ctx); err != nil {
 		return err
@@ -76,7 +57,7 @@ func run() error {
 	go conductor.LogRejects(ctx, log, 10*time.Second)
 	go c.LogHeartbeats(ctx, 60*time.Second)
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), daemon.StopTimeout)
 	defer cancel()
 	return srv.Stop(sctx)
 }

@@ -6,17 +6,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
-	"github.com/trove-go/trove/pkg/catalog"
-	"github.com/trove-go/trove/pkg/compute"
-	"github.com/trove-go/trove/pkg/compute/local"
-	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/compute/drivers"
+	"github.com/trove-go/trove/pkg/daemon"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/keyring"
-	"github.com/trove-go/trove/pkg/logging"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
 	"github.com/trove-go/trove/services/taskmanager/internal/flows"
@@ -31,15 +26,11 @@ func main() {
 }
 
 func run() error {
-	f, err := config.FromCommandLine("trove-taskmanager", os.Args[1:], config.Paths{Files: []string{"/etc/trove/trove.conf"}})
+	d, err := daemon.Load("trove-taskmanager", os.Args[1:])
 	if err != nil {
 		return err
 	}
-	log, err := logging.FromConfig("trove-taskmanager", f)
-	if err != nil {
-		return err
-	}
-	rpcCfg := rpc.ConfigFrom(f)
+	f, log := d.Config, d.Log
 	flowCfg := flows.ConfigFrom(f)
 	if flowCfg.GuestCap, err = guestapi.CapFrom(f); err != nil {
 		return err
@@ -57,24 +48,16 @@ func run() error {
 	if e := flowCfg.Envelope; e != "aead" && e != "trove" {
 		return fmt.Errorf("[DEFAULT] instance_rpc_envelope = %q: want aead (our guests) or trove (Python guests)", e)
 	}
-	var (
-		driver   compute.Driver
-		localDrv *local.Driver
-	)
-	switch d := f.String("DEFAULT", "compute_driver", "local"); d {
-	case "local":
-		lc, err := local.ConfigFrom(f)
-		if err != nil {
+	driver, err := drivers.FromConfig(f, log)
+	if err != nil {
+		return err
+	}
+	// The local driver isolates instances through a root helper: refuse to start without it rather than run
+	// tenants unconfined.
+	if c, ok := driver.(drivers.IsolationChecker); ok {
+		if err := c.Check(context.Background()); err != nil {
 			return err
 		}
-		localDrv = local.New(lc, log)
-		// Isolation needs the root helper: refuse to start without it rather than run tenants unconfined.
-		if err := localDrv.Check(context.Background()); err != nil {
-			return err
-		}
-		driver = localDrv
-	default:
-		return fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
 	}
 	startStopped := f.Bool("local", "start_stopped_guests", true)
 	brokerCfg := guestbroker.ConfigFrom(f)
@@ -85,31 +68,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if err := keyring.GuardDefaultKeys(keys, refuse, func(err error) {
-		log.WithError(err).Error("SECURITY WARNING: default key in use (set refuse_default_keys = true to refuse starting)")
-	}); err != nil {
+	if err := d.GuardDefaultKeys(keys, refuse); err != nil {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := daemon.SignalContext()
 	defer stop()
-	db, err := catalog.Open(f.String("database", "connection", ""))
-	if err != nil {
+	if err := d.Connect(ctx); err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.CheckSchema(ctx); err != nil {
-		return err
-	}
-	tr, err := rpc.Dial(ctx, rpcCfg, log)
-	if err != nil {
-		return err
-	}
-	defer tr.Close()
+	defer d.Close()
 
-	if localDrv != nil && startStopped {
+	if s, ok := driver.(drivers.StoppedStarter); ok && startStopped {
 		// Like Nova's resume_guests_state_on_host_boot: instances of this host come back after a reboot.
-		started, err := localDrv.StartStopped(ctx)
+		started, err := s.StartStopped(ctx)
 		if err != nil {
 			return err
 		}
@@ -117,7 +89,7 @@ func run() error {
 			log.WithField("instances", started).Info("started stopped guests")
 		}
 	}
-	deps := flows.Deps{Catalog: db, Compute: driver, Transport: tr, Config: flowCfg, Log: log}
+	deps := flows.Deps{Catalog: d.Catalog, Compute: driver, Transport: d.Transport, Config: flowCfg, Log: log}
 	if accounts != nil {
 		deps.Broker = accounts
 		if err := accounts.Admin.Check(ctx); err != nil {
@@ -131,7 +103,7 @@ func run() error {
 	if err := m.Resume(ctx); err != nil {
 		return fmt.Errorf("resuming unfinished flows: %w", err)
 	}
-	srv := tr.NewServer(rpc.ServerConfig{Topic: topic, Server: host, Version: taskapi.Version, Codec: codec})
+	srv := d.Transport.NewServer(rpc.ServerConfig{Topic: topic, Server: host, Version: taskapi.Version, Codec: codec})
 	m.Register(srv)
 	if err := srv.Start(ctx); err != nil {
 		return err
@@ -139,7 +111,7 @@ func run() error {
 	go m.Sweep(ctx, time.Minute)
 	log.WithField("topic", topic).Info("taskmanager serving")
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), daemon.StopTimeout)
 	defer cancel()
 	if err := srv.Stop(sctx); err != nil {
 		log.WithError(err).Warn("stopping RPC server")
