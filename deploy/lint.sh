@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make check` linter (after gofmt and go vet): staticcheck on every module when it can be installed from the Go
-# module proxy, plus bans that matter to this project, which are grep-based and always run:
+# `make check` linter (after gofmt and go vet): staticcheck and deadcode on every module when they can be installed
+# from the Go module proxy, `go mod tidy -diff` per module, plus bans that matter to this project, which are
+# grep-based and always run:
 #   - http.DefaultServeMux and what uses it (http.Handle/HandleFunc, ListenAndServe(…, nil)): global state
 #     any imported package can register handlers on;
 #   - fmt.Print* in non-main packages: output goes through logrus (one line per event, no secrets).
@@ -12,6 +13,7 @@ export PATH="/usr/local/go/bin:$PATH"
 GO=${GO:-go}
 read -r -a MODULES <<<"${MODULES:-pkg db services/api services/taskmanager services/conductor services/guestagent}"
 STATICCHECK_VERSION=${STATICCHECK_VERSION:-latest}
+DEADCODE_VERSION=${DEADCODE_VERSION:-latest}
 rc=0
 
 # --- bans ---------------------------------------------------------------------------------------------------
@@ -47,22 +49,61 @@ ban "fmt.Print* in a non-main package (log with logrus, or return the text)" '\b
 # --- staticcheck ----------------------------------------------------------------------------------------------
 GOBIN_DIR=$($GO env GOBIN)
 [[ -n "$GOBIN_DIR" ]] || GOBIN_DIR="$($GO env GOPATH)/bin"
-STATICCHECK=$(command -v staticcheck || true)
-[[ -z "$STATICCHECK" && -x "$GOBIN_DIR/staticcheck" ]] && STATICCHECK=$GOBIN_DIR/staticcheck
-if [[ -z "$STATICCHECK" ]]; then
-	echo "lint: installing staticcheck@$STATICCHECK_VERSION from the Go module proxy" >&2
-	if GOFLAGS="" timeout 300 "$GO" install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" >&2; then
-		STATICCHECK=$GOBIN_DIR/staticcheck
-	else
-		echo "lint: staticcheck could not be installed; only the bans above were checked" >&2
+# go_tool name package version: prints the path of the tool, installed from the Go module proxy when missing,
+# or nothing (with a note) when it cannot be installed.
+go_tool() {
+	local name=$1 pkg=$2 version=$3 bin
+	bin=$(command -v "$name" || true)
+	[[ -z "$bin" && -x "$GOBIN_DIR/$name" ]] && bin=$GOBIN_DIR/$name
+	if [[ -z "$bin" ]]; then
+		echo "lint: installing $name@$version from the Go module proxy" >&2
+		if GOFLAGS="" timeout 300 "$GO" install "$pkg@$version" >&2; then
+			bin=$GOBIN_DIR/$name
+		else
+			echo "lint: $name could not be installed; what it finds was not checked" >&2
+		fi
 	fi
-fi
+	echo "$bin"
+}
+STATICCHECK=$(go_tool staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION")
 if [[ -n "$STATICCHECK" ]]; then
 	for m in "${MODULES[@]}"; do
 		[[ -f "$m/go.mod" ]] || continue
 		# Paths relative to the repository, like the other messages.
 		(cd "$m" && "$STATICCHECK" ./...) > >(sed "s|^|$m/|") || rc=1
 	done
+fi
+
+# --- go mod tidy -----------------------------------------------------------------------------------------------
+# Every module's go.mod/go.sum is what `go mod tidy` writes: direct requirements not marked // indirect, nothing
+# missing, nothing unused. deploy/e2e (tests only) too.
+mapfile -t TIDY_MODULES < <(printf '%s\n' "${MODULES[@]}" deploy/e2e | sort -u)
+for m in "${TIDY_MODULES[@]}"; do
+	[[ -f "$m/go.mod" ]] || continue
+	if ! (cd "$m" && "$GO" mod tidy -diff >/dev/null 2>&1); then
+		echo "lint: $m is not tidy (run: cd $m && go mod tidy)" >&2
+		rc=1
+	fi
+done
+
+# --- deadcode -------------------------------------------------------------------------------------------------
+# Functions no binary reaches, from every main package of the workspace. Test-only packages (pkg/testenv and the
+# *test packages beside what they double, e.g. pkg/rpc/rpctest) are meant to be reached from tests alone.
+DEADCODE=$(go_tool deadcode golang.org/x/tools/cmd/deadcode "$DEADCODE_VERSION")
+if [[ -n "$DEADCODE" ]]; then
+	mains=()
+	for m in "${MODULES[@]}"; do
+		[[ -f "$m/go.mod" ]] && mains+=("./$m/...")
+	done
+	if ! dead=$("$DEADCODE" -filter 'github.com/trove-go/trove' "${mains[@]}" 2>&1); then
+		printf 'lint: deadcode failed:\n%s\n' "$dead" >&2
+		rc=1
+	fi
+	dead=$(grep -vE '^(pkg/testenv|pkg/[a-z]+/[a-z]+test)/' <<<"$dead" || true)
+	if [[ -n "$dead" ]]; then
+		printf 'lint: unreachable functions (remove them, or move what only tests use into tests):\n%s\n' "$dead" >&2
+		rc=1
+	fi
 fi
 
 # --- shell scripts ----------------------------------------------------------------------------------------------
@@ -73,6 +114,6 @@ else
 fi
 
 if ((rc == 0)); then
-	echo "lint: ok (${#FILES[@]} Go files${STATICCHECK:+, staticcheck})" >&2
+	echo "lint: ok (${#FILES[@]} Go files${STATICCHECK:+, staticcheck}${DEADCODE:+, deadcode}, tidy)" >&2
 fi
 exit $rc
