@@ -228,11 +228,7 @@ func (a *Agent) Status(ctx context.Context) datastore.Status {
 	case preparing && !a.Prepared():
 		return datastore.Building
 	}
-	st := a.mgr.Status(ctx)
-	if st == datastore.Healthy && a.restartPending() {
-		return RestartRequired
-	}
-	return st
+	return a.mgr.Status(ctx)
 }
 
 func (a *Agent) heartbeat(ctx context.Context, st datastore.Status) {

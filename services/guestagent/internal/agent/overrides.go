@@ -53,7 +53,7 @@ func (a *Agent) UpdateOverrides(ctx context.Context, overrides map[string]any, r
 
 // ApplyOverrides applies overrides to the running server at once where it allows (dynamic parameters), and
 // returns every pending name the group no longer sets to its default. What the server cannot change while it
-// runs stays pending: the heartbeat says `restart required` until the next restart.
+// runs stays pending until the next restart, and a heartbeat says `restart required`.
 func (a *Agent) ApplyOverrides(ctx context.Context, overrides map[string]any) (guestapi.ApplyOverridesResult, error) {
 	var r guestapi.ApplyOverridesResult
 	values, err := guestapi.OverrideValues(overrides)
@@ -67,25 +67,32 @@ func (a *Agent) ApplyOverrides(ctx context.Context, overrides map[string]any) (g
 		if err != nil {
 			return err
 		}
+		// Only what changed since the server started is applied: a value already in force (a static one
+		// among them) is left alone.
+		pending := set(o.Pending)
+		changed, tried := map[string]string{}, map[string]bool{}
 		var reset []string
 		for _, k := range o.Pending {
 			if _, ok := o.Values[k]; !ok {
 				reset = append(reset, k)
+				tried[k] = true
 			}
 		}
-		restart, err := m.ApplyOverrides(ctx, values, reset)
+		for k, v := range values {
+			if pending[k] {
+				changed[k] = v
+				tried[k] = true
+			}
+		}
+		restart, err := m.ApplyOverrides(ctx, changed, reset)
 		if err != nil {
 			return err
 		}
-		pending := set(o.Pending)
-		for k := range values {
-			delete(pending, k)
-		}
-		for _, k := range reset {
+		for k := range tried {
 			delete(pending, k)
 		}
 		for _, k := range restart {
-			if _, ours := o.Values[k]; ours || contains(reset, k) || values[k] != "" {
+			if tried[k] {
 				pending[k] = true
 			}
 		}
@@ -97,6 +104,12 @@ func (a *Agent) ApplyOverrides(ctx context.Context, overrides map[string]any) (g
 		a.d.Log.WithField("pending", o.Pending).Info("configuration overrides applied")
 		return nil
 	})
+	if err == nil && r.RestartRequired {
+		// Once, before the answer, as Trove's guest does: the conductor keeps `restart required` (it ignores
+		// heartbeats meanwhile) until the restart sets the status again; a periodic resend could land after
+		// that restart and stick.
+		a.heartbeat(ctx, RestartRequired)
+	}
 	return r, err
 }
 
@@ -137,11 +150,3 @@ func set(s []string) map[string]bool {
 	return m
 }
 
-func contains(s []string, k string) bool {
-	for _, x := range s {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}

@@ -25,6 +25,7 @@ type overrideCase struct {
 	port                 int
 	dynamic, static      string
 	dynValue, statValue  string
+	dynValue2            string
 	dynDefault, statDflt string
 	read                 func(t *testing.T, addr, name string) string
 }
@@ -43,7 +44,7 @@ func TestOverrides(t *testing.T) {
 			name:    "mariadb",
 			manager: func(o datastore.Options) (datastore.Manager, error) { return mysql.New(o) },
 			port:    3306, dynamic: "max_connections", static: "innodb_log_buffer_size",
-			dynValue: "555", statValue: "33554432", dynDefault: "151", statDflt: "16777216",
+			dynValue: "555", statValue: "33554432", dynValue2: "556", dynDefault: "151", statDflt: "16777216",
 			read: func(t *testing.T, addr, name string) string {
 				out, err := exec.Command("mariadb", "--no-defaults", "-h", addr, "-P", "3306", "-u", "root", "-p"+rootPassword,
 					"-N", "-B", "-e", "SELECT @@GLOBAL."+name).CombinedOutput()
@@ -60,7 +61,7 @@ func TestOverrides(t *testing.T) {
 				return postgresql.New(o)
 			},
 			port: 5432, dynamic: "work_mem", static: "max_connections",
-			dynValue: "8MB", statValue: "101", dynDefault: "4MB", statDflt: "50",
+			dynValue: "8MB", statValue: "101", dynValue2: "9MB", dynDefault: "4MB", statDflt: "50",
 			read: func(t *testing.T, addr, name string) string {
 				cmd := exec.Command("psql", "-X", "-q", "-A", "-t", "-h", addr, "-p", "5432", "-U", "root", "-d", "postgres", "-c", "SHOW "+name)
 				cmd.Env = append(os.Environ(), "PGPASSWORD="+rootPassword)
@@ -110,8 +111,20 @@ func testOverrides(t *testing.T, c overrideCase, addr string) {
 	}
 	status := func(when string, want datastore.Status) {
 		t.Helper()
-		if got := a.Status(ctx); got != want {
-			t.Fatalf("%s: status %q, want %q", when, got, want)
+		got := a.Status(ctx)
+		if got == datastore.Healthy && a.restartPending() {
+			got = RestartRequired
+		}
+		if got != want {
+			t.Fatalf("%s: status %q (pending %v), want %q", when, got, a.restartPending(), want)
+		}
+	}
+	lastHeartbeat := func(when string, want datastore.Status) {
+		t.Helper()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if n := len(rec.sent); n == 0 || rec.sent[n-1] != string(want) {
+			t.Fatalf("%s: heartbeats %v, want the last %q", when, rec.sent, want)
 		}
 	}
 	expect("before", c.dynamic, c.dynDefault)
@@ -138,12 +151,27 @@ func testOverrides(t *testing.T, c overrideCase, addr string) {
 	expect("applied", c.dynamic, c.dynValue)
 	expect("applied", c.static, c.statDflt)
 	status("applied", RestartRequired)
+	lastHeartbeat("applied", RestartRequired)
 	if err := a.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	expect("restarted", c.dynamic, c.dynValue)
 	expect("restarted", c.static, c.statValue)
 	status("restarted", datastore.Healthy)
+
+	// a group change of the dynamic value only: in force at once, the unchanged static one is left alone
+	changed := map[string]any{c.dynamic: json.Number(c.dynValue2), c.static: group[c.static]}
+	if c.name == "postgresql" {
+		changed[c.dynamic] = c.dynValue2
+	}
+	if err := a.UpdateOverrides(ctx, changed, false); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := a.ApplyOverrides(ctx, changed); err != nil || r.RestartRequired {
+		t.Fatalf("dynamic change in a group with a static value: %+v %v", r, err)
+	}
+	expect("changed", c.dynamic, c.dynValue2)
+	status("changed", datastore.Healthy)
 
 	// detach: the dynamic one returns to its default at once, the static one after a restart
 	if err := a.UpdateOverrides(ctx, nil, true); err != nil {

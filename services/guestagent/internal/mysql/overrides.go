@@ -33,7 +33,9 @@ func (m *Manager) WriteOverrides(values map[string]string) error {
 	var b strings.Builder
 	b.WriteString("# Written by trove-guestagent: base settings, then the configuration group's overrides.\n[mysqld]\n")
 	for _, k := range datastore.SortedKeys(baseConfig) {
-		fmt.Fprintf(&b, "%s = %s\n", k, baseConfig[k])
+		if _, overridden := values[k]; !overridden {
+			fmt.Fprintf(&b, "%s = %s\n", k, baseConfig[k])
+		}
 	}
 	b.WriteString("# overrides (update_overrides)\n")
 	for _, k := range datastore.SortedKeys(values) {
