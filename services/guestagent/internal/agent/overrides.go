@@ -149,4 +149,3 @@ func set(s []string) map[string]bool {
 	}
 	return m
 }
-
