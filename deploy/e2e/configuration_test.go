@@ -69,7 +69,7 @@ func TestConfigurationGroups(t *testing.T) {
 func testConfigurationGroup(t *testing.T, tc configurationCase) {
 	c := demo(t)
 	version := c.datastoreVersion(tc.datastore)
-	password := testenv.UniqueName(t, "Cfg")
+	password := newPassword(t, "Cfg")
 	// two instances, built side by side
 	var ids [2]string
 	var insts [2]instance

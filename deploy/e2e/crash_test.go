@@ -26,7 +26,7 @@ func TestTaskmanagerKilledDuringCreate(t *testing.T) {
 	}
 	tm := taskmanagerPID(t, supervisor)
 
-	password := testenv.UniqueName(t, "Crash")
+	password := newPassword(t, "Crash")
 	created := c.createInstance(testenv.UniqueName(t, "crash"), "--flavor", c.smallFlavor(), "--size", "1",
 		"--datastore", "mariadb", "--datastore-version", c.datastoreVersion("mariadb"),
 		"--databases", "app", "--users", "app:"+password)

@@ -44,7 +44,7 @@ func TestMariaDBInstanceOverHTTPS(t *testing.T) {
 		t.Errorf("without OS_CACERT the CLI failed for another reason than the certificate:\n%s", out)
 	}
 
-	password := testenv.UniqueName(t, "Https")
+	password := newPassword(t, "Https")
 	created := c.createInstance(testenv.UniqueName(t, "https"), "--flavor", c.smallFlavor(), "--size", "1",
 		"--datastore", "mariadb", "--datastore-version", c.datastoreVersion("mariadb"),
 		"--databases", "app", "--users", "app:"+password)
@@ -106,30 +106,30 @@ func testLifecycle(t *testing.T, tc datastoreCase) {
 		}},
 		{"users", func(t *testing.T, c *cli) {
 			c.must("database", "db", "create", id, "granted")
-			c.must("database", "user", "create", id, "u2", "Pass-u2-1")
+			c.must("database", "user", "create", id, "u2", remember("Pass-u2-1"))
 			assertNames(t, c.names("database", "user", "list", id), []string{"app", "u2"}, nil)
 			c.must("database", "user", "grant", "access", id, "u2", "granted")
 			if dbs := c.userDatabases(id, "u2"); !slices.Contains(dbs, "granted") {
 				t.Errorf("after grant access, user show u2 lists databases %v, want granted", dbs)
 			}
-			mustConnect(t, tc.client, host, "u2", "Pass-u2-1", "granted")
+			mustConnect(t, tc.client, host, "u2", remember("Pass-u2-1"), "granted")
 			c.must("database", "user", "revoke", "access", id, "u2", "granted")
 			if dbs := c.userDatabases(id, "u2"); slices.Contains(dbs, "granted") {
 				t.Errorf("after revoke access, user show u2 still lists database granted: %v", dbs)
 			}
 			if tc.revokeDenies {
-				mustNotConnect(t, tc.client, host, "u2", "Pass-u2-1", "granted")
+				mustNotConnect(t, tc.client, host, "u2", remember("Pass-u2-1"), "granted")
 			}
-			c.must("database", "user", "update", "attributes", id, "u2", "--new_password", "Pass-u2-2")
-			mustConnect(t, tc.client, host, "u2", "Pass-u2-2", "")
-			if out, err := tc.client(host, "u2", "Pass-u2-1", ""); err == nil {
+			c.must("database", "user", "update", "attributes", id, "u2", "--new_password", remember("Pass-u2-2"))
+			mustConnect(t, tc.client, host, "u2", remember("Pass-u2-2"), "")
+			if out, err := tc.client(host, "u2", remember("Pass-u2-1"), ""); err == nil {
 				t.Errorf("the old password of u2 still works after update attributes: %s", out)
 			}
 			c.must("database", "user", "update", "attributes", id, "u2", "--new_name", "u3")
 			assertNames(t, c.names("database", "user", "list", id), []string{"app", "u3"}, []string{"u2"})
 			c.must("database", "user", "delete", id, "u3")
 			assertNames(t, c.names("database", "user", "list", id), []string{"app"}, []string{"u3"})
-			mustNotConnect(t, tc.client, host, "u3", "Pass-u2-2", "")
+			mustNotConnect(t, tc.client, host, "u3", remember("Pass-u2-2"), "")
 		}},
 		{"root", func(t *testing.T, c *cli) {
 			var root struct {
@@ -140,6 +140,7 @@ func testLifecycle(t *testing.T, tc datastoreCase) {
 			if root.Name == "" || root.Password == "" {
 				t.Fatalf("root enable returned no credentials (name %q)", root.Name)
 			}
+			remember(root.Password)
 			var rootShow struct {
 				Enabled bool `json:"is_root_enabled"`
 			}

@@ -53,6 +53,8 @@ func TestTenantIsolationLocalDriver(t *testing.T) {
 	}
 	ca.json(&rootA, "database", "root", "enable", a.ID)
 	cb.json(&rootB, "database", "root", "enable", b.ID)
+	remember(rootA.Password)
+	remember(rootB.Password)
 
 	// Each instance's guest agent and server run as the instance's own user, never as trove.
 	uidA, uidB := instanceUID(t, a.ID), instanceUID(t, b.ID)

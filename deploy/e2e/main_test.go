@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/trove-go/trove/pkg/testenv"
 )
 
 // Paths of the deployment that deploy/run.sh creates (README "Where things live").
@@ -37,10 +41,55 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if leaks := secretsInLogs(); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: passwords the tests used are in the service logs:\n%s\n", strings.Join(leaks, "\n"))
+		code = 1
+	}
 	if code != 0 {
 		dumpLogs()
 	}
 	os.Exit(code)
+}
+
+// secrets are the passwords the tests gave to the deployment or got from it; after the suite no service log may
+// hold one (issue 12: no secrets in logs).
+var secrets struct {
+	sync.Mutex
+	list []string
+}
+
+// remember records a password for the log check and returns it.
+func remember(password string) string {
+	secrets.Lock()
+	defer secrets.Unlock()
+	secrets.list = append(secrets.list, password)
+	return password
+}
+
+// newPassword is a fresh password for a test, remembered for the log check.
+func newPassword(t *testing.T, prefix string) string {
+	return remember(testenv.UniqueName(t, prefix))
+}
+
+// secretsInLogs returns "file: password" for every remembered password found in /var/log/trove/*.log.
+func secretsInLogs() []string {
+	secrets.Lock()
+	defer secrets.Unlock()
+	files, _ := filepath.Glob(filepath.Join(logDir, "*.log"))
+	var leaks []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			leaks = append(leaks, fmt.Sprintf("%s: unreadable: %v", f, err))
+			continue
+		}
+		for _, pw := range secrets.list {
+			if bytes.Contains(b, []byte(pw)) {
+				leaks = append(leaks, f+": "+pw)
+			}
+		}
+	}
+	return leaks
 }
 
 func setUp() error {
