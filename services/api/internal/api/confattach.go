@@ -139,9 +139,22 @@ func (a *API) refreshConfiguration(ctx context.Context, rc *requestContext, c *c
 			if rows[i].ClusterID != "" {
 				continue
 			}
-			task := status.TaskUpdating
-			if err := a.cat.UpdateInstance(ctx, rows[i].ID, catalog.InstanceUpdate{Task: &task}); err != nil {
-				return err
+			// Only an instance at rest takes the push now: a build reads the group when it prepares, and a
+			// task in flight (reboot, resize, delete …) must not be overwritten.
+			swapped := false
+			for _, from := range []status.InstanceTask{status.TaskNone, status.TaskRestartRequired} {
+				ok, err := a.cat.SetTaskIf(ctx, rows[i].ID, from, status.TaskUpdating)
+				if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+					return err
+				}
+				if swapped = ok; ok {
+					break
+				}
+			}
+			if !swapped {
+				rc.logger().WithField("instance_id", rows[i].ID).WithField("task", rows[i].Task().Action).
+					Warn("configuration group changed while the instance is busy; it gets the change at its next push")
+				continue
 			}
 			ids = append(ids, rows[i].ID)
 		}

@@ -137,6 +137,24 @@ func TestConfigurationAttachDetach(t *testing.T) {
 	if !pushed[id] || !pushed[id2] || len(pushed) != 2 {
 		t.Errorf("group change pushed to %v", pushed)
 	}
+	// a busy instance keeps its task and gets no push
+	if err := e.db.SetTask(ctx, id2, status.TaskRebooting); err != nil {
+		t.Fatal(err)
+	}
+	before = len(e.tm.methods())
+	if r := e.do("demo", "PATCH", p+"/configurations/"+cid, `{"configuration": {"values": {"max_connections": 667}}}`); r.Code != 200 {
+		t.Fatalf("patch: %d %s", r.Code, r.Raw)
+	}
+	e.tm.mu.Lock()
+	for _, c := range e.tm.calls[before:] {
+		if a, ok := c.Args.(taskapi.UpdateOverridesArgs); ok && a.InstanceID == id2 {
+			t.Error("a rebooting instance was pushed to")
+		}
+	}
+	e.tm.mu.Unlock()
+	if row, _ := e.db.GetInstance(ctx, id2); row.Task() != status.TaskRebooting {
+		t.Errorf("busy instance's task became %s", row.Task().Action)
+	}
 
 	// detach (null, and the empty body on an instance without a group is nothing)
 	e.markActive(id)
