@@ -119,14 +119,6 @@ func (a *Agent) ResetConfiguration(context.Context) error {
 	return nil
 }
 
-// restartPending reports whether a changed parameter waits for a restart.
-func (a *Agent) restartPending() bool {
-	a.ovrMu.Lock()
-	defer a.ovrMu.Unlock()
-	o, err := datastore.LoadOverrides(a.d.Layout)
-	return err == nil && len(o.Pending) > 0
-}
-
 // serverStarted records that the server (re)read its configuration: nothing is pending any more. Called with
 // the lifecycle lock held, after a successful (re)start.
 func (a *Agent) serverStarted() {

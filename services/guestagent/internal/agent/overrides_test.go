@@ -253,3 +253,11 @@ func TestPrepareWithOverrides(t *testing.T) {
 		t.Fatalf("status %s", st)
 	}
 }
+
+// restartPending reports whether a changed parameter waits for a restart.
+func (a *Agent) restartPending() bool {
+	a.ovrMu.Lock()
+	defer a.ovrMu.Unlock()
+	o, err := datastore.LoadOverrides(a.d.Layout)
+	return err == nil && len(o.Pending) > 0
+}
