@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -73,6 +74,22 @@ type Manager interface {
 	// ApplyOverrides sets values in the running server and returns the names in reset to their defaults, at
 	// once where the server allows it; it returns the names that still wait for a restart.
 	ApplyOverrides(ctx context.Context, values map[string]string, reset []string) (restart []string, err error)
+
+	// BackupFormat names the native stream Backup writes ("xbstream" for MariaDB, "tar" for PostgreSQL): the
+	// extension of the stored object before compression.
+	BackupFormat() string
+	// Backup streams the datastore's native backup of the running server into w (uncompressed: the caller
+	// compresses and checksums; nothing is copied to disk). parent is nil for a full backup; for an incremental
+	// it names a backup this guest made earlier (its record is in the state directory). id must be a new backup's
+	// id: what a later incremental on top of this one needs is recorded under it. Backup fails when w does.
+	Backup(ctx context.Context, w io.Writer, id string, parent *BackupRef) error
+	// Restore rebuilds the data directory from a chain of backups (full first, then each incremental in order),
+	// before the server first starts (prepare with backup_info), from the streams alone: it needs no record of
+	// the backups and works on a brand-new instance. It starts the server once to finish recovery and make the
+	// admin account this guest's, then stops it; Prepare then starts it as usual. A stream of another datastore
+	// is a KindBackupMismatch error, a truncated or corrupt one KindBackupIntegrity; either way the data
+	// directory is left empty and no server runs.
+	Restore(ctx context.Context, chain []BackupRef, open BackupOpener) error
 }
 
 // Error is a failure whose Kind is a trove.common.exception class name, so it survives the RPC wire.
