@@ -105,17 +105,17 @@ func (s *dsSnapshot) find(idOrName string) (catalog.Datastore, bool) {
 }
 
 type versionView struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Datastore   string    `json:"datastore,omitempty"`
-	Links       []link    `json:"links"`
-	Version     string    `json:"version"`
-	Active      *bool     `json:"active,omitempty"`
-	Packages    *string   `json:"packages,omitempty"`
-	Image       *string   `json:"image,omitempty"`
-	ImageTags   *[]string `json:"image_tags,omitempty"`
-	RegistryExt *string   `json:"registry_ext,omitempty"`
-	ReplStrat   *string   `json:"repl_strategy,omitempty"`
+	ID          string        `json:"id"`
+	Name        string        `json:"name"`
+	Datastore   string        `json:"datastore,omitempty"`
+	Links       resourceLinks `json:"links"`
+	Version     string        `json:"version"`
+	Active      *bool         `json:"active,omitempty"`
+	Packages    *string       `json:"packages,omitempty"`
+	Image       *string       `json:"image,omitempty"`
+	ImageTags   *[]string     `json:"image_tags,omitempty"`
+	RegistryExt *string       `json:"registry_ext,omitempty"`
+	ReplStrat   *string       `json:"repl_strategy,omitempty"`
 }
 
 // renderVersion is Trove's DatastoreVersionView; withDatastore=false for the nested list of a datastore.
@@ -141,7 +141,7 @@ func renderVersion(base baseURL, v *catalog.DatastoreVersion, admin, withDatasto
 type datastoreView struct {
 	ID             string        `json:"id"`
 	Name           string        `json:"name"`
-	Links          []link        `json:"links"`
+	Links          resourceLinks `json:"links"`
 	Versions       []versionView `json:"versions"`
 	DefaultVersion string        `json:"default_version,omitempty"`
 }

@@ -45,14 +45,14 @@ func (s StaticFlavors) GetFlavor(_ context.Context, id string) (*Flavor, error) 
 }
 
 type flavorView struct {
-	ID        *int64 `json:"id"`
-	StrID     string `json:"str_id"`
-	Links     []link `json:"links"`
-	Name      string `json:"name"`
-	RAM       int    `json:"ram"`
-	VCPUs     int    `json:"vcpus"`
-	Disk      int    `json:"disk"`
-	Ephemeral int    `json:"ephemeral"`
+	ID        *int64        `json:"id"`
+	StrID     string        `json:"str_id"`
+	Links     resourceLinks `json:"links"`
+	Name      string        `json:"name"`
+	RAM       int           `json:"ram"`
+	VCPUs     int           `json:"vcpus"`
+	Disk      int           `json:"disk"`
+	Ephemeral int           `json:"ephemeral"`
 }
 
 // renderFlavor: "id" is an int only for all-digit ids without a leading zero, else null (troveclient then uses

@@ -213,8 +213,8 @@ func (a *API) writeInstance(w http.ResponseWriter, r *http.Request, rc *requestC
 			v.Configuration.Name = c.Name
 		}
 	}
-	if code == http.StatusOK && password == "" && v.Volume != nil {
-		a.addVolumeUsage(r.Context(), rc, row.ID, v.Status, v.Volume)
+	if vol, ok := v.Volume.(*instanceVolume); ok && code == http.StatusOK && password == "" {
+		v.Volume = a.addVolumeUsage(r.Context(), rc, row.ID, v.Status, vol)
 	}
 	a.addAddresses(r.Context(), rc, row, &v)
 	return writeJSON(w, code, map[string]instanceView{"instance": v})
@@ -229,22 +229,22 @@ var noUsageStatuses = []string{status.StatusBuild, status.StatusReboot, status.S
 const usageTimeout = 5 * time.Second
 
 // addVolumeUsage is show's get_filesystem_stats call: used (GB), used_percent over statvfs blocks, and the
-// manager's extra keys. Failures only omit the usage.
-func (a *API) addVolumeUsage(ctx context.Context, rc *requestContext, id, shown string, vol *instanceVolume) {
+// manager's extra keys; it returns the volume to show. Failures only omit the usage.
+func (a *API) addVolumeUsage(ctx context.Context, rc *requestContext, id, shown string, vol *instanceVolume) any {
 	if a.guests == nil || slices.Contains(noUsageStatuses, shown) {
-		return
+		return vol
 	}
 	ctx, cancel := context.WithTimeout(ctx, usageTimeout)
 	defer cancel()
 	g, err := a.guests.Guest(ctx, id)
 	if err != nil {
 		rc.logger().WithError(err).Warn("volume usage: no guest client")
-		return
+		return vol
 	}
 	st, err := g.GetFilesystemStats(ctx, rc.rpcContext())
 	if err != nil {
 		rc.logger().WithError(err).WithField("instance_id", id).Info("volume usage unavailable")
-		return
+		return vol
 	}
 	used := st.Used
 	vol.Used = &used
@@ -252,7 +252,7 @@ func (a *API) addVolumeUsage(ctx context.Context, rc *requestContext, id, shown 
 		pct := math.Round(10000*float64(st.TotalBlocks-st.FreeBlocks)/float64(denom)) / 100
 		vol.UsedPercent = &pct
 	}
-	vol.Extra = st.MgrExtraInfo
+	return vol.withExtra(st.MgrExtraInfo)
 }
 
 // Servers is what the API asks the compute driver (compute.Driver, from drivers.FromConfig): one server for

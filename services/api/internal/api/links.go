@@ -35,8 +35,12 @@ func baseFor(r *http.Request, publicEndpoint string) baseURL {
 	return b
 }
 
-func (b baseURL) links(resource, id string) []link {
-	return []link{
+// resourceLinks is a resource's self and bookmark links: an array, so a view holds them inline (a list page
+// renders two per instance).
+type resourceLinks [2]link
+
+func (b baseURL) links(resource, id string) resourceLinks {
+	return resourceLinks{
 		{Href: "https://" + b.host + "/v1.0/" + b.tenant + "/" + resource + "/" + id, Rel: "self"},
 		{Href: "https://" + b.host + "/" + resource + "/" + id, Rel: "bookmark"},
 	}

@@ -34,7 +34,7 @@ func (a *API) listPage(ctx context.Context, tenant string, includeClustered bool
 	out := make([]instanceInfo, len(rows))
 	for i := range rows {
 		r := &rows[i] // shared with the list cache: read only
-		in := instanceInfo{row: &r.Instance, svc: r.Status, backup: r.BackupRunning}
+		in := instanceInfo{row: &r.Instance, svc: r.Status, backup: r.BackupRunning, keySet: r.KeySet}
 		// Most instances of a page share a version: resolve each version once per page.
 		if prev := sameVersion(out[:i], r.DatastoreVersionID); prev != nil {
 			in.version, in.dsName = prev.version, prev.dsName

@@ -12,8 +12,8 @@ import (
 const timeFormat = "2006-01-02T15:04:05"
 
 type idLinks struct {
-	ID    string `json:"id"`
-	Links []link `json:"links"`
+	ID    string        `json:"id"`
+	Links resourceLinks `json:"links"`
 }
 
 type instanceDatastore struct {
@@ -22,25 +22,21 @@ type instanceDatastore struct {
 	VersionNumber *string `json:"version_number,omitempty"`
 }
 
-// instanceVolume is {"size"} plus, on show, the guest's usage and manager extras (merged keys).
+// instanceVolume is the view's {"size"} plus, on show, the guest's usage; withExtra merges the manager's extra
+// keys, as Trove does.
 type instanceVolume struct {
-	Size        int
-	Used        *float64
-	UsedPercent *float64
-	Extra       map[string]any
+	Size        int      `json:"size"`
+	Used        *float64 `json:"used,omitempty"`
+	UsedPercent *float64 `json:"used_percent,omitempty"`
 }
 
-func (v instanceVolume) MarshalJSON() ([]byte, error) {
-	if len(v.Extra) == 0 {
-		// The list's case: the same bytes as the map below (keys in sorted order), without a map per instance.
-		return json.Marshal(struct {
-			Size        int      `json:"size"`
-			Used        *float64 `json:"used,omitempty"`
-			UsedPercent *float64 `json:"used_percent,omitempty"`
-		}{v.Size, v.Used, v.UsedPercent})
+// withExtra is v with the manager's extra keys merged in (show's volume when the guest reports any).
+func (v *instanceVolume) withExtra(extra map[string]any) any {
+	if len(extra) == 0 {
+		return v
 	}
-	m := make(map[string]any, 3+len(v.Extra))
-	for k, x := range v.Extra {
+	m := make(map[string]any, 3+len(extra))
+	for k, x := range extra {
 		m[k] = x
 	}
 	m["size"] = v.Size
@@ -50,7 +46,7 @@ func (v instanceVolume) MarshalJSON() ([]byte, error) {
 	if v.UsedPercent != nil {
 		m["used_percent"] = *v.UsedPercent
 	}
-	return json.Marshal(m)
+	return m
 }
 
 type addressView struct {
@@ -66,9 +62,9 @@ type instanceFault struct {
 }
 
 type configurationRef struct {
-	ID    string `json:"id"`
-	Name  string `json:"name,omitempty"`
-	Links []link `json:"links"`
+	ID    string        `json:"id"`
+	Name  string        `json:"name,omitempty"`
+	Links resourceLinks `json:"links"`
 }
 
 // instanceView is Trove's InstanceView / InstanceDetailView; detail-only and admin-only keys are pointers or
@@ -78,12 +74,12 @@ type instanceView struct {
 	Name            string            `json:"name"`
 	Status          string            `json:"status"`
 	OperatingStatus string            `json:"operating_status"`
-	Links           []link            `json:"links"`
+	Links           resourceLinks     `json:"links"`
 	Flavor          idLinks           `json:"flavor"`
 	Datastore       instanceDatastore `json:"datastore"`
 	Region          string            `json:"region"`
 	Access          json.RawMessage   `json:"access"`
-	Volume          *instanceVolume   `json:"volume,omitempty"`
+	Volume          any               `json:"volume,omitempty"` // *instanceVolume, or its map with extra keys
 	Hostname        string            `json:"hostname,omitempty"`
 	IP              []string          `json:"ip,omitempty"`
 	Addresses       []addressView     `json:"addresses,omitempty"`
@@ -116,6 +112,7 @@ type instanceInfo struct {
 	dsName  string
 	svc     *catalog.ServiceStatusRow // nil when missing
 	backup  bool
+	keySet  bool // the list read only whether row has a key
 	fault   *catalog.Fault
 }
 
@@ -150,8 +147,8 @@ func (a *API) renderInstance(base baseURL, in *instanceInfo, detail, admin bool,
 		Region: row.RegionID, Hostname: row.Hostname,
 	}
 	if in.version != nil {
-		ds, name := in.dsName, in.version.Name
-		v.Datastore.Type, v.Datastore.Version = &ds, &name
+		// Pointers into in and the shared version row (read only): no copies per instance.
+		v.Datastore.Type, v.Datastore.Version = &in.dsName, &in.version.Name
 		if detail {
 			num := in.version.Version
 			v.Datastore.VersionNumber = &num
@@ -190,7 +187,7 @@ func (a *API) renderInstance(base baseURL, in *instanceInfo, detail, admin bool,
 	}
 	v.ClusterID, v.ShardID = row.ClusterID, row.ShardID
 	if admin {
-		enc := row.EncryptedKey != ""
+		enc := in.keySet || row.EncryptedKey != ""
 		v.ServerID, v.VolumeID, v.EncryptedRPC = stringOrNull(row.ComputeInstanceID), stringOrNull(row.VolumeID), &enc
 	}
 	return v
