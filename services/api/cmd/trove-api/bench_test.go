@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -138,7 +139,9 @@ func rssKB(pid int) int {
 // TROVE_BENCH_DSN_PARAMS is appended to the catalog DSN (e.g. "&interpolateParams=true" to compare driver
 // settings); TROVE_BENCH_PPROF_BIND (e.g. 127.0.0.1:6060) sets the server's debug_pprof_bind so a CPU profile
 // can be taken during the run (go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10);
-// TROVE_BENCH_LIST_CACHE_TTL (e.g. 1) turns on the instance-list micro-cache. api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
+// TROVE_BENCH_LIST_CACHE_TTL (e.g. 1) turns on the instance-list micro-cache. TROVE_BENCH_BASELINE_BIN names a
+// second trove-api binary (make bench builds one from BENCH_BASELINE): each scenario then runs against the
+// baseline and this build in turn, in the same run, as impl=baseline and impl=head. api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
 // request (MariaDB also serves other clients, so its share is an upper bound).
 func BenchmarkAPI(b *testing.B) {
 	dsn, db := seedCatalog(b)
@@ -147,7 +150,18 @@ func BenchmarkAPI(b *testing.B) {
 	tok1000, proj1000 := keystoneToken(b, "demo2", "demo2", pw)
 	addInstances(b, db, proj100, 100)
 	addInstances(b, db, proj1000, 1000)
-	base, cmd := startAPI(b, dsn+os.Getenv("TROVE_BENCH_DSN_PARAMS"), localServers(b, 1000))
+	type server struct {
+		impl, base string
+		cmd        *exec.Cmd
+	}
+	state := localServers(b, 1000)
+	var servers []server
+	if bin := os.Getenv("TROVE_BENCH_BASELINE_BIN"); bin != "" {
+		base, cmd := startAPIBinary(b, bin, dsn+os.Getenv("TROVE_BENCH_DSN_PARAMS"), state)
+		servers = append(servers, server{"baseline", base, cmd})
+	}
+	base, cmd := startAPI(b, dsn+os.Getenv("TROVE_BENCH_DSN_PARAMS"), state)
+	servers = append(servers, server{"head", base, cmd})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}, Timeout: 30 * time.Second}
 
 	scenarios := []struct {
@@ -158,52 +172,61 @@ func BenchmarkAPI(b *testing.B) {
 		{"datastores", tok100, "/v1.0/" + proj100 + "/datastores"},
 	}
 	for _, sc := range scenarios {
-		// Warm up: the first request validates the token with Keystone; later ones hit the cache.
-		get(b, client, base+sc.path, sc.token)
-		if strings.HasPrefix(sc.name, "instances") {
-			requireAddresses(b, client, base+sc.path, sc.token)
+		for _, srv := range servers {
+			// Warm up: the first request validates the token with Keystone; later ones hit the cache.
+			get(b, client, srv.base+sc.path, sc.token)
+			if strings.HasPrefix(sc.name, "instances") {
+				requireAddresses(b, client, srv.base+sc.path, sc.token)
+			}
 		}
 		for _, conc := range []int{1, 32} {
-			b.Run(fmt.Sprintf("%s/c=%d", sc.name, conc), func(b *testing.B) {
-				lat := make([]time.Duration, b.N)
-				var next int
-				var mu sync.Mutex
-				var wg sync.WaitGroup
-				apiCPU, dbCPU := cpuTicks(cmd.Process.Pid), cpuTicks(mariadbPID())
-				b.ResetTimer()
-				start := time.Now()
-				for w := 0; w < conc; w++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							mu.Lock()
-							i := next
-							next++
-							mu.Unlock()
-							if i >= b.N {
-								return
+			for _, srv := range servers {
+				name := fmt.Sprintf("%s/c=%d", sc.name, conc)
+				if len(servers) > 1 {
+					name = fmt.Sprintf("%s/impl=%s/c=%d", sc.name, srv.impl, conc)
+				}
+				base, cmd := srv.base, srv.cmd
+				b.Run(name, func(b *testing.B) {
+					lat := make([]time.Duration, b.N)
+					var next int
+					var mu sync.Mutex
+					var wg sync.WaitGroup
+					apiCPU, dbCPU := cpuTicks(cmd.Process.Pid), cpuTicks(mariadbPID())
+					b.ResetTimer()
+					start := time.Now()
+					for w := 0; w < conc; w++ {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for {
+								mu.Lock()
+								i := next
+								next++
+								mu.Unlock()
+								if i >= b.N {
+									return
+								}
+								t0 := time.Now()
+								get(b, client, base+sc.path, sc.token)
+								lat[i] = time.Since(t0)
 							}
-							t0 := time.Now()
-							get(b, client, base+sc.path, sc.token)
-							lat[i] = time.Since(t0)
-						}
-					}()
-				}
-				wg.Wait()
-				elapsed := time.Since(start)
-				b.StopTimer()
-				sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-				b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(lat[min(b.N-1, b.N*99/100)].Microseconds())/1000, "p99-ms")
-				b.ReportMetric(float64(rssKB(cmd.Process.Pid))/1024, "rss-MB")
-				// CPU per request of the server and of MariaDB (10 ms ticks; the client's share is the rest).
-				b.ReportMetric(float64(cpuTicks(cmd.Process.Pid)-apiCPU)*10000/float64(b.N), "api-cpu-µs/req")
-				if pid := mariadbPID(); pid > 0 && dbCPU >= 0 {
-					b.ReportMetric(float64(cpuTicks(pid)-dbCPU)*10000/float64(b.N), "db-cpu-µs/req")
-				}
-			})
+						}()
+					}
+					wg.Wait()
+					elapsed := time.Since(start)
+					b.StopTimer()
+					sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+					b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+					b.ReportMetric(float64(lat[b.N/2].Microseconds())/1000, "p50-ms")
+					b.ReportMetric(float64(lat[min(b.N-1, b.N*99/100)].Microseconds())/1000, "p99-ms")
+					b.ReportMetric(float64(rssKB(cmd.Process.Pid))/1024, "rss-MB")
+					// CPU per request of the server and of MariaDB (10 ms ticks; the client's share is the rest).
+					b.ReportMetric(float64(cpuTicks(cmd.Process.Pid)-apiCPU)*10000/float64(b.N), "api-cpu-µs/req")
+					if pid := mariadbPID(); pid > 0 && dbCPU >= 0 {
+						b.ReportMetric(float64(cpuTicks(pid)-dbCPU)*10000/float64(b.N), "db-cpu-µs/req")
+					}
+				})
+			}
 		}
 	}
 }

@@ -147,6 +147,12 @@ func benchOptions() string {
 // startAPI starts the built trove-api on the catalog dsn; its local compute driver reads localStateDir.
 func startAPI(t testing.TB, dsn, localStateDir string) (string, *exec.Cmd) {
 	t.Helper()
+	return startAPIBinary(t, binary, dsn, localStateDir)
+}
+
+// startAPIBinary is startAPI with another trove-api binary (the benchmark's baseline).
+func startAPIBinary(t testing.TB, binary, dsn, localStateDir string) (string, *exec.Cmd) {
+	t.Helper()
 	_, isBench := t.(*testing.B)
 	debug := !isBench
 	port := freePort(t)
