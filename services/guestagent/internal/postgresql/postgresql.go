@@ -73,14 +73,18 @@ func (m *Manager) serverCommand() (datastore.Command, error) {
 	if err := m.writeConfig(); err != nil {
 		return datastore.Command{}, err
 	}
+	archive, err := m.archiveArgs() // backup.go
+	if err != nil {
+		return datastore.Command{}, err
+	}
 	// Settings a configuration group may override are in the included file (writeConfig); the command line
 	// wins over every file, so what is set here cannot be overridden.
-	return datastore.Command{Path: bin, RunAs: m.cred, LogFile: filepath.Join(l.Log(), "postgres.log"), Args: []string{
+	return datastore.Command{Path: bin, RunAs: m.cred, LogFile: filepath.Join(l.Log(), "postgres.log"), Args: append([]string{
 		"-D", l.Data(), "-k", l.Run(), "-h", m.opts.BindHost, "-p", fmt.Sprint(m.opts.Port),
 		"-c", "unix_socket_permissions=0700",
 		// never write a failing statement (it may hold a password) to the server log
 		"-c", "log_min_error_statement=panic",
-	}}, nil
+	}, archive...)}, nil
 }
 
 // Prepare runs initdb once (trust on the private socket, SCRAM over TCP), then starts the server.
