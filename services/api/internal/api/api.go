@@ -27,6 +27,8 @@ type TaskManager interface {
 	ResizeVolume(ctx context.Context, rc rpc.Context, a taskapi.ResizeVolumeArgs) error
 	Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error
 	UpdateOverrides(ctx context.Context, rc rpc.Context, a taskapi.UpdateOverridesArgs) error
+	CreateBackup(ctx context.Context, rc rpc.Context, a taskapi.CreateBackupArgs) error
+	DeleteBackup(ctx context.Context, rc rpc.Context, a taskapi.DeleteBackupArgs) error
 }
 
 // Deps are the API's collaborators.
@@ -201,11 +203,11 @@ func (a *API) Handler() http.Handler {
 		{"DELETE", "instances/{id}/modules/{module_id}", notImplemented},
 		{"DELETE", "datastores/{ds}", notImplemented},
 		{"GET", "datastores/{ds}/versions/{version}/volume-types", notImplemented},
-		{"POST", "backups", notImplemented},
-		{"DELETE", "backups/{id}", notImplemented},
-		{"GET", "backup_strategies", notImplemented},
-		{"POST", "backup_strategies", notImplemented},
-		{"DELETE", "backup_strategies", notImplemented},
+		{"POST", "backups", a.createBackup},
+		{"DELETE", "backups/{id}", a.deleteBackup},
+		{"GET", "backup_strategies", a.listBackupStrategies},
+		{"POST", "backup_strategies", a.createBackupStrategy},
+		{"DELETE", "backup_strategies", a.deleteBackupStrategy},
 		{"GET", "modules", notImplemented},
 		{"POST", "modules", notImplemented},
 		{"GET", "modules/{id}", notImplemented},

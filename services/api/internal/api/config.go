@@ -45,6 +45,13 @@ type Config struct {
 
 	Flavors []Flavor // [local_flavors]
 
+	// Backups: [DEFAULT] storage_strategy (recorded as each backup's storage_driver), backup_swift_container
+	// (the container when neither the request nor a backup strategy names one), running_backups_expires (days
+	// after which a backup stuck running may be deleted).
+	StorageStrategy       string
+	BackupSwiftContainer  string
+	RunningBackupsExpires time.Duration
+
 	// Managers holds the per-datastore-manager sections ([mysql], [mariadb], [postgresql]).
 	Managers map[string]ManagerConfig
 
@@ -62,13 +69,15 @@ type ManagerConfig struct {
 	IgnoreDBs     []string
 	IgnoreUsers   []string
 	VolumeSupport bool
+	// BackupStrategy is Trove's backup_strategy: backups are allowed only when it is set.
+	BackupStrategy string
 }
 
 // managerDefaults are Trove's option defaults per manager.
 var managerDefaults = map[string]ManagerConfig{
-	"mysql":      {IgnoreDBs: []string{"mysql", "information_schema", "performance_schema", "sys"}, IgnoreUsers: []string{"os_admin", "root"}, VolumeSupport: true},
-	"mariadb":    {IgnoreDBs: []string{"mysql", "information_schema", "performance_schema", "sys"}, IgnoreUsers: []string{"os_admin", "root"}, VolumeSupport: true},
-	"postgresql": {IgnoreDBs: []string{"os_admin", "postgres"}, IgnoreUsers: []string{"os_admin", "postgres", "root"}, VolumeSupport: true},
+	"mysql":      {IgnoreDBs: []string{"mysql", "information_schema", "performance_schema", "sys"}, IgnoreUsers: []string{"os_admin", "root"}, VolumeSupport: true, BackupStrategy: "mariabackup"},
+	"mariadb":    {IgnoreDBs: []string{"mysql", "information_schema", "performance_schema", "sys"}, IgnoreUsers: []string{"os_admin", "root"}, VolumeSupport: true, BackupStrategy: "mariabackup"},
+	"postgresql": {IgnoreDBs: []string{"os_admin", "postgres"}, IgnoreUsers: []string{"os_admin", "postgres", "root"}, VolumeSupport: true, BackupStrategy: "pg_basebackup"},
 }
 
 // manager returns the section for a manager (unknown managers: no ignore lists, volume support on).
@@ -98,6 +107,9 @@ func ConfigFrom(file *config.File) (Config, error) {
 			Backups:   file.Int("DEFAULT", "max_backups_per_tenant", file.Int("DEFAULT", "max_backups_per_user", 50)),
 		},
 		InstancesPageSize:      file.Int("DEFAULT", "instances_page_size", 20),
+		StorageStrategy:        file.String("DEFAULT", "storage_strategy", "swift"),
+		BackupSwiftContainer:   file.String("DEFAULT", "backup_swift_container", "database_backups"),
+		RunningBackupsExpires:  time.Duration(file.Int("DEFAULT", "running_backups_expires", 3)) * 24 * time.Hour,
 		DefaultDatastore:       file.String("DEFAULT", "default_datastore", ""),
 		AdminRoles:             file.List("DEFAULT", "admin_roles", nil),
 		Region:                 file.String("DEFAULT", "region", "LOCAL_DEV"),
@@ -125,9 +137,10 @@ func ConfigFrom(file *config.File) (Config, error) {
 	c.Managers = map[string]ManagerConfig{}
 	for name, def := range managerDefaults {
 		c.Managers[name] = ManagerConfig{
-			IgnoreDBs:     file.List(name, "ignore_dbs", def.IgnoreDBs),
-			IgnoreUsers:   file.List(name, "ignore_users", def.IgnoreUsers),
-			VolumeSupport: file.Bool(name, "volume_support", def.VolumeSupport),
+			IgnoreDBs:      file.List(name, "ignore_dbs", def.IgnoreDBs),
+			IgnoreUsers:    file.List(name, "ignore_users", def.IgnoreUsers),
+			VolumeSupport:  file.Bool(name, "volume_support", def.VolumeSupport),
+			BackupStrategy: file.String(name, "backup_strategy", def.BackupStrategy),
 		}
 	}
 	flavors, err := flavorsFrom(file)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -272,7 +271,11 @@ func setAddresses(v *instanceView, addrs []compute.Address) {
 	for _, ad := range addrs {
 		if ad.Version == 4 && ad.Addr != "" {
 			v.IP = append(v.IP, ad.Addr)
-			v.Addresses = append(v.Addresses, addressView{Address: ad.Addr, Type: "private", Network: ad.Network})
+			typ := "private"
+			if ad.Public {
+				typ = "public"
+			}
+			v.Addresses = append(v.Addresses, addressView{Address: ad.Addr, Type: typ, Network: ad.Network})
 		}
 	}
 }
@@ -345,8 +348,6 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		return fault.NotImplemented("Replication is not supported by this deployment.")
 	case req.ReplicaCount > 1:
 		return fault.BadRequest("Replica count only valid when creating replicas.")
-	case req.BackupRef != "":
-		return fault.NotImplemented("Restoring from a backup is not supported by this deployment.")
 	case len(req.Modules) > 0:
 		return fault.NotImplemented("Modules are not supported by this deployment.")
 	case req.Locality != "" && !slices.Contains(localities, req.Locality):
@@ -418,6 +419,14 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.BackupRef != "" {
+		if !canonicalID(req.BackupRef) {
+			return fault.NotFound(req.BackupRef)
+		}
+		if _, err := a.restoreChain(ctx, rc, req.BackupRef, version.Manager, volumeSize); err != nil {
+			return err
+		}
+	}
 
 	row := catalog.Instance{
 		ID: catalog.NewID(), Name: req.Name, FlavorID: flavor.ID, VolumeSize: volumeSize, TenantID: rc.Token.ProjectID,
@@ -425,15 +434,9 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	}
 	var access *taskapi.Access
 	if req.Access != nil {
-		access = &taskapi.Access{AllowedCIDRs: req.Access.AllowedCIDRs}
-		if access.AllowedCIDRs == nil {
-			access.AllowedCIDRs = []string{}
+		if row.Access, access, err = accessJSON(req.Access); err != nil {
+			return err
 		}
-		if req.Access.IsPublic != nil {
-			access.IsPublic = *req.Access.IsPublic
-		}
-		b, _ := json.Marshal(access)
-		row.Access = string(b)
 	}
 	if a.cfg.EnableSecureRPC {
 		key, err := keyring.NewInstanceKey()
@@ -479,7 +482,13 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		l := req.Locality
 		args.Locality = &l
 	}
-	if err := a.tm.CreateInstance(ctx, rc.rpcContext(), args); err != nil {
+	castCtx := rc.rpcContext()
+	if req.BackupRef != "" {
+		id := req.BackupRef
+		args.BackupID = &id
+		castCtx = backupRPCContext(r, rc) // the guest reads the backup as the user (Swift)
+	}
+	if err := a.tm.CreateInstance(ctx, castCtx, args); err != nil {
 		// The row and quota are committed; mark the build failed so the owner sees ERROR and can delete it.
 		if uerr := a.cat.SetTask(ctx, row.ID, status.TaskBuildingErrorServer); uerr != nil {
 			rc.logger().WithError(uerr).Error("marking instance failed after create_instance cast failure")
@@ -625,8 +634,11 @@ func (a *API) updateInstance(patch bool) handlerFunc {
 			return fault.BadRequest("Instance %s is not a replica.", row.ID)
 		case u.DetachReplica:
 			return fault.NotImplemented("Replication is not supported by this deployment.")
-		case u.Access != nil:
-			return fault.NotImplemented("Updating access is not supported by this deployment.")
+		}
+		if u.Access != nil { // checked before the name changes, like the other changes
+			if _, _, err := accessJSON(u.Access); err != nil {
+				return err
+			}
 		}
 		var cfgChange *configurationChange
 		if u.HasConfiguration || (u.Others == 0 && u.Name == nil) { // the empty body detaches, as in Trove
@@ -656,6 +668,11 @@ func (a *API) updateInstance(patch bool) handlerFunc {
 		}
 		if cfgChange != nil {
 			if err := a.applyConfigurationChange(ctx, rc, row, cfgChange); err != nil {
+				return err
+			}
+		}
+		if u.Access != nil {
+			if err := a.updateAccess(ctx, rc, row, u.Access); err != nil {
 				return err
 			}
 		}

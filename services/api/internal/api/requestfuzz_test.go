@@ -29,6 +29,9 @@ var fuzzBodies = map[string]string{
 	"POST /{t}/configurations": `{"configuration": {"name": "cf", "description": "d", "values": {"max_connections": 10, "autocommit": true},
 		"datastore": {"type": "mysql", "version": "8.0"}}}`,
 	"PUT /{t}/mgmt/quotas/{project_id}": `{"quotas": {"instances": 20, "volumes": -1, "backups": null}}`,
+	"POST /{t}/backups": `{"backup": {"name": "b", "instance": "5f1f1d0e-0000-4000-8000-00000000000a", "description": "d",
+		"parent_id": "5f1f1d0e-0000-4000-8000-00000000000b", "incremental": 1, "swift_container": "c"}}`,
+	"POST /{t}/backup_strategies": `{"backup_strategy": {"instance_id": "5f1f1d0e-0000-4000-8000-00000000000a", "swift_container": "c"}}`,
 }
 
 // junkValues replace each value of a valid body in turn.

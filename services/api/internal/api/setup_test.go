@@ -111,6 +111,7 @@ func testConfig() Config {
 	cfg := Config{
 		EnableSecureRPC: true, InstRPCKeyEncrKey: "emYjgHFqfXNB1NGehAFIUeoyw4V4XwWHEaKP", MaxAcceptedVolumeSize: 10,
 		Quotas: catalog.TroveDefaults, InstancesPageSize: 20, Region: "RegionOne", HeartbeatExpiry: 90 * time.Second,
+		RunningBackupsExpires: 72 * time.Hour, StorageStrategy: "directory", BackupSwiftContainer: "database_backups",
 		HealthcheckDisableFile: "/nonexistent/healthcheck_disable", MaxBodyBytes: 1 << 20, DatastoreCacheTTL: 0,
 		Flavors:  []Flavor{{ID: "1", Name: "tiny", RAM: 512, VCPUs: 1}, {ID: "2", Name: "small", RAM: 1024, VCPUs: 1}, {ID: "07", Name: "odd", RAM: 256, VCPUs: 1}},
 		Managers: managerDefaults,
