@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,10 +143,29 @@ func (c *Conductor) notifyExcInfo(ctx context.Context, rc rpc.Context, a conduct
 	return rpc.Void{}, c.Catalog.SaveFault(ctx, id, a.Message, strings.Join(a.Exception, ""))
 }
 
-// updateBackup applies the ordering check; backups are not stored by this version, so the update is logged.
+// updateBackup is Trove's: the too-old check, then every backups column the guest sent. The backup must be
+// one of the sending instance's (authorize binds the instance to the message's key, so a guest cannot touch
+// another instance's backup), and a location must name this backup's object.
 func (c *Conductor) updateBackup(ctx context.Context, rc rpc.Context, a conductorapi.UpdateBackupArgs) (rpc.Void, error) {
 	if err := c.authorize(ctx, rc, conductorapi.MethodUpdateBackup, a.InstanceID); err != nil {
 		return rpc.Void{}, err
+	}
+	log := c.Log.WithField("instance_id", a.InstanceID).WithField("backup_id", a.BackupID)
+	b, err := c.Catalog.GetBackup(ctx, a.BackupID)
+	if errors.Is(err, catalog.ErrNotFound) {
+		log.Warn("update_backup for an unknown or deleted backup: dropped")
+		return rpc.Void{}, nil
+	}
+	if err != nil {
+		return rpc.Void{}, err
+	}
+	if b.InstanceID != a.InstanceID {
+		log.WithField("owner", b.InstanceID).Warn("update_backup for another instance's backup: refused")
+		return rpc.Void{}, rpc.Errorf("NotFound", "backup %s is not a backup of instance %s", a.BackupID, a.InstanceID)
+	}
+	if a.Location != nil && *a.Location != "" && !strings.HasPrefix(path.Base(*a.Location), a.BackupID) {
+		log.Warn("update_backup with a location that is not this backup's object: refused")
+		return rpc.Void{}, rpc.Errorf("BadRequest", "location %q does not name backup %s", *a.Location, a.BackupID)
 	}
 	if a.Sent != 0 {
 		fresh, err := c.Catalog.MessageIsFresh(ctx, a.InstanceID, conductorapi.MethodUpdateBackup, a.Sent)
@@ -153,6 +173,13 @@ func (c *Conductor) updateBackup(ctx context.Context, rc rpc.Context, a conducto
 			return rpc.Void{}, err
 		}
 	}
-	c.Log.WithField("instance_id", a.InstanceID).WithField("backup_id", a.BackupID).Info("backup update (backups not stored yet)")
+	u := catalog.BackupUpdate{State: a.State, Size: a.Size, BackupType: a.BackupType, Checksum: a.Checksum, Location: a.Location}
+	if err := c.Catalog.UpdateBackup(ctx, a.BackupID, u); err != nil {
+		return rpc.Void{}, err
+	}
+	if a.State != nil {
+		log = log.WithField("state", *a.State)
+	}
+	log.Info("backup updated")
 	return rpc.Void{}, nil
 }

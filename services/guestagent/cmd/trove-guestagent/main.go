@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/guestapi"
@@ -86,6 +87,7 @@ func run() error {
 			return c.VolumeSizeGB, err
 		},
 		Conductor: heartbeater{c: conductor, id: cfg.GuestID, tenant: cfg.TenantID},
+		Storage:   storage(file, log),
 		Period:    cfg.HeartbeatPeriod,
 		Version:   cfg.DatastoreVersion,
 		Log:       log,
@@ -94,7 +96,8 @@ func run() error {
 		return err
 	}
 	// messages for this instance are applied in the order they were sent (writes alone, reads after them)
-	h := &handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log, Keys: keys}
+	h := &handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log, Keys: keys,
+		Backups: conductor, TenantID: cfg.TenantID}
 	srv := tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(cfg.GuestID), Server: cfg.GuestID,
 		Version: guestapi.Version, Codec: keys.ServerCodec(), Order: h.Order})
 	h.Register(srv)
@@ -106,6 +109,7 @@ func run() error {
 		log.WithError(err).Error("starting the database server failed")
 	}
 	log.WithFields(logrus.Fields{"manager": cfg.Manager, "data_dir": cfg.DataDir, "envelope": cfg.Envelope}).Info("guest agent serving")
+	h.FailInterruptedBackup(ctx)
 	go a.Heartbeats(ctx)
 	<-ctx.Done()
 	log.Info("stopping")
@@ -114,6 +118,29 @@ func run() error {
 	_ = srv.Stop(sctx)
 	a.Shutdown(sctx)
 	return nil
+}
+
+// storage opens backup stores as the guest's configuration describes them ([DEFAULT] storage_strategy and the
+// driver's options); a backup naming another driver or container overrides those two. A configuration the
+// guest cannot use is logged once here and each backup then fails saying why.
+func storage(file *config.File, log *logrus.Entry) agent.Storage {
+	cfg, cfgErr := backupstore.FromConfig(file)
+	if cfgErr != nil {
+		log.WithError(cfgErr).Error("backup storage options are not usable: backups and restores will fail until they are fixed")
+	}
+	return func(driver, container string, creds backupstore.Credentials) (backupstore.Store, error) {
+		if cfgErr != nil {
+			return nil, cfgErr
+		}
+		c := cfg
+		if driver != "" {
+			c.Driver = driver
+		}
+		if container != "" {
+			c.Swift.Container = container
+		}
+		return backupstore.New(c, creds)
+	}
 }
 
 // guestInfoPath is the guest_info.conf among the configuration files (rewritten by key rotation).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 )
@@ -33,9 +34,11 @@ type Deps struct {
 	// VolumeSize re-reads the configured volume size (resize_fs after the driver grew the volume).
 	VolumeSize func() (float64, error)
 	Conductor  Heartbeater
-	Period     time.Duration // heartbeat period
-	Version    string        // datastore version from guest_info.conf
-	Log        *logrus.Entry
+	// Storage opens backup stores (create_backup, and prepare's restore); nil: backups refused.
+	Storage Storage
+	Period  time.Duration // heartbeat period
+	Version string        // datastore version from guest_info.conf
+	Log     *logrus.Entry
 }
 
 // Agent is the guest agent.
@@ -148,6 +151,13 @@ func (a *Agent) Start(ctx context.Context) error {
 // and resumed by Start after an agent restart. A database, user or root the server refuses does not stop the
 // others; prepare then reports a fault naming each and `failed to spawn` (Trove only logs them).
 func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
+	return a.PrepareFrom(ctx, args, backupstore.Credentials{})
+}
+
+// PrepareFrom is Prepare with the caller's storage credentials: with backup_info, the data directory is
+// restored from the backup chain before the server first starts (a user given at create is still created;
+// root is not enabled from a restore, as Trove).
+func (a *Agent) PrepareFrom(ctx context.Context, args guestapi.PrepareArgs, creds backupstore.Credentials) error {
 	a.mu.Lock()
 	if a.preparing {
 		a.mu.Unlock()
@@ -162,10 +172,10 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 		return nil
 	}
 	log := a.d.Log.WithField("op", "prepare")
-	if args.BackupInfo != nil || args.Snapshot != nil {
-		// restoring needs the backup containers of a Trove image; refusing beats an empty "restored" instance
+	if args.Snapshot != nil {
+		// a replication snapshot needs replication, which this guest does not do yet
 		a.heartbeat(ctx, datastore.FailedToSpawn)
-		return errors.New("prepare: restoring from a backup or replication snapshot is not supported by this guest")
+		return errors.New("prepare: restoring from a replication snapshot is not supported by this guest")
 	}
 	b, err := json.Marshal(args)
 	if err == nil {
@@ -181,8 +191,19 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 			log.WithError(err).Error("prepare: writing the configuration overrides failed")
 		}
 	}
+	if err := a.saveFlavor(args.ConfigContents); err != nil { // before the server's first start
+		log.WithError(err).Error("prepare: the flavor settings of config_contents are not usable; base settings used")
+	}
 	a.lifecycle.Lock()
-	err = a.mgr.Prepare(ctx, datastore.PrepareSpec{MemoryMB: args.MemoryMB})
+	if args.BackupInfo != nil {
+		if creds.StorageURL == "" {
+			creds.StorageURL, _ = args.BackupInfo["swift_url"].(string)
+		}
+		err = a.restore(ctx, args.BackupInfo, creds)
+	}
+	if err == nil {
+		err = a.mgr.Prepare(ctx, datastore.PrepareSpec{MemoryMB: args.MemoryMB})
+	}
 	if err == nil {
 		a.serverStarted()
 	}
@@ -196,7 +217,7 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 	// naming it (prepareFailed) instead of an instance going ACTIVE without it
 	var failure Failure
 	createEach(ctx, a.mgr, args.Databases, args.Users, &failure)
-	if args.RootPassword != nil && *args.RootPassword != "" {
+	if args.RootPassword != nil && *args.RootPassword != "" && args.BackupInfo == nil {
 		_, err := a.mgr.EnableRoot(ctx, *args.RootPassword)
 		failure.add(err, "root not enabled")
 	}

@@ -40,6 +40,10 @@ type Handlers struct {
 	Log      *logrus.Entry
 	// Keys rotates the instance RPC key (rotate_rpc_key); nil refuses rotations.
 	Keys Rotator
+	// Backups reports create_backup's progress (conductorapi.Client); TenantID names the project's directory
+	// in a directory store.
+	Backups  BackupReporter
+	TenantID string
 
 	orders map[string]rpc.Ordering // filled by Register, before the server starts
 }
@@ -63,8 +67,8 @@ func (h *Handlers) Register(srv *rpc.Server) {
 		h.registerListAccess, h.registerGrantAccess, h.registerRevokeAccess,
 		h.registerEnableRoot, h.registerEnableRootWithPassword, h.registerDisableRoot, h.registerIsRootEnabled,
 		h.registerRPCPing, h.registerPreUpgrade, h.registerUpgrade, h.registerPostUpgrade,
-		h.registerRotateRPCKey,
-		h.registerUpdateOverrides, h.registerApplyOverrides, h.registerResetConfiguration,
+		h.registerRotateRPCKey, h.registerCreateBackup,
+		h.registerUpdateOverrides, h.registerApplyOverrides, h.registerResetConfiguration, h.registerStartDBWithConfChanges,
 	} {
 		r(srv)
 	}

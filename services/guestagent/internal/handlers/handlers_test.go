@@ -61,7 +61,8 @@ func TestOrder(t *testing.T) {
 		guestapi.MethodEnableRoot: rpc.Write, guestapi.MethodEnableRootWithPassword: rpc.Write, guestapi.MethodDisableRoot: rpc.Write,
 		guestapi.MethodUpgrade: rpc.Write, guestapi.MethodPostUpgrade: rpc.Write, guestapi.MethodRotateRPCKey: rpc.Write,
 		guestapi.MethodUpdateOverrides: rpc.Write, guestapi.MethodApplyOverrides: rpc.Write,
-		guestapi.MethodResetConfiguration: rpc.Write,
+		guestapi.MethodResetConfiguration: rpc.Write, guestapi.MethodStartDBWithConfChanges: rpc.Write,
+		guestapi.MethodCreateBackup: rpc.Write,
 	}
 	for m, o := range h.orders {
 		if w, ok := want[m]; !ok || w != o {
@@ -73,7 +74,7 @@ func TestOrder(t *testing.T) {
 			t.Errorf("Order(%s) = %s, want %s", m, got, o)
 		}
 	}
-	for _, m := range []string{guestapi.MethodCreateBackup, guestapi.MethodStartDBWithConfChanges, "no_such_method"} {
+	for _, m := range []string{"no_such_method"} {
 		if got := h.Order(m); got != rpc.Write {
 			t.Errorf("unknown method %s is %s, want write", m, got)
 		}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 
+	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/rpc"
 )
@@ -16,7 +17,8 @@ import (
 // and get_filesystem_stats still answer meanwhile.
 func (h *Handlers) registerPrepare(srv *rpc.Server) {
 	handle(h, srv, spec{name: guestapi.MethodPrepare, order: rpc.Write, notify: true},
-		func(ctx context.Context, _ rpc.Context, a guestapi.PrepareArgs) (void, error) {
-			return void{}, h.Agent.Prepare(context.WithoutCancel(ctx), a)
+		func(ctx context.Context, rc rpc.Context, a guestapi.PrepareArgs) (void, error) {
+			// a restore reads the backup as the caller (Swift: the user's token)
+			return void{}, h.Agent.PrepareFrom(context.WithoutCancel(ctx), a, backupstore.Credentials{Token: rc.AuthToken})
 		})
 }

@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/trove-go/trove/pkg/backupstore"
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/services/guestagent/internal/datastore"
+)
+
+// Storage opens the backup store a backup names: its storage driver ("" = the configured one), its container
+// (Swift; "" = the configured one), with the caller's credentials (Swift: the user's token and storage URL).
+type Storage func(driver, container string, creds backupstore.Credentials) (backupstore.Store, error)
+
+// backupRunning is <state>/backup.running: the id of the backup this guest is making, so one interrupted by an
+// agent restart is reported FAILED instead of staying BUILDING.
+const backupRunning = "backup.running"
+
+// BackupObjectName is where a backup goes in its store: <id>.<format>.gz, under the project's directory for the
+// directory driver (the local driver mounts only that directory into the guest).
+func BackupObjectName(driver, tenantID, id, format string) string {
+	name := id + "." + format + ".gz"
+	if driver == backupstore.DriverDirectory && tenantID != "" {
+		return tenantID + "/" + name
+	}
+	return name
+}
+
+// CreateBackup streams the datastore's backup, gzip-compressed, into the store: nothing of it is kept on
+// disk. It runs beside SQL operations (Shared) and refuses while one is already running.
+func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, tenantID string, creds backupstore.Credentials) (backupstore.Object, error) {
+	var obj backupstore.Object
+	if a.d.Storage == nil {
+		return obj, datastore.Errorf(datastore.KindBackupCreation, "this guest has no backup storage configured")
+	}
+	if a.exists(backupRunning) {
+		if b, _ := os.ReadFile(a.path(backupRunning)); strings.TrimSpace(string(b)) != info.ID {
+			return obj, datastore.Errorf(datastore.KindBackupCreation, "backup %s is already running on this instance", strings.TrimSpace(string(b)))
+		}
+	}
+	if err := os.WriteFile(a.path(backupRunning), []byte(info.ID), 0o600); err != nil {
+		return obj, err
+	}
+	defer func() { _ = a.remove(backupRunning) }()
+	container := ""
+	if info.SwiftContainer != nil {
+		container = *info.SwiftContainer
+	}
+	store, err := a.d.Storage(info.StorageDriver, container, creds)
+	if err != nil {
+		return obj, datastore.Errorf(datastore.KindBackupCreation, "backup storage %s: %v", info.StorageDriver, err)
+	}
+	var parent *datastore.BackupRef
+	if info.Parent != nil {
+		parent = &datastore.BackupRef{ID: info.Parent.ID}
+	}
+	start := time.Now()
+	err = a.Shared(func(m datastore.Manager) error {
+		name := BackupObjectName(info.StorageDriver, tenantID, info.ID, m.BackupFormat())
+		pr, pw := io.Pipe()
+		made := make(chan error, 1)
+		go func() {
+			gz, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+			err := m.Backup(ctx, gz, info.ID, parent)
+			if err == nil {
+				err = gz.Close()
+			}
+			_ = pw.CloseWithError(err)
+			made <- err
+		}()
+		var perr error
+		obj, perr = store.Put(ctx, name, pr)
+		_ = pr.CloseWithError(errors.New("the store stopped reading")) // unblocks the backup when Put failed early
+		if berr := <-made; berr != nil {
+			return berr // the tool's own error says more than the store's "reader failed"
+		}
+		return perr
+	})
+	if err != nil {
+		return obj, err
+	}
+	a.d.Log.WithField("backup_id", info.ID).WithField("bytes", obj.Size).WithField("seconds", time.Since(start).Seconds()).
+		WithField("location", obj.Location).Info("backup stored")
+	return obj, nil
+}
+
+// InterruptedBackup is the id of a backup an earlier run of this agent did not finish ("" when none); the
+// record is removed.
+func (a *Agent) InterruptedBackup() string {
+	b, err := os.ReadFile(a.path(backupRunning))
+	if err != nil {
+		return ""
+	}
+	_ = a.remove(backupRunning)
+	return strings.TrimSpace(string(b))
+}
+
+// restore rebuilds the data directory from prepare's backup_info before the server's first start: each backup
+// of the chain is read from the store, its MD5 checked against the catalog's checksum, and gunzipped.
+func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupstore.Credentials) error {
+	info, err := guestapi.ParseRestoreInfo(raw)
+	if err != nil {
+		return datastore.Errorf(datastore.KindBackupIntegrity, "%v", err)
+	}
+	if a.d.Storage == nil {
+		return datastore.Errorf(datastore.KindBackupIntegrity, "this guest has no backup storage configured")
+	}
+	store, err := a.d.Storage(info.StorageDriver, "", creds)
+	if err != nil {
+		return datastore.Errorf(datastore.KindBackupIntegrity, "backup storage %s: %v", info.StorageDriver, err)
+	}
+	chain := make([]datastore.BackupRef, len(info.Chain))
+	for i, l := range info.Chain {
+		chain[i] = datastore.BackupRef{ID: l.ID}
+	}
+	open := func(ctx context.Context, i int) (io.ReadCloser, error) {
+		l := info.Chain[i]
+		rc, err := store.Open(ctx, l.Location)
+		if err != nil {
+			return nil, datastore.Errorf(datastore.KindBackupIntegrity, "backup %s at %s cannot be read: %v", l.ID, l.Location, err)
+		}
+		v := &verifying{src: rc, h: md5.New(), id: l.ID, want: l.Checksum}
+		gz, err := gzip.NewReader(v)
+		if err != nil {
+			rc.Close()
+			return nil, v.fail(fmt.Errorf("not a gzip stream: %w", err))
+		}
+		return &gunzipped{gz: gz, v: v}, nil
+	}
+	start := time.Now()
+	if err := a.mgr.Restore(ctx, chain, open); err != nil {
+		return err
+	}
+	a.d.Log.WithField("backup_id", info.ID).WithField("chain", len(chain)).WithField("seconds", time.Since(start).Seconds()).
+		Info("restored from backup")
+	return nil
+}
+
+// verifying hashes what it reads and, at the end of the object, compares the MD5 with the recorded checksum.
+type verifying struct {
+	src  io.ReadCloser
+	h    hash.Hash
+	id   string
+	want string
+}
+
+func (v *verifying) Read(p []byte) (int, error) {
+	n, err := v.src.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		if got := hex.EncodeToString(v.h.Sum(nil)); v.want != "" && !strings.EqualFold(got, v.want) {
+			return n, datastore.Errorf(datastore.KindBackupIntegrity, "backup %s is corrupt: its checksum is %s, the catalog recorded %s", v.id, got, v.want)
+		}
+	}
+	return n, err
+}
+
+func (v *verifying) fail(err error) error {
+	return datastore.Errorf(datastore.KindBackupIntegrity, "backup %s is corrupt: %v", v.id, err)
+}
+
+// gunzipped is a backup's native stream: at the end of the gzip data the rest of the object is read too, so
+// the checksum covers every byte.
+type gunzipped struct {
+	gz *gzip.Reader
+	v  *verifying
+}
+
+func (g *gunzipped) Read(p []byte) (int, error) {
+	n, err := g.gz.Read(p)
+	if err == io.EOF {
+		if _, derr := io.Copy(io.Discard, g.v); derr != nil {
+			return n, derr
+		}
+	} else if err != nil && !isKind(err, datastore.KindBackupIntegrity) {
+		err = g.v.fail(err)
+	}
+	return n, err
+}
+
+func (g *gunzipped) Close() error { return g.v.src.Close() }
+
+func isKind(err error, kind string) bool { return datastore.KindOf(err) == kind }
