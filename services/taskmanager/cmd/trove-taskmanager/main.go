@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/trove-go/trove/pkg/backupstore"
 	"os"
 	"time"
 
@@ -90,6 +91,17 @@ func run() error {
 		}
 	}
 	deps := flows.Deps{Catalog: d.Catalog, Compute: driver, Transport: d.Transport, Config: flowCfg, Log: log}
+	if storeCfg, err := backupstore.FromConfig(f); err != nil {
+		log.WithError(err).Error("backup storage options are not usable: deleted backups keep their objects (DELETE_FAILED) until they are fixed")
+	} else {
+		deps.Storage = func(driver string, creds backupstore.Credentials) (backupstore.Store, error) {
+			c := storeCfg
+			if driver != "" {
+				c.Driver = driver
+			}
+			return backupstore.New(c, creds)
+		}
+	}
 	if accounts != nil {
 		deps.Broker = accounts
 		if err := accounts.Admin.Check(ctx); err != nil {

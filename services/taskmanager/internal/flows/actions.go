@@ -312,6 +312,9 @@ func (m *Manager) Resume(ctx context.Context) error {
 			m.Go(inst.ID, "resume update_overrides", func(ctx context.Context) error { return m.UpdateOverrides(ctx, rc, inst.ID) })
 		}
 	}
+	if err := m.resumeBackups(ctx); err != nil {
+		return err
+	}
 	return m.FinishRotations(ctx)
 }
 

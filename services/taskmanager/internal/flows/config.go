@@ -35,23 +35,36 @@ type Config struct {
 	// tried before the flow records the failure; RetryDelay the pause between tries.
 	RetryBudget int
 	RetryDelay  time.Duration
+
+	// Backups: HeartbeatExpiry is [DEFAULT] agent_heartbeat_expiry (a running backup whose guest is silent
+	// longer fails); BackupPollInterval (ours, [taskmanager] backup_poll_interval) how often a running backup is
+	// checked; Region ([DEFAULT] os_region_name) and SwiftEndpointType ([DEFAULT] swift_endpoint_type) pick
+	// the project's object-store endpoint from the caller's catalog.
+	HeartbeatExpiry    time.Duration
+	BackupPollInterval time.Duration
+	Region             string
+	SwiftEndpointType  string
 }
 
 // ConfigFrom reads the flow options with Trove's defaults.
 func ConfigFrom(f *config.File) Config {
 	return Config{
-		UsageTimeout:      f.Seconds("DEFAULT", "usage_timeout", 1800),
-		UsageSleepTime:    f.Seconds("DEFAULT", "usage_sleep_time", 5),
-		AgentCallLow:      f.Seconds("DEFAULT", "agent_call_low_timeout", 15),
-		AgentCallHigh:     f.Seconds("DEFAULT", "agent_call_high_timeout", 180),
-		VolumeTimeout:     f.Seconds("DEFAULT", "volume_time_out", 60),
-		GuestConfigFile:   f.String("DEFAULT", "guest_config", "/etc/trove/trove-guestagent.conf"),
-		InstRPCKeyEncrKey: f.String("DEFAULT", "inst_rpc_key_encr_key", "emYjgHFqfXNB1NGehAFIUeoyw4V4XwWHEaKP"),
-		EnableSecureRPC:   f.Bool("DEFAULT", "enable_secure_rpc_messaging", true),
-		Envelope:          f.String("DEFAULT", "instance_rpc_envelope", "aead"),
-		RotationOverlap:   f.Seconds("DEFAULT", "rpc_key_rotation_overlap", DefaultRotationOverlap.Seconds()),
-		RetryBudget:       f.Int("taskmanager", "retry_budget", 5),
-		RetryDelay:        f.Seconds("taskmanager", "retry_delay", 2),
+		UsageTimeout:       f.Seconds("DEFAULT", "usage_timeout", 1800),
+		UsageSleepTime:     f.Seconds("DEFAULT", "usage_sleep_time", 5),
+		AgentCallLow:       f.Seconds("DEFAULT", "agent_call_low_timeout", 15),
+		AgentCallHigh:      f.Seconds("DEFAULT", "agent_call_high_timeout", 180),
+		VolumeTimeout:      f.Seconds("DEFAULT", "volume_time_out", 60),
+		GuestConfigFile:    f.String("DEFAULT", "guest_config", "/etc/trove/trove-guestagent.conf"),
+		InstRPCKeyEncrKey:  f.String("DEFAULT", "inst_rpc_key_encr_key", "emYjgHFqfXNB1NGehAFIUeoyw4V4XwWHEaKP"),
+		EnableSecureRPC:    f.Bool("DEFAULT", "enable_secure_rpc_messaging", true),
+		Envelope:           f.String("DEFAULT", "instance_rpc_envelope", "aead"),
+		RotationOverlap:    f.Seconds("DEFAULT", "rpc_key_rotation_overlap", DefaultRotationOverlap.Seconds()),
+		RetryBudget:        f.Int("taskmanager", "retry_budget", 5),
+		RetryDelay:         f.Seconds("taskmanager", "retry_delay", 2),
+		HeartbeatExpiry:    f.Seconds("DEFAULT", "agent_heartbeat_expiry", 90),
+		BackupPollInterval: f.Seconds("taskmanager", "backup_poll_interval", 2),
+		Region:             f.String("DEFAULT", "os_region_name", ""),
+		SwiftEndpointType:  f.String("DEFAULT", "swift_endpoint_type", "publicURL"),
 	}
 }
 

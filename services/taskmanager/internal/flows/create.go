@@ -69,6 +69,9 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 
 	// 3. Prepare.
 	args, err := m.prepareArgs(ctx, inst, a)
+	if err == nil && a.BackupID != nil && *a.BackupID != "" {
+		args.BackupInfo, err = m.restoreInfo(ctx, rc, *a.BackupID)
+	}
 	if err != nil {
 		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error preparing the guest's arguments.", err)
 	}

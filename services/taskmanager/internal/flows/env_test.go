@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"fmt"
+	"github.com/trove-go/trove/pkg/backupstore"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -38,6 +39,7 @@ type env struct {
 	m              *Manager
 	exchange       string
 	conductorTopic string
+	backupDir      string                   // the directory store's root
 	version        catalog.DatastoreVersion // mariadb 10.11, the default
 	pgVersion      catalog.DatastoreVersion // postgresql 15
 	newVersion     catalog.DatastoreVersion // mariadb 10.11.99 (image mariadb-local-2, the same binaries), upgrades
@@ -121,8 +123,11 @@ func newEnv(t testing.TB, o envOpts) *env {
 		Images: map[string]string{"mariadb-local": "/usr/sbin", "mariadb-local-2": "/usr/sbin", "postgresql-15-local": "/usr/lib/postgresql/15/bin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
 
 	guestConf := filepath.Join(e.dir, "trove-guestagent.conf")
-	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n",
-		testenv.TransportURL(t), e.exchange, e.conductorTopic)
+	// Backups go to a directory store (the local driver's default), one directory per project.
+	e.backupDir = filepath.Join(e.dir, "backups")
+	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n"+
+		"storage_strategy = directory\n[backup_directory]\nroot = %s\n",
+		testenv.TransportURL(t), e.exchange, e.conductorTopic, e.backupDir)
 	if err := os.WriteFile(guestConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +140,9 @@ func newEnv(t testing.TB, o envOpts) *env {
 		VolumeTimeout: 60 * time.Second, GuestConfigFile: guestConf, InstRPCKeyEncrKey: testWrapKey,
 		RetryBudget: 2, RetryDelay: 100 * time.Millisecond,
 	}})
+	e.m.Storage = func(driver string, creds backupstore.Credentials) (backupstore.Store, error) {
+		return backupstore.New(backupstore.Config{Driver: driver, Directory: backupstore.DirectoryConfig{Root: e.backupDir}}, creds)
+	}
 	if o.broker {
 		api, user, pass := testenv.RabbitManagement(t)
 		admin, err := guestbroker.NewAdmin(guestbroker.Config{ManagementURL: api, ManagementUser: user, ManagementPassword: pass, ManagementTimeout: 10 * time.Second})

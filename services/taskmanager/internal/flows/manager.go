@@ -26,6 +26,8 @@ type Deps struct {
 	Log       logrus.FieldLogger
 	// TimeNow is the clock deadlines are computed with (tests move it); nil means time.Now.
 	TimeNow func() time.Time
+	// Storage opens backup stores (delete_backup); nil: backup objects are not deleted (DELETE_FAILED).
+	Storage Storage
 	// Broker gives each guest its own broker account ([guest_broker] per_guest_accounts); nil: guests get
 	// guest_config's account unchanged (Trove's shared account).
 	Broker GuestAccounts
@@ -64,6 +66,12 @@ func New(d Deps) *Manager {
 	if d.Config.RotationOverlap <= 0 {
 		d.Config.RotationOverlap = DefaultRotationOverlap
 	}
+	if d.Config.HeartbeatExpiry <= 0 {
+		d.Config.HeartbeatExpiry = 90 * time.Second
+	}
+	if d.Config.BackupPollInterval <= 0 {
+		d.Config.BackupPollInterval = 2 * time.Second
+	}
 	if d.Config.RetryBudget <= 0 {
 		d.Config.RetryBudget = 1
 	}
@@ -95,6 +103,7 @@ func (m *Manager) Register(srv *rpc.Server) {
 	})
 	m.registerSecureRPC(srv)
 	m.registerConfiguration(srv)
+	m.registerBackups(srv)
 }
 
 // Go runs a flow for an instance in the background, after the flows already running or queued for it. A
