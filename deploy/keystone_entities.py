@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """Create the Keystone entities Trove needs — only what is missing (list first, then create).
 
-usage: keystone_entities.py {test|catalog}...
+usage: keystone_entities.py {test|catalog|swift}...
   test     projects service, demo, demo2; users trove (admin on service), demo (member on demo),
            demo2 (member on demo2), demoreader (reader on demo)
   catalog  service `trove` of type `database` and its public/internal/admin endpoints (TROVE_ENDPOINT_URL)
+  swift    user swift (admin on project service, KS_SWIFT_PASSWORD), service `swift` of type `object-store` and
+           its endpoints (SWIFT_ENDPOINT_URL) — for deploy/swift.sh
 
 Input from the environment (never argv, so no password shows in ps): KS_URL, KS_ADMIN_PASSWORD,
-KS_SERVICE_PASSWORD, KS_DEMO_PASSWORD, TROVE_ENDPOINT_URL, KS_REGION (default RegionOne).
+KS_SERVICE_PASSWORD, KS_DEMO_PASSWORD, TROVE_ENDPOINT_URL, KS_SWIFT_PASSWORD, SWIFT_ENDPOINT_URL, KS_REGION (default RegionOne).
 Prints one line per change; prints nothing when everything already exists. Never prints a password.
 """
 import os
@@ -100,16 +102,41 @@ def ensure_test_entities(ks, url):
 
 
 def ensure_catalog(ks):
-    endpoint_url = os.environ["TROVE_ENDPOINT_URL"]
+    ensure_service(ks, "trove", "database", "Trove (Go) Database Service", os.environ["TROVE_ENDPOINT_URL"])
+
+
+def ensure_swift(ks, url):
+    """User swift (admin on project service) for the proxy's authtoken and s3token, and the object-store service."""
+    pw = os.environ["KS_SWIFT_PASSWORD"]
+    project = create_once(lambda: one(ks.projects.list(name="service", domain=DOMAIN)),
+                          lambda: ks.projects.create(name="service", domain=DOMAIN,
+                                                     description="created by trove-go deploy"),
+                          "project service")
+    for name in ("admin", "member"):
+        create_once(lambda name=name: one(ks.roles.list(name=name)),
+                    lambda name=name: ks.roles.create(name=name), "role %s" % name)
+    admin = one(retry(ks.roles.list, name="admin"))
+    user = create_once(lambda: one(ks.users.list(name="swift", domain=DOMAIN)),
+                       lambda: ks.users.create(name="swift", domain=DOMAIN, password=pw, default_project=project),
+                       "user swift")
+    if not retry(ks.role_assignments.list, user=user, project=project, role=admin):
+        retry(ks.roles.grant, admin, user=user, project=project)
+        print("granted role admin on project service to user swift")
+    if not password_works(url, "swift", pw, "service"):
+        retry(ks.users.update, user, password=pw)
+        print("reset the password of user swift to the persisted one")
+    ensure_service(ks, "swift", "object-store", "Swift object storage (backups)", os.environ["SWIFT_ENDPOINT_URL"])
+
+
+def ensure_service(ks, name, type_, description, endpoint_url):
     region = os.environ.get("KS_REGION", "RegionOne")
-    services = list(retry(ks.services.list, type="database"))
+    services = list(retry(ks.services.list, type=type_))
     if len(services) > 1:
-        print("warning: %d services of type database exist; using %s" % (len(services), services[0].id),
+        print("warning: %d services of type %s exist; using %s" % (len(services), type_, services[0].id),
               file=sys.stderr)
-    service = create_once(lambda: one(ks.services.list(type="database")),
-                          lambda: ks.services.create(name="trove", type="database",
-                                                     description="Trove (Go) Database Service"),
-                          "service trove (type database)")
+    service = create_once(lambda: one(ks.services.list(type=type_)),
+                          lambda: ks.services.create(name=name, type=type_, description=description),
+                          "service %s (type %s)" % (name, type_))
     for interface in ("public", "internal", "admin"):
         endpoint = create_once(
             lambda interface=interface: one(ks.endpoints.list(service=service, interface=interface,
@@ -123,7 +150,7 @@ def ensure_catalog(ks):
 
 
 def main():
-    if len(sys.argv) < 2 or any(a not in ("test", "catalog") for a in sys.argv[1:]):
+    if len(sys.argv) < 2 or any(a not in ("test", "catalog", "swift") for a in sys.argv[1:]):
         print(__doc__, file=sys.stderr)
         return 2
     url = os.environ["KS_URL"]
@@ -134,6 +161,8 @@ def main():
         ensure_test_entities(ks, url)
     if "catalog" in sys.argv[1:]:
         ensure_catalog(ks)
+    if "swift" in sys.argv[1:]:
+        ensure_swift(ks, url)
     return 0
 
 

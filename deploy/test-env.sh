@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test environment: installs what is missing, starts MariaDB, RabbitMQ and Keystone (reusing what runs),
+# The test environment: installs what is missing, starts MariaDB, RabbitMQ, Keystone and Swift (reusing what runs),
 # creates the test identities and the MariaDB account trove_test, and writes $REPO/.test.env (KEY='value' lines,
 # sourced by `make test`, read by pkg/testenv). Re-running is fast and changes nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,6 +16,9 @@ KEYSTONE_MODE=${KEYSTONE_MODE:-$(cat "$STATE_DIR/keystone_mode" 2>/dev/null || e
 	bash "$DEPLOY_DIR/keystone.sh" install
 bash "$DEPLOY_DIR/keystone.sh" start
 bash "$DEPLOY_DIR/keystone.sh" entities
+# Swift (with s3api) for pkg/backupstore: registers itself in the Keystone above.
+bash "$DEPLOY_DIR/swift.sh" install
+bash "$DEPLOY_DIR/swift.sh" start
 step "datastore servers, clients and test tools"
 # The guest tests run real MariaDB/PostgreSQL servers; the rpc interop test runs Python oslo.messaging peers.
 install_datastore_tools python3-oslo.messaging python3-cryptography python3-trove sudo
@@ -49,6 +52,8 @@ TROVE_TEST_KEYSTONE_ADMIN_PASSWORD='$(secret keystone_admin_password)'
 TROVE_TEST_SERVICE_PASSWORD='$(secret keystone_service_password)'
 TROVE_TEST_DEMO_PASSWORD='$(secret keystone_demo_password)'
 TROVE_TEST_RABBIT_MANAGEMENT_URL='http://trove-broker-admin:$(secret rabbit_admin_password)@127.0.0.1:15672'
+TROVE_TEST_SWIFT_URL='http://127.0.0.1:8080'
+TROVE_TEST_S3_ENDPOINT='http://127.0.0.1:8080'
 EOF
 	log "wrote $ENV_FILE"
 else
@@ -57,5 +62,5 @@ fi
 step_done
 
 ms=$(($(now_ms) - T0))
-printf '==> test environment ready in %d.%03ds: MariaDB 127.0.0.1:3306, RabbitMQ 127.0.0.1:5672, Keystone http://127.0.0.1:5000/v3\n' \
+printf '==> test environment ready in %d.%03ds: MariaDB 127.0.0.1:3306, RabbitMQ 127.0.0.1:5672, Keystone http://127.0.0.1:5000/v3, Swift http://127.0.0.1:8080\n' \
 	$((ms / 1000)) $((ms % 1000)) >&2
