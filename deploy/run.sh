@@ -56,7 +56,7 @@ if ! id trove >/dev/null 2>&1; then
 	log "created system user trove"
 fi
 install -d -m 0750 -o root -g trove "$ETC"
-install -d -m 0750 -o trove -g trove "$LOG_DIR" "$DATA_DIR" "$DATA_DIR/local"
+install -d -m 0750 -o trove -g trove "$LOG_DIR" "$DATA_DIR" "$DATA_DIR/local" "$DATA_DIR/backups"
 install -d -m 0755 -o trove -g trove "$PID_DIR"
 install -d -m 0755 "$LIB_DIR"
 for b in "${BINARIES[@]}"; do
