@@ -16,6 +16,10 @@ type BackupReporter interface {
 	UpdateBackup(ctx context.Context, rc rpc.Context, a conductorapi.UpdateBackupArgs) error
 }
 
+// classBackupCreate is Trove's notification class of a backup: a failure is reported as the instance's fault
+// (why the backup FAILED: the tool's or the store's own words).
+const classBackupCreate = "trove.common.notification.DBaaSBackupCreate"
+
 // create_backup — cast. Payload logged (backup_info holds no secret; the user's token travels in the context,
 // which is never logged). Progress goes to the conductor: BUILDING, then COMPLETED with size, checksum and
 // location, or FAILED. Not resumed: a backup interrupted by an agent restart is reported FAILED at start
@@ -23,7 +27,7 @@ type BackupReporter interface {
 // Write: applied alone in sending order, so a later message sees the backup finished; rpc_ping and
 // get_filesystem_stats still answer meanwhile.
 func (h *Handlers) registerCreateBackup(srv *rpc.Server) {
-	handle(h, srv, spec{name: guestapi.MethodCreateBackup, order: rpc.Write, logArgs: true, notify: true},
+	handle(h, srv, spec{name: guestapi.MethodCreateBackup, order: rpc.Write, logArgs: true, notify: true, fault: classBackupCreate},
 		func(ctx context.Context, rc rpc.Context, a guestapi.CreateBackupArgs) (void, error) {
 			ctx = context.WithoutCancel(ctx)
 			info := a.BackupInfo

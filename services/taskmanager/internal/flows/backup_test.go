@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,125 @@ func TestBackupRestoreWithRealGuest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startBackup makes the row and casts create_backup without waiting.
+func startBackup(t *testing.T, e *env, inst catalog.Instance) catalog.Backup {
+	t.Helper()
+	ctx := context.Background()
+	b, err := e.db.CreateBackup(ctx, catalog.Backup{Name: "b", TenantID: inst.TenantID, InstanceID: inst.ID,
+		DatastoreVersionID: inst.DatastoreVersionID, StorageDriver: backupstore.DriverDirectory, BackupType: guestapi.BackupFull}, catalog.TroveDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := guestapi.BackupInfo{ID: b.ID, InstanceID: inst.ID, BackupType: guestapi.BackupFull, Datastore: "mariadb",
+		DatastoreVersion: "10.11", StorageDriver: backupstore.DriverDirectory}
+	if err := e.m.CreateBackup(ctx, rc, taskapi.CreateBackupArgs{BackupInfo: info, InstanceID: inst.ID}); err != nil {
+		t.Fatalf("create_backup: %v", err)
+	}
+	return b
+}
+
+func (e *env) backupState(id string) string {
+	e.t.Helper()
+	b, err := e.db.GetBackup(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b.State
+}
+
+// Faults: a guest killed during a backup → the backup FAILED (reported by the restarted agent) and the instance
+// serves again, with no object left under the backup's name; an unusable store → FAILED, and the instance's
+// fault says why; a guest that stays silent → FAILED by the taskmanager's watch.
+func TestBackupFaultsWithRealGuest(t *testing.T) {
+	e := newGuestEnv(t)
+	ctx := context.Background()
+	src := e.instance("src-faults", catalog.EnvelopeAEAD)
+	defer e.dumpGuestLog(src.ID)
+	if err := e.m.CreateInstance(ctx, rc, createArgs(src, "mariadb-local")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	src = e.get(src.ID)
+	srv, err := e.drv.GetServer(ctx, src.ComputeInstanceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(stmt string) string { return appSQL(t, "mariadb", srv.Addresses[0].Addr, 3306, stmt) }
+	q("CREATE TABLE t (n INT)")
+	q("INSERT INTO t (n) SELECT seq FROM seq_1_to_200000")
+
+	// 1. The guest agent is killed while the backup runs.
+	b := startBackup(t, e, src)
+	waitFor(t, "backup BUILDING", func() bool { return e.backupState(b.ID) == status.BackupBuilding })
+	pidFile := fmt.Sprintf("%s/instances/%s/guest.pid", e.stateDir, src.ID)
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(data), &pid)
+	if err := exec.Command("kill", "-9", fmt.Sprint(pid)).Run(); err != nil {
+		t.Fatalf("killing the guest agent %d: %v", pid, err)
+	}
+	if st := e.backupState(b.ID); st == status.BackupCompleted {
+		t.Fatal("the backup finished before the guest was killed: make the dataset larger")
+	}
+	if err := e.drv.RebootServer(ctx, src.ComputeInstanceID); err != nil {
+		t.Fatalf("restarting the guest: %v", err)
+	}
+	waitFor(t, "interrupted backup FAILED", func() bool { return e.backupState(b.ID) == status.BackupFailed })
+	waitFor(t, "instance serving again", func() bool { st := e.guestStatus(src.ID); return st == "healthy" || st == "running" })
+	if got := q("SELECT COUNT(*) FROM t"); got != "200000" {
+		t.Fatalf("rows after the interrupted backup: %s", got)
+	}
+	if left, _ := filepathGlob(e.backupDir, b.ID); len(left) > 0 {
+		t.Fatalf("objects of the interrupted backup left: %v", left)
+	}
+
+	// 2. The store is unusable: the project's directory is a file.
+	tenantDir := e.backupDir + "/" + src.TenantID
+	if err := os.RemoveAll(tenantDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(e.backupDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tenantDir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b = startBackup(t, e, src)
+	waitFor(t, "backup to a broken store FAILED", func() bool { return e.backupState(b.ID) == status.BackupFailed })
+	waitFor(t, "fault naming the store", func() bool {
+		f := e.fault(src.ID)
+		return strings.Contains(f, tenantDir) || strings.Contains(f, "not a directory")
+	})
+	if err := os.Remove(tenantDir); err != nil {
+		t.Fatal(err)
+	}
+
+	// 3. A guest that stays silent: the watch fails the backup once heartbeats are older than the expiry.
+	if err := e.drv.DeleteServer(ctx, src.ComputeInstanceID); err != nil { // no guest at all any more
+		t.Fatal(err)
+	}
+	stale, err := e.db.CreateBackup(ctx, catalog.Backup{Name: "b", TenantID: src.TenantID, InstanceID: src.ID, State: status.BackupBuilding,
+		DatastoreVersionID: src.DatastoreVersionID, StorageDriver: backupstore.DriverDirectory}, catalog.TroveDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(5 * time.Minute)
+	if err := e.m.resumeBackups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "silent guest's backup FAILED", func() bool { return e.backupState(stale.ID) == status.BackupFailed })
+}
+
+// filepathGlob lists the files under root whose name contains id (any directory depth of one).
+func filepathGlob(root, id string) ([]string, error) {
+	a, err := filepath.Glob(filepath.Join(root, "*", "*"+id+"*"))
+	if err != nil {
+		return nil, err
+	}
+	b, err := filepath.Glob(filepath.Join(root, "*"+id+"*"))
+	return append(a, b...), err
 }

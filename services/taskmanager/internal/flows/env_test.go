@@ -119,6 +119,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(stateDir) })
+	e.stateDir = stateDir
 	e.drv = local.New(local.Config{StateDir: stateDir, AddressPool: pool, GuestAgentBinary: bin,
 		Images: map[string]string{"mariadb-local": "/usr/sbin", "mariadb-local-2": "/usr/sbin", "postgresql-15-local": "/usr/lib/postgresql/15/bin"}, Flavors: local.DefaultFlavors, StopTimeout: 5 * time.Second}, log)
 
