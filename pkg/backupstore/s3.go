@@ -154,6 +154,10 @@ func (s *s3Store) Put(ctx context.Context, name string, r io.Reader) (Object, er
 	info, err := s.client.PutObject(ctx, s.cfg.Bucket, name, body, -1, minio.PutObjectOptions{
 		PartSize:    uint64(s.cfg.PartSize),
 		ContentType: "application/octet-stream",
+		// Swift's s3api refuses aws-chunked (streaming SigV4) bodies: parts go as UNSIGNED-PAYLOAD with a
+		// Content-MD5 the server checks (the part is in memory anyway).
+		DisableContentSha256: true,
+		SendContentMd5:       true,
 	})
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {

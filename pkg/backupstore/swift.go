@@ -122,12 +122,10 @@ func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) (obj Obj
 		}
 	}()
 	for i := 0; ; i++ {
-		if i > 0 {
-			if _, perr := in.Peek(1); perr == io.EOF {
-				break
-			} else if perr != nil {
-				return Object{}, fmt.Errorf("backupstore: reading %s: %w", name, perr)
-			}
+		if _, perr := in.Peek(1); perr == io.EOF {
+			break
+		} else if perr != nil {
+			return Object{}, fmt.Errorf("backupstore: reading %s: %w", name, perr)
 		}
 		if i == maxSwiftSegments {
 			return Object{}, fmt.Errorf("backupstore: %s is larger than %d segments of %d bytes: raise [DEFAULT] backup_segment_max_size", name, maxSwiftSegments, s.cfg.SegmentSize)
@@ -138,10 +136,8 @@ func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) (obj Obj
 		res := objects.Create(ctx, s.client, s.segments, segName, objects.CreateOpts{
 			Content: body, NoETag: true, ContentType: "application/octet-stream",
 		})
-		if seg.n > 0 || res.Err != nil {
-			// Record it before checking: a segment stored with a wrong ETag is removed too.
-			manifest = append(manifest, sloSegment{Path: "/" + s.segments + "/" + segName, ETag: seg.sum(), SizeBytes: seg.n})
-		}
+		// Recorded before checking: a segment stored with a wrong ETag is removed too.
+		manifest = append(manifest, sloSegment{Path: "/" + s.segments + "/" + segName, ETag: seg.sum(), SizeBytes: seg.n})
 		if res.Err != nil {
 			if cerr := ctx.Err(); cerr != nil {
 				return Object{}, fmt.Errorf("backupstore: storing %s: %w", name, cerr)
@@ -151,12 +147,9 @@ func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) (obj Obj
 		if etag := strings.Trim(res.Header.Get("Etag"), `"`); etag != seg.sum() {
 			return Object{}, fmt.Errorf("backupstore: swift stored segment %s with ETag %s but %d bytes with MD5 %s were sent: retry the backup", segName, etag, seg.n, seg.sum())
 		}
-		if seg.n == 0 { // empty input: an empty plain object below
-			break
-		}
 	}
 	loc := s.location(s.cfg.Container, name)
-	if whole.n == 0 {
+	if len(manifest) == 0 { // empty input: one plain empty object
 		res := objects.Create(ctx, s.client, s.cfg.Container, name, objects.CreateOpts{Content: bytes.NewReader(nil), ContentType: "application/octet-stream", IfNoneMatch: "*"})
 		if res.Err != nil {
 			return Object{}, s.swiftErr("storing "+name, res.Err)
