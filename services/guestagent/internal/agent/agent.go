@@ -199,7 +199,11 @@ func (a *Agent) PrepareFrom(ctx context.Context, args guestapi.PrepareArgs, cred
 		if creds.StorageURL == "" {
 			creds.StorageURL, _ = args.BackupInfo["swift_url"].(string)
 		}
-		err = a.restore(ctx, args.BackupInfo, creds)
+		if err := a.restore(ctx, args.BackupInfo, creds); err != nil {
+			a.lifecycle.Unlock()
+			log.WithError(err).Error("prepare: restoring the backup failed")
+			return a.reportFault(ctx, "Restoring the backup failed: "+err.Error(), err)
+		}
 	}
 	if err == nil {
 		err = a.mgr.Prepare(ctx, datastore.PrepareSpec{MemoryMB: args.MemoryMB})

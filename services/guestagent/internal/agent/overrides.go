@@ -114,9 +114,10 @@ func (a *Agent) ApplyOverrides(ctx context.Context, overrides map[string]any) (g
 }
 
 // ResetConfiguration is reset_configuration (Trove: the configuration file before a failed resize). The local
-// guest renders its own configuration file; the overrides stay as they are.
-func (a *Agent) ResetConfiguration(context.Context) error {
-	return nil
+// guest renders its own configuration file: it takes back the flavor settings of the given configuration (the
+// old flavor's); the overrides stay as they are. The next start reads them.
+func (a *Agent) ResetConfiguration(_ context.Context, contents *string) error {
+	return a.saveFlavor(contents)
 }
 
 // serverStarted records that the server (re)read its configuration: nothing is pending any more. Called with

@@ -40,10 +40,8 @@ type Handlers struct {
 	Log      *logrus.Entry
 	// Keys rotates the instance RPC key (rotate_rpc_key); nil refuses rotations.
 	Keys Rotator
-	// Backups reports create_backup's progress (conductorapi.Client); TenantID names the project's directory
-	// in a directory store.
-	Backups  BackupReporter
-	TenantID string
+	// Backups reports create_backup's progress (conductorapi.Client).
+	Backups BackupReporter
 
 	orders map[string]rpc.Ordering // filled by Register, before the server starts
 }

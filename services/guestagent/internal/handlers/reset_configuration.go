@@ -8,10 +8,11 @@ import (
 )
 
 // reset_configuration — call (high timeout). Payload not logged (a whole configuration file). Write. The local
-// guest renders its configuration itself, so there is nothing to restore; accepted for Trove's resize flow.
+// guest renders its configuration itself; it takes back the flavor settings of the given configuration (a
+// failed flavor resize returns to the old flavor's). Idempotent.
 func (h *Handlers) registerResetConfiguration(srv *rpc.Server) {
 	handle(h, srv, spec{name: guestapi.MethodResetConfiguration, order: rpc.Write},
-		func(ctx context.Context, _ rpc.Context, _ guestapi.ResetConfigurationArgs) (void, error) {
-			return void{}, h.Agent.ResetConfiguration(ctx)
+		func(ctx context.Context, _ rpc.Context, a guestapi.ResetConfigurationArgs) (void, error) {
+			return void{}, h.Agent.ResetConfiguration(ctx, a.Configuration.ConfigContents)
 		})
 }

@@ -13,9 +13,11 @@ import (
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 )
 
-// baseConfig is the server's own settings (option file order: these first, a configuration group's overrides
-// after them win). A name reset by detaching a group returns to this value, else to the server's default.
-var baseConfig = guestapi.BaseConfiguration("mysql")
+// baseConfig is the server's own settings: the base configuration with the flavor settings over it (option
+// file order: these first, a configuration group's overrides after them win). A name reset by detaching a group returns to this value, else to the server's default.
+func (m *Manager) baseConfig() map[string]string {
+	return datastore.BaseSettings(m.opts.Layout, "mysql")
+}
 
 func (m *Manager) configFile() string { return filepath.Join(m.opts.Layout.State(), "mysqld.cnf") }
 
@@ -30,11 +32,12 @@ func (m *Manager) writeConfig() (string, error) {
 
 // WriteOverrides renders the option file with values as the configuration group's overrides.
 func (m *Manager) WriteOverrides(values map[string]string) error {
+	base := m.baseConfig()
 	var b strings.Builder
 	b.WriteString("# Written by trove-guestagent: base settings, then the configuration group's overrides.\n[mysqld]\n")
-	for _, k := range datastore.SortedKeys(baseConfig) {
+	for _, k := range datastore.SortedKeys(base) {
 		if _, overridden := values[k]; !overridden {
-			fmt.Fprintf(&b, "%s = %s\n", k, baseConfig[k])
+			fmt.Fprintf(&b, "%s = %s\n", k, base[k])
 		}
 	}
 	b.WriteString("# overrides (update_overrides)\n")
@@ -59,7 +62,7 @@ func (m *Manager) ApplyOverrides(ctx context.Context, values map[string]string, 
 	if err != nil {
 		return nil, err
 	}
-	base := baseConfig
+	base := m.baseConfig()
 	var restart []string
 	set := func(name, expr string, args ...any) error {
 		v := strings.ReplaceAll(name, "-", "_")

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 )
 
-// baseConfig is the server's own settings, written before a configuration group's overrides (the later line
-// wins): a name no group sets any more returns to this value (or to PostgreSQL's default) at the next reload.
-var baseConfig = guestapi.BaseConfiguration("postgresql")
+// baseConfig is the server's own settings (the base configuration with the flavor settings over it),
+// written before a configuration group's overrides (the later line wins): a name no group sets any more returns to this value (or to PostgreSQL's default) at the next reload.
+func (m *Manager) baseConfig() map[string]string {
+	return datastore.BaseSettings(m.opts.Layout, "postgresql")
+}
 
 // overridesFile is included at the end of postgresql.conf (relative to the data directory).
 const overridesFile = "trove_overrides.conf"
@@ -55,11 +56,12 @@ func (m *Manager) WriteOverrides(values map[string]string) error {
 	if _, err := os.Stat(filepath.Join(m.opts.Layout.Data(), "PG_VERSION")); err != nil {
 		return nil
 	}
+	base := m.baseConfig()
 	var b strings.Builder
 	b.WriteString("# Written by trove-guestagent: base settings, then the configuration group's overrides.\n")
-	for _, k := range datastore.SortedKeys(baseConfig) {
+	for _, k := range datastore.SortedKeys(base) {
 		if _, overridden := values[k]; !overridden { // one line per name: a duplicate may read as pending
-			fmt.Fprintf(&b, "%s = %s\n", k, lit(baseConfig[k]))
+			fmt.Fprintf(&b, "%s = %s\n", k, lit(base[k]))
 		}
 	}
 	b.WriteString("# overrides (update_overrides)\n")
