@@ -123,11 +123,12 @@ apt_install() {
 }
 
 # install_datastore_tools [PKG...]: the datastore servers the local driver offers (for their binaries: each instance
-# runs its own server, so no system cluster is enabled), the clients and tools services and tests use (mariadb-backup: the MariaDB guest's backups), and PKG.
+# runs its own server, so no system cluster is enabled), the clients and tools services and tests use (mariadb-backup: the MariaDB guest's backups;
+# iptables: the root helper's per-instance access rules), and PKG.
 install_datastore_tools() {
 	local pg_was_missing
 	pg_was_missing=$(missing_packages postgresql-15)
-	apt_install postgresql-15 mariadb-client mariadb-backup openssl curl procps python3-openstackclient python3-troveclient "$@"
+	apt_install postgresql-15 mariadb-client mariadb-backup iptables openssl curl procps python3-openstackclient python3-troveclient "$@"
 	if [[ -n "$pg_was_missing" ]] && has_systemd; then
 		systemctl disable --quiet postgresql 2>/dev/null || true
 	fi

@@ -50,6 +50,9 @@ type Address struct {
 	Network string `json:"network"`
 	Addr    string `json:"addr"`
 	Version int    `json:"version"`
+	// Public marks an address reachable from outside the tenant's network (Nova: a floating IP; the local
+	// driver: the instance's address while its access is public). Trove shows it as type "public".
+	Public bool `json:"public,omitempty"`
 }
 
 // Server is a booted server as the compute service reports it.
@@ -58,6 +61,7 @@ type Server struct {
 	Name      string
 	Status    string // Server* constants
 	Fault     string // why the server is not ACTIVE (ERROR, SHUTOFF), when known
+	FlavorID  string // the flavor the server runs with ("" when the driver does not know)
 	Addresses []Address
 }
 
@@ -121,6 +125,27 @@ type Driver interface {
 // modify them.
 type AddressLister interface {
 	ServerAddresses(ctx context.Context, ids []string) (map[string][]Address, error)
+}
+
+// Resizer gives a server another flavor (Nova: resize + confirm; the local driver: the flavor's RAM as the
+// memory limit of the instance's processes). The guest's database is stopped by the caller first. Safe to
+// repeat; resizing to the current flavor succeeds.
+type Resizer interface {
+	ResizeServer(ctx context.Context, id string, flavor Flavor) error
+}
+
+// Access is who may reach a server's database ports and whether its address is published (Trove's instance
+// access: is_public, allowed_cidrs). No CIDRs means everyone (Trove's trove_security_group_rule_cidr).
+type Access struct {
+	IsPublic     bool
+	AllowedCIDRs []string
+	Ports        []int // the datastore's TCP ports
+}
+
+// AccessController applies an Access to a server (Nova/Neutron: port and security group rules; the local
+// driver: an iptables chain of the instance's own). Safe to repeat; DeleteServer removes what it set.
+type AccessController interface {
+	UpdateAccess(ctx context.Context, id string, a Access) error
 }
 
 // Guest file paths as Trove injects them (states.md §9).

@@ -94,9 +94,9 @@ func (d *Driver) addressSnapshot() (map[string][]compute.Address, error) {
 		return nil, fmt.Errorf("parsing %s: %w", path, err)
 	}
 	m := make(map[string][]compute.Address, len(s.Servers))
-	for id := range s.Servers {
+	for id, srv := range s.Servers {
 		if a := s.Addresses[id]; a != "" {
-			m[id] = []compute.Address{{Network: "local", Addr: a, Version: 4}}
+			m[id] = []compute.Address{{Network: "local", Addr: a, Version: 4, Public: srv.Public}}
 		}
 	}
 	c.key, c.addrs = keyOf(fi), m

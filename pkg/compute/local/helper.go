@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,9 @@ import (
 //	start   <id> <agent>   give the instance its files, start its guest agent in new mount/PID/IPC namespaces as
 //	                       its user (detached), record <instance dir>/guest.pid; prints the pid
 //	stop    <id> <seconds> SIGTERM the guest, SIGKILL whatever of the user is left after <seconds>
-//	destroy <id>           kill everything of the user, give its files back to the control plane, delete the user
+//	destroy <id>           kill everything of the user, give its files back to the control plane, delete the user,
+//	                       its memory cgroup and its iptables rules
+//	memlimit, access       helper_limits.go
 //
 // `--state-dir DIR` (tests, non-default layouts) is accepted only from root itself, never through sudo.
 
@@ -78,6 +81,10 @@ type helperCmd struct {
 	agent    string
 	timeout  time.Duration
 	stateDir string
+	memoryMB int            // memlimit
+	addr     netip.Addr     // access
+	ports    []int          // access
+	cidrs    []netip.Prefix // access; none = unrestricted
 }
 
 // parseHelperArgs validates argv (without the program name). viaSudo forbids --state-dir.
@@ -94,10 +101,10 @@ func parseHelperArgs(args []string, viaSudo bool) (helperCmd, error) {
 		c.stateDir, args = d, args[2:]
 	}
 	if len(args) == 0 {
-		return c, errors.New("usage: " + HelperName + " [--state-dir DIR] check|list|create ID|start ID AGENT|stop ID SECONDS|destroy ID")
+		return c, errors.New("usage: " + HelperName + " [--state-dir DIR] check|list|create ID|start ID AGENT|stop ID SECONDS|destroy ID|memlimit ID MB|access ID ADDR PORTS CIDRS")
 	}
 	c.name = args[0]
-	want := map[string]int{"check": 1, "list": 1, "create": 2, "destroy": 2, "start": 3, "stop": 3, "init": 3, "probe": 1}
+	want := map[string]int{"check": 1, "list": 1, "create": 2, "destroy": 2, "start": 3, "stop": 3, "init": 3, "probe": 1, "memlimit": 3, "access": 5}
 	n, ok := want[c.name]
 	if !ok {
 		return c, fmt.Errorf("unknown command %q", c.name)
@@ -123,6 +130,10 @@ func parseHelperArgs(args []string, viaSudo bool) (helperCmd, error) {
 			return c, fmt.Errorf("stop timeout %q: want whole seconds, 0 to %d", args[2], int(maxStopWait.Seconds()))
 		}
 		c.timeout = time.Duration(s) * time.Second
+	case "memlimit", "access":
+		if err := c.parseLimitArgs(args); err != nil {
+			return c, err
+		}
 	}
 	return c, nil
 }
@@ -169,6 +180,10 @@ func (c helperCmd) run(stdout io.Writer) error {
 		return c.stop()
 	case "destroy":
 		return c.destroy()
+	case "memlimit":
+		return c.memlimit()
+	case "access":
+		return c.access()
 	}
 	return fmt.Errorf("unknown command %q", c.name)
 }
@@ -398,6 +413,12 @@ func (c helperCmd) stop() error {
 func (c helperCmd) destroy() error {
 	a, ok, err := instanceAccount(c.id)
 	if !ok {
+		if err == nil { // a create that failed before the user: its rules and cgroup may still exist
+			err = errors.Join(c.removeAccess(), c.removeCgroup())
+		}
+		return err
+	}
+	if err := c.removeAccess(); err != nil {
 		return err
 	}
 	fd, owner, err := openInstanceDir(c.stateDir, c.id)
@@ -410,6 +431,12 @@ func (c helperCmd) destroy() error {
 			syscall.Close(fd)
 		}
 		return kerr
+	}
+	if err := c.removeCgroup(); err != nil {
+		if fd >= 0 {
+			syscall.Close(fd)
+		}
+		return err
 	}
 	switch {
 	case err == nil:

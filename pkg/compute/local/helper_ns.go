@@ -157,6 +157,10 @@ func (c helperCmd) start(stdout io.Writer) error {
 		return err
 	}
 	defer devnull.Close()
+	if err := c.joinCgroup(); err != nil { // the guest and its database server inherit the flavor's memory limit
+		w.Close()
+		return fmt.Errorf("joining the memory cgroup of %s: %w", c.id, err)
+	}
 	cmd := c.selfCommand("init", c.id, c.agent)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = devnull, logf, logf, []*os.File{w}
 	_, err = startNS(cmd, &syscall.SysProcAttr{Setsid: true})

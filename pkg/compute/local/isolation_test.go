@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,10 +38,16 @@ func TestHelperArgs(t *testing.T) {
 		{[]string{"start", idA, "/usr/local/bin/trove-guestagent"}, helperCmd{name: "start", id: idA, agent: "/usr/local/bin/trove-guestagent", stateDir: DefaultStateDir}},
 		{[]string{"stop", idA, "10"}, helperCmd{name: "stop", id: idA, timeout: 10 * time.Second, stateDir: DefaultStateDir}},
 		{[]string{"--state-dir", "/srv/t", "destroy", idA}, helperCmd{name: "destroy", id: idA, stateDir: "/srv/t"}},
+		{[]string{"memlimit", idA, "512"}, helperCmd{name: "memlimit", id: idA, memoryMB: 512, stateDir: DefaultStateDir}},
+		{[]string{"access", idA, "127.88.0.2", "3306", "-"}, helperCmd{name: "access", id: idA, stateDir: DefaultStateDir,
+			addr: netip.MustParseAddr("127.88.0.2"), ports: []int{3306}}},
+		{[]string{"access", idA, "127.88.0.2", "5432,5433", "127.0.0.5/32,10.0.0.0/8"}, helperCmd{name: "access", id: idA,
+			stateDir: DefaultStateDir, addr: netip.MustParseAddr("127.88.0.2"), ports: []int{5432, 5433},
+			cidrs: []netip.Prefix{netip.MustParsePrefix("127.0.0.5/32"), netip.MustParsePrefix("10.0.0.0/8")}}},
 	}
 	for _, g := range good {
 		c, err := parseHelperArgs(g.args, false)
-		if err != nil || c != g.want {
+		if err != nil || !reflect.DeepEqual(c, g.want) {
 			t.Errorf("%q: %+v %v, want %+v", g.args, c, err, g.want)
 		}
 	}
@@ -63,6 +70,21 @@ func TestHelperArgs(t *testing.T) {
 		{[]string{"stop", idA, "1.5"}, false, "whole seconds"},
 		{[]string{"stop", idA, "100000"}, false, "whole seconds"},
 		{[]string{"--state-dir", "/srv/t", "check"}, true, "refused through sudo"},
+		{[]string{"memlimit", idA}, false, "takes 2 argument"},
+		{[]string{"memlimit", idA, "12"}, false, "whole MB"},
+		{[]string{"memlimit", idA, "0512"}, false, "whole MB"},
+		{[]string{"memlimit", idA, "1e3"}, false, "whole MB"},
+		{[]string{"memlimit", "../x", "512"}, false, "lower-case UUID"},
+		{[]string{"access", idA, "127.0.0.1", "3306", "-"}, false, "outside 127.0.0.0/24"},
+		{[]string{"access", idA, "10.0.0.1", "3306", "-"}, false, "loopback"},
+		{[]string{"access", idA, "127.88.0.02", "3306", "-"}, false, "loopback"},
+		{[]string{"access", idA, "127.88.0.2", "0", "-"}, false, "1 to 65535"},
+		{[]string{"access", idA, "127.88.0.2", "3306;reboot", "-"}, false, "1 to 65535"},
+		{[]string{"access", idA, "127.88.0.2", "1,2,3,4,5,6,7,8,9", "-"}, false, "at most 8 ports"},
+		{[]string{"access", idA, "127.88.0.2", "3306", "127.0.0.5/24"}, false, "canonical IPv4 prefix"},
+		{[]string{"access", idA, "127.88.0.2", "3306", "::1/128"}, false, "canonical IPv4 prefix"},
+		{[]string{"access", idA, "127.88.0.2", "3306", "127.0.0.5/32 -j ACCEPT"}, false, "canonical IPv4 prefix"},
+		{[]string{"access", idA, "127.88.0.2", "3306", ""}, false, "canonical IPv4 prefix"},
 		{[]string{"--state-dir", "srv", "check"}, false, "clean absolute path"},
 		{[]string{"--state-dir", "/", "check"}, false, "clean absolute path"},
 	}

@@ -28,6 +28,9 @@ func (d *Driver) startGuest(instanceID string) error {
 		if err := d.createUser(instanceID); err != nil {
 			return err
 		}
+		if err := d.applyLimits(instanceID); err != nil {
+			return err
+		}
 		return d.startIsolated(instanceID)
 	}
 	dir := d.instanceDir(instanceID)

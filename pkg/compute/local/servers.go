@@ -44,7 +44,10 @@ func (d *Driver) CreateServer(_ context.Context, spec compute.ServerSpec) (compu
 			return err
 		}
 		addr = a
-		s.Servers[id] = server{Name: spec.Name, ImageID: img.ID, BinDir: img.ServerBinDir, VolumeID: spec.VolumeID}
+		srv := s.Servers[id] // a retried create keeps what an access update recorded
+		srv.Name, srv.ImageID, srv.BinDir, srv.VolumeID = spec.Name, img.ID, img.ServerBinDir, spec.VolumeID
+		srv.FlavorID, srv.RAMMB = spec.Flavor.ID, spec.Flavor.RAM
+		s.Servers[id] = srv
 		return nil
 	})
 	if err != nil {
@@ -113,8 +116,8 @@ func (d *Driver) GetServer(_ context.Context, id string) (compute.Server, error)
 	if err != nil {
 		return compute.Server{}, err
 	}
-	out := compute.Server{ID: id, Name: srv.Name, Status: compute.ServerShutoff,
-		Addresses: []compute.Address{{Network: "local", Addr: addr, Version: 4}}}
+	out := compute.Server{ID: id, Name: srv.Name, Status: compute.ServerShutoff, FlavorID: srv.FlavorID,
+		Addresses: []compute.Address{{Network: "local", Addr: addr, Version: 4, Public: srv.Public}}}
 	if d.guestRunning(id) {
 		out.Status = compute.ServerActive
 	} else {

@@ -23,6 +23,12 @@ type server struct {
 	ImageID  string `json:"image_id"`
 	BinDir   string `json:"server_bin_dir"`
 	VolumeID string `json:"volume_id,omitempty"`
+	FlavorID string `json:"flavor_id,omitempty"`
+	RAMMB    int    `json:"ram_mb,omitempty"` // the memory limit of the instance's processes (isolated)
+	// Access (UpdateAccess): a public address, and who may reach Ports (none: everyone).
+	Public       bool     `json:"public,omitempty"`
+	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
+	Ports        []int    `json:"ports,omitempty"`
 }
 
 type volume struct {
