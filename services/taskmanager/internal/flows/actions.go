@@ -280,9 +280,12 @@ func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 //     persisted, so fail with a fault.
 //   - DELETING → delete again (idempotent).
 //   - REBOOTING → restart again.
-//   - RESIZING → finish if the volume already has a new size, else reset with a fault.
+//   - RESIZING → finish a flavor resize whose server already has the new flavor, or a volume resize whose
+//     volume already has the new size; else start the database (an interrupted flavor resize may have stopped
+//     it) and reset with a fault.
 //   - UPGRADING → upgrade again to the row's (already new) datastore version; every step is idempotent.
-//   - UPDATING → push the row's configuration group again (UpdateOverrides; idempotent).
+//   - UPDATING → apply the row's access again, then push its configuration group again (both idempotent: the
+//     access and the configuration flows share the task; resumeUpdating).
 //   - a key rotation with a previous key still on record → FinishRotations.
 func (m *Manager) Resume(ctx context.Context) error {
 	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting, status.TaskRebooting, status.TaskResizing,
@@ -309,7 +312,7 @@ func (m *Manager) Resume(ctx context.Context) error {
 				return m.upgrade(ctx, rc, taskapi.UpgradeArgs{InstanceID: inst.ID, DatastoreVersionID: inst.DatastoreVersionID}, true)
 			})
 		case status.TaskUpdating:
-			m.Go(inst.ID, "resume update_overrides", func(ctx context.Context) error { return m.UpdateOverrides(ctx, rc, inst.ID) })
+			m.Go(inst.ID, "resume update", func(ctx context.Context) error { return m.resumeUpdating(ctx, rc, inst) })
 		}
 	}
 	if err := m.resumeBackups(ctx); err != nil {
@@ -342,13 +345,22 @@ func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error 
 
 func (m *Manager) resumeResize(ctx context.Context, rc rpc.Context, inst catalog.Instance) error {
 	defer m.resetTask(ctx, inst.ID, status.TaskResizing)
+	if done, err := m.resumeFlavor(ctx, rc, inst); done {
+		return err
+	}
 	if inst.VolumeID != "" {
 		vol, err := m.Compute.GetVolume(ctx, inst.VolumeID)
 		if err == nil && vol.SizeGB > inst.VolumeSize {
 			return m.finishResize(ctx, rc, inst, vol.SizeGB)
 		}
 	}
-	err := errors.New("the taskmanager restarted during the resize; the volume was not extended")
+	// A flavor resize interrupted between stop_db and the server's resize left the database stopped.
+	if guest, _, gerr := m.guest(ctx, inst.ID); gerr == nil {
+		if rerr := guest.Restart(ctx, rc); rerr != nil {
+			m.log(inst.ID).WithError(rerr).Warn("starting the database after an interrupted resize")
+		}
+	}
+	err := errors.New("the taskmanager restarted during the resize; neither the flavor nor the volume was changed")
 	m.recordFault(ctx, inst.ID, "Error resizing the instance.", err)
 	return err
 }

@@ -67,6 +67,11 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 		}
 	}
 
+	// Access requested at create (Trove: the port's public address and the security group's CIDRs).
+	if err := m.retry(ctx, id, "applying access", func() error { return m.applyAccess(ctx, inst) }); err != nil {
+		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error applying the instance's access.", err)
+	}
+
 	// 3. Prepare.
 	args, err := m.prepareArgs(ctx, inst, a)
 	if err == nil && a.BackupID != nil && *a.BackupID != "" {
@@ -277,15 +282,17 @@ func (m *Manager) prepareArgs(ctx context.Context, inst catalog.Instance, a task
 	return args, args.Validate()
 }
 
-// renderConfig is the datastore configuration sent with prepare: Trove's templates scale on the flavor's RAM;
-// ours sets only connection limits (the local driver shares one host between instances).
+// renderConfig is the datastore configuration sent with prepare and after a flavor resize: Trove's templates
+// scale on the flavor's RAM; ours sets connection limits and the memory-derived settings of Trove's templates
+// (guestapi.FlavorConfiguration: innodb_buffer_pool_size; shared_buffers, effective_cache_size), which our
+// guest takes as its base settings (a configuration group still wins).
 func renderConfig(manager string, ramMB int) string {
 	conns := max(ramMB/512*100, 100)
 	switch manager {
 	case "mysql", "mariadb", "percona":
-		return fmt.Sprintf("[mysqld]\nmax_connections = %d\n", conns)
+		return fmt.Sprintf("[mysqld]\nmax_connections = %d\n", conns) + guestapi.RenderFlavorConfiguration(manager, ramMB)
 	case "postgresql":
-		return fmt.Sprintf("max_connections = %d\n", conns)
+		return fmt.Sprintf("max_connections = %d\n", conns) + guestapi.RenderFlavorConfiguration(manager, ramMB)
 	}
 	return ""
 }

@@ -103,6 +103,7 @@ func (m *Manager) Register(srv *rpc.Server) {
 	})
 	m.registerSecureRPC(srv)
 	m.registerConfiguration(srv)
+	m.registerResize(srv)
 	m.registerBackups(srv)
 }
 
