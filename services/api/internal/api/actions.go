@@ -72,18 +72,7 @@ func (a *API) instanceAction(w http.ResponseWriter, r *http.Request) error {
 	case schema.ActionResizeVolume:
 		return a.resizeVolume(w, r, rc, row, act.VolumeSize)
 	}
-	// resize_flavor: validate as Trove does, then refuse (no taskmanager flow yet).
-	if act.FlavorRef == row.FlavorID {
-		return fault.BadRequest("The new flavor id must be different than the current flavor id of '%s'.", row.FlavorID)
-	}
-	f, err := a.flavors.GetFlavor(ctx, act.FlavorRef)
-	if err != nil {
-		return err
-	}
-	if f == nil {
-		return fault.BadRequest("Resource %s cannot be found.", act.FlavorRef)
-	}
-	return fault.NotImplemented("Resizing the flavor is not supported by this deployment.")
+	return a.resizeFlavor(w, r, rc, row, act.FlavorRef)
 }
 
 // checkCanAct is Trove's validate_can_perform_action (422).

@@ -26,7 +26,6 @@ func TestInstanceActions(t *testing.T) {
 		{"demo", `{"resize": {"volume": {"size": 0}}}`, "badRequest", 400}, // schema
 		{"demo", `{"resize": {"flavorRef": "1"}}`, "badRequest", 400},      // same flavor
 		{"demo", `{"resize": {"flavorRef": "99"}}`, "badRequest", 400},     // unknown flavor
-		{"demo", `{"resize": {"flavorRef": "2"}}`, "notImplemented", 501},  // no flow yet
 		{"demo", `{"promote_to_replica_source": {}}`, "badRequest", 400},   // not a replica
 		{"demo", `{"eject_replica_source": {}}`, "badRequest", 400},        // no replicas
 		{"demo", `{"stop": {}}`, "badRequest", 400},                        // unknown (Trove 500s)
