@@ -16,11 +16,7 @@ func CheckProject(project string) error {
 	return nil
 }
 
-// ProjectDir is a project's directory in a directory store rooted at root: each project's backups live in a
-// directory of their own, so a store opened for one project never reaches another's objects.
-func ProjectDir(root, project string) string {
-	if root == "" || CheckProject(project) != nil {
-		return root
-	}
-	return filepath.Join(root, project)
-}
+// ProjectDir is a project's directory in a directory store rooted at root (project checked by CheckProject
+// first): each project's backups live in a directory of their own, so a store opened for one project never
+// reaches another's objects.
+func ProjectDir(root, project string) string { return filepath.Join(root, project) }

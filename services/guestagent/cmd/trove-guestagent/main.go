@@ -87,7 +87,7 @@ func run() error {
 			return c.VolumeSizeGB, err
 		},
 		Conductor: heartbeater{c: conductor, id: cfg.GuestID, tenant: cfg.TenantID},
-		Storage:   storage(file, log),
+		Storage:   storage(file, cfg.TenantID, log),
 		Period:    cfg.HeartbeatPeriod,
 		Version:   cfg.DatastoreVersion,
 		Log:       log,
@@ -96,8 +96,7 @@ func run() error {
 		return err
 	}
 	// messages for this instance are applied in the order they were sent (writes alone, reads after them)
-	h := &handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log, Keys: keys,
-		Backups: conductor, TenantID: cfg.TenantID}
+	h := &handlers.Handlers{Agent: a, Notifier: conductor, GuestID: cfg.GuestID, Log: log, Keys: keys, Backups: conductor}
 	srv := tr.NewServer(rpc.ServerConfig{Topic: guestapi.Topic(cfg.GuestID), Server: cfg.GuestID,
 		Version: guestapi.Version, Codec: keys.ServerCodec(), Order: h.Order})
 	h.Register(srv)
@@ -121,10 +120,14 @@ func run() error {
 }
 
 // storage opens backup stores as the guest's configuration describes them ([DEFAULT] storage_strategy and the
-// driver's options); a backup naming another driver or container overrides those two. A configuration the
-// guest cannot use is logged once here and each backup then fails saying why.
-func storage(file *config.File, log *logrus.Entry) agent.Storage {
+// driver's options); a backup naming another driver or container overrides those two. A directory store is the
+// project's own directory under [backup_directory] root. A configuration the guest cannot use is logged once
+// here and each backup then fails saying why.
+func storage(file *config.File, tenant string, log *logrus.Entry) agent.Storage {
 	cfg, cfgErr := backupstore.FromConfig(file)
+	if cfgErr == nil {
+		cfgErr = backupstore.CheckProject(tenant)
+	}
 	if cfgErr != nil {
 		log.WithError(cfgErr).Error("backup storage options are not usable: backups and restores will fail until they are fixed")
 	}
@@ -139,6 +142,7 @@ func storage(file *config.File, log *logrus.Entry) agent.Storage {
 		if container != "" {
 			c.Swift.Container = container
 		}
+		c.Directory.Root = backupstore.ProjectDir(c.Directory.Root, tenant)
 		return backupstore.New(c, creds)
 	}
 }

@@ -19,26 +19,20 @@ import (
 )
 
 // Storage opens the backup store a backup names: its storage driver ("" = the configured one), its container
-// (Swift; "" = the configured one), with the caller's credentials (Swift: the user's token and storage URL).
+// (Swift; "" = the configured one), with the caller's credentials (Swift: the user's token and storage URL). A
+// directory store is the project's own directory (the local driver mounts only that one into the guest).
 type Storage func(driver, container string, creds backupstore.Credentials) (backupstore.Store, error)
 
 // backupRunning is <state>/backup.running: the id of the backup this guest is making, so one interrupted by an
 // agent restart is reported FAILED instead of staying BUILDING.
 const backupRunning = "backup.running"
 
-// BackupObjectName is where a backup goes in its store: <id>.<format>.gz, under the project's directory for the
-// directory driver (the local driver mounts only that directory into the guest).
-func BackupObjectName(driver, tenantID, id, format string) string {
-	name := id + "." + format + ".gz"
-	if driver == backupstore.DriverDirectory && tenantID != "" {
-		return tenantID + "/" + name
-	}
-	return name
-}
+// backupObjectName is a backup's object in its store: <id>.<format>.gz (e.g. <id>.xbstream.gz).
+func backupObjectName(id, format string) string { return id + "." + format + ".gz" }
 
 // CreateBackup streams the datastore's backup, gzip-compressed, into the store: nothing of it is kept on
 // disk. It runs beside SQL operations (Shared) and refuses while one is already running.
-func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, tenantID string, creds backupstore.Credentials) (backupstore.Object, error) {
+func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, creds backupstore.Credentials) (backupstore.Object, error) {
 	var obj backupstore.Object
 	if a.d.Storage == nil {
 		return obj, datastore.Errorf(datastore.KindBackupCreation, "this guest has no backup storage configured")
@@ -66,7 +60,7 @@ func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, tena
 	}
 	start := time.Now()
 	err = a.Shared(func(m datastore.Manager) error {
-		name := BackupObjectName(info.StorageDriver, tenantID, info.ID, m.BackupFormat())
+		name := backupObjectName(info.ID, m.BackupFormat())
 		pr, pw := io.Pipe()
 		made := make(chan error, 1)
 		go func() {
@@ -81,10 +75,13 @@ func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, tena
 		var perr error
 		obj, perr = store.Put(ctx, name, pr)
 		_ = pr.CloseWithError(errors.New("the store stopped reading")) // unblocks the backup when Put failed early
-		if berr := <-made; berr != nil {
-			return berr // the tool's own error says more than the store's "reader failed"
+		berr := <-made
+		if perr != nil {
+			// either the store failed (the backup then only saw a closed pipe) or the backup did (Put's error
+			// wraps it): Put's error names the cause
+			return datastore.Errorf(datastore.KindBackupCreation, "%v", perr)
 		}
-		return perr
+		return berr
 	})
 	if err != nil {
 		return obj, err

@@ -100,9 +100,13 @@ type FaultReporter interface {
 // keeps what was created; later heartbeats report its actual status (Trove), the build's error task keeps the
 // instance in ERROR.
 func (a *Agent) prepareFailed(ctx context.Context, failure error) error {
-	msg := "Prepare could not finish: " + failure.Error()
 	a.d.Log.WithField("op", "prepare").WithError(failure).Error("prepare: some databases or users were not created")
-	var err error = fmt.Errorf("%s: %w", "prepare could not finish", failure)
+	return a.reportFault(ctx, "Prepare could not finish: "+failure.Error(), fmt.Errorf("%s: %w", "prepare could not finish", failure))
+}
+
+// reportFault sends msg as the instance's fault (before the failed heartbeat, so the taskmanager finds it when
+// it sees the build fail), then heartbeats failed to spawn; it returns err, marked Reported when the fault went.
+func (a *Agent) reportFault(ctx context.Context, msg string, err error) error {
 	if f, ok := a.d.Conductor.(FaultReporter); ok {
 		if ferr := f.Fault(ctx, msg); ferr != nil {
 			a.d.Log.WithError(ferr).Warn("prepare: fault not reported")

@@ -34,7 +34,7 @@ func (h *Handlers) registerCreateBackup(srv *rpc.Server) {
 			state := status.BackupBuilding
 			h.reportBackup(ctx, rc, conductorapi.UpdateBackupArgs{BackupID: info.ID, State: &state})
 			creds := backupstore.Credentials{StorageURL: info.SwiftURL, Token: rc.AuthToken}
-			obj, err := h.Agent.CreateBackup(ctx, info, h.TenantID, creds)
+			obj, err := h.Agent.CreateBackup(ctx, info, creds)
 			if err != nil {
 				failed := status.BackupFailed
 				h.reportBackup(ctx, rc, conductorapi.UpdateBackupArgs{BackupID: info.ID, State: &failed})

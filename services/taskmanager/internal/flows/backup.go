@@ -16,9 +16,10 @@ import (
 	"github.com/trove-go/trove/pkg/taskapi"
 )
 
-// Storage opens the backup store of a driver ("" = configured) with the caller's credentials; nil: backup
-// objects cannot be deleted by this taskmanager (delete_backup fails DELETE_FAILED saying so).
-type Storage func(driver string, creds backupstore.Credentials) (backupstore.Store, error)
+// Storage opens the backup store of a driver ("" = configured) for a project (a directory store is the
+// project's own directory) with the caller's credentials; nil: backup objects cannot be deleted by this
+// taskmanager (delete_backup fails DELETE_FAILED saying so).
+type Storage func(driver, project string, creds backupstore.Credentials) (backupstore.Store, error)
 
 func (m *Manager) registerBackups(srv *rpc.Server) {
 	rpc.Register(srv, taskapi.MethodCreateBackup, func(_ context.Context, rc rpc.Context, a taskapi.CreateBackupArgs) (rpc.Void, error) {
@@ -174,13 +175,9 @@ func (m *Manager) deleteObject(ctx context.Context, rc rpc.Context, b catalog.Ba
 		}
 		// the user's own storage URL: Swift itself refuses another project's object
 		creds.StorageURL = u
-	case backupstore.DriverDirectory:
-		// one directory per project: a location recorded by a guest must be inside its own project's
-		if !strings.Contains(b.Location, "/"+b.TenantID+"/") {
-			return fmt.Errorf("location %s is not in project %s's directory", b.Location, b.TenantID)
-		}
 	}
-	store, err := m.Storage(b.StorageDriver, creds)
+	// a directory store opened for the backup's project refuses a location outside that project's directory
+	store, err := m.Storage(b.StorageDriver, b.TenantID, creds)
 	if err != nil {
 		return err
 	}

@@ -18,15 +18,16 @@ import (
 	"github.com/trove-go/trove/pkg/taskapi"
 )
 
-// appSQL runs statements as the created user on the created database, through the datastore's own client.
+// appSQL runs statements as root (enabled at create) on the created database, through the datastore's own
+// client; restored instances carry the source's accounts.
 func appSQL(t testing.TB, manager, addr string, port int, stmt string) string {
 	t.Helper()
 	var cmd *exec.Cmd
 	if manager == "postgresql" {
-		cmd = exec.Command("psql", "-h", addr, "-p", fmt.Sprint(port), "-U", "appuser", "-d", "appdb", "-v", "ON_ERROR_STOP=1", "-tAc", stmt)
-		cmd.Env = append(os.Environ(), "PGPASSWORD=secret-pw-1", "PGCONNECT_TIMEOUT=5")
+		cmd = exec.Command("psql", "-h", addr, "-p", fmt.Sprint(port), "-U", "root", "-d", "appdb", "-v", "ON_ERROR_STOP=1", "-tAc", stmt)
+		cmd.Env = append(os.Environ(), "PGPASSWORD=root-pw-1", "PGCONNECT_TIMEOUT=5")
 	} else {
-		cmd = exec.Command("mariadb", "-h", addr, "-P", fmt.Sprint(port), "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb", "-e", stmt)
+		cmd = exec.Command("mariadb", "-h", addr, "-P", fmt.Sprint(port), "-u", "root", "-proot-pw-1", "-N", "-B", "appdb", "-e", stmt)
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -40,6 +40,7 @@ type env struct {
 	exchange       string
 	conductorTopic string
 	backupDir      string                   // the directory store's root
+	stateDir       string                   // the local driver's
 	version        catalog.DatastoreVersion // mariadb 10.11, the default
 	pgVersion      catalog.DatastoreVersion // postgresql 15
 	newVersion     catalog.DatastoreVersion // mariadb 10.11.99 (image mariadb-local-2, the same binaries), upgrades
@@ -141,8 +142,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 		VolumeTimeout: 60 * time.Second, GuestConfigFile: guestConf, InstRPCKeyEncrKey: testWrapKey,
 		RetryBudget: 2, RetryDelay: 100 * time.Millisecond,
 	}})
-	e.m.Storage = func(driver string, creds backupstore.Credentials) (backupstore.Store, error) {
-		return backupstore.New(backupstore.Config{Driver: driver, Directory: backupstore.DirectoryConfig{Root: e.backupDir}}, creds)
+	e.m.Storage = func(driver, project string, creds backupstore.Credentials) (backupstore.Store, error) {
+		return backupstore.New(backupstore.Config{Driver: driver, Directory: backupstore.DirectoryConfig{Root: backupstore.ProjectDir(e.backupDir, project)}}, creds)
 	}
 	if o.broker {
 		api, user, pass := testenv.RabbitManagement(t)
