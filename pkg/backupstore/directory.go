@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// directoryStore keeps objects as files directly under root. A Put writes a hidden temporary file, fsyncs it and
+// directoryStore keeps objects as files (mode 0644) directly under root. A Put writes a hidden temporary file, fsyncs it and
 // links it under its name only when complete (never replacing an object), so no partial object is ever visible.
 type directoryStore struct {
 	root string
@@ -43,6 +43,13 @@ func (d *directoryStore) Put(ctx context.Context, name string, r io.Reader) (Obj
 	}
 	tmp := f.Name()
 	ok := false
+	// Readable by whoever may enter the directory: its permissions are the access control (the local driver
+	// gives each project a directory of its own, which every instance of the project restores from).
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return Object{}, fmt.Errorf("backupstore: chmod %s: %w", tmp, err)
+	}
 	defer func() {
 		if !ok {
 			f.Close()

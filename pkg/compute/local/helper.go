@@ -32,14 +32,20 @@ import (
 //	check                  root, useradd/userdel, namespaces usable; prints "ok pidns=<bool>"
 //	list                   the instance ids that have a Unix user
 //	create  <id>           the instance's Unix user and group (idempotent)
-//	start   <id> <agent>   give the instance its files, start its guest agent in new mount/PID/IPC namespaces as
-//	                       its user (detached), record <instance dir>/guest.pid; prints the pid
+//	start   <id> <agent> [<project>]
+//	                       give the instance its files, start its guest agent in new mount/PID/IPC namespaces as
+//	                       its user (detached), record <instance dir>/guest.pid; prints the pid. With a project,
+//	                       the project's directory of the backup store (<state dir>/../backups/<project>, made
+//	                       when missing) is the only one of that store mounted into the guest
 //	stop    <id> <seconds> SIGTERM the guest, SIGKILL whatever of the user is left after <seconds>
 //	destroy <id>           kill everything of the user, give its files back to the control plane, delete the user,
 //	                       its memory cgroup and its iptables rules
 //	memlimit, access       helper_limits.go
 //
 // `--state-dir DIR` (tests, non-default layouts) is accepted only from root itself, never through sudo.
+
+// projectRe is what a project id may look like to name its backup directory.
+var projectRe = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
 
 // DefaultStateDir is [local] state_dir's default and the only state directory the helper serves through sudo.
 const DefaultStateDir = "/var/lib/trove/local"
@@ -81,6 +87,7 @@ type helperCmd struct {
 	agent    string
 	timeout  time.Duration
 	stateDir string
+	project  string         // start, init: the instance's project (its backup directory)
 	memoryMB int            // memlimit
 	addr     netip.Addr     // access
 	ports    []int          // access
@@ -108,6 +115,12 @@ func parseHelperArgs(args []string, viaSudo bool) (helperCmd, error) {
 	n, ok := want[c.name]
 	if !ok {
 		return c, fmt.Errorf("unknown command %q", c.name)
+	}
+	if (c.name == "start" || c.name == "init") && len(args) == n+1 {
+		c.project, args = args[n], args[:n]
+		if !projectRe.MatchString(c.project) {
+			return c, fmt.Errorf("project %q: want 1 to 64 of A-Z a-z 0-9 _ -", c.project)
+		}
 	}
 	if len(args) != n {
 		return c, fmt.Errorf("%s takes %d argument(s), got %d", c.name, n-1, len(args)-1)

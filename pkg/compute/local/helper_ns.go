@@ -161,7 +161,11 @@ func (c helperCmd) start(stdout io.Writer) error {
 		w.Close()
 		return fmt.Errorf("joining the memory cgroup of %s: %w", c.id, err)
 	}
-	cmd := c.selfCommand("init", c.id, c.agent)
+	initArgs := []string{"init", c.id, c.agent}
+	if c.project != "" {
+		initArgs = append(initArgs, c.project)
+	}
+	cmd := c.selfCommand(initArgs...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = devnull, logf, logf, []*os.File{w}
 	_, err = startNS(cmd, &syscall.SysProcAttr{Setsid: true})
 	w.Close()
@@ -466,6 +470,17 @@ func (c helperCmd) buildRoot(a account, pidns bool) error {
 			return err
 		}
 	}
+	// The project's backup directory, and no other of the backup store (read-write: the guest writes its
+	// backups there and reads them back to restore).
+	if c.project != "" {
+		dir, err := c.projectBackupDir()
+		if err != nil {
+			return fmt.Errorf("the backup directory of project %s: %w", c.project, err)
+		}
+		if err := bind(dir, dir, rw); err != nil {
+			return err
+		}
+	}
 	if err := must(syscall.Mount("", R, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY|syscall.MS_NOSUID|syscall.MS_NODEV, ""), "read-only root"); err != nil {
 		return err
 	}
@@ -479,6 +494,43 @@ func (c helperCmd) buildRoot(a account, pidns bool) error {
 		return err
 	}
 	return os.Chdir("/")
+}
+
+// backupsDir is the backup store's directory beside the state directory (/var/lib/trove/backups for
+// /var/lib/trove/local): make run's [backup_directory] root.
+func (c helperCmd) backupsDir() string { return filepath.Join(filepath.Dir(c.stateDir), "backups") }
+
+// projectBackupDir returns <backups>/<project>, made when missing: owned by the store's owner (the control
+// plane's user, which deletes backups) and writable by the project's instances (sticky: an instance cannot
+// remove another's objects). Only this directory is mounted into the project's guests, so no instance of another
+// project can reach it; on the host the store's own directory (0750) keeps everyone else out. Links are refused.
+func (c helperCmd) projectBackupDir() (string, error) {
+	root := c.backupsDir()
+	var st syscall.Stat_t
+	if err := syscall.Lstat(root, &st); err != nil {
+		return "", fmt.Errorf("%s: %w (make run creates it)", root, err)
+	}
+	if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return "", fmt.Errorf("%s is not a directory", root)
+	}
+	dir := filepath.Join(root, c.project)
+	if err := syscall.Mkdir(dir, 0o700); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return "", err
+	}
+	var ds syscall.Stat_t
+	if err := syscall.Lstat(dir, &ds); err != nil {
+		return "", err
+	}
+	if ds.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return "", fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := syscall.Chown(dir, int(st.Uid), int(st.Gid)); err != nil {
+		return "", err
+	}
+	if err := syscall.Chmod(dir, 0o1777); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
 func dirExists(p string) bool {

@@ -58,7 +58,13 @@ func (d *Driver) createUser(id string) error {
 }
 
 func (d *Driver) startIsolated(id string) error {
-	out, err := d.helper(time.Minute, "start", id, d.cfg.GuestAgentBinary)
+	args := []string{"start", id, d.cfg.GuestAgentBinary}
+	var project string
+	_ = d.read(func(s *state) error { project = s.Servers[id].Project; return nil })
+	if project != "" { // the guest gets its project's backup directory
+		args = append(args, project)
+	}
+	out, err := d.helper(time.Minute, args...)
 	if err != nil {
 		return err
 	}

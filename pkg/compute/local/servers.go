@@ -47,6 +47,7 @@ func (d *Driver) CreateServer(_ context.Context, spec compute.ServerSpec) (compu
 		srv := s.Servers[id] // a retried create keeps what an access update recorded
 		srv.Name, srv.ImageID, srv.BinDir, srv.VolumeID = spec.Name, img.ID, img.ServerBinDir, spec.VolumeID
 		srv.FlavorID, srv.RAMMB = spec.Flavor.ID, spec.Flavor.RAM
+		srv.Project = spec.Metadata["trove_project_id"]
 		s.Servers[id] = srv
 		return nil
 	})

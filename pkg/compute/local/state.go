@@ -24,7 +24,8 @@ type server struct {
 	BinDir   string `json:"server_bin_dir"`
 	VolumeID string `json:"volume_id,omitempty"`
 	FlavorID string `json:"flavor_id,omitempty"`
-	RAMMB    int    `json:"ram_mb,omitempty"` // the memory limit of the instance's processes (isolated)
+	RAMMB    int    `json:"ram_mb,omitempty"`  // the memory limit of the instance's processes (isolated)
+	Project  string `json:"project,omitempty"` // the instance's project: its backup directory is mounted (isolated)
 	// Access (UpdateAccess): a public address, and who may reach Ports (none: everyone).
 	Public       bool     `json:"public,omitempty"`
 	AllowedCIDRs []string `json:"allowed_cidrs,omitempty"`
