@@ -94,17 +94,8 @@ func run() error {
 	if storeCfg, err := backupstore.FromConfig(f); err != nil {
 		log.WithError(err).Error("backup storage options are not usable: deleted backups keep their objects (DELETE_FAILED) until they are fixed")
 	} else {
-		deps.Storage = func(driver, project string, creds backupstore.Credentials) (backupstore.Store, error) {
-			c := storeCfg
-			if driver != "" {
-				c.Driver = driver
-			}
-			if err := backupstore.CheckProject(project); err != nil {
-				return nil, err
-			}
-			c.Directory.Root = backupstore.ProjectDir(c.Directory.Root, project)
-			return backupstore.New(c, creds)
-		}
+		deps.Storage = flows.StorageFrom(storeCfg)
+
 	}
 	if accounts != nil {
 		deps.Broker = accounts

@@ -21,6 +21,22 @@ import (
 // taskmanager (delete_backup fails DELETE_FAILED saying so).
 type Storage func(driver, project string, creds backupstore.Credentials) (backupstore.Store, error)
 
+// StorageFrom is the taskmanager's Storage for a configuration ([DEFAULT] storage_strategy and the driver's
+// options): a backup's own driver wins, a directory store is opened at the project's directory.
+func StorageFrom(cfg backupstore.Config) Storage {
+	return func(driver, project string, creds backupstore.Credentials) (backupstore.Store, error) {
+		c := cfg
+		if driver != "" {
+			c.Driver = driver
+		}
+		if err := backupstore.CheckProject(project); err != nil {
+			return nil, err
+		}
+		c.Directory.Root = backupstore.ProjectDir(c.Directory.Root, project)
+		return backupstore.New(c, creds)
+	}
+}
+
 func (m *Manager) registerBackups(srv *rpc.Server) {
 	rpc.Register(srv, taskapi.MethodCreateBackup, func(_ context.Context, rc rpc.Context, a taskapi.CreateBackupArgs) (rpc.Void, error) {
 		m.Go(a.InstanceID, "create_backup", func(ctx context.Context) error { return m.CreateBackup(ctx, rc, a) })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute/local"
+	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/rpc/rpctest"
@@ -59,8 +60,11 @@ func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlock() }
 
 type envOpts struct {
-	guestBinary  string // "" = idleGuest script
+	guestBinary string // "" = idleGuest script
+	// storage: the backup store's options in the guest's and the taskmanager's configuration ("" = a
+	// directory store under the env's directory)
 	usageTimeout time.Duration
+	storage      string
 	// broker: per-guest broker accounts through the test broker's management API (e.broker); pythonShared is
 	// [guest_broker] python_guests_shared_account.
 	broker, pythonShared bool
@@ -127,9 +131,12 @@ func newEnv(t testing.TB, o envOpts) *env {
 	guestConf := filepath.Join(e.dir, "trove-guestagent.conf")
 	// Backups go to a directory store (the local driver's default), one directory per project.
 	e.backupDir = filepath.Join(e.dir, "backups")
-	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n"+
-		"storage_strategy = directory\n[backup_directory]\nroot = %s\n",
-		testenv.TransportURL(t), e.exchange, e.conductorTopic, e.backupDir)
+	storage := o.storage
+	if storage == "" {
+		storage = "storage_strategy = directory\n[backup_directory]\nroot = " + e.backupDir + "\n"
+	}
+	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n%s",
+		testenv.TransportURL(t), e.exchange, e.conductorTopic, storage)
 	if err := os.WriteFile(guestConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -142,9 +149,16 @@ func newEnv(t testing.TB, o envOpts) *env {
 		VolumeTimeout: 60 * time.Second, GuestConfigFile: guestConf, InstRPCKeyEncrKey: testWrapKey,
 		RetryBudget: 2, RetryDelay: 100 * time.Millisecond,
 	}})
-	e.m.Storage = func(driver, project string, creds backupstore.Credentials) (backupstore.Store, error) {
-		return backupstore.New(backupstore.Config{Driver: driver, Directory: backupstore.DirectoryConfig{Root: backupstore.ProjectDir(e.backupDir, project)}}, creds)
+	// the taskmanager reads the same store options (make run writes them into trove.conf too)
+	storeFile, err := config.LoadFiles(guestConf)
+	if err != nil {
+		t.Fatal(err)
 	}
+	storeCfg, err := backupstore.FromConfig(storeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.m.Storage = StorageFrom(storeCfg)
 	if o.broker {
 		api, user, pass := testenv.RabbitManagement(t)
 		admin, err := guestbroker.NewAdmin(guestbroker.Config{ManagementURL: api, ManagementUser: user, ManagementPassword: pass, ManagementTimeout: 10 * time.Second})
