@@ -143,7 +143,9 @@ func testBackups(t *testing.T, ds string) {
 	delete(env, "OS_PROJECT_ID")
 	other := newCLI(t, env)
 	for _, args := range [][]string{{"show", full.ID}, {"delete", full.ID}} {
-		if out, err := other.run(append([]string{"database", "backup"}, args...)...); err == nil || !strings.Contains(out, "404") && !strings.Contains(strings.ToLower(out), "not found") {
+		// troveclient words the API's 404 as "No backup with a name or ID of … exists."
+		if out, err := other.run(append([]string{"database", "backup"}, args...)...); err == nil || !strings.Contains(out, "404") &&
+			!strings.Contains(strings.ToLower(out), "not found") && !strings.Contains(out, "No backup with a name or ID") {
 			t.Errorf("demo2: backup %s: %v\n%s", args[0], err, out)
 		}
 	}

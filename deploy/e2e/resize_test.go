@@ -28,14 +28,14 @@ var resizeCases = []resizeCase{
 		sql: func(host, user, password string, stmts ...string) (string, error) {
 			out, err := exec.Command("mariadb", "-h", host, "-u", user, "-p"+password, "--connect-timeout=10", "-N", "-B", "app",
 				"-e", strings.Join(stmts, ";")).CombinedOutput()
-			return strings.TrimSpace(string(out)), errOrOutput(err, out)
+			return strings.TrimSpace(string(out)), failedWith(err, out)
 		}},
 	{datastore: "postgresql", setting: "shared_buffers", port: 5432, before: "51MB", after: "102MB",
 		sql: func(host, user, password string, stmts ...string) (string, error) {
 			cmd := exec.Command("psql", "-h", host, "-U", user, "-d", "app", "-w", "-X", "-tA", "-c", strings.Join(stmts, ";"))
 			cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=10")
 			out, err := cmd.CombinedOutput()
-			return strings.TrimSpace(string(out)), errOrOutput(err, out)
+			return strings.TrimSpace(string(out)), failedWith(err, out)
 		}},
 }
 
@@ -214,4 +214,12 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// failedWith is err with the client's output, or nil when the client succeeded.
+func failedWith(err error, out []byte) error {
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
