@@ -50,14 +50,6 @@ func (i Instance) Task() status.InstanceTask {
 	return status.InstanceTask{Code: i.TaskID, Action: status.TaskNone.Action, DBText: i.TaskDescription}
 }
 
-// instanceFields points at i's fields in instanceColsTmpl's order, for a plain rows.Scan.
-func instanceFields(i *Instance) []any {
-	return []any{&i.ID, &i.Created, &i.Updated, &i.Name, &i.Hostname, &i.ComputeInstanceID, &i.TaskID,
-		&i.TaskDescription, &i.VolumeID, &i.FlavorID, &i.VolumeSize, &i.TenantID, &i.Deleted, &i.DeletedAt,
-		&i.DatastoreVersionID, &i.ConfigurationID, &i.SlaveOfID, &i.ClusterID, &i.ShardID, &i.Type, &i.RegionID,
-		&i.EncryptedKey, &i.Access, &i.SSLMode, &i.SSLRef}
-}
-
 // instanceColsTmpl lists the instances columns with "@." where a table alias goes (see instanceCols).
 const instanceColsTmpl = `@.id, COALESCE(@.created, TIMESTAMP'1970-01-01 00:00:00') AS created,
 	COALESCE(@.updated, @.created, TIMESTAMP'1970-01-01 00:00:00') AS updated, COALESCE(@.name, '') AS name,
@@ -72,8 +64,7 @@ const instanceColsTmpl = `@.id, COALESCE(@.created, TIMESTAMP'1970-01-01 00:00:0
 	COALESCE(@.access, '') AS access, COALESCE(@.ssl_mode, '') AS ssl_mode, COALESCE(@.ssl_ref, '') AS ssl_ref`
 
 var (
-	instanceCols  = strings.ReplaceAll(instanceColsTmpl, "@.", "")
-	instanceColsI = strings.ReplaceAll(instanceColsTmpl, "@.", "i.") // for queries joining instances AS i
+	instanceCols = strings.ReplaceAll(instanceColsTmpl, "@.", "")
 )
 
 // CreateInstanceParams describes one create request: the rows to insert (several for a multi-replica create;

@@ -59,7 +59,7 @@ func TestCreateBackup(t *testing.T) {
 		code        int
 	}{
 		{"demo", `{"backup": {"instance": "` + id + `"}}`, 400},                                   // no name
-		{"demo", `{"backup": {"name": "b"}}`, 400},                                                 // instance is missing.
+		{"demo", `{"backup": {"name": "b"}}`, 400},                                                // instance is missing.
 		{"demo", `{"backup": {"name": "b", "instance": "` + id + `", "incremental": true}}`, 400}, // BOOLINT
 		{"demo", `{"backup": {"name": "b", "instance": "` + id + `", "incremental": 2}}`, 400},
 		{"demo", `{"backup": {"name": "b", "instance": "` + id + `", "swift_container": "a b;rm"}}`, 400},
