@@ -85,6 +85,10 @@ func TestPostgreSQLManager(t *testing.T) {
 	if err != nil || out != "42" {
 		t.Fatalf("appuser on app: %q %v", out, err)
 	}
+	// PostgreSQL 15 gives no one CREATE on public: a user given the database gets it.
+	if out, err := client(addr, "appuser", pw, "app", "CREATE TABLE pub (i int); INSERT INTO pub VALUES (7); SELECT i FROM pub"); err != nil || out != "7" {
+		t.Fatalf("appuser creating a table in app's public schema: %q %v", out, err)
+	}
 	if out, err := client(addr, "appuser", "wrong", "app", "SELECT 1"); err == nil {
 		t.Fatalf("wrong password accepted: %q", out)
 	}

@@ -86,7 +86,7 @@ func (m *Manager) CreateUsers(ctx context.Context, users []guestapi.User) error 
 			return err
 		}
 		for _, d := range u.Databases {
-			if err := m.exec(ctx, "GRANT ALL PRIVILEGES ON DATABASE "+ident(d.Name)+" TO "+ident(u.Name)); err != nil {
+			if err := m.grantDB(ctx, d.Name, u.Name); err != nil {
 				return err
 			}
 		}
@@ -262,11 +262,38 @@ func (m *Manager) GrantAccess(ctx context.Context, name, host string, dbs []stri
 		if !ok {
 			return datastore.Errorf(datastore.KindDatabaseNotFound, "database %q does not exist", d)
 		}
-		if err := m.exec(ctx, "GRANT ALL PRIVILEGES ON DATABASE "+ident(d)+" TO "+ident(name)); err != nil {
+		if err := m.grantDB(ctx, d, name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// grantDB gives a user a database (Trove's GRANT ALL PRIVILEGES ON DATABASE) and, since PostgreSQL 15 no
+// longer lets everyone create in it, its public schema: a user given a database can create tables in it.
+func (m *Manager) grantDB(ctx context.Context, db, user string) error {
+	if err := m.exec(ctx, "GRANT ALL PRIVILEGES ON DATABASE "+ident(db)+" TO "+ident(user)); err != nil {
+		return err
+	}
+	return m.onPublicSchema(ctx, db, "GRANT ALL ON SCHEMA public TO "+ident(user))
+}
+
+// revokeDB takes back what grantDB gave.
+func (m *Manager) revokeDB(ctx context.Context, db, user string) error {
+	if err := m.onPublicSchema(ctx, db, "REVOKE ALL ON SCHEMA public FROM "+ident(user)); err != nil {
+		return err
+	}
+	return m.exec(ctx, "REVOKE ALL PRIVILEGES ON DATABASE "+ident(db)+" FROM "+ident(user))
+}
+
+// onPublicSchema runs stmt in db when the database has a public schema.
+func (m *Manager) onPublicSchema(ctx context.Context, db, stmt string) error {
+	rows, err := m.query(ctx, db, "SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	_, err = m.query(ctx, db, stmt)
+	return err
 }
 
 // RevokeAccess revokes the user's database privileges.
@@ -286,7 +313,7 @@ func (m *Manager) RevokeAccess(ctx context.Context, name, host, d string) error 
 	}
 	for _, s := range dbs {
 		if s.Name == d {
-			return m.exec(ctx, "REVOKE ALL PRIVILEGES ON DATABASE "+ident(d)+" FROM "+ident(name))
+			return m.revokeDB(ctx, d, name)
 		}
 	}
 	return datastore.Errorf(datastore.KindDatabaseNotFound, "user %s has no access to database %q", name, d)
