@@ -155,7 +155,8 @@ func assertMemoryLimit(t *testing.T, id string, mb int) {
 		comms = append(comms, strings.TrimSpace(string(c)))
 	}
 	all := strings.Join(comms, ",")
-	if !strings.Contains(all, "trove-guestagent") || !(strings.Contains(all, "mariadbd") || strings.Contains(all, "postgres")) {
+	// comm is cut at 15 characters: "trove-guestagen"
+	if !strings.Contains(all, "trove-guestagen") || !(strings.Contains(all, "mariadbd") || strings.Contains(all, "postgres")) {
 		t.Errorf("processes in the memory cgroup of %s: %s", id, all)
 	}
 }
