@@ -106,7 +106,9 @@ func (c *Client) body(m Meta, rc Context, args any) ([]byte, error) {
 
 // Cast sends a one-way message. nil means the broker confirmed it (publisher confirms); an error means it
 // may not have been delivered. Casts are never re-sent after they may have left the process.
-func (c *Client) Cast(ctx context.Context, rc Context, method string, args any) error {
+func (c *Client) Cast(ctx context.Context, rc Context, method string, args any) (err error) {
+	start := time.Now()
+	defer func() { c.t.observe("cast", method, err, start) }()
 	body, err := c.body(Meta{Topic: c.target.Topic, Method: method}, rc, args)
 	if err != nil {
 		return err
@@ -118,7 +120,9 @@ func (c *Client) Cast(ctx context.Context, rc Context, method string, args any) 
 // Call sends a request and waits for its reply, decoding the result into result (a pointer, or nil to
 // discard). timeout 0 means rpc_response_timeout. A remote failure returns *RemoteError; no reply in time
 // returns an error matching ErrTimeout.
-func (c *Client) Call(ctx context.Context, rc Context, method string, args any, result any, timeout time.Duration) error {
+func (c *Client) Call(ctx context.Context, rc Context, method string, args any, result any, timeout time.Duration) (err error) {
+	start := time.Now()
+	defer func() { c.t.observe("call", method, err, start) }()
 	if c.target.Fanout {
 		return fmt.Errorf("rpc: call %s: fanout targets accept casts only", method)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,6 +47,8 @@ type Transport struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	done      chan struct{}
+
+	observer atomic.Pointer[Observer] // SetObserver; nil: none
 }
 
 // attacher is anything that consumes: it (re)declares its topology and starts consuming on a new connection.
