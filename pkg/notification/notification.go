@@ -140,8 +140,8 @@ type Instance struct {
 	AvailabilityZone           string
 }
 
-// isotime is oslo's timeutils.isotime: seconds, Z.
-func isotime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
+// Isotime is oslo's timeutils.isotime: seconds, Z.
+func Isotime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
 
 func (n *Notifier) serviceID(manager string) string {
 	if id, ok := n.cfg.ServiceIDs[manager]; ok {
@@ -153,7 +153,7 @@ func (n *Notifier) serviceID(manager string) string {
 
 // usagePayload is send_usage_event's payload (trove/taskmanager/models.py NotifyMixin).
 func (n *Notifier) usagePayload(in Instance) map[string]any {
-	created := isotime(in.Created)
+	created := Isotime(in.Created)
 	var az any
 	if in.AvailabilityZone != "" {
 		az = in.AvailabilityZone
@@ -201,9 +201,9 @@ func (n *Notifier) Exists(ctx context.Context, instances []Instance, now time.Ti
 	if !n.Enabled() {
 		return
 	}
-	start, end := isotime(now.Add(-n.cfg.ExistsInterval)), isotime(now)
+	start, end := Isotime(now.Add(-n.cfg.ExistsInterval)), Isotime(now)
 	for _, in := range instances {
-		created := isotime(in.Created)
+		created := Isotime(in.Created)
 		p := map[string]any{
 			"audit_period_beginning": start, "audit_period_ending": end, "created_at": created,
 			"display_name": in.Name, "instance_id": in.ID, "instance_name": in.Name, "instance_type_id": in.FlavorID,

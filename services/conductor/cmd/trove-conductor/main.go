@@ -11,6 +11,7 @@ import (
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/daemon"
 	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/metrics"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/services/conductor/internal/conductor"
 )
@@ -47,7 +48,20 @@ func run() error {
 	}
 	defer d.Close()
 
-	c := &conductor.Conductor{Catalog: d.Catalog, WrapKey: wrapKey, Log: log}
+	notifier, err := d.Notifier(ctx)
+	if err != nil {
+		return err
+	}
+	defer notifier.Close()
+	reg, err := d.Metrics(ctx)
+	if err != nil {
+		return err
+	}
+	if reg != nil {
+		expiry := f.Seconds("DEFAULT", "agent_heartbeat_expiry", 90)
+		reg.MustRegister(&metrics.Instances{List: d.Catalog.LiveInstances, Expiry: expiry, Heartbeats: true, Log: log})
+	}
+	c := &conductor.Conductor{Catalog: d.Catalog, WrapKey: wrapKey, Log: log, Notify: notifier}
 	srv := d.Transport.NewServer(rpc.ServerConfig{Topic: topic, Server: host, Version: conductorapi.Version, Codec: c.Codec(), Concurrency: workers})
 	c.Register(srv)
 	if err := srv.Start(ctx); err != nil {

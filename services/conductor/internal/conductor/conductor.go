@@ -16,6 +16,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 )
 
@@ -25,6 +26,9 @@ type Conductor struct {
 	// WrapKey is [DEFAULT] inst_rpc_key_encr_key, which unwraps instances.encrypted_key.
 	WrapKey string
 	Log     logrus.FieldLogger
+	// Notify emits the dbaas.<event>.end|error notifications guests forward (notify_end, notify_exc_info) on
+	// their behalf, as Trove's conductor does; nil emits nothing.
+	Notify *notification.Notifier
 
 	spoofed   atomic.Uint64
 	plaintext atomic.Uint64
@@ -121,9 +125,14 @@ func notificationInstance(n map[string]any) string {
 	return s
 }
 
-func (c *Conductor) notifyEnd(_ context.Context, rc rpc.Context, a conductorapi.NotifyEndArgs) (rpc.Void, error) {
+func (c *Conductor) notifyEnd(ctx context.Context, rc rpc.Context, a conductorapi.NotifyEndArgs) (rpc.Void, error) {
 	c.Log.WithField("notification", a.SerializedNotification["notification_classname"]).
 		WithField("sender", rc.SenderInstanceID).WithField("request_id", rc.RequestID).Info("notification end")
+	if id := notificationInstance(a.SerializedNotification); id != "" && rc.SenderInstanceID != "" && id != rc.SenderInstanceID {
+		c.spoofed.Add(1)
+		return rpc.Void{}, fmt.Errorf("instance %s may not end notifications of instance %s", rc.SenderInstanceID, id)
+	}
+	c.Notify.DBaaS(ctx, rc, notification.Serialized(a.SerializedNotification), "end", a.NotificationArgs)
 	return rpc.Void{}, nil
 }
 
@@ -140,6 +149,8 @@ func (c *Conductor) notifyExcInfo(ctx context.Context, rc rpc.Context, a conduct
 	if err := c.authorize(ctx, rc, conductorapi.MethodNotifyExcInfo, id); err != nil {
 		return rpc.Void{}, err
 	}
+	c.Notify.DBaaS(ctx, rc, notification.Serialized(a.SerializedNotification), "error",
+		map[string]any{"message": a.Message, "exception": a.Exception, "instance_id": id})
 	return rpc.Void{}, c.Catalog.SaveFault(ctx, id, a.Message, strings.Join(a.Exception, ""))
 }
 

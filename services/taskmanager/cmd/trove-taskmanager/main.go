@@ -13,6 +13,7 @@ import (
 	"github.com/trove-go/trove/pkg/daemon"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/keyring"
+	"github.com/trove-go/trove/pkg/metrics"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
 	"github.com/trove-go/trove/services/taskmanager/internal/flows"
@@ -90,7 +91,20 @@ func run() error {
 			log.WithField("instances", started).Info("started stopped guests")
 		}
 	}
-	deps := flows.Deps{Catalog: d.Catalog, Compute: driver, Transport: d.Transport, Config: flowCfg, Log: log}
+	notifier, err := d.Notifier(ctx)
+	if err != nil {
+		return err
+	}
+	defer notifier.Close()
+	reg, err := d.Metrics(ctx)
+	if err != nil {
+		return err
+	}
+	deps := flows.Deps{Catalog: d.Catalog, Compute: driver, Transport: d.Transport, Config: flowCfg, Log: log, Notify: notifier}
+	if reg != nil {
+		deps.Metrics = metrics.NewFlows(reg)
+		reg.MustRegister(&metrics.Instances{List: d.Catalog.LiveInstances, Expiry: flowCfg.HeartbeatExpiry, Counts: true, Log: log})
+	}
 	if storeCfg, err := backupstore.FromConfig(f); err != nil {
 		log.WithError(err).Error("backup storage options are not usable: deleted backups keep their objects (DELETE_FAILED) until they are fixed")
 	} else {
@@ -116,6 +130,10 @@ func run() error {
 		return err
 	}
 	go m.Sweep(ctx, time.Minute)
+	// Trove publishes trove.instance.exists only with exists_notification_transformer set.
+	if nc := notifier.Config(); notifier.Enabled() && nc.ExistsTransformer != "" {
+		go m.ExistsLoop(ctx, nc.ExistsInterval)
+	}
 	log.WithField("topic", topic).Info("taskmanager serving")
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), daemon.StopTimeout)

@@ -9,6 +9,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -65,9 +66,11 @@ func (m *Manager) DeleteInstance(ctx context.Context, rc rpc.Context, id string)
 	} else {
 		log.WithError(err).Warn("flavor unknown at delete; RAM quota not released")
 	}
+	deletedAt := m.TimeNow()
 	if err := m.retry(ctx, id, "deleting the catalog row", func() error { return m.Catalog.DeleteInstance(ctx, id, ram) }); err != nil {
 		return err
 	}
+	m.usage(ctx, rc, inst, notification.EventDelete, status.StatusShutdown, map[string]any{"deleted_at": notification.Isotime(deletedAt)})
 	log.Info("instance deleted")
 	return nil
 }
@@ -148,6 +151,11 @@ func (m *Manager) finishResize(ctx context.Context, rc rpc.Context, inst catalog
 		return err
 	}
 	m.log(id).WithField("size_gb", newSize).Info("volume resized")
+	now := notification.Isotime(m.TimeNow())
+	resized := inst
+	resized.VolumeSize = newSize
+	m.usage(ctx, rc, resized, notification.EventModifyVolume, status.StatusActive,
+		map[string]any{"old_volume_size": inst.VolumeSize, "launched_at": now, "modify_at": now})
 	return nil
 }
 
@@ -322,6 +330,7 @@ func (m *Manager) Resume(ctx context.Context) error {
 }
 
 func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error {
+	rc := rpc.Context{RequestID: "req-taskmanager-resume"}
 	st, err := m.Catalog.GetServiceStatus(ctx, inst.ID)
 	if err != nil {
 		return err
@@ -338,9 +347,9 @@ func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error 
 		if grace.Before(deadline) {
 			deadline = grace
 		}
-		return m.waitActive(ctx, inst.ID, deadline, lost)
+		return m.waitActive(ctx, rc, inst.ID, deadline, lost)
 	}
-	return m.waitActive(ctx, inst.ID, deadline, "")
+	return m.waitActive(ctx, rc, inst.ID, deadline, "")
 }
 
 func (m *Manager) resumeResize(ctx context.Context, rc rpc.Context, inst catalog.Instance) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -91,7 +92,7 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	log.Info("prepare sent; waiting for the guest")
 
 	// 4. Wait.
-	return m.waitActive(ctx, id, deadline, "")
+	return m.waitActive(ctx, rc, id, deadline, "")
 }
 
 func (m *Manager) createVolume(ctx context.Context, inst catalog.Instance, a taskapi.CreateInstanceArgs) (compute.Volume, error) {
@@ -300,7 +301,7 @@ func renderConfig(manager string, ramMB int) string {
 // waitActive polls the guest status until running/instance ready/healthy (task → NONE), a failure status, or
 // the deadline (status `guestagent error`, task 91, fault; timeoutMsg "" is the usage_timeout message).
 // usage_sleep_time bounds the poll interval.
-func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time, timeoutMsg string) error {
+func (m *Manager) waitActive(ctx context.Context, rc rpc.Context, id string, deadline time.Time, timeoutMsg string) error {
 	poll := min(m.Config.UsageSleepTime, 250*time.Millisecond)
 	for {
 		inst, err := m.Catalog.GetInstance(ctx, id)
@@ -340,6 +341,8 @@ func (m *Manager) waitActive(ctx context.Context, id string, deadline time.Time,
 			}
 			m.log(id).WithField("guest_status", st.Status().Description).
 				WithField("build_seconds", m.TimeNow().Sub(inst.Created).Seconds()).Info("instance is active")
+			// Billing starts once the database runs (Trove's wait_for_instance), not at the request.
+			m.usage(ctx, rc, inst, notification.EventCreate, status.StatusActive, nil)
 			return nil
 		case status.New, status.Building, status.Unknown, status.Deleted:
 			if inst.ComputeInstanceID != "" {

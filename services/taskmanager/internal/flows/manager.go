@@ -12,6 +12,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -31,6 +32,16 @@ type Deps struct {
 	// Broker gives each guest its own broker account ([guest_broker] per_guest_accounts); nil: guests get
 	// guest_config's account unchanged (Trove's shared account).
 	Broker GuestAccounts
+	// Notify emits usage events and ends the API's dbaas.* notifications; nil emits nothing.
+	Notify *notification.Notifier
+	// Metrics counts flows in progress and failed per kind; nil counts nothing.
+	Metrics FlowMetrics
+}
+
+// FlowMetrics is told when a flow of a kind (create, delete, …) starts and how it ends (metrics.Taskmanager).
+type FlowMetrics interface {
+	FlowStarted(kind string)
+	FlowEnded(kind string, err error)
 }
 
 // GuestAccounts issues and revokes guests' broker accounts (guestbroker.Accounts).
@@ -82,19 +93,19 @@ func New(d Deps) *Manager {
 // Register adds the taskmanager methods to an RPC server (topic taskmanager_queue, version 1.0).
 func (m *Manager) Register(srv *rpc.Server) {
 	rpc.Register(srv, taskapi.MethodCreateInstance, func(_ context.Context, rc rpc.Context, a taskapi.CreateInstanceArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "create", func(ctx context.Context) error { return m.CreateInstance(ctx, rc, a) })
+		m.Go(a.InstanceID, "create", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.CreateInstance(ctx, rc, a) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodDeleteInstance, func(_ context.Context, rc rpc.Context, a taskapi.DeleteInstanceArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "delete", func(ctx context.Context) error { return m.DeleteInstance(ctx, rc, a.InstanceID) })
+		m.Go(a.InstanceID, "delete", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.DeleteInstance(ctx, rc, a.InstanceID) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodRestart, func(_ context.Context, rc rpc.Context, a taskapi.RestartArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "restart", func(ctx context.Context) error { return m.Restart(ctx, rc, a.InstanceID) })
+		m.Go(a.InstanceID, "restart", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.Restart(ctx, rc, a.InstanceID) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodResizeVolume, func(_ context.Context, rc rpc.Context, a taskapi.ResizeVolumeArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "resize_volume", func(ctx context.Context) error { return m.ResizeVolume(ctx, rc, a.InstanceID, a.NewSize) })
+		m.Go(a.InstanceID, "resize_volume", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.ResizeVolume(ctx, rc, a.InstanceID, a.NewSize) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodUpgrade, func(_ context.Context, rc rpc.Context, a taskapi.UpgradeArgs) (rpc.Void, error) {
@@ -145,7 +156,14 @@ func (m *Manager) drain(instanceID string) {
 		m.mu.Unlock()
 		log := m.log(instanceID).WithField("flow", j.flow)
 		start := time.Now()
-		if err := j.fn(m.ctx); err != nil {
+		if m.Metrics != nil {
+			m.Metrics.FlowStarted(j.flow)
+		}
+		err := j.fn(m.ctx)
+		if m.Metrics != nil {
+			m.Metrics.FlowEnded(j.flow, err)
+		}
+		if err != nil {
 			log.WithError(err).Error("flow failed")
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -55,7 +56,15 @@ func (m *Manager) ResizeFlavor(ctx context.Context, rc rpc.Context, a taskapi.Re
 		m.revertResize(ctx, rc, inst, ver, a, resizer, guest, true)
 		return m.resizeFailed(ctx, inst, a, "Error starting the database with the new flavor's configuration.", err)
 	}
-	return m.finishFlavor(ctx, id, a.NewFlavor.ID)
+	if err := m.finishFlavor(ctx, id, a.NewFlavor.ID); err != nil {
+		return err
+	}
+	now := notification.Isotime(m.TimeNow())
+	resized := inst
+	resized.FlavorID = a.NewFlavor.ID
+	m.usage(ctx, rc, resized, notification.EventModifyFlavor, status.StatusActive, map[string]any{
+		"old_instance_size": a.OldFlavor.RAM, "instance_size": a.NewFlavor.RAM, "launched_at": now, "modify_at": now})
+	return nil
 }
 
 // startWithFlavor is guest start_db_with_conf_changes with the configuration rendered for ramMB.
@@ -151,7 +160,7 @@ func (m *Manager) resumeFlavor(ctx context.Context, rc rpc.Context, inst catalog
 
 func (m *Manager) registerResize(srv *rpc.Server) {
 	rpc.Register(srv, taskapi.MethodResizeFlavor, func(_ context.Context, rc rpc.Context, a taskapi.ResizeFlavorArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "resize_flavor", func(ctx context.Context) error { return m.ResizeFlavor(ctx, rc, a) })
+		m.Go(a.InstanceID, "resize_flavor", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.ResizeFlavor(ctx, rc, a) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodUpdateAccess, func(_ context.Context, rc rpc.Context, a taskapi.UpdateAccessArgs) (rpc.Void, error) {
