@@ -53,9 +53,9 @@ func (a *API) instanceAction(w http.ResponseWriter, r *http.Request) error {
 	case schema.ActionResetStatus:
 		return a.resetStatus(w, r, rc, row)
 	case schema.ActionPromote:
-		return fault.BadRequest("Instance %s is not a replica.", row.ID)
+		return a.promote(w, r, rc, row)
 	case schema.ActionEject:
-		return fault.BadRequest("Instance %s is not a replica source.", row.ID)
+		return a.eject(w, r, rc, row)
 	}
 	if act.Kind != schema.ActionRestart && row.ClusterID != "" {
 		return fault.NotImplemented("Operation not supported for instances that are part of a cluster.")
@@ -157,4 +157,84 @@ func (a *API) resetStatus(w http.ResponseWriter, r *http.Request, rc *requestCon
 	}
 	rc.logger().WithField("instance_id", row.ID).Info("instance status reset")
 	return writeEmpty(w, http.StatusAccepted)
+}
+
+// promote is Trove's promote_to_replica_source: the replica must be able to act (422) and be a replica (400);
+// its source and every replica of the source get task PROMOTING; the taskmanager switches the roles over.
+func (a *API) promote(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance) error {
+	ctx := r.Context()
+	if err := a.checkCanAct(ctx, row); err != nil {
+		return err
+	}
+	if row.SlaveOfID == "" {
+		return fault.BadRequest("Instance %s is not a replica.", row.ID)
+	}
+	set, err := a.cat.Replicas(ctx, row.TenantID, []string{row.SlaveOfID})
+	if err != nil {
+		return err
+	}
+	for _, id := range append([]string{row.SlaveOfID}, set[row.SlaveOfID]...) {
+		if err := a.cat.SetTask(ctx, id, status.TaskPromoting); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+			return err
+		}
+	}
+	if err := a.tm.PromoteToReplicaSource(ctx, rc.rpcContext(), taskapi.ReplicationArgs{InstanceID: row.ID}); err != nil {
+		return fmt.Errorf("casting promote_to_replica_source for %s: %w", row.ID, err)
+	}
+	rc.logger().WithField("instance_id", row.ID).WithField("source_id", row.SlaveOfID).Info("replica promotion accepted")
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+// eject is Trove's eject_replica_source: the instance must have replicas (400) and its guest must have been
+// silent for longer than agent_heartbeat_expiry (400 while it heartbeats); it and its replicas get task
+// EJECTING and the taskmanager promotes the most advanced replica.
+func (a *API) eject(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance) error {
+	ctx := r.Context()
+	set, err := a.cat.Replicas(ctx, row.TenantID, []string{row.ID})
+	if err != nil {
+		return err
+	}
+	if len(set[row.ID]) == 0 {
+		return fault.BadRequest("Instance %s is not a replica source.", row.ID)
+	}
+	svc, err := a.cat.GetServiceStatus(ctx, row.ID)
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return err
+	}
+	if err == nil && svc.HeartbeatAge(a.now()) < a.cfg.HeartbeatExpiry {
+		return fault.BadRequest("Replica Source %s cannot be ejected as it has a current heartbeat", row.ID)
+	}
+	for _, id := range append([]string{row.ID}, set[row.ID]...) {
+		if err := a.cat.SetTask(ctx, id, status.TaskEjecting); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+			return err
+		}
+	}
+	if err := a.tm.EjectReplicaSource(ctx, rc.rpcContext(), taskapi.ReplicationArgs{InstanceID: row.ID}); err != nil {
+		return fmt.Errorf("casting eject_replica_source for %s: %w", row.ID, err)
+	}
+	rc.logger().WithField("instance_id", row.ID).Info("replica source ejection accepted")
+	return writeEmpty(w, http.StatusAccepted)
+}
+
+// detachReplica is Trove's detach_replica (PUT/PATCH with replica_of or slave_of): the instance must be able
+// to act (422) and be a replica (400); task DETACHING, and the taskmanager makes it standalone.
+func (a *API) detachReplica(ctx context.Context, rc *requestContext, row *catalog.Instance) error {
+	if err := a.checkCanAct(ctx, row); err != nil {
+		return err
+	}
+	if row.SlaveOfID == "" {
+		return fault.BadRequest("Instance %s is not a replica.", row.ID)
+	}
+	swapped, err := a.cat.SetTaskIf(ctx, row.ID, row.Task(), status.TaskDetaching)
+	if err != nil {
+		return err
+	}
+	if !swapped {
+		return fault.Unprocessable("Instance %s is not currently available for an action to be performed (task status was changed).", row.ID)
+	}
+	if err := a.tm.DetachReplica(ctx, rc.rpcContext(), taskapi.ReplicationArgs{InstanceID: row.ID}); err != nil {
+		return fmt.Errorf("casting detach_replica for %s: %w", row.ID, err)
+	}
+	rc.logger().WithField("instance_id", row.ID).WithField("source_id", row.SlaveOfID).Info("replica detach accepted")
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/keystone"
+	"github.com/trove-go/trove/pkg/metrics"
 	"github.com/trove-go/trove/pkg/policy"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -29,6 +30,9 @@ type TaskManager interface {
 	UpdateOverrides(ctx context.Context, rc rpc.Context, a taskapi.UpdateOverridesArgs) error
 	CreateBackup(ctx context.Context, rc rpc.Context, a taskapi.CreateBackupArgs) error
 	DeleteBackup(ctx context.Context, rc rpc.Context, a taskapi.DeleteBackupArgs) error
+	PromoteToReplicaSource(ctx context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error
+	EjectReplicaSource(ctx context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error
+	DetachReplica(ctx context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error
 }
 
 // Deps are the API's collaborators.
@@ -51,6 +55,8 @@ type Deps struct {
 	Log     *logrus.Entry
 	// Now is the clock (UTC); nil means time.Now.
 	Now func() time.Time
+	// Metrics counts requests per route template and status; nil counts nothing.
+	Metrics *metrics.HTTP
 }
 
 // API serves Trove's REST API v1.0.
@@ -70,12 +76,13 @@ type API struct {
 	limiter   *rateLimiter
 	ds        *datastoreCache
 	listCache *listCache // nil = off
+	metrics   *metrics.HTTP
 }
 
 // New builds the API.
 func New(d Deps) *API {
 	a := &API{cfg: d.Config, cat: d.Catalog, validator: d.Validator, wwwAuth: d.WWWAuthenticate, policy: d.Policy,
-		tm: d.TaskManager, guests: d.Guests, servers: d.Servers, flavors: d.Flavors, log: d.Log, now: d.Now}
+		tm: d.TaskManager, guests: d.Guests, servers: d.Servers, flavors: d.Flavors, log: d.Log, now: d.Now, metrics: d.Metrics}
 	if a.now == nil {
 		a.now = time.Now
 	}

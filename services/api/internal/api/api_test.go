@@ -496,7 +496,7 @@ func TestUpdateAndDelete(t *testing.T) {
 		{"PUT", `{"instance": {"bogus": 1}}`, "badRequest", 400},
 		{"PATCH", `{"instance": {"access": {}}}`, "badRequest", 400},
 		{"PUT", `{"instance": {"replica_of": null, "datastore_version": "8.0"}}`, "badRequest", 400},
-		{"PUT", `{"instance": {"replica_of": null}}`, "badRequest", 400},
+		{"PUT", `{"instance": {"replica_of": null}}`, "unprocessableEntity", 422}, // Trove validates the state first
 		{"PUT", `{"instance": {"datastore_version": "nope"}}`, "badRequest", 400},
 		{"PUT", `{"instance": {"datastore_version": "5.7"}}`, "badRequest", 400},
 		{"PUT", `{}`, "badRequest", 400},

@@ -89,9 +89,13 @@ func (a *API) infos(ctx context.Context, rows []catalog.Instance) ([]instanceInf
 	if err != nil {
 		return nil, err
 	}
+	replicas, err := a.cat.Replicas(ctx, "", ids) // a replica is always of its source's tenant
+	if err != nil {
+		return nil, err
+	}
 	out := make([]instanceInfo, len(rows))
 	for i := range rows {
-		in := instanceInfo{row: &rows[i], backup: backups[rows[i].ID]}
+		in := instanceInfo{row: &rows[i], backup: backups[rows[i].ID], replicas: replicas[rows[i].ID]}
 		if s, ok := svcs[rows[i].ID]; ok {
 			in.svc = &s
 		}
@@ -343,11 +347,15 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	var source *catalog.Instance
+	if req.ReplicaOf != "" {
+		if source, err = a.replicaSource(ctx, rc, req); err != nil {
+			return err
+		}
+	}
 	switch {
-	case req.ReplicaOf != "":
-		return fault.NotImplemented("Replication is not supported by this deployment.")
-	case req.ReplicaCount > 1:
-		return fault.BadRequest("Replica count only valid when creating replicas.")
+	case source == nil && req.ReplicaCount > 1:
+		return fault.BadRequest("Replica count only valid when creating replicas. Cannot create %d instances.", req.ReplicaCount)
 	case len(req.Modules) > 0:
 		return fault.NotImplemented("Modules are not supported by this deployment.")
 	case req.Locality != "" && !slices.Contains(localities, req.Locality):
@@ -355,6 +363,10 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ds, version, err := a.datastoreFor(ctx, req.Datastore)
+	if source != nil { // a replica runs its source's datastore version, flavor and volume size
+		ds, version, err = a.sourceVersion(ctx, source)
+		req.FlavorRef, req.HasFlavor = source.FlavorID, true
+	}
 	if err != nil {
 		return err
 	}
@@ -389,7 +401,9 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	// Volume.
 	volumeSize := 0
 	var volumeType *string
-	if mgr.VolumeSupport {
+	if mgr.VolumeSupport && source != nil {
+		volumeSize = source.VolumeSize
+	} else if mgr.VolumeSupport {
 		if req.Volume == nil {
 			return fault.BadRequest("Volume size was not specified.")
 		}
@@ -428,27 +442,49 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 
-	row := catalog.Instance{
-		ID: catalog.NewID(), Name: req.Name, FlavorID: flavor.ID, VolumeSize: volumeSize, TenantID: rc.Token.ProjectID,
-		DatastoreVersionID: version.ID, RegionID: a.cfg.Region, ConfigurationID: req.Configuration,
+	if source != nil {
+		if err := a.checkCanAct(ctx, source); err != nil { // Trove: the source's validate_can_perform_action
+			return err
+		}
+	}
+	// One row per instance: a replica_count of N creates N replicas named <name>-1 … <name>-N (Trove's rule),
+	// and the quota is taken for all of them at once.
+	count := 1
+	if source != nil && req.ReplicaCount > 1 {
+		count = int(req.ReplicaCount)
 	}
 	var access *taskapi.Access
+	var accessRow string
 	if req.Access != nil {
-		if row.Access, access, err = accessJSON(req.Access); err != nil {
+		if accessRow, access, err = accessJSON(req.Access); err != nil {
 			return err
 		}
 	}
-	if a.cfg.EnableSecureRPC {
-		key, err := keyring.NewInstanceKey()
-		if err != nil {
-			return err
+	newRows := make([]catalog.Instance, count)
+	for i := range newRows {
+		row := catalog.Instance{
+			ID: catalog.NewID(), Name: req.Name, FlavorID: flavor.ID, VolumeSize: volumeSize, TenantID: rc.Token.ProjectID,
+			DatastoreVersionID: version.ID, RegionID: a.cfg.Region, ConfigurationID: req.Configuration, Access: accessRow,
 		}
-		if row.EncryptedKey, err = keyring.Wrap(a.cfg.InstRPCKeyEncrKey, key); err != nil {
-			return err
+		if count > 1 {
+			row.Name = fmt.Sprintf("%s-%d", req.Name, i+1)
 		}
+		if source != nil {
+			row.SlaveOfID = source.ID
+		}
+		if a.cfg.EnableSecureRPC {
+			key, err := keyring.NewInstanceKey()
+			if err != nil {
+				return err
+			}
+			if row.EncryptedKey, err = keyring.Wrap(a.cfg.InstRPCKeyEncrKey, key); err != nil {
+				return err
+			}
+		}
+		newRows[i] = row
 	}
-	deltas := map[string]int{catalog.ResourceInstances: 1, catalog.ResourceRAM: flavor.RAM, catalog.ResourceVolumes: volumeSize}
-	rows, err := a.cat.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: []catalog.Instance{row}, Deltas: deltas, Defaults: a.cfg.Quotas})
+	deltas := map[string]int{catalog.ResourceInstances: count, catalog.ResourceRAM: count * flavor.RAM, catalog.ResourceVolumes: count * volumeSize}
+	rows, err := a.cat.CreateInstance(ctx, catalog.CreateInstanceParams{Instances: newRows, Deltas: deltas, Defaults: a.cfg.Quotas})
 	var qe *catalog.QuotaExceededError
 	if errors.As(err, &qe) {
 		return fault.OverLimit("%s", qe.Error())
@@ -456,8 +492,35 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	row = rows[0]
+	for i := range rows {
+		if err := a.castCreate(r, rc, &rows[i], req, version, flavor, createExtras{dbs: dbs, users: users, nics: nics,
+			volumeSize: volumeSize, volumeType: volumeType, access: access, overrides: overrides}); err != nil {
+			return err
+		}
+	}
+	rc.logger().WithField("instance_id", rows[0].ID).WithField("count", len(rows)).WithField("replica_of", req.ReplicaOf).
+		WithField("datastore_version", version.ID).Info("instance create accepted")
+	// Trove answers with the view of the first instance created.
+	return a.writeInstance(w, r, rc, &rows[0], http.StatusOK, "")
+}
 
+// createExtras are the checked parts of a create request castCreate hands on.
+type createExtras struct {
+	dbs        []taskapi.Database
+	users      []taskapi.User
+	nics       []taskapi.NIC
+	volumeSize int
+	volumeType *string
+	access     *taskapi.Access
+	overrides  map[string]any
+}
+
+// castCreate casts create_instance for one created row; a failed cast marks the row failed (the row and its
+// quota are committed, so the owner sees ERROR and can delete it).
+func (a *API) castCreate(r *http.Request, rc *requestContext, row *catalog.Instance, req *schema.CreateInstance,
+	version catalog.DatastoreVersion, flavor *Flavor, x createExtras) error {
+	ctx := r.Context()
+	dbs, users, nics, volumeSize, volumeType, access, overrides := x.dbs, x.users, x.nics, x.volumeSize, x.volumeType, x.access, x.overrides
 	args := taskapi.CreateInstanceArgs{
 		InstanceID: row.ID, Name: row.Name, ImageID: version.ImageID, DatastoreManager: version.Manager,
 		Flavor:    taskapi.Flavor{ID: flavor.ID, Name: flavor.Name, RAM: flavor.RAM, VCPUs: flavor.VCPUs, Disk: flavor.Disk},
@@ -488,16 +551,70 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		args.BackupID = &id
 		castCtx = backupRPCContext(r, rc) // the guest reads the backup as the user (Swift)
 	}
+	if row.SlaveOfID != "" {
+		src := row.SlaveOfID
+		args.SlaveOfID = &src
+		castCtx = backupRPCContext(r, rc) // the replica is seeded from a backup of its source (Swift as the user)
+	}
 	if err := a.tm.CreateInstance(ctx, castCtx, args); err != nil {
-		// The row and quota are committed; mark the build failed so the owner sees ERROR and can delete it.
 		if uerr := a.cat.SetTask(ctx, row.ID, status.TaskBuildingErrorServer); uerr != nil {
 			rc.logger().WithError(uerr).Error("marking instance failed after create_instance cast failure")
 		}
 		_ = a.cat.SaveFault(ctx, row.ID, "Could not hand the instance to the task manager.", err.Error())
 		return fmt.Errorf("casting create_instance for %s: %w", row.ID, err)
 	}
-	rc.logger().WithField("instance_id", row.ID).WithField("datastore_version", version.ID).Info("instance create accepted")
-	return a.writeInstance(w, r, rc, &row, http.StatusOK, "")
+	return nil
+}
+
+// replicaSource applies Trove's rules of a create with replica_of and returns the source instance: no flavor,
+// datastore, volume, locality, databases, users or fixed address of its own (400); the source must be the
+// caller's live instance (404) and no replica itself (Trove's Forbidden: 401).
+func (a *API) replicaSource(ctx context.Context, rc *requestContext, req *schema.CreateInstance) (*catalog.Instance, error) {
+	switch {
+	case req.HasFlavor:
+		return nil, fault.BadRequest("Cannot specify flavor when creating replicas.")
+	case req.Datastore != (schema.DatastoreRef{}):
+		return nil, fault.BadRequest("Cannot specify datastore when creating replicas.")
+	case req.Volume != nil:
+		return nil, fault.BadRequest("Cannot specify volume when creating replicas.")
+	case req.Locality != "":
+		return nil, fault.BadRequest("Cannot specify locality when creating replicas.")
+	case req.BackupRef != "":
+		return nil, fault.BadRequest("Cannot specify restorePoint when creating replicas.")
+	}
+	src, err := a.cat.GetInstance(ctx, req.ReplicaOf)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && src.TenantID != rc.Token.ProjectID) {
+		return nil, fault.NotFound(req.ReplicaOf)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if src.SlaveOfID != "" {
+		return nil, fault.New(http.StatusUnauthorized, "Cannot create a replica of a replica %s", src.ID)
+	}
+	if len(req.Databases) > 0 || len(req.Users) > 0 {
+		return nil, fault.BadRequest("Cannot create a replica with users or databases.")
+	}
+	for _, n := range req.Nics {
+		if n.IPAddress != "" {
+			return nil, fault.BadRequest("Cannot specify IP address when creating replicas.")
+		}
+	}
+	return &src, nil
+}
+
+// sourceVersion is the datastore and version of a replica's source; a version without a replication
+// strategy cannot replicate (Trove's ReplicationNotSupported).
+func (a *API) sourceVersion(ctx context.Context, src *catalog.Instance) (catalog.Datastore, catalog.DatastoreVersion, error) {
+	v, err := a.cat.GetVersion(ctx, src.DatastoreVersionID)
+	if err != nil {
+		return catalog.Datastore{}, catalog.DatastoreVersion{}, fault.BadRequest("Instance %s has no datastore version.", src.ID)
+	}
+	ds, v, err := a.resolveVersion(ctx, v.DatastoreID, v.ID)
+	if err == nil && v.ReplStrategy == "" {
+		err = fault.BadRequest("Replication is not supported for the '%s' datastore.", ds.Name)
+	}
+	return ds, v, err
 }
 
 // datastoreFor resolves a request's datastore block as Trove does: the type (name or id) else
@@ -629,11 +746,13 @@ func (a *API) updateInstance(patch bool) handlerFunc {
 			return fault.BadRequest("Only one attribute (except 'name') is allowed to update.")
 		}
 		// Check the non-name change first, so a refused change leaves the name alone too.
-		switch {
-		case u.DetachReplica && row.SlaveOfID == "":
-			return fault.BadRequest("Instance %s is not a replica.", row.ID)
-		case u.DetachReplica:
-			return fault.NotImplemented("Replication is not supported by this deployment.")
+		if u.DetachReplica {
+			if err := a.checkCanAct(ctx, row); err != nil {
+				return err
+			}
+			if row.SlaveOfID == "" {
+				return fault.BadRequest("Instance %s is not a replica.", row.ID)
+			}
 		}
 		if u.Access != nil { // checked before the name changes, like the other changes
 			if _, _, err := accessJSON(u.Access); err != nil {
@@ -676,6 +795,11 @@ func (a *API) updateInstance(patch bool) handlerFunc {
 				return err
 			}
 		}
+		if u.DetachReplica {
+			if err := a.detachReplica(ctx, rc, row); err != nil {
+				return err
+			}
+		}
 		if upgradeTo != nil {
 			if err := a.cat.SetTask(ctx, row.ID, status.TaskUpgrading); err != nil {
 				return err
@@ -700,6 +824,11 @@ func (a *API) deleteInstance(w http.ResponseWriter, r *http.Request) error {
 	}
 	if row.ClusterID != "" {
 		return fault.NotImplemented("Operation not supported for instances that are part of a cluster.")
+	}
+	if set, err := a.cat.Replicas(ctx, row.TenantID, []string{row.ID}); err != nil {
+		return err
+	} else if len(set[row.ID]) > 0 {
+		return fault.Forbidden("Detach replicas before deleting replica source.")
 	}
 	empty := ""
 	task := status.TaskDeleting

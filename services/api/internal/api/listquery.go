@@ -31,10 +31,19 @@ func (a *API) listPage(ctx context.Context, tenant string, includeClustered bool
 	if err != nil {
 		return nil, "", err
 	}
+	// Replicas are read fresh (not cached with the page): a page's primaries, whichever page their replicas are on.
+	ids := make([]string, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].ID
+	}
+	replicas, err := a.cat.Replicas(ctx, tenant, ids)
+	if err != nil {
+		return nil, "", err
+	}
 	out := make([]instanceInfo, len(rows))
 	for i := range rows {
 		r := &rows[i] // shared with the list cache: read only
-		in := instanceInfo{row: &r.Instance, svc: r.Status, backup: r.BackupRunning, keySet: r.KeySet}
+		in := instanceInfo{row: &r.Instance, svc: r.Status, backup: r.BackupRunning, keySet: r.KeySet, replicas: replicas[r.ID]}
 		// Most instances of a page share a version: resolve each version once per page.
 		if prev := sameVersion(out[:i], r.DatastoreVersionID); prev != nil {
 			in.version, in.dsName = prev.version, prev.dsName

@@ -85,6 +85,16 @@ func (m *recordingTM) Upgrade(_ context.Context, rc rpc.Context, a taskapi.Upgra
 	return m.record(taskapi.MethodUpgrade, rc, a)
 }
 
+func (m *recordingTM) PromoteToReplicaSource(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error {
+	return m.record(taskapi.MethodPromoteToReplicaSource, rc, a)
+}
+func (m *recordingTM) EjectReplicaSource(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error {
+	return m.record(taskapi.MethodEjectReplicaSource, rc, a)
+}
+func (m *recordingTM) DetachReplica(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error {
+	return m.record(taskapi.MethodDetachReplica, rc, a)
+}
+
 func (m *recordingTM) methods() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()

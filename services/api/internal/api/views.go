@@ -84,6 +84,7 @@ type instanceView struct {
 	IP              []string          `json:"ip,omitempty"`
 	Addresses       []addressView     `json:"addresses,omitempty"`
 	ReplicaOf       *idLinks          `json:"replica_of,omitempty"`
+	Replicas        []idLinks         `json:"replicas,omitempty"`
 	TenantID        string            `json:"tenant_id,omitempty"`
 
 	Created              string            `json:"created,omitempty"`
@@ -114,6 +115,8 @@ type instanceInfo struct {
 	backup  bool
 	keySet  bool // the list read only whether row has a key
 	fault   *catalog.Fault
+	// replicas are the ids of the instance's live replicas (Trove's slaves), oldest first.
+	replicas []string
 }
 
 var emptyAccess = json.RawMessage(`{}`)
@@ -163,6 +166,9 @@ func (a *API) renderInstance(base baseURL, in *instanceInfo, detail, admin bool,
 	}
 	if row.SlaveOfID != "" {
 		v.ReplicaOf = &idLinks{ID: row.SlaveOfID, Links: base.links("instances", row.SlaveOfID)}
+	}
+	for _, id := range in.replicas {
+		v.Replicas = append(v.Replicas, idLinks{ID: id, Links: base.links("instances", id)})
 	}
 	if admin {
 		v.TenantID = row.TenantID
