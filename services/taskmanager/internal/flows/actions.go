@@ -292,12 +292,13 @@ func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 //     volume already has the new size; else start the database (an interrupted flavor resize may have stopped
 //     it) and reset with a fault.
 //   - UPGRADING → upgrade again to the row's (already new) datastore version; every step is idempotent.
+//   - PROMOTING / EJECTING / DETACHING → NONE (no replication flow changes anything yet: replication.go).
 //   - UPDATING → apply the row's access again, then push its configuration group again (both idempotent: the
 //     access and the configuration flows share the task; resumeUpdating).
 //   - a key rotation with a previous key still on record → FinishRotations.
 func (m *Manager) Resume(ctx context.Context) error {
 	rows, err := m.Catalog.InstancesWithTask(ctx, status.TaskBuilding, status.TaskDeleting, status.TaskRebooting, status.TaskResizing,
-		status.TaskUpgrading, status.TaskUpdating)
+		status.TaskUpgrading, status.TaskUpdating, status.TaskPromoting, status.TaskEjecting, status.TaskDetaching)
 	if err != nil {
 		return err
 	}
@@ -321,6 +322,9 @@ func (m *Manager) Resume(ctx context.Context) error {
 			})
 		case status.TaskUpdating:
 			m.Go(inst.ID, "resume update", func(ctx context.Context) error { return m.resumeUpdating(ctx, rc, inst) })
+		case status.TaskPromoting, status.TaskEjecting, status.TaskDetaching:
+			// No replication flow changes anything yet (replication.go): the task goes back to NONE.
+			m.Go(inst.ID, "resume replication", func(ctx context.Context) error { m.resetTask(ctx, inst.ID, inst.Task()); return nil })
 		}
 	}
 	if err := m.resumeBackups(ctx); err != nil {

@@ -35,6 +35,9 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 		log.WithField("task", inst.Task().Action).Warn("create_instance for an instance that is not building; ignored")
 		return nil
 	}
+	if a.SlaveOfID != nil && *a.SlaveOfID != "" {
+		return m.failBuild(ctx, id, status.TaskBuildingErrorReplica, replicaBuildUnavailable, nil)
+	}
 	deadline := m.TimeNow().Add(m.Config.UsageTimeout)
 
 	// 1. Volume.

@@ -116,6 +116,7 @@ func (m *Manager) Register(srv *rpc.Server) {
 	m.registerConfiguration(srv)
 	m.registerResize(srv)
 	m.registerBackups(srv)
+	m.registerReplication(srv)
 }
 
 // Go runs a flow for an instance in the background, after the flows already running or queued for it. A
