@@ -136,6 +136,8 @@ RABBIT_URL="rabbit://trove:$(secret rabbit_password)@127.0.0.1:5672/"
 SERVICE_PASSWORD=$(secret keystone_service_password)
 TM_KEY=$(secret taskmanager_rpc_encr_key)
 INST_KEY=$(secret inst_rpc_key_encr_key)
+# The key-encryption key of backups ([backup_encryption] key in the guest config): generated once, like the RPC keys.
+BACKUP_KEY=$(secret backup_encryption_key)
 MARIADB_VERSION=""
 if [[ -x /usr/sbin/mariadbd ]]; then
 	MARIADB_VERSION=$(/usr/sbin/mariadbd --version | grep -oP 'Ver \K[0-9]+\.[0-9]+')
@@ -150,6 +152,7 @@ LOCAL_IMAGES=""
 declare -A VALUES=(
 	[API_URL]=$API_URL [KEYSTONE_URL]=$KS_URL [TRANSPORT_URL]=$RABBIT_URL [DB_PASSWORD]=$DB_PASSWORD
 	[SERVICE_PASSWORD]=$SERVICE_PASSWORD [TASKMANAGER_RPC_ENCR_KEY]=$TM_KEY [INST_RPC_KEY_ENCR_KEY]=$INST_KEY
+	[BACKUP_ENCRYPTION_KEY]=$BACKUP_KEY
 	[RABBIT_ADMIN_PASSWORD]=$(secret rabbit_admin_password)
 	[LOCAL_IMAGES]=${LOCAL_IMAGES%$'\n'}
 )

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/trove-go/trove/pkg/backupcrypt"
 	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/conductorapi"
 	"github.com/trove-go/trove/pkg/config"
@@ -72,6 +73,7 @@ func run() error {
 
 	layout := datastore.Layout{Root: cfg.DataDir}
 	volume := datastore.NewVolume(cfg.DataDir, cfg.VolumeSizeGB)
+	backupKeys, backupKeysErr := backupEncryption(file, log)
 	a, err := agent.New(agent.Deps{
 		Layout: layout,
 		Volume: volume,
@@ -86,11 +88,13 @@ func run() error {
 			c, _, err := load(*paths)
 			return c.VolumeSizeGB, err
 		},
-		Conductor: heartbeater{c: conductor, id: cfg.GuestID, tenant: cfg.TenantID},
-		Storage:   storage(file, cfg.TenantID, log),
-		Period:    cfg.HeartbeatPeriod,
-		Version:   cfg.DatastoreVersion,
-		Log:       log,
+		Conductor:     heartbeater{c: conductor, id: cfg.GuestID, tenant: cfg.TenantID},
+		Storage:       storage(file, cfg.TenantID, log),
+		BackupKeys:    backupKeys,
+		BackupKeysErr: backupKeysErr,
+		Period:        cfg.HeartbeatPeriod,
+		Version:       cfg.DatastoreVersion,
+		Log:           log,
 	})
 	if err != nil {
 		return err
@@ -145,6 +149,21 @@ func storage(file *config.File, tenant string, log *logrus.Entry) agent.Storage 
 		c.Directory.Root = backupstore.ProjectDir(c.Directory.Root, tenant)
 		return backupstore.New(c, creds)
 	}
+}
+
+// backupEncryption reads [backup_encryption] and says once how backups will be protected (key ids only: the
+// keys are secrets). Unusable options are logged here; backups then fail saying why.
+func backupEncryption(file *config.File, log *logrus.Entry) (backupcrypt.Keys, error) {
+	keys, err := backupcrypt.FromConfig(file)
+	switch {
+	case err != nil:
+		log.WithError(err).Error("backup encryption options are not usable: backups and encrypted restores will fail until they are fixed")
+	case !keys.Enabled():
+		log.Warn("backups are not encrypted: [backup_encryption] key is not set")
+	default:
+		log.WithField("key_id", backupcrypt.KeyID(keys.Current)).WithField("previous_keys", len(keys.Previous)).Info("backups are encrypted")
+	}
+	return keys, err
 }
 
 // guestInfoPath is the guest_info.conf among the configuration files (rewritten by key rotation).

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"github.com/trove-go/trove/pkg/backupcrypt"
 	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
@@ -36,9 +37,14 @@ type Deps struct {
 	Conductor  Heartbeater
 	// Storage opens backup stores (create_backup, and prepare's restore); nil: backups refused.
 	Storage Storage
-	Period  time.Duration // heartbeat period
-	Version string        // datastore version from guest_info.conf
-	Log     *logrus.Entry
+	// BackupKeys are [backup_encryption]'s key-encryption keys: with a current key every backup is encrypted;
+	// restores accept the current and previous keys. BackupKeysErr: the options are unusable (backups refused,
+	// encrypted restores fail saying so — never a silent plaintext backup).
+	BackupKeys    backupcrypt.Keys
+	BackupKeysErr error
+	Period        time.Duration // heartbeat period
+	Version       string        // datastore version from guest_info.conf
+	Log           *logrus.Entry
 }
 
 // Agent is the guest agent.

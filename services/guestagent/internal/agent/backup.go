@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"compress/gzip"
 	"context"
 	"crypto/md5"
@@ -11,8 +12,10 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/trove-go/trove/pkg/backupcrypt"
 	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
@@ -30,12 +33,16 @@ const backupRunning = "backup.running"
 // backupObjectName is a backup's object in its store: <id>.<format>.gz (e.g. <id>.xbstream.gz).
 func backupObjectName(id, format string) string { return id + "." + format + ".gz" }
 
-// CreateBackup streams the datastore's backup, gzip-compressed, into the store: nothing of it is kept on
-// disk. It runs beside SQL operations (Shared) and refuses while one is already running.
+// CreateBackup streams the datastore's backup, gzip-compressed and — with [backup_encryption] key set —
+// encrypted (pkg/backupcrypt), into the store: nothing of it is kept on disk. It runs beside SQL operations
+// (Shared) and refuses while one is already running.
 func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, creds backupstore.Credentials) (backupstore.Object, error) {
 	var obj backupstore.Object
 	if a.d.Storage == nil {
 		return obj, datastore.Errorf(datastore.KindBackupCreation, "this guest has no backup storage configured")
+	}
+	if a.d.BackupKeysErr != nil {
+		return obj, datastore.Errorf(datastore.KindBackupCreation, "backup encryption: %v", a.d.BackupKeysErr)
 	}
 	if a.exists(backupRunning) {
 		if b, _ := os.ReadFile(a.path(backupRunning)); strings.TrimSpace(string(b)) != info.ID {
@@ -64,11 +71,14 @@ func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, cred
 		pr, pw := io.Pipe()
 		made := make(chan error, 1)
 		go func() {
-			gz, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
-			err := m.Backup(ctx, gz, info.ID, parent)
-			if err == nil {
-				err = gz.Close()
-			}
+			err := sealed(pw, a.d.BackupKeys, func(w io.Writer) error {
+				gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+				err := m.Backup(ctx, gz, info.ID, parent)
+				if err == nil {
+					err = gz.Close()
+				}
+				return err
+			})
 			_ = pw.CloseWithError(err)
 			made <- err
 		}()
@@ -87,8 +97,28 @@ func (a *Agent) CreateBackup(ctx context.Context, info guestapi.BackupInfo, cred
 		return obj, err
 	}
 	a.d.Log.WithField("backup_id", info.ID).WithField("bytes", obj.Size).WithField("seconds", time.Since(start).Seconds()).
-		WithField("location", obj.Location).Info("backup stored")
+		WithField("location", obj.Location).WithField("encrypted", a.d.BackupKeys.Enabled()).Info("backup stored")
 	return obj, nil
+}
+
+// sealed runs write with w, or with an encrypting writer over w when keys has a current key. Either way w
+// gets 64 KiB writes (gzip's small ones, each a hand-off through the pipe, halve the throughput).
+func sealed(w io.Writer, keys backupcrypt.Keys, write func(io.Writer) error) error {
+	if !keys.Enabled() {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	enc, err := backupcrypt.NewWriter(w, keys)
+	if err != nil {
+		return err
+	}
+	if err := write(enc); err != nil {
+		return err
+	}
+	return enc.Close()
 }
 
 // InterruptedBackup is the id of a backup an earlier run of this agent did not finish ("" when none); the
@@ -103,7 +133,9 @@ func (a *Agent) InterruptedBackup() string {
 }
 
 // restore rebuilds the data directory from prepare's backup_info before the server's first start: each backup
-// of the chain is read from the store, its MD5 checked against the catalog's checksum, and gunzipped.
+// of the chain is read from the store, decrypted when it starts with backupcrypt's header (each chunk
+// authenticated before the datastore sees its bytes; a backup made before encryption has none), gunzipped, and
+// at its end its MD5 checked against the catalog's checksum.
 func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupstore.Credentials) error {
 	info, err := guestapi.ParseRestoreInfo(raw)
 	if err != nil {
@@ -120,6 +152,17 @@ func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupsto
 	for i, l := range info.Chain {
 		chain[i] = datastore.BackupRef{ID: l.ID}
 	}
+	// The first integrity failure of a stream: a datastore tool fed by a stream that failed reports only its
+	// own broken input, so this error, which names the cause, is returned instead.
+	var streamErr error
+	var streamMu sync.Mutex
+	failed := func(err error) {
+		streamMu.Lock()
+		if streamErr == nil {
+			streamErr = err
+		}
+		streamMu.Unlock()
+	}
 	open := func(ctx context.Context, i int) (io.ReadCloser, error) {
 		l := info.Chain[i]
 		rc, err := store.Open(ctx, l.Location)
@@ -127,20 +170,68 @@ func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupsto
 			return nil, datastore.Errorf(datastore.KindBackupIntegrity, "backup %s at %s cannot be read: %v", l.ID, l.Location, err)
 		}
 		v := &verifying{src: rc, h: md5.New(), id: l.ID, want: l.Checksum}
-		gz, err := gzip.NewReader(v)
+		plain, err := a.decrypted(v)
 		if err != nil {
 			rc.Close()
+			return nil, err
+		}
+		gz, err := gzip.NewReader(plain)
+		if err != nil {
+			rc.Close()
+			if isKind(err, datastore.KindBackupIntegrity) {
+				return nil, err
+			}
 			return nil, v.fail(fmt.Errorf("not a gzip stream: %w", err))
 		}
-		return &gunzipped{gz: gz, v: v}, nil
+		return &gunzipped{gz: gz, rest: plain, v: v, failed: failed}, nil
 	}
 	start := time.Now()
 	if err := a.mgr.Restore(ctx, chain, open); err != nil {
+		streamMu.Lock()
+		defer streamMu.Unlock()
+		if streamErr != nil {
+			return streamErr
+		}
 		return err
 	}
 	a.d.Log.WithField("backup_id", info.ID).WithField("chain", len(chain)).WithField("seconds", time.Since(start).Seconds()).
 		Info("restored from backup")
 	return nil
+}
+
+// decrypted is v's plaintext: v itself for a backup made without encryption, else a backupcrypt.Reader whose
+// failures (a changed or truncated object, a key no longer configured) are integrity faults naming the backup.
+func (a *Agent) decrypted(v *verifying) (io.Reader, error) {
+	br := bufio.NewReaderSize(v, 4096)
+	head, _ := br.Peek(len(backupcrypt.Magic))
+	if !backupcrypt.Encrypted(head) {
+		return br, nil
+	}
+	if a.d.BackupKeysErr != nil {
+		return nil, v.fail(fmt.Errorf("it is encrypted and [backup_encryption] is not usable: %w", a.d.BackupKeysErr))
+	}
+	d, err := backupcrypt.NewReader(br, a.d.BackupKeys)
+	if errors.Is(err, backupcrypt.ErrUnknownKey) {
+		return nil, datastore.Errorf(datastore.KindBackupIntegrity, "backup %s cannot be decrypted: %v", v.id, err)
+	}
+	if err != nil {
+		return nil, v.fail(err)
+	}
+	return &integrity{r: d, v: v}, nil
+}
+
+// integrity turns a reader's failures into integrity faults of the backup.
+type integrity struct {
+	r io.Reader
+	v *verifying
+}
+
+func (i *integrity) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if err != nil && err != io.EOF && !isKind(err, datastore.KindBackupIntegrity) {
+		err = i.v.fail(err)
+	}
+	return n, err
 }
 
 // verifying hashes what it reads and, at the end of the object, compares the MD5 with the recorded checksum.
@@ -166,21 +257,26 @@ func (v *verifying) fail(err error) error {
 	return datastore.Errorf(datastore.KindBackupIntegrity, "backup %s is corrupt: %v", v.id, err)
 }
 
-// gunzipped is a backup's native stream: at the end of the gzip data the rest of the object is read too, so
-// the checksum covers every byte.
+// gunzipped is a backup's native stream: at the end of the gzip data the rest of the object is read too
+// (rest: through the decryption, which checks the last chunk), so the checksum covers every byte.
 type gunzipped struct {
-	gz *gzip.Reader
-	v  *verifying
+	gz     *gzip.Reader
+	rest   io.Reader
+	v      *verifying
+	failed func(error) // told of an integrity failure
 }
 
 func (g *gunzipped) Read(p []byte) (int, error) {
 	n, err := g.gz.Read(p)
 	if err == io.EOF {
-		if _, derr := io.Copy(io.Discard, g.v); derr != nil {
-			return n, derr
+		if _, derr := io.Copy(io.Discard, g.rest); derr != nil {
+			err = derr
 		}
 	} else if err != nil && !isKind(err, datastore.KindBackupIntegrity) {
 		err = g.v.fail(err)
+	}
+	if err != nil && err != io.EOF && isKind(err, datastore.KindBackupIntegrity) {
+		g.failed(err)
 	}
 	return n, err
 }

@@ -135,8 +135,10 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if storage == "" {
 		storage = "storage_strategy = directory\n[backup_directory]\nroot = " + e.backupDir + "\n"
 	}
-	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n%s",
-		testenv.TransportURL(t), e.exchange, e.conductorTopic, storage)
+	// Every backup of these tests is encrypted (pkg/backupcrypt), with a key of this test's own.
+	kek := fmt.Sprintf("%016x%016x", rand.Uint64(), rand.Uint64())
+	conf := fmt.Sprintf("[DEFAULT]\ntransport_url = %s\ncontrol_exchange = %s\nconductor_queue = %s\nagent_heartbeat_time = 1\nreport_interval = 1\n%s\n[backup_encryption]\nkey = %s\n",
+		testenv.TransportURL(t), e.exchange, e.conductorTopic, storage, kek)
 	if err := os.WriteFile(guestConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
