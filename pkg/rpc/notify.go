@@ -43,8 +43,8 @@ func NotifyConfigFrom(f *config.File) (NotifyConfig, error) {
 func (c NotifyConfig) OnBroker() bool { return c.Driver == "messaging" || c.Driver == "messagingv2" }
 
 // Notifier publishes oslo.messaging notifications (rpc.md §A.8) on a transport: the 2.0 envelope on the control
-// exchange with routing key <topic>.<priority> for each topic, context plain (never encrypted), publisher
-// confirmed.
+// exchange with routing key <topic>.<priority> for each topic, to a queue of that name it declares like oslo
+// (consumers that start later still get them), context plain (never encrypted), publisher confirmed.
 type Notifier struct {
 	T      *Transport
 	Topics []string
@@ -98,9 +98,47 @@ func (n *Notifier) Notify(ctx context.Context, rc Context, m Notification) error
 		return err
 	}
 	for _, topic := range n.Topics {
-		if err := n.T.publish(ctx, n.T.cfg.ControlExchange, "topic", topic+"."+strings.ToLower(priority), basePublishing(body)); err != nil {
+		key := topic + "." + strings.ToLower(priority)
+		if err := n.T.declareNotificationQueue(ctx, key); err != nil {
+			return fmt.Errorf("rpc: notification %s: %w", m.EventType, err)
+		}
+		if err := n.T.publish(ctx, n.T.cfg.ControlExchange, "topic", key, basePublishing(body)); err != nil {
 			return fmt.Errorf("rpc: notification %s: %w", m.EventType, err)
 		}
 	}
+	return nil
+}
+
+// declareNotificationQueue declares the queue named key bound to the control exchange with key, once per
+// connection, as oslo's notifier does (impl_rabbit _publish_and_creates_default_queue: durable and auto-delete as
+// the exchange, no expiry): notifications sent before a consumer first listens wait for it.
+func (t *Transport) declareNotificationQueue(ctx context.Context, key string) error {
+	conn, err := t.connection(ctx)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	done := t.declared["queue:"+key]
+	t.mu.Unlock()
+	if done {
+		return nil
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("rpc: opening channel: %w", err)
+	}
+	defer ch.Close()
+	if err := t.declareExchange(ch, t.cfg.ControlExchange, "topic"); err != nil {
+		return err
+	}
+	if _, err := ch.QueueDeclare(key, t.cfg.DurableQueues, t.cfg.AutoDelete, false, false, t.queueArgs(false)); err != nil {
+		return fmt.Errorf("rpc: declaring notification queue %s: %w", key, err)
+	}
+	if err := ch.QueueBind(key, key, t.cfg.ControlExchange, false, nil); err != nil {
+		return fmt.Errorf("rpc: binding notification queue %s: %w", key, err)
+	}
+	t.mu.Lock()
+	t.declared["queue:"+key] = true
+	t.mu.Unlock()
 	return nil
 }

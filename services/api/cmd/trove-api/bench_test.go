@@ -139,7 +139,9 @@ func rssKB(pid int) int {
 // TROVE_BENCH_DSN_PARAMS is appended to the catalog DSN (e.g. "&interpolateParams=true" to compare driver
 // settings); TROVE_BENCH_PPROF_BIND (e.g. 127.0.0.1:6060) sets the server's debug_pprof_bind so a CPU profile
 // can be taken during the run (go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10);
-// TROVE_BENCH_LIST_CACHE_TTL (e.g. 1) turns on the instance-list micro-cache. TROVE_BENCH_BASELINE_BIN names a
+// TROVE_BENCH_LIST_CACHE_TTL (e.g. 1) turns on the instance-list micro-cache. Every scenario also runs against
+// this build with metrics on (impl=head-metrics: metrics_bind set, /metrics scraped every second) beside
+// impl=head (metrics off): the cost of metrics on the hot path. TROVE_BENCH_BASELINE_BIN names a
 // second trove-api binary (make bench builds one from BENCH_BASELINE): each scenario then runs against the
 // baseline and this build in turn, in the same run, as impl=baseline and impl=head. api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
 // request (MariaDB also serves other clients, so its share is an upper bound).
@@ -162,6 +164,28 @@ func BenchmarkAPI(b *testing.B) {
 	}
 	base, cmd := startAPI(b, dsn+os.Getenv("TROVE_BENCH_DSN_PARAMS"), state)
 	servers = append(servers, server{"head", base, cmd})
+	// The cost of metrics on the hot path: the same build with [DEFAULT] metrics_bind set (impl=head-metrics)
+	// beside impl=head (no metrics), scraped once a second during its runs as Prometheus would.
+	metricsPort := freePort(b)
+	base, cmd = startAPIBinary(b, binary, dsn+os.Getenv("TROVE_BENCH_DSN_PARAMS"), state, fmt.Sprintf("metrics_bind = %d", metricsPort))
+	servers = append(servers, server{"head-metrics", base, cmd})
+	stopScrape := make(chan struct{})
+	defer close(stopScrape)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopScrape:
+				return
+			case <-t.C:
+				if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}, Timeout: 30 * time.Second}
 
 	scenarios := []struct {

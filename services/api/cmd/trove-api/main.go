@@ -19,6 +19,8 @@ import (
 	"github.com/trove-go/trove/pkg/keyring"
 	"github.com/trove-go/trove/pkg/keystone"
 	"github.com/trove-go/trove/pkg/logging"
+	"github.com/trove-go/trove/pkg/metrics"
+	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/policy"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -118,6 +120,30 @@ func run() error {
 		codec = rpc.TroveCodec(cfg.TaskmanagerRPCKey)
 	}
 	tm := taskapi.NewClient(tr.Client(taskapi.Target(cfg.TaskmanagerQueue), codec))
+	notifyCfg, err := notification.ConfigFrom(file)
+	if err != nil {
+		return err
+	}
+	notifier, err := notification.New(startCtx, notifyCfg, rpcCfg, tr, log)
+	if err != nil {
+		return err
+	}
+	defer notifier.Close()
+	var taskmanager api.TaskManager = tm
+	if notifier.Enabled() {
+		taskmanager = &api.NotifyingTaskManager{Client: tm, Notify: notifier, Region: notifyCfg.Region}
+	}
+	var httpMetrics *metrics.HTTP
+	if metricsBind, err := metrics.BindFrom(file); err != nil {
+		return err
+	} else if metricsBind != "" {
+		reg := metrics.NewRegistry()
+		httpMetrics = metrics.NewHTTP(reg)
+		tr.SetObserver(metrics.NewRPC(reg))
+		if _, err := metrics.Serve(ctx, metricsBind, reg, log); err != nil {
+			return err
+		}
+	}
 
 	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: cfg.AgentCallLow, High: cfg.AgentCallHigh, Cap: guestCap}
 	var servers api.Servers
@@ -128,7 +154,7 @@ func run() error {
 	}
 	a := api.New(api.Deps{
 		Config: cfg, Catalog: db, Validator: ks, WWWAuthenticate: ks.WWWAuthenticate(), Policy: enforcer,
-		TaskManager: tm, Guests: guests, Servers: servers, Log: log.WithField("component", "api"),
+		TaskManager: taskmanager, Guests: guests, Servers: servers, Log: log.WithField("component", "api"), Metrics: httpMetrics,
 	})
 	err = a.Serve(ctx, nil)
 	logrus.WithField("service", "trove-api").Info("stopped")

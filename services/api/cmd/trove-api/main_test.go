@@ -150,8 +150,9 @@ func startAPI(t testing.TB, dsn, localStateDir string) (string, *exec.Cmd) {
 	return startAPIBinary(t, binary, dsn, localStateDir)
 }
 
-// startAPIBinary is startAPI with another trove-api binary (the benchmark's baseline).
-func startAPIBinary(t testing.TB, binary, dsn, localStateDir string) (string, *exec.Cmd) {
+// startAPIBinary is startAPI with another trove-api binary (the benchmark's baseline); extra are more [DEFAULT]
+// option lines.
+func startAPIBinary(t testing.TB, binary, dsn, localStateDir string, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	_, isBench := t.(*testing.B)
 	debug := !isBench
@@ -164,6 +165,7 @@ transport_url = %s
 control_exchange = trove
 taskmanager_queue = %s
 debug = %t
+%s
 %s
 
 [database]
@@ -186,7 +188,7 @@ disable_by_file_path = %s
 
 [local]
 state_dir = %s
-`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, benchOptions(), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
+`, port, testenv.TransportURL(t), testenv.UniqueName(t, "taskmanager-test"), debug, benchOptions(), strings.Join(extra, "\n"), dsn, testenv.KeystoneURL(t), testenv.KeystoneURL(t),
 		testenv.Get(t, testenv.ServicePassword), filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "healthcheck_disable"), localStateDir)
 	confPath := filepath.Join(dir, "trove.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {

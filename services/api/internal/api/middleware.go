@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/gorilla/mux"
 	"github.com/sirupsen/logrus"
 
 	"github.com/trove-go/trove/pkg/keystone"
@@ -34,8 +35,12 @@ type requestContext struct {
 	Token           *keystone.Token // nil outside /v1.0
 	IsAdmin         bool
 	base            baseURL
-	baseLog         *logrus.Entry
-	log             *logrus.Entry // built on first use: most requests log nothing
+	// remoteAddr and host are the request's, for notifications (client_ip, server_ip).
+	remoteAddr, host string
+	// route is the matched route template (metrics); "" for none.
+	route   string
+	baseLog *logrus.Entry
+	log     *logrus.Entry // built on first use: most requests log nothing
 }
 
 // logger is the request's log entry: request id, and user and project once authenticated.
@@ -96,7 +101,7 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := "req-" + uuid.NewString()
 		w.Header().Set("X-OpenStack-Request-ID", id)
-		rc := &requestContext{RequestID: id, base: baseFor(r, a.cfg.PublicEndpoint), baseLog: a.log}
+		rc := &requestContext{RequestID: id, base: baseFor(r, a.cfg.PublicEndpoint), baseLog: a.log, remoteAddr: r.RemoteAddr, host: r.Host}
 		if g := r.Header.Get("X-OpenStack-Request-ID"); isRequestID(g) {
 			rc.GlobalRequestID = g
 		}
@@ -114,6 +119,9 @@ func (a *API) withRequestID(next http.Handler) http.Handler {
 				}
 			}
 			drainBody(r)
+			if a.metrics != nil {
+				a.metrics.Observe(r.Method, rc.route, rec.status, time.Since(start))
+			}
 			if rec.status < 500 && !a.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
 				return
 			}
@@ -217,6 +225,13 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 // the 500 instanceFault whose id points to the log line.
 func (a *API) wrap(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.metrics != nil {
+			if cr := mux.CurrentRoute(r); cr != nil {
+				if rc := reqCtx(r); rc != nil {
+					rc.route, _ = cr.GetPathTemplate()
+				}
+			}
+		}
 		err := h(w, r)
 		if err == nil {
 			return

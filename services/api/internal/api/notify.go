@@ -1,0 +1,76 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+
+	"github.com/trove-go/trove/pkg/notification"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/taskapi"
+)
+
+// NotifyingTaskManager is the taskmanager client that tells billing and audit what the API started: each
+// instance operation it casts emits Trove's dbaas.<event>.start (client_ip, server_ip, tenant_id, request_id,
+// server_type api and the operation's traits) and carries the notification in the cast's trove_notification,
+// which the taskmanager ends with .end or .error when the flow is over (as Trove's StartNotification /
+// EndNotification). Every other method is *taskapi.Client's.
+type NotifyingTaskManager struct {
+	*taskapi.Client
+	Notify *notification.Notifier
+	Region string // [DEFAULT] region: region_name of instance_create
+}
+
+// start emits the start notification of class for the request in ctx and returns rc carrying it.
+func (t *NotifyingTaskManager) start(ctx context.Context, rc rpc.Context, class string, traits map[string]any) rpc.Context {
+	req, _ := ctx.Value(ctxKey{}).(*requestContext)
+	if !t.Notify.Enabled() || req == nil {
+		return rc
+	}
+	client := req.remoteAddr
+	if h, _, err := net.SplitHostPort(client); err == nil {
+		client = h
+	}
+	n := notification.NewDBaaS(class, rc.RequestID, client, req.host, rc.ProjectID, traits)
+	t.Notify.DBaaS(ctx, rc, n, "start", nil)
+	if b, err := json.Marshal(n); err == nil {
+		rc.Notification = b
+	}
+	return rc
+}
+
+// CreateInstance casts create_instance with DBaaSInstanceCreate.
+func (t *NotifyingTaskManager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.CreateInstanceArgs) error {
+	traits := map[string]any{"name": a.Name, "flavor_id": a.Flavor.ID, "datastore": a.DatastoreManager,
+		"datastore_version": a.DSVersion, "image_id": a.ImageID, "availability_zone": a.AvailabilityZone,
+		"region_name": t.Region, "instance_id": a.InstanceID, "volume_size": a.VolumeSize}
+	if a.BackupID != nil {
+		traits["backup_id"] = *a.BackupID
+	}
+	if a.SlaveOfID != nil {
+		traits["replica_of"] = *a.SlaveOfID
+	}
+	return t.Client.CreateInstance(ctx, t.start(ctx, rc, "DBaaSInstanceCreate", traits), a)
+}
+
+// DeleteInstance casts delete_instance with DBaaSInstanceDelete.
+func (t *NotifyingTaskManager) DeleteInstance(ctx context.Context, rc rpc.Context, a taskapi.DeleteInstanceArgs) error {
+	return t.Client.DeleteInstance(ctx, t.start(ctx, rc, "DBaaSInstanceDelete", map[string]any{"instance_id": a.InstanceID}), a)
+}
+
+// Restart casts restart with DBaaSInstanceRestart.
+func (t *NotifyingTaskManager) Restart(ctx context.Context, rc rpc.Context, a taskapi.RestartArgs) error {
+	return t.Client.Restart(ctx, t.start(ctx, rc, "DBaaSInstanceRestart", map[string]any{"instance_id": a.InstanceID}), a)
+}
+
+// ResizeVolume casts resize_volume with DBaaSInstanceResizeVolume.
+func (t *NotifyingTaskManager) ResizeVolume(ctx context.Context, rc rpc.Context, a taskapi.ResizeVolumeArgs) error {
+	return t.Client.ResizeVolume(ctx, t.start(ctx, rc, "DBaaSInstanceResizeVolume",
+		map[string]any{"instance_id": a.InstanceID, "new_size": a.NewSize}), a)
+}
+
+// ResizeFlavor casts resize_flavor with DBaaSInstanceResizeInstance.
+func (t *NotifyingTaskManager) ResizeFlavor(ctx context.Context, rc rpc.Context, a taskapi.ResizeFlavorArgs) error {
+	return t.Client.ResizeFlavor(ctx, t.start(ctx, rc, "DBaaSInstanceResizeInstance",
+		map[string]any{"instance_id": a.InstanceID, "new_flavor_id": a.NewFlavor.ID}), a)
+}
