@@ -188,6 +188,57 @@ func BenchmarkAPI(b *testing.B) {
 	}()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128}, Timeout: 30 * time.Second}
 
+	// The metrics pair interleaved: each worker alternates between the server without and with metrics, so both
+	// see the same load from whatever else runs on the machine; the reported loss compares their CPU per request
+	// and median latency (metrics-cpu-loss-% ≤ 3 is the target).
+	b.Run("instances-100/metrics-pair/c=32", func(b *testing.B) {
+		off, on := servers[len(servers)-2], servers[len(servers)-1]
+		path := "/v1.0/" + proj100 + "/instances"
+		get(b, client, off.base+path, tok100)
+		get(b, client, on.base+path, tok100)
+		lat := [2][]time.Duration{make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)}
+		var next int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		cpu0 := [2]int{cpuTicks(off.cmd.Process.Pid), cpuTicks(on.cmd.Process.Pid)}
+		b.ResetTimer()
+		for w := 0; w < 32; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					mu.Lock()
+					i := next
+					next++
+					mu.Unlock()
+					if i >= b.N {
+						return
+					}
+					base := [2]string{off.base, on.base}[i%2]
+					t0 := time.Now()
+					get(b, client, base+path, tok100)
+					d := time.Since(t0)
+					mu.Lock()
+					lat[i%2] = append(lat[i%2], d)
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		cpu := [2]float64{}
+		for k, srv := range []server{off, on} {
+			cpu[k] = float64(cpuTicks(srv.cmd.Process.Pid)-cpu0[k]) * 10000 / float64(len(lat[k]))
+			sort.Slice(lat[k], func(i, j int) bool { return lat[k][i] < lat[k][j] })
+		}
+		p50 := func(k int) float64 { return float64(lat[k][len(lat[k])/2].Microseconds()) / 1000 }
+		b.ReportMetric(cpu[0], "off-api-cpu-µs/req")
+		b.ReportMetric(cpu[1], "on-api-cpu-µs/req")
+		b.ReportMetric((cpu[1]-cpu[0])*100/cpu[0], "metrics-cpu-loss-%")
+		b.ReportMetric(p50(0), "off-p50-ms")
+		b.ReportMetric(p50(1), "on-p50-ms")
+	})
+
 	scenarios := []struct {
 		name, token, path string
 	}{
