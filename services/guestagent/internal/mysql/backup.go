@@ -159,6 +159,10 @@ func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open
 			return datastore.Errorf(datastore.KindBackupIntegrity, "preparing backup %s: %v", chain[i].ID, err)
 		}
 	}
+	// The binary log position the last backup of the chain was taken at (a replica follows its source from it).
+	if err := m.keepRestoredBinlogInfo(dirs[len(dirs)-1]); err != nil {
+		return err
+	}
 	if err := datastore.RunStream(ctx, datastore.Command{Path: backup, Args: []string{"--no-defaults", "--move-back",
 		"--target-dir=" + dirs[0], "--datadir=" + l.Data()}}, nil, nil); err != nil {
 		return fmt.Errorf("moving the restored files into place: %w", err)

@@ -16,7 +16,11 @@ import (
 // baseConfig is the server's own settings: the base configuration with the flavor settings over it (option
 // file order: these first, a configuration group's overrides after them win). A name reset by detaching a group returns to this value, else to the server's default.
 func (m *Manager) baseConfig() map[string]string {
-	return datastore.BaseSettings(m.opts.Layout, "mysql")
+	base := datastore.BaseSettings(m.opts.Layout, "mysql")
+	for k, v := range m.replicationSettings() {
+		base[k] = v
+	}
+	return base
 }
 
 func (m *Manager) configFile() string { return filepath.Join(m.opts.Layout.State(), "mysqld.cnf") }
