@@ -67,6 +67,8 @@ func (h *Handlers) Register(srv *rpc.Server) {
 		h.registerRPCPing, h.registerPreUpgrade, h.registerUpgrade, h.registerPostUpgrade,
 		h.registerRotateRPCKey, h.registerCreateBackup,
 		h.registerUpdateOverrides, h.registerApplyOverrides, h.registerResetConfiguration, h.registerStartDBWithConfChanges,
+		h.registerGetReplicaContext, h.registerAttachReplica, h.registerDetachReplica, h.registerMakeReadOnly,
+		h.registerGetLatestTxnID, h.registerWaitForTxn,
 	} {
 		r(srv)
 	}

@@ -63,6 +63,10 @@ func TestOrder(t *testing.T) {
 		guestapi.MethodUpdateOverrides: rpc.Write, guestapi.MethodApplyOverrides: rpc.Write,
 		guestapi.MethodResetConfiguration: rpc.Write, guestapi.MethodStartDBWithConfChanges: rpc.Write,
 		guestapi.MethodCreateBackup: rpc.Write,
+
+		guestapi.MethodGetReplicaContext: rpc.Write, guestapi.MethodAttachReplica: rpc.Write,
+		guestapi.MethodDetachReplica: rpc.Write, guestapi.MethodMakeReadOnly: rpc.Write,
+		guestapi.MethodGetLatestTxnID: rpc.Read, guestapi.MethodWaitForTxn: rpc.Read,
 	}
 	for m, o := range h.orders {
 		if w, ok := want[m]; !ok || w != o {

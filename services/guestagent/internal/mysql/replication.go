@@ -22,15 +22,10 @@ import (
 
 const replUser = "os_repl"
 
-// ReplicationSource is what a replica needs to follow a source: its address, the replication account and
-// (for a new replica) the GTID position its data is at.
-type ReplicationSource struct {
-	Host     string
-	Port     int
-	User     string
-	Password string
-	GTID     string // "" keeps the replica's gtid_slave_pos
-}
+// ReplicationSource is datastore.ReplicationSource (GTID: a MariaDB GTID list).
+type ReplicationSource = datastore.ReplicationSource
+
+var _ datastore.Replicator = (*Manager)(nil)
 
 func (m *Manager) replSecretFile() string {
 	return filepath.Join(m.opts.Layout.State(), "os_repl.secret")
