@@ -59,23 +59,26 @@ func (d *DB) CreateBackup(ctx context.Context, b Backup, def Defaults) (Backup, 
 	if err := d.ensureUsages(ctx, b.TenantID, deltas); err != nil {
 		return Backup{}, err
 	}
-	err := d.inTx(ctx, func(tx *sqlx.Tx) error {
-		if err := d.applyQuota(ctx, tx, b.TenantID, deltas, &def); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO backups (id, name, description, location, backup_type, size, tenant_id,
-			state, instance_id, checksum, backup_timestamp, deleted, created, updated, deleted_at, parent_id,
-			datastore_version_id, storage_driver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, ?, ?, ?)`,
-			b.ID, b.Name, nullString(b.Description), nullString(b.Location), nullString(b.BackupType),
-			sql.NullFloat64{Float64: b.Size, Valid: b.Size != 0}, b.TenantID, b.State, nullString(b.InstanceID),
-			nullString(b.Checksum), now, now, nullString(b.ParentID), nullString(b.DatastoreVersionID),
-			nullString(b.StorageDriver))
-		if isForeignKey(err) {
-			return fail(ErrBadRequest, "Datastore version '%s' cannot be found.", b.DatastoreVersionID)
-		}
-		return err
-	})
+	err := d.inTx(ctx, func(tx *sqlx.Tx) error { return d.insertBackup(ctx, tx, b, deltas, def) })
 	return b, err
+}
+
+// insertBackup takes the quota and inserts b (times set by the caller) in tx.
+func (d *DB) insertBackup(ctx context.Context, tx *sqlx.Tx, b Backup, deltas map[string]int, def Defaults) error {
+	if err := d.applyQuota(ctx, tx, b.TenantID, deltas, &def); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO backups (id, name, description, location, backup_type, size, tenant_id,
+		state, instance_id, checksum, backup_timestamp, deleted, created, updated, deleted_at, parent_id,
+		datastore_version_id, storage_driver) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, ?, ?, NULL, ?, ?, ?)`,
+		b.ID, b.Name, nullString(b.Description), nullString(b.Location), nullString(b.BackupType),
+		sql.NullFloat64{Float64: b.Size, Valid: b.Size != 0}, b.TenantID, b.State, nullString(b.InstanceID),
+		nullString(b.Checksum), b.Created, b.Updated, nullString(b.ParentID), nullString(b.DatastoreVersionID),
+		nullString(b.StorageDriver))
+	if isForeignKey(err) {
+		return fail(ErrBadRequest, "Datastore version '%s' cannot be found.", b.DatastoreVersionID)
+	}
+	return err
 }
 
 // GetBackup returns a live backup.

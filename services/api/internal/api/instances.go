@@ -220,6 +220,11 @@ func (a *API) writeInstance(w http.ResponseWriter, r *http.Request, rc *requestC
 		v.Volume = a.addVolumeUsage(r.Context(), rc, row.ID, v.Status, vol)
 	}
 	a.addAddresses(r.Context(), rc, row, &v)
+	if rc.IsAdmin && code == http.StatusOK {
+		if v.BackupSchedules, err = a.scheduleViews(r, row.ID); err != nil {
+			return err
+		}
+	}
 	return writeJSON(w, code, map[string]instanceView{"instance": v})
 }
 

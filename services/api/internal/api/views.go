@@ -98,6 +98,8 @@ type instanceView struct {
 	VolumeID             json.RawMessage   `json:"volume_id,omitempty"`
 	EncryptedRPC         *bool             `json:"encrypted_rpc_messaging,omitempty"`
 	Password             string            `json:"password,omitempty"`
+	// BackupSchedules (ours) is shown to admins by instance show.
+	BackupSchedules []backupScheduleView `json:"backup_schedules,omitempty"`
 }
 
 // instanceList is the body of GET /instances and /instances/detail; links (the next page) only when there is one.

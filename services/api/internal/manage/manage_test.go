@@ -88,12 +88,12 @@ func TestTroveManage(t *testing.T) {
 		stderr string // substring, when set
 	}{
 		{"version of an empty catalog", []string{"db_version"}, 0, "0\n", ""},
-		{"db_sync", []string{"db_sync"}, 0, "Catalog schema is at version 7.\n", ""},
-		{"db_sync is idempotent", []string{"db_sync", "--repo_path", "/ignored"}, 0, "Catalog schema is at version 7.\n", ""},
-		{"db_version", []string{"db_version"}, 0, "7\n", ""},
+		{"db_sync", []string{"db_sync"}, 0, "Catalog schema is at version 8.\n", ""},
+		{"db_sync is idempotent", []string{"db_sync", "--repo_path", "/ignored"}, 0, "Catalog schema is at version 8.\n", ""},
+		{"db_version", []string{"db_version"}, 0, "8\n", ""},
 		{"no downgrade", []string{"db_upgrade", "--version", "3"}, 1, "", "downgrades are not supported"},
 		{"bad target", []string{"db_upgrade", "--version", "abc"}, 2, "", "neither a migration number"},
-		{"db_upgrade to alembic head", []string{"db_upgrade", "--version", "95418fe2a1c8"}, 0, "Catalog schema is at version 7.\n", ""},
+		{"db_upgrade to alembic head", []string{"db_upgrade", "--version", "95418fe2a1c8"}, 0, "Catalog schema is at version 8.\n", ""},
 		{"datastore", []string{"datastore_update", "mysql", ""}, 0, "Datastore 'mysql' updated.\n", ""},
 		{"version with tags", []string{"datastore_version_update", "mysql", "8.0", "mysql", "", "", "1", "--image-tags", "trove,mysql"}, 0, "Datastore version '8.0(8.0)' updated.\n", ""},
 		{"default version", []string{"datastore_update", "mysql", "8.0"}, 0, "Datastore 'mysql' updated.\n", ""},
@@ -168,7 +168,7 @@ func TestTroveManage(t *testing.T) {
 	}
 	// db_recreate empties the catalog.
 	r = run(t, "--config-file", conf, "db_recreate")
-	if r.code != 0 || r.stdout != "Catalog schema is at version 7.\n" {
+	if r.code != 0 || r.stdout != "Catalog schema is at version 8.\n" {
 		t.Fatalf("db_recreate: %+v", r)
 	}
 	if dss, err := d.ListDatastores(t.Context()); err != nil || len(dss) != 0 {

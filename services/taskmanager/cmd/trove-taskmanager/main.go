@@ -130,6 +130,8 @@ func run() error {
 		return err
 	}
 	go m.Sweep(ctx, time.Minute)
+	// backup schedules: every taskmanager polls; the catalog's lease makes each slot run once
+	go m.RunSchedules(ctx, fmt.Sprintf("%s/%d", host, os.Getpid()))
 	// Trove publishes trove.instance.exists only with exists_notification_transformer set.
 	if nc := notifier.Config(); notifier.Enabled() && nc.ExistsTransformer != "" {
 		go m.ExistsLoop(ctx, nc.ExistsInterval)

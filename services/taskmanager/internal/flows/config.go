@@ -44,6 +44,13 @@ type Config struct {
 	BackupPollInterval time.Duration
 	Region             string
 	SwiftEndpointType  string
+
+	// Backup schedules (schedule.go): StorageStrategy is [DEFAULT] storage_strategy (a scheduled backup's
+	// driver, as trove-api records it), BackupSwiftContainer [DEFAULT] backup_swift_container; SchedulePoll
+	// (ours, [taskmanager] backup_schedule_poll_interval) how often due schedules are looked for.
+	StorageStrategy      string
+	BackupSwiftContainer string
+	SchedulePoll         time.Duration
 }
 
 // ConfigFrom reads the flow options with Trove's defaults.
@@ -65,6 +72,10 @@ func ConfigFrom(f *config.File) Config {
 		BackupPollInterval: f.Seconds("taskmanager", "backup_poll_interval", 2),
 		Region:             f.String("DEFAULT", "os_region_name", ""),
 		SwiftEndpointType:  f.String("DEFAULT", "swift_endpoint_type", "publicURL"),
+
+		StorageStrategy:      f.String("DEFAULT", "storage_strategy", "swift"),
+		BackupSwiftContainer: f.String("DEFAULT", "backup_swift_container", "database_backups"),
+		SchedulePoll:         f.Seconds("taskmanager", "backup_schedule_poll_interval", 30),
 	}
 }
 

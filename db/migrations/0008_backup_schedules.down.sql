@@ -1,0 +1,2 @@
+DROP TABLE backup_schedule_runs;
+DROP TABLE backup_schedules;
