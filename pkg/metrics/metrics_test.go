@@ -3,11 +3,15 @@ package metrics
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 
@@ -97,4 +101,27 @@ func BenchmarkObserve(b *testing.B) {
 			h.Observe("GET", "/v1.0/{tenant}/instances", 200, 2*time.Millisecond)
 		}
 	})
+}
+
+// BenchmarkScrape is one /metrics answer of a service (runtime, process and API series): what each scrape costs
+// the service, whatever the request rate.
+func BenchmarkScrape(b *testing.B) {
+	reg := NewRegistry()
+	h, r := NewHTTP(reg), NewRPC(reg)
+	for _, route := range []string{"/v1.0/{tenant}/instances", "/v1.0/{tenant}/instances/{id}", "/v1.0/{tenant}/datastores"} {
+		h.Observe("GET", route, 200, time.Millisecond)
+	}
+	r.ObserveRPC("cast", "create_instance", "ok", time.Millisecond)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	for i := 0; i < b.N; i++ {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 }

@@ -141,7 +141,8 @@ func rssKB(pid int) int {
 // can be taken during the run (go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10);
 // TROVE_BENCH_LIST_CACHE_TTL (e.g. 1) turns on the instance-list micro-cache. Every scenario also runs against
 // this build with metrics on (impl=head-metrics: metrics_bind set, /metrics scraped every second) beside
-// impl=head (metrics off): the cost of metrics on the hot path. TROVE_BENCH_BASELINE_BIN names a
+// impl=head (metrics off): the cost of metrics on the hot path (TROVE_BENCH_NO_SCRAPE=1: no scrapes, the
+// per-request cost alone); instances-100/metrics-pair interleaves the two. TROVE_BENCH_BASELINE_BIN names a
 // second trove-api binary (make bench builds one from BENCH_BASELINE): each scenario then runs against the
 // baseline and this build in turn, in the same run, as impl=baseline and impl=head. api-cpu-µs/req and db-cpu-µs/req are the CPU time of trove-api and of the shared MariaDB per
 // request (MariaDB also serves other clients, so its share is an upper bound).
@@ -179,6 +180,9 @@ func BenchmarkAPI(b *testing.B) {
 			case <-stopScrape:
 				return
 			case <-t.C:
+				if os.Getenv("TROVE_BENCH_NO_SCRAPE") != "" {
+					continue
+				}
 				if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)); err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
@@ -226,6 +230,9 @@ func BenchmarkAPI(b *testing.B) {
 		}
 		wg.Wait()
 		b.StopTimer()
+		if len(lat[0]) == 0 || len(lat[1]) == 0 {
+			return // b.N = 1: the probe run before the measured one
+		}
 		cpu := [2]float64{}
 		for k, srv := range []server{off, on} {
 			cpu[k] = float64(cpuTicks(srv.cmd.Process.Pid)-cpu0[k]) * 10000 / float64(len(lat[k]))
