@@ -220,10 +220,13 @@ func (m *Manager) restoreInfo(ctx context.Context, rc rpc.Context, backupID stri
 			return nil, permanent(fmt.Errorf("parent of backup %s: %w", b.ID, err))
 		}
 	}
-	if b.StorageDriver == backupstore.DriverSwift {
+	switch b.StorageDriver {
+	case backupstore.DriverSwift:
 		if info.SwiftURL, err = m.swiftURL(rc); err != nil {
 			return nil, permanent(err)
 		}
+	case "": // the configured store (a replication snapshot): Swift's URL when the caller's catalog has one
+		info.SwiftURL, _ = m.swiftURL(rc)
 	}
 	return info.Map(), nil
 }

@@ -35,10 +35,19 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 		log.WithField("task", inst.Task().Action).Warn("create_instance for an instance that is not building; ignored")
 		return nil
 	}
-	if a.SlaveOfID != nil && *a.SlaveOfID != "" {
-		return m.failBuild(ctx, id, status.TaskBuildingErrorReplica, replicaBuildUnavailable, nil)
-	}
 	deadline := m.TimeNow().Add(m.Config.UsageTimeout)
+
+	// 0. A replica is seeded from a snapshot backup of its source (replication.go).
+	var seed *replicaSeed
+	if a.SlaveOfID != nil && *a.SlaveOfID != "" && inst.ComputeInstanceID == "" {
+		seed, err = m.replicaSnapshot(ctx, rc, id, *a.SlaveOfID)
+		defer m.dropSnapshot(ctx, rc, id, seed)
+		if err != nil {
+			return m.failBuild(ctx, id, status.TaskBuildingErrorReplica, "Error creating the replication snapshot of the source.", err)
+		}
+		snap := seed.snapshot.ID
+		a.BackupID = &snap
+	}
 
 	// 1. Volume.
 	if a.VolumeSize != nil && inst.VolumeID == "" {
@@ -95,7 +104,17 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	log.Info("prepare sent; waiting for the guest")
 
 	// 4. Wait.
-	return m.waitActive(ctx, rc, id, deadline, "")
+	if err := m.waitActive(ctx, rc, id, deadline, ""); err != nil || seed == nil {
+		return err
+	}
+	// 5. A replica follows its source.
+	if inst, err := m.Catalog.GetInstance(ctx, id); err != nil || inst.Task() != status.TaskNone {
+		return err // deleted or failed meanwhile
+	}
+	if err := m.attachReplica(ctx, rc, id, seed); err != nil {
+		return m.failTask(ctx, id, status.TaskNone, status.TaskBuildingErrorReplica, "Error attaching the replica to its source.", err)
+	}
+	return nil
 }
 
 func (m *Manager) createVolume(ctx context.Context, inst catalog.Instance, a taskapi.CreateInstanceArgs) (compute.Volume, error) {

@@ -3,25 +3,143 @@ package flows
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
 )
 
-// Replication (issue 16). The API accepts replica creates, promote, eject and detach with Trove's rules; the
-// flows that seed a replica from a backup of its source and switch roles are not built yet. Until they are, each
-// of these casts ends cleanly instead of leaving a task set forever or building a standalone instance that only
-// claims to be a replica: a replica build fails with Trove's "Build error: Replica." (84) and a fault, and
-// promote / eject / detach put the replication set's tasks back to NONE with a fault on the instance acted on
-// (nothing was changed, so the set is as it was).
+// Replication (issue 16).
+//   - create_instance with slave_of_id: the source becomes a source (guest get_replica_context), a full backup of
+//     it is made into the configured store (the "replication snapshot", as Trove), the replica is built restored
+//     from it (prepare's backup_info), then follows the source from the snapshot's position (attach_replica) and
+//     the snapshot is deleted. A failure is task 84 "Build error: Replica." with a fault.
+//   - detach_replica: the replica's guest stops replicating and is writable; slave_of_id NULL; task NONE.
+//   - promote_to_replica_source and eject_replica_source are not built yet: they put the replication set's tasks
+//     back to NONE with a fault saying nothing was changed.
 const (
-	replicaBuildUnavailable = "Replica creation is not available yet: this taskmanager cannot seed and attach a replica."
-	promoteUnavailable      = "Promotion to replica source is not available yet in this taskmanager; nothing was changed."
-	ejectUnavailable        = "Ejecting the replica source is not available yet in this taskmanager; nothing was changed."
-	detachUnavailable       = "Detaching a replica is not available yet in this taskmanager; nothing was changed."
+	promoteUnavailable = "Promotion to replica source is not available yet in this taskmanager; nothing was changed."
+	ejectUnavailable   = "Ejecting the replica source is not available yet in this taskmanager; nothing was changed."
 )
+
+// replicaSeed is what a replica build needs from its source.
+type replicaSeed struct {
+	context  guestapi.ReplicaContext
+	snapshot catalog.Backup
+}
+
+// replicaSnapshot makes the source a source and backs it up for replica id; the backup row is counted in the
+// project's backups but never refused by the quota (it lives only while the replica is built).
+func (m *Manager) replicaSnapshot(ctx context.Context, rc rpc.Context, replicaID, sourceID string) (*replicaSeed, error) {
+	src, err := m.Catalog.GetInstance(ctx, sourceID)
+	if err != nil {
+		return nil, fmt.Errorf("the replica source %s: %w", sourceID, err)
+	}
+	ver, err := m.Catalog.GetVersion(ctx, src.DatastoreVersionID)
+	if err != nil {
+		return nil, err
+	}
+	sg, _, err := m.guest(ctx, sourceID)
+	if err != nil {
+		return nil, err
+	}
+	rctx, err := sg.GetReplicaContext(ctx, rc)
+	if err != nil {
+		return nil, fmt.Errorf("get_replica_context on the source: %w", err)
+	}
+	b, err := m.Catalog.CreateBackup(ctx, catalog.Backup{Name: "Replication snapshot for " + replicaID,
+		Description: "Seed of replica " + replicaID + "; deleted once the replica follows its source.",
+		TenantID:    src.TenantID, InstanceID: src.ID, DatastoreVersionID: src.DatastoreVersionID, BackupType: guestapi.BackupFull},
+		catalog.Defaults{Instances: -1, RAM: -1, Volumes: -1, Backups: -1})
+	if err != nil {
+		return nil, err
+	}
+	seed := &replicaSeed{context: rctx, snapshot: b}
+	desc := b.Description
+	info := guestapi.BackupInfo{ID: b.ID, Name: b.Name, Description: &desc, InstanceID: src.ID, BackupType: guestapi.BackupFull,
+		Datastore: ver.Manager, DatastoreVersion: ver.Name}
+	info.SwiftURL, _ = m.swiftURL(rc) // the configured store; Swift's URL when the caller has one
+	if err := m.CreateBackup(ctx, rc, taskapi.CreateBackupArgs{BackupInfo: info, InstanceID: src.ID}); err != nil {
+		return seed, err
+	}
+	deadline := m.TimeNow().Add(m.Config.UsageTimeout)
+	for {
+		if seed.snapshot, err = m.Catalog.GetBackup(ctx, b.ID); err != nil {
+			return seed, err
+		}
+		if !seed.snapshot.Running() {
+			break
+		}
+		if !m.TimeNow().Before(deadline) {
+			return seed, fmt.Errorf("the replication snapshot %s did not complete within usage_timeout (%s)", b.ID, m.Config.UsageTimeout)
+		}
+		if err := sleep(ctx, min(m.Config.BackupPollInterval, time.Second)); err != nil {
+			return seed, err
+		}
+	}
+	if seed.snapshot.State != status.BackupCompleted {
+		return seed, fmt.Errorf("the replication snapshot %s ended %s", b.ID, seed.snapshot.State)
+	}
+	m.log(replicaID).WithField("source_id", sourceID).WithField("snapshot_id", b.ID).Info("replication snapshot completed")
+	return seed, nil
+}
+
+// dropSnapshot deletes the replication snapshot (object and row); a failure only leaves it DELETE_FAILED.
+func (m *Manager) dropSnapshot(ctx context.Context, rc rpc.Context, replicaID string, seed *replicaSeed) {
+	if seed == nil || seed.snapshot.ID == "" {
+		return
+	}
+	if err := m.DeleteBackup(context.WithoutCancel(ctx), rc, seed.snapshot.ID); err != nil {
+		m.log(replicaID).WithError(err).WithField("snapshot_id", seed.snapshot.ID).Warn("replication snapshot not deleted")
+	}
+}
+
+// attachReplica makes the built replica follow its source from the snapshot's position.
+func (m *Manager) attachReplica(ctx context.Context, rc rpc.Context, id string, seed *replicaSeed) error {
+	g, _, err := m.guest(ctx, id)
+	if err != nil {
+		return err
+	}
+	info := seed.context
+	info.Txn = "" // from the position the restored snapshot was taken at
+	if err := m.retry(ctx, id, "attaching the replica", func() error {
+		return g.AttachReplica(ctx, rc, guestapi.AttachReplicaArgs{ReplicaInfo: info})
+	}); err != nil {
+		return err
+	}
+	m.log(id).WithField("source", fmt.Sprintf("%s:%d", info.Master.Host, info.Master.Port)).Info("replica attached to its source")
+	return nil
+}
+
+// DetachReplica is detach_replica: replica id stops following its source and becomes standalone.
+func (m *Manager) DetachReplica(ctx context.Context, rc rpc.Context, id string) error {
+	inst, err := m.Catalog.GetInstance(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer m.resetTask(ctx, id, status.TaskDetaching)
+	g, _, err := m.guest(ctx, id)
+	if err == nil {
+		err = m.retry(ctx, id, "detaching the replica", func() error { return g.DetachReplica(ctx, rc, guestapi.DetachReplicaArgs{}) })
+	}
+	if err != nil {
+		m.recordFault(context.WithoutCancel(ctx), id, "Detaching the replica from its source failed; it still follows it.", err)
+		return err
+	}
+	empty := ""
+	if err := m.Catalog.UpdateInstance(ctx, id, catalog.InstanceUpdate{SlaveOfID: &empty}); err != nil {
+		return err
+	}
+	m.log(id).WithField("source_id", inst.SlaveOfID).Info("replica detached: standalone")
+	return nil
+}
 
 // replicationSet is the source and its live replicas.
 func (m *Manager) replicationSet(ctx context.Context, sourceID string) []string {
@@ -63,11 +181,6 @@ func (m *Manager) EjectReplicaSource(ctx context.Context, id string) error {
 	return m.endUnavailable(ctx, id, m.replicationSet(ctx, id), status.TaskEjecting, ejectUnavailable)
 }
 
-// DetachReplica is detach_replica for replica id.
-func (m *Manager) DetachReplica(ctx context.Context, id string) error {
-	return m.endUnavailable(ctx, id, []string{id}, status.TaskDetaching, detachUnavailable)
-}
-
 func (m *Manager) registerReplication(srv *rpc.Server) {
 	rpc.Register(srv, taskapi.MethodPromoteToReplicaSource, func(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) (rpc.Void, error) {
 		m.Go(a.InstanceID, "promote", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.PromoteToReplicaSource(ctx, a.InstanceID) }))
@@ -78,7 +191,7 @@ func (m *Manager) registerReplication(srv *rpc.Server) {
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodDetachReplica, func(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "detach", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.DetachReplica(ctx, a.InstanceID) }))
+		m.Go(a.InstanceID, "detach", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.DetachReplica(ctx, rc, a.InstanceID) }))
 		return rpc.Void{}, nil
 	})
 }

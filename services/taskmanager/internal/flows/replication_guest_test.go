@@ -2,12 +2,15 @@ package flows
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/status"
 )
 
 // TestMariaDBReplicationRPCWithRealGuest drives the guest's replication methods over the real broker between
@@ -91,5 +94,117 @@ func TestMariaDBReplicationRPCWithRealGuest(t *testing.T) {
 		"-e", "INSERT INTO t VALUES (99)").CombinedOutput()
 	if err != nil {
 		t.Fatalf("write on the detached replica: %v %s", err, out)
+	}
+}
+
+// TestMariaDBReplicaFlowsWithRealGuest: create_instance with slave_of_id builds two replicas of a real MariaDB
+// instance (snapshot backup of the source, restore, attach, snapshot deleted); rows written on the source reach
+// both, a tenant's write on a replica is refused; detach_replica makes one standalone and writable while the
+// other still follows.
+func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
+	e := newGuestEnv(t)
+	ctx := context.Background()
+	src := e.instanceOf(e.version, "primary", "aead")
+	defer e.dumpGuestLog(src.ID)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, "mariadb-local", "mariadb", "10.11")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	addrOf := func(id string) string {
+		t.Helper()
+		srv, err := e.drv.GetServer(ctx, e.get(id).ComputeInstanceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv.Addresses[0].Addr
+	}
+	srcAddr := addrOf(src.ID)
+	q := func(addr, stmt string) string { return appSQL(t, "mariadb", addr, 3306, stmt) }
+	q(srcAddr, "CREATE TABLE t (n INT PRIMARY KEY)")
+	q(srcAddr, "INSERT INTO t VALUES (1), (2), (3)")
+
+	var reps []string
+	for i := 1; i <= 2; i++ {
+		r := e.instanceOf(e.version, fmt.Sprintf("primary-%d", i), "aead")
+		srcID := src.ID
+		if err := e.db.UpdateInstance(ctx, r.ID, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
+			t.Fatal(err)
+		}
+		a := createArgsFor(r, "mariadb-local", "mariadb", "10.11")
+		a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &srcID
+		began := time.Now()
+		if err := e.m.CreateInstance(ctx, rc, a); err != nil {
+			e.dumpGuestLog(r.ID)
+			t.Fatalf("create replica %d: %v (fault %s)", i, err, e.fault(r.ID))
+		}
+		t.Logf("replica %d: created and attached in %s", i, time.Since(began).Round(time.Millisecond))
+		defer e.dumpGuestLog(r.ID)
+		if got := e.get(r.ID); got.Task() != status.TaskNone || got.SlaveOfID != src.ID {
+			t.Fatalf("replica %d: task %q slave_of %q", i, got.TaskDescription, got.SlaveOfID)
+		}
+		reps = append(reps, r.ID)
+	}
+	// The snapshots are gone once the replicas follow.
+	if bs, _, err := e.db.ListBackups(ctx, catalog.BackupFilter{}); err != nil || len(bs) != 0 {
+		t.Fatalf("backups left after the replica builds: %d %v", len(bs), err)
+	}
+	q(srcAddr, "INSERT INTO t VALUES (10), (11)")
+	sg, _, err := e.m.guest(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, err := sg.GetLatestTxnID(ctx, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM t"
+	for i, id := range reps {
+		g, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
+			t.Fatalf("replica %d did not reach %s: %v", i+1, pos, err)
+		}
+		if got := q(addrOf(id), sum); got != "5\t27" {
+			t.Fatalf("replica %d holds %q", i+1, got)
+		}
+		out, err := exec.Command("mariadb", "-h", addrOf(id), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+			"-e", "INSERT INTO t VALUES (99)").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "read-only") {
+			t.Fatalf("write on replica %d: %v %s", i+1, err, out)
+		}
+	}
+
+	// Detach the second replica: standalone and writable; the first still follows.
+	if err := e.db.SetTask(ctx, reps[1], status.TaskDetaching); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.DetachReplica(ctx, rc, reps[1]); err != nil {
+		t.Fatalf("detach: %v", err)
+	}
+	if got := e.get(reps[1]); got.SlaveOfID != "" || got.Task() != status.TaskNone {
+		t.Fatalf("after detach: slave_of %q task %q", got.SlaveOfID, got.TaskDescription)
+	}
+	out, err := exec.Command("mariadb", "-h", addrOf(reps[1]), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+		"-e", "INSERT INTO t VALUES (99)").CombinedOutput()
+	if err != nil {
+		t.Fatalf("write on the detached replica: %v %s", err, out)
+	}
+	q(srcAddr, "INSERT INTO t VALUES (12)")
+	if pos, err = sg.GetLatestTxnID(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	g, _, err := e.m.guest(ctx, reps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.WaitForTxn(ctx, rc, pos); err != nil {
+		t.Fatal(err)
+	}
+	if got := q(addrOf(reps[0]), sum); got != "6\t39" {
+		t.Fatalf("the attached replica holds %q after the detach of the other", got)
+	}
+	if got := q(addrOf(reps[1]), "SELECT COUNT(*) FROM t WHERE n = 12"); got != "0" {
+		t.Fatalf("the detached replica still follows: %q", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/rpc"
@@ -11,11 +12,13 @@ import (
 	"github.com/trove-go/trove/pkg/taskapi"
 )
 
-// Until the replication flows exist, every replication cast ends cleanly: a replica build fails with 84 and a
-// fault before any server is made; promote / eject / detach put the set's tasks back to NONE with a fault; a
-// restart finds no task left behind.
+// Replication casts end cleanly when they cannot be done: a replica whose source has no guest fails with 84
+// and a fault before any server is made; promote / eject (not built yet) put the set's tasks back to NONE with
+// a fault; a detach whose guest does not answer records a fault, keeps slave_of_id and ends the task; a restart
+// finds no task left behind.
 func TestReplicationCastsEndCleanly(t *testing.T) {
 	e := newEnv(t, envOpts{})
+	e.m.Config.AgentCallHigh = time.Second // no guest answers here
 	ctx := context.Background()
 	const key = "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz"
 	topic := "taskmanager-" + e.exchange
@@ -39,7 +42,7 @@ func TestReplicationCastsEndCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "replica build failed with 84", func() bool { return e.get(rep.ID).Task() == status.TaskBuildingErrorReplica })
-	if f := e.fault(rep.ID); !strings.Contains(f, "Replica creation is not available yet") {
+	if f := e.fault(rep.ID); !strings.Contains(f, "Error creating the replication snapshot of the source.") {
 		t.Fatalf("replica fault %q", f)
 	}
 	if got := e.get(rep.ID); got.ComputeInstanceID != "" || got.VolumeID != "" {
@@ -77,6 +80,9 @@ func TestReplicationCastsEndCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "detach task back to NONE", func() bool { return e.get(rep.ID).Task() == status.TaskNone })
+	if f := e.fault(rep.ID); !strings.Contains(f, "Detaching the replica from its source failed") {
+		t.Fatalf("detach fault %q", f)
+	}
 	if got := e.get(rep.ID); got.SlaveOfID != src.ID {
 		t.Fatalf("the refused detach changed slave_of_id to %q", got.SlaveOfID)
 	}
