@@ -64,6 +64,9 @@ func (m *Manager) applyAccess(ctx context.Context, inst catalog.Instance) error 
 		}
 		cidrs = append(cidrs, p.String())
 	}
+	if len(cidrs) > 0 { // restricted: the instance's replication peers still reach it
+		cidrs = append(cidrs, m.replicationPeers(ctx, inst)...)
+	}
 	err = ac.UpdateAccess(ctx, inst.ComputeInstanceID, compute.Access{IsPublic: acc.IsPublic, AllowedCIDRs: cidrs, Ports: tcpPorts[ver.Manager]})
 	if err == nil {
 		m.log(inst.ID).WithField("is_public", acc.IsPublic).WithField("allowed_cidrs", cidrs).Info("access applied")

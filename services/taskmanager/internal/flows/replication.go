@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
@@ -28,6 +29,7 @@ const (
 
 // replicaSeed is what a replica build needs from its source.
 type replicaSeed struct {
+	sourceID string
 	context  guestapi.ReplicaContext
 	snapshot catalog.Backup
 }
@@ -58,7 +60,7 @@ func (m *Manager) replicaSnapshot(ctx context.Context, rc rpc.Context, replicaID
 	if err != nil {
 		return nil, err
 	}
-	seed := &replicaSeed{context: rctx, snapshot: b}
+	seed := &replicaSeed{sourceID: sourceID, context: rctx, snapshot: b}
 	desc := b.Description
 	info := guestapi.BackupInfo{ID: b.ID, Name: b.Name, Description: &desc, InstanceID: src.ID, BackupType: guestapi.BackupFull,
 		Datastore: ver.Manager, DatastoreVersion: ver.Name}
@@ -88,6 +90,49 @@ func (m *Manager) replicaSnapshot(ctx context.Context, rc rpc.Context, replicaID
 	return seed, nil
 }
 
+// replicationPeers are the /32 networks of the instance's source and replicas, for its access rules: where
+// instances reach each other from their own addresses, a restricted source still admits its replicas. (Not on
+// the local driver yet: there a replica's connection leaves from 127.0.0.1 — MariaDB has no MASTER_BIND — so a
+// source with allowed_cidrs refuses its replicas.)
+func (m *Manager) replicationPeers(ctx context.Context, inst catalog.Instance) []string {
+	ids := []string{}
+	if inst.SlaveOfID != "" {
+		ids = append(ids, inst.SlaveOfID)
+	}
+	set, err := m.Catalog.Replicas(ctx, "", []string{inst.ID})
+	if err != nil {
+		m.log(inst.ID).WithError(err).Warn("reading the instance's replicas for its access rules")
+	}
+	ids = append(ids, set[inst.ID]...)
+	var out []string
+	for _, id := range ids {
+		peer, err := m.Catalog.GetInstance(ctx, id)
+		if err != nil || peer.ComputeInstanceID == "" {
+			continue
+		}
+		srv, err := m.Compute.GetServer(ctx, peer.ComputeInstanceID)
+		if err != nil {
+			m.log(inst.ID).WithError(err).WithField("peer_id", id).Warn("replication peer's address unavailable for the access rules")
+			continue
+		}
+		for _, a := range srv.Addresses {
+			if ip, err := netip.ParseAddr(a.Addr); err == nil && ip.Is4() {
+				out = append(out, netip.PrefixFrom(ip, 32).String())
+			}
+		}
+	}
+	return out
+}
+
+// reapplySourceAccess rewrites the access rules of a replica's source (a replica joined or left it).
+func (m *Manager) reapplySourceAccess(ctx context.Context, replicaID, sourceID string) error {
+	src, err := m.Catalog.GetInstance(ctx, sourceID)
+	if err != nil {
+		return err
+	}
+	return m.retry(ctx, replicaID, "applying the source's access", func() error { return m.applyAccess(ctx, src) })
+}
+
 // dropSnapshot deletes the replication snapshot (object and row); a failure only leaves it DELETE_FAILED.
 func (m *Manager) dropSnapshot(ctx context.Context, rc rpc.Context, replicaID string, seed *replicaSeed) {
 	if seed == nil || seed.snapshot.ID == "" {
@@ -102,6 +147,9 @@ func (m *Manager) dropSnapshot(ctx context.Context, rc rpc.Context, replicaID st
 func (m *Manager) attachReplica(ctx context.Context, rc rpc.Context, id string, seed *replicaSeed) error {
 	g, _, err := m.guest(ctx, id)
 	if err != nil {
+		return err
+	}
+	if err := m.reapplySourceAccess(ctx, id, seed.sourceID); err != nil {
 		return err
 	}
 	info := seed.context
@@ -136,6 +184,9 @@ func (m *Manager) DetachReplica(ctx context.Context, rc rpc.Context, id string) 
 	empty := ""
 	if err := m.Catalog.UpdateInstance(ctx, id, catalog.InstanceUpdate{SlaveOfID: &empty}); err != nil {
 		return err
+	}
+	if err := m.reapplySourceAccess(ctx, id, inst.SlaveOfID); err != nil {
+		m.log(id).WithError(err).Warn("the former source's access rules still admit the detached replica")
 	}
 	m.log(id).WithField("source_id", inst.SlaveOfID).Info("replica detached: standalone")
 	return nil

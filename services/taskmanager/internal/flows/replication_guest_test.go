@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,6 +176,14 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 		}
 	}
 
+	// A restricted source's access rules name its replicas' addresses.
+	peers := e.m.replicationPeers(ctx, e.get(src.ID))
+	if len(peers) != 2 || !slices.Contains(peers, addrOf(reps[0])+"/32") || !slices.Contains(peers, addrOf(reps[1])+"/32") {
+		t.Fatalf("source's replication peers %v", peers)
+	}
+	if peers := e.m.replicationPeers(ctx, e.get(reps[0])); len(peers) != 1 || peers[0] != srcAddr+"/32" {
+		t.Fatalf("replica's replication peers %v", peers)
+	}
 	// Detach the second replica: standalone and writable; the first still follows.
 	if err := e.db.SetTask(ctx, reps[1], status.TaskDetaching); err != nil {
 		t.Fatal(err)
@@ -203,6 +212,9 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 	}
 	if got := q(addrOf(reps[0]), sum); got != "6\t39" {
 		t.Fatalf("the attached replica holds %q after the detach of the other", got)
+	}
+	if peers := e.m.replicationPeers(ctx, e.get(src.ID)); len(peers) != 1 || peers[0] != addrOf(reps[0])+"/32" {
+		t.Fatalf("source's replication peers after the detach %v", peers)
 	}
 	if got := q(addrOf(reps[1]), "SELECT COUNT(*) FROM t WHERE n = 12"); got != "0" {
 		t.Fatalf("the detached replica still follows: %q", got)
