@@ -292,7 +292,7 @@ func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 //     volume already has the new size; else start the database (an interrupted flavor resize may have stopped
 //     it) and reset with a fault.
 //   - UPGRADING → upgrade again to the row's (already new) datastore version; every step is idempotent.
-//   - DETACHING → detach again (repeatable); PROMOTING / EJECTING → NONE (not built yet: replication.go).
+//   - DETACHING → detach again (repeatable); PROMOTING / EJECTING → NONE with a fault (not redone).
 //   - UPDATING → apply the row's access again, then push its configuration group again (both idempotent: the
 //     access and the configuration flows share the task; resumeUpdating).
 //   - a key rotation with a previous key still on record → FinishRotations.
@@ -325,8 +325,13 @@ func (m *Manager) Resume(ctx context.Context) error {
 		case status.TaskDetaching:
 			m.Go(inst.ID, "resume detach", func(ctx context.Context) error { return m.DetachReplica(ctx, rc, inst.ID) })
 		case status.TaskPromoting, status.TaskEjecting:
-			// Promote and eject change nothing yet (replication.go): the task goes back to NONE.
-			m.Go(inst.ID, "resume replication", func(ctx context.Context) error { m.resetTask(ctx, inst.ID, inst.Task()); return nil })
+			// An interrupted switchover is not redone (its steps depend on the set's state then): the task goes
+			// back to NONE with a fault asking to check the roles.
+			m.Go(inst.ID, "resume replication", func(ctx context.Context) error {
+				m.recordFault(ctx, inst.ID, "A replication role change was interrupted by a taskmanager restart; check the replication set's roles.", nil)
+				m.resetTask(ctx, inst.ID, inst.Task())
+				return nil
+			})
 		}
 	}
 	if err := m.resumeBackups(ctx); err != nil {

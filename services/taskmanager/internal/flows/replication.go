@@ -20,12 +20,11 @@ import (
 //     from it (prepare's backup_info), then follows the source from the snapshot's position (attach_replica) and
 //     the snapshot is deleted. A failure is task 84 "Build error: Replica." with a fault.
 //   - detach_replica: the replica's guest stops replicating and is writable; slave_of_id NULL; task NONE.
-//   - promote_to_replica_source and eject_replica_source are not built yet: they put the replication set's tasks
-//     back to NONE with a fault saying nothing was changed.
-const (
-	promoteUnavailable = "Promotion to replica source is not available yet in this taskmanager; nothing was changed."
-	ejectUnavailable   = "Ejecting the replica source is not available yet in this taskmanager; nothing was changed."
-)
+//   - promote_to_replica_source: a switchover (switchover below); tasks NONE at the end in every case, a fault
+//     on failure.
+//   - eject_replica_source is not built yet: it puts the replication set's tasks back to NONE with a fault
+//     saying nothing was changed.
+const ejectUnavailable = "Ejecting the replica source is not available yet in this taskmanager; nothing was changed."
 
 // replicaSeed is what a replica build needs from its source.
 type replicaSeed struct {
@@ -212,7 +211,7 @@ func (m *Manager) endUnavailable(ctx context.Context, id string, ids []string, f
 }
 
 // PromoteToReplicaSource is promote_to_replica_source for replica id.
-func (m *Manager) PromoteToReplicaSource(ctx context.Context, id string) error {
+func (m *Manager) PromoteToReplicaSource(ctx context.Context, rc rpc.Context, id string) error {
 	inst, err := m.Catalog.GetInstance(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return nil
@@ -220,11 +219,80 @@ func (m *Manager) PromoteToReplicaSource(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ids := []string{id}
-	if inst.SlaveOfID != "" {
-		ids = m.replicationSet(ctx, inst.SlaveOfID)
+	if inst.SlaveOfID == "" {
+		return m.endUnavailable(ctx, id, []string{id}, status.TaskPromoting, "The instance is no replica any more; nothing was changed.")
 	}
-	return m.endUnavailable(ctx, id, ids, status.TaskPromoting, promoteUnavailable)
+	ids := m.replicationSet(ctx, inst.SlaveOfID)
+	defer func() {
+		for _, x := range ids {
+			m.resetTask(ctx, x, status.TaskPromoting)
+		}
+	}()
+	began := m.TimeNow()
+	if err := m.switchover(ctx, rc, inst.SlaveOfID, id, ids[1:]); err != nil {
+		m.recordFault(context.WithoutCancel(ctx), id, "Promoting the replica failed; see the replication set's roles before retrying.", err)
+		return err
+	}
+	m.log(id).WithField("old_source_id", inst.SlaveOfID).WithField("seconds", m.TimeNow().Sub(began).Seconds()).Info("replica promoted to source")
+	return nil
+}
+
+// switchover makes replica newID the source of oldID and of the other replicas (Trove's promote for a live
+// source): the old source turns read-only, the new one catches up with its last transaction and detaches,
+// becomes a source, and the old source and every other replica follow it from that position.
+func (m *Manager) switchover(ctx context.Context, rc rpc.Context, oldID, newID string, replicas []string) error {
+	guests := map[string]*guestapi.Client{}
+	for _, x := range append([]string{oldID}, replicas...) {
+		g, _, err := m.guest(ctx, x)
+		if err != nil {
+			return err
+		}
+		guests[x] = g
+	}
+	old, neu := guests[oldID], guests[newID]
+	if err := old.MakeReadOnly(ctx, rc, true); err != nil {
+		return fmt.Errorf("make_read_only on the old source: %w", err)
+	}
+	pos, err := old.GetLatestTxnID(ctx, rc)
+	if err != nil {
+		return fmt.Errorf("get_latest_txn_id on the old source: %w", err)
+	}
+	if err := neu.WaitForTxn(ctx, rc, pos); err != nil {
+		return fmt.Errorf("the new source did not reach %s: %w", pos, err)
+	}
+	if err := neu.DetachReplica(ctx, rc, guestapi.DetachReplicaArgs{}); err != nil {
+		return fmt.Errorf("detach_replica on the new source: %w", err)
+	}
+	empty := ""
+	if err := m.Catalog.UpdateInstance(ctx, newID, catalog.InstanceUpdate{SlaveOfID: &empty}); err != nil {
+		return err
+	}
+	info, err := neu.GetReplicaContext(ctx, rc)
+	if err != nil {
+		return fmt.Errorf("get_replica_context on the new source: %w", err)
+	}
+	info.Txn = pos // every follower has applied exactly the old source's last transaction
+	for _, x := range append([]string{oldID}, replicas...) {
+		if x == newID {
+			continue
+		}
+		if x != oldID {
+			if err := guests[x].WaitForTxn(ctx, rc, pos); err != nil {
+				return fmt.Errorf("replica %s did not reach %s: %w", x, pos, err)
+			}
+		}
+		if err := guests[x].AttachReplica(ctx, rc, guestapi.AttachReplicaArgs{ReplicaInfo: info}); err != nil {
+			return fmt.Errorf("attach_replica on %s: %w", x, err)
+		}
+		src := newID
+		if err := m.Catalog.UpdateInstance(ctx, x, catalog.InstanceUpdate{SlaveOfID: &src}); err != nil {
+			return err
+		}
+	}
+	if err := m.reapplySourceAccess(ctx, newID, newID); err != nil {
+		m.log(newID).WithError(err).Warn("the new source's access rules do not name its replicas yet")
+	}
+	return nil
 }
 
 // EjectReplicaSource is eject_replica_source for source id.
@@ -234,7 +302,7 @@ func (m *Manager) EjectReplicaSource(ctx context.Context, id string) error {
 
 func (m *Manager) registerReplication(srv *rpc.Server) {
 	rpc.Register(srv, taskapi.MethodPromoteToReplicaSource, func(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "promote", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.PromoteToReplicaSource(ctx, a.InstanceID) }))
+		m.Go(a.InstanceID, "promote", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.PromoteToReplicaSource(ctx, rc, a.InstanceID) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodEjectReplicaSource, func(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) (rpc.Void, error) {

@@ -184,7 +184,57 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 	if peers := e.m.replicationPeers(ctx, e.get(reps[0])); len(peers) != 1 || peers[0] != srcAddr+"/32" {
 		t.Fatalf("replica's replication peers %v", peers)
 	}
-	// Detach the second replica: standalone and writable; the first still follows.
+	// Promote the first replica (switchover): it takes writes, which reach the old source and the other replica;
+	// the old source refuses a tenant's write.
+	for _, id := range append([]string{src.ID}, reps...) {
+		if err := e.db.SetTask(ctx, id, status.TaskPromoting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	began := time.Now()
+	if err := e.m.PromoteToReplicaSource(ctx, rc, reps[0]); err != nil {
+		t.Fatalf("promote: %v (fault %s)", err, e.fault(reps[0]))
+	}
+	t.Logf("promote (switchover) took %s", time.Since(began).Round(time.Millisecond))
+	if got := e.get(reps[0]); got.SlaveOfID != "" || got.Task() != status.TaskNone {
+		t.Fatalf("new source: slave_of %q task %q", got.SlaveOfID, got.TaskDescription)
+	}
+	for _, id := range []string{src.ID, reps[1]} {
+		if got := e.get(id); got.SlaveOfID != reps[0] || got.Task() != status.TaskNone {
+			t.Fatalf("%s after promote: slave_of %q task %q", id, got.SlaveOfID, got.TaskDescription)
+		}
+	}
+	newAddr := addrOf(reps[0])
+	if out, err := exec.Command("mariadb", "-h", newAddr, "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+		"-e", "INSERT INTO t VALUES (100)").CombinedOutput(); err != nil {
+		t.Fatalf("write on the new source: %v %s", err, out)
+	}
+	out, err := exec.Command("mariadb", "-h", srcAddr, "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+		"-e", "INSERT INTO t VALUES (101)").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "read-only") {
+		t.Fatalf("write on the old source: %v %s", err, out)
+	}
+	ng, _, err := e.m.guest(ctx, reps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, err = ng.GetLatestTxnID(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{src.ID, reps[1]} {
+		g, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
+			t.Fatalf("%s did not follow the new source to %s: %v", id, pos, err)
+		}
+		if got := q(addrOf(id), sum); got != "6\t127" {
+			t.Fatalf("%s holds %q after the promote", id, got)
+		}
+	}
+
+	// Detach the second replica: standalone and writable; the old source still follows the new one.
 	if err := e.db.SetTask(ctx, reps[1], status.TaskDetaching); err != nil {
 		t.Fatal(err)
 	}
@@ -194,29 +244,29 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 	if got := e.get(reps[1]); got.SlaveOfID != "" || got.Task() != status.TaskNone {
 		t.Fatalf("after detach: slave_of %q task %q", got.SlaveOfID, got.TaskDescription)
 	}
-	out, err := exec.Command("mariadb", "-h", addrOf(reps[1]), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+	out, err = exec.Command("mariadb", "-h", addrOf(reps[1]), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
 		"-e", "INSERT INTO t VALUES (99)").CombinedOutput()
 	if err != nil {
 		t.Fatalf("write on the detached replica: %v %s", err, out)
 	}
-	q(srcAddr, "INSERT INTO t VALUES (12)")
-	if pos, err = sg.GetLatestTxnID(ctx, rc); err != nil {
+	q(newAddr, "INSERT INTO t VALUES (12)")
+	if pos, err = ng.GetLatestTxnID(ctx, rc); err != nil {
 		t.Fatal(err)
 	}
-	g, _, err := e.m.guest(ctx, reps[0])
+	g, _, err := e.m.guest(ctx, src.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := g.WaitForTxn(ctx, rc, pos); err != nil {
 		t.Fatal(err)
 	}
-	if got := q(addrOf(reps[0]), sum); got != "6\t39" {
-		t.Fatalf("the attached replica holds %q after the detach of the other", got)
-	}
-	if peers := e.m.replicationPeers(ctx, e.get(src.ID)); len(peers) != 1 || peers[0] != addrOf(reps[0])+"/32" {
-		t.Fatalf("source's replication peers after the detach %v", peers)
+	if got := q(srcAddr, "SELECT COUNT(*) FROM t WHERE n = 12"); got != "1" {
+		t.Fatalf("the old source does not follow the new one: %q", got)
 	}
 	if got := q(addrOf(reps[1]), "SELECT COUNT(*) FROM t WHERE n = 12"); got != "0" {
 		t.Fatalf("the detached replica still follows: %q", got)
+	}
+	if peers := e.m.replicationPeers(ctx, e.get(reps[0])); len(peers) != 1 || peers[0] != srcAddr+"/32" {
+		t.Fatalf("new source's replication peers after the detach %v", peers)
 	}
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // Replication casts end cleanly when they cannot be done: a replica whose source has no guest fails with 84
-// and a fault before any server is made; promote / eject (not built yet) put the set's tasks back to NONE with
-// a fault; a detach whose guest does not answer records a fault, keeps slave_of_id and ends the task; a restart
+// and a fault before any server is made; a promote whose guests do not answer and an eject (not built yet) put
+// the set's tasks back to NONE with a fault; a detach whose guest does not answer records a fault, keeps slave_of_id and ends the task; a restart
 // finds no task left behind.
 func TestReplicationCastsEndCleanly(t *testing.T) {
 	e := newEnv(t, envOpts{})
@@ -59,7 +59,7 @@ func TestReplicationCastsEndCleanly(t *testing.T) {
 	waitFor(t, "promote tasks back to NONE", func() bool {
 		return e.get(src.ID).Task() == status.TaskNone && e.get(rep.ID).Task() == status.TaskNone
 	})
-	if f := e.fault(rep.ID); !strings.Contains(f, "Promotion to replica source is not available yet") {
+	if f := e.fault(rep.ID); !strings.Contains(f, "Promoting the replica failed") {
 		t.Fatalf("promote fault %q", f)
 	}
 	for _, id := range []string{src.ID, rep.ID} {
