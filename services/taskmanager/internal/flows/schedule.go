@@ -119,6 +119,15 @@ func (m *Manager) scheduledBackup(ctx context.Context, s catalog.BackupSchedule,
 		return id, err
 	}
 	if !fresh && exists {
+		// a run interrupted between the backup's row and create_backup leaves it NEW for good (the guest
+		// marks a backup BUILDING as it gets it): it fails, and the slot's run ends with that
+		if b, err := m.Catalog.GetBackup(ctx, id); err == nil && b.State == status.BackupNew && m.TimeNow().Sub(b.Updated) > 2*m.Config.AgentCallHigh {
+			failed := status.BackupFailed
+			if err := m.Catalog.UpdateBackup(ctx, id, catalog.BackupUpdate{State: &failed}); err != nil {
+				return id, err
+			}
+			return id, fmt.Errorf("backup %s of an interrupted run never reached the guest: marked FAILED", id)
+		}
 		return id, m.awaitScheduled(ctx, id, s.InstanceID)
 	}
 	if in.TaskID != status.TaskNone.Code {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,5 +206,46 @@ func TestBackupSchedulesWithRealGuest(t *testing.T) {
 	}
 	if rows, _ := e.db.ListBackupSchedules(ctx, src.ID); len(rows) != 0 {
 		t.Fatalf("schedules of a deleted instance: %+v", rows)
+	}
+}
+
+// A run interrupted after its backup's row was written but before the guest got create_backup: the next
+// taskmanager to claim the slot (the lease expired) follows that backup, finds it never left NEW, marks it FAILED
+// and records why; the schedule moves on to its next slot and frees the instance for the next backup.
+func TestBackupScheduleInterruptedRun(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.m.Config.StorageStrategy = backupstore.DriverDirectory
+	ctx := context.Background()
+	in := e.instance("sched-stuck", catalog.EnvelopeAEAD)
+	slot := e.clock.now().UTC().Truncate(time.Second)
+	s, err := e.db.CreateBackupSchedule(ctx, catalog.BackupSchedule{TenantID: in.TenantID, InstanceID: in.ID, Name: "n",
+		BackupType: guestapi.BackupFull, IntervalSeconds: 3600, NextRunAt: slot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the dead taskmanager's half of the run: its claim, the slot's backup id, the NEW row
+	if got, err := e.db.ClaimDueSchedules(ctx, "tm-dead", e.clock.now(), scheduleLease, 10); err != nil || len(got) != 1 {
+		t.Fatalf("claim: %+v %v", got, err)
+	}
+	id, _, err := e.db.ScheduleRunBackup(ctx, s.ID, slot, catalog.NewID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.CreateBackupIfIdle(ctx, catalog.Backup{ID: id, Name: "n", TenantID: in.TenantID, InstanceID: in.ID,
+		DatastoreVersionID: in.DatastoreVersionID, StorageDriver: backupstore.DriverDirectory, BackupType: guestapi.BackupFull}, catalog.TroveDefaults); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.advance(scheduleLease + 2*e.m.Config.AgentCallHigh + time.Second)
+	if err := e.m.RunDueSchedules(ctx, "tm-b"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.db.GetBackup(ctx, id)
+	if err != nil || b.State != status.BackupFailed {
+		t.Fatalf("the interrupted run's backup: %+v %v", b, err)
+	}
+	got, _ := e.db.GetBackupSchedule(ctx, s.ID)
+	if got.LastBackupID != id || got.LeaseOwner != "" || !got.NextRunAt.After(slot) ||
+		!strings.Contains(got.LastError, "never reached the guest") {
+		t.Fatalf("schedule after the take-over: %+v", got)
 	}
 }
