@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
@@ -22,9 +24,7 @@ import (
 //   - detach_replica: the replica's guest stops replicating and is writable; slave_of_id NULL; task NONE.
 //   - promote_to_replica_source: a switchover (switchover below); tasks NONE at the end in every case, a fault
 //     on failure.
-//   - eject_replica_source is not built yet: it puts the replication set's tasks back to NONE with a fault
-//     saying nothing was changed.
-const ejectUnavailable = "Ejecting the replica source is not available yet in this taskmanager; nothing was changed."
+//   - eject_replica_source: the most advanced replica becomes the source (EjectReplicaSource).
 
 // replicaSeed is what a replica build needs from its source.
 type replicaSeed struct {
@@ -295,9 +295,98 @@ func (m *Manager) switchover(ctx context.Context, rc rpc.Context, oldID, newID s
 	return nil
 }
 
-// EjectReplicaSource is eject_replica_source for source id.
-func (m *Manager) EjectReplicaSource(ctx context.Context, id string) error {
-	return m.endUnavailable(ctx, id, m.replicationSet(ctx, id), status.TaskEjecting, ejectUnavailable)
+// EjectReplicaSource is eject_replica_source for source id, whose guest is gone (the API checked its heartbeat):
+// the most advanced replica (the highest GTID sequence number) detaches and becomes the source, the other
+// replicas follow it from their own positions; the old source is left out of the set with a fault. Tasks NONE
+// at the end in every case.
+func (m *Manager) EjectReplicaSource(ctx context.Context, rc rpc.Context, id string) error {
+	ids := m.replicationSet(ctx, id)
+	defer func() {
+		for _, x := range ids {
+			m.resetTask(ctx, x, status.TaskEjecting)
+		}
+	}()
+	began := m.TimeNow()
+	winner, err := m.eject(ctx, rc, id, ids[1:])
+	if err != nil {
+		m.recordFault(context.WithoutCancel(ctx), id, "Ejecting the replica source failed; see the replication set's roles before retrying.", err)
+		return err
+	}
+	m.recordFault(ctx, id, fmt.Sprintf("Ejected as replica source: its replicas now follow %s. This instance is standalone; its data may differ from theirs.", winner), nil)
+	m.log(id).WithField("new_source_id", winner).WithField("seconds", m.TimeNow().Sub(began).Seconds()).Info("replica source ejected")
+	return nil
+}
+
+func (m *Manager) eject(ctx context.Context, rc rpc.Context, oldID string, replicas []string) (string, error) {
+	if len(replicas) == 0 {
+		return "", errors.New("the source has no replicas")
+	}
+	guests := map[string]*guestapi.Client{}
+	positions := map[string]string{}
+	winner, best := "", int64(-1)
+	for _, x := range replicas {
+		g, _, err := m.guest(ctx, x)
+		if err != nil {
+			return "", err
+		}
+		pos, err := g.GetLatestTxnID(ctx, rc)
+		if err != nil {
+			m.log(x).WithError(err).Warn("replica without a position: left out of the eject")
+			continue
+		}
+		guests[x], positions[x] = g, pos
+		if n := gtidSeq(pos); n > best {
+			winner, best = x, n
+		}
+	}
+	if winner == "" {
+		return "", errors.New("no replica answered with its position")
+	}
+	neu := guests[winner]
+	if err := neu.DetachReplica(ctx, rc, guestapi.DetachReplicaArgs{ForFailover: true}); err != nil {
+		return "", fmt.Errorf("detach_replica on the new source %s: %w", winner, err)
+	}
+	empty := ""
+	if err := m.Catalog.UpdateInstance(ctx, winner, catalog.InstanceUpdate{SlaveOfID: &empty}); err != nil {
+		return "", err
+	}
+	info, err := neu.GetReplicaContext(ctx, rc)
+	if err != nil {
+		return "", fmt.Errorf("get_replica_context on the new source %s: %w", winner, err)
+	}
+	for _, x := range replicas {
+		if x == winner || guests[x] == nil {
+			continue
+		}
+		ri := info
+		ri.Txn = positions[x] // each from where it is: the new source's log holds what it is missing
+		if err := guests[x].AttachReplica(ctx, rc, guestapi.AttachReplicaArgs{ReplicaInfo: ri}); err != nil {
+			return "", fmt.Errorf("attach_replica on %s: %w", x, err)
+		}
+		src := winner
+		if err := m.Catalog.UpdateInstance(ctx, x, catalog.InstanceUpdate{SlaveOfID: &src}); err != nil {
+			return "", err
+		}
+	}
+	if err := m.reapplySourceAccess(ctx, winner, winner); err != nil {
+		m.log(winner).WithError(err).Warn("the new source's access rules do not name its replicas yet")
+	}
+	return winner, nil
+}
+
+// gtidSeq is the largest sequence number of a MariaDB GTID list ("0-1-42,1-2-7" → 42); -1 when none.
+func gtidSeq(list string) int64 {
+	best := int64(-1)
+	for _, g := range strings.Split(list, ",") {
+		parts := strings.Split(strings.TrimSpace(g), "-")
+		if len(parts) != 3 {
+			continue
+		}
+		if n, err := strconv.ParseInt(parts[2], 10, 64); err == nil && n > best {
+			best = n
+		}
+	}
+	return best
 }
 
 func (m *Manager) registerReplication(srv *rpc.Server) {
@@ -306,7 +395,7 @@ func (m *Manager) registerReplication(srv *rpc.Server) {
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodEjectReplicaSource, func(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "eject", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.EjectReplicaSource(ctx, a.InstanceID) }))
+		m.Go(a.InstanceID, "eject", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.EjectReplicaSource(ctx, rc, a.InstanceID) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodDetachReplica, func(_ context.Context, rc rpc.Context, a taskapi.ReplicationArgs) (rpc.Void, error) {

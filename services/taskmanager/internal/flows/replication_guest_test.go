@@ -269,4 +269,82 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 	if peers := e.m.replicationPeers(ctx, e.get(reps[0])); len(peers) != 1 || peers[0] != srcAddr+"/32" {
 		t.Fatalf("new source's replication peers after the detach %v", peers)
 	}
+
+	// Eject: a third replica joins the new source, the new source dies (server and guest gone), eject makes the
+	// most advanced replica the source and the other follows it.
+	r3 := e.instanceOf(e.version, "primary-3", "aead")
+	src0 := reps[0]
+	if err := e.db.UpdateInstance(ctx, r3.ID, catalog.InstanceUpdate{SlaveOfID: &src0}); err != nil {
+		t.Fatal(err)
+	}
+	a := createArgsFor(r3, "mariadb-local", "mariadb", "10.11")
+	a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &src0
+	if err := e.m.CreateInstance(ctx, rc, a); err != nil {
+		e.dumpGuestLog(r3.ID)
+		t.Fatalf("create replica 3: %v (fault %s)", err, e.fault(r3.ID))
+	}
+	defer e.dumpGuestLog(r3.ID)
+	q(newAddr, "INSERT INTO t VALUES (200)")
+	if pos, err = ng.GetLatestTxnID(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{src.ID, r3.ID} {
+		g, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
+			t.Fatalf("%s before the eject: %v", id, err)
+		}
+	}
+	if err := e.drv.DeleteServer(ctx, e.get(reps[0]).ComputeInstanceID); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{reps[0], src.ID, r3.ID} {
+		if err := e.db.SetTask(ctx, id, status.TaskEjecting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	began = time.Now()
+	if err := e.m.EjectReplicaSource(ctx, rc, reps[0]); err != nil {
+		t.Fatalf("eject: %v (fault %s)", err, e.fault(reps[0]))
+	}
+	t.Logf("eject took %s", time.Since(began).Round(time.Millisecond))
+	winner, follower := src.ID, r3.ID
+	if e.get(r3.ID).SlaveOfID == "" {
+		winner, follower = r3.ID, src.ID
+	}
+	if got := e.get(winner); got.SlaveOfID != "" || got.Task() != status.TaskNone {
+		t.Fatalf("eject winner: slave_of %q task %q", got.SlaveOfID, got.TaskDescription)
+	}
+	if got := e.get(follower); got.SlaveOfID != winner || got.Task() != status.TaskNone {
+		t.Fatalf("eject follower: slave_of %q task %q", got.SlaveOfID, got.TaskDescription)
+	}
+	if got := e.get(reps[0]); got.Task() != status.TaskNone || !strings.Contains(e.fault(reps[0]), "Ejected as replica source") {
+		t.Fatalf("ejected source: task %q fault %q", got.TaskDescription, e.fault(reps[0]))
+	}
+	if n := q(addrOf(winner), "SELECT COUNT(*) FROM t WHERE n = 200"); n != "1" { // no row the replicas had is lost
+		t.Fatalf("the new source lost a row: %q", n)
+	}
+	if out, err := exec.Command("mariadb", "-h", addrOf(winner), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+		"-e", "INSERT INTO t VALUES (300)").CombinedOutput(); err != nil {
+		t.Fatalf("write on the eject winner: %v %s", err, out)
+	}
+	wg, _, err := e.m.guest(ctx, winner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, err = wg.GetLatestTxnID(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	fg, _, err := e.m.guest(ctx, follower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fg.WaitForTxn(ctx, rc, pos); err != nil {
+		t.Fatalf("the follower does not follow the eject winner: %v", err)
+	}
+	if n := q(addrOf(follower), "SELECT COUNT(*) FROM t WHERE n = 300"); n != "1" {
+		t.Fatalf("the follower holds %q rows of the new source's write", n)
+	}
 }

@@ -95,3 +95,11 @@ func TestReplicationCastsEndCleanly(t *testing.T) {
 	}
 	waitFor(t, "resumed promote back to NONE", func() bool { return e.get(src.ID).Task() == status.TaskNone })
 }
+
+func TestGTIDSeq(t *testing.T) {
+	for in, want := range map[string]int64{"": -1, "0-1-42": 42, "0-1-42,1-2-7": 42, "1-2-7,0-3-100": 100, "junk": -1, "0-1-x": -1} {
+		if got := gtidSeq(in); got != want {
+			t.Errorf("gtidSeq(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
