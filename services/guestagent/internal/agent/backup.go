@@ -2,12 +2,12 @@ package agent
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"hash"
 	"io"
 	"os"
