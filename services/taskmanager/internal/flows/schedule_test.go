@@ -249,3 +249,71 @@ func TestBackupScheduleInterruptedRun(t *testing.T) {
 		t.Fatalf("schedule after the take-over: %+v", got)
 	}
 }
+
+// Retention by age, on catalog rows alone: keep_days keeps what is younger; an old backup stays while a backup
+// made by hand (not the schedule's) descends from it, and goes once that child is gone.
+func TestBackupRetentionByAge(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.db.Now = e.clock.now // backups' created times follow the test's clock
+	ctx := context.Background()
+	in := e.instance("retain", catalog.EnvelopeAEAD)
+	s, err := e.db.CreateBackupSchedule(ctx, catalog.BackupSchedule{TenantID: in.TenantID, InstanceID: in.ID, Name: "daily",
+		BackupType: guestapi.BackupIncremental, IntervalSeconds: 86400, KeepDays: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(slot time.Time, parent string) catalog.Backup {
+		t.Helper()
+		typ := guestapi.BackupFull
+		if parent != "" {
+			typ = guestapi.BackupIncremental
+		}
+		b, err := e.db.CreateBackup(ctx, catalog.Backup{Name: "b", TenantID: in.TenantID, InstanceID: in.ID, State: status.BackupCompleted,
+			DatastoreVersionID: in.DatastoreVersionID, BackupType: typ, ParentID: parent}, catalog.TroveDefaults)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slot.IsZero() {
+			if _, _, err := e.db.ScheduleRunBackup(ctx, s.ID, slot, b.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b
+	}
+	t0 := e.clock.now()
+	full := mk(t0, "")                         // the schedule's, soon old
+	manual := mk(time.Time{}, full.ID)         // by hand, on it
+	young := mk(t0.Add(time.Second), "")       // the schedule's, a full one
+	e.clock.advance(3 * 24 * time.Hour)        // everything is 3 days old now
+	fresh := mk(t0.Add(time.Minute), young.ID) // created now: young, and it needs young
+	ids := func() map[string]bool {
+		rows, _, err := e.db.ListBackups(ctx, catalog.BackupFilter{InstanceID: in.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, b := range rows {
+			out[b.ID] = true
+		}
+		return out
+	}
+	if err := e.m.applyRetention(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := ids()
+	if !got[full.ID] || !got[manual.ID] {
+		t.Fatalf("the old full a manual backup needs was deleted: %v", got)
+	}
+	if !got[young.ID] || !got[fresh.ID] {
+		t.Fatalf("a needed or young backup was deleted: %v", got)
+	}
+	if err := e.db.DeleteBackup(ctx, manual.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.applyRetention(ctx, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); got[full.ID] || !got[young.ID] || !got[fresh.ID] {
+		t.Fatalf("after the manual backup went: %v (full %s should be gone)", got, full.ID)
+	}
+}
