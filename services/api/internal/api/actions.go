@@ -119,30 +119,61 @@ func (a *API) resizeVolume(w http.ResponseWriter, r *http.Request, rc *requestCo
 	if size > a.cfg.MaxAcceptedVolumeSize {
 		return fault.OverLimit("Volume quota exceeded for instance: requested %d GB, maximum accepted size is %d GB.", size, a.cfg.MaxAcceptedVolumeSize)
 	}
-	// Claim the task first so two concurrent resizes cannot both pass.
-	swapped, err := a.cat.SetTaskIf(ctx, row.ID, row.Task(), status.TaskResizing)
+	// A source's replicas are resized with it (Trove): each must be able to act too.
+	set := []catalog.Instance{*row}
+	reps, err := a.cat.Replicas(ctx, row.TenantID, []string{row.ID})
 	if err != nil {
 		return err
 	}
-	if !swapped {
-		return fault.Unprocessable("Instance %s is not currently available for an action to be performed (task status was changed).", row.ID)
+	for _, id := range reps[row.ID] {
+		rep, err := a.cat.GetInstance(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := a.checkCanAct(ctx, &rep); err != nil {
+			return err
+		}
+		if int64(rep.VolumeSize) < size {
+			set = append(set, rep)
+		}
 	}
-	delta := int(size) - row.VolumeSize
+	// Claim the tasks first so two concurrent resizes cannot both pass.
+	var claimed []catalog.Instance
+	release := func() {
+		for _, in := range claimed {
+			if _, uerr := a.cat.SetTaskIf(ctx, in.ID, status.TaskResizing, in.Task()); uerr != nil {
+				rc.logger().WithError(uerr).Error("restoring task after refused resize")
+			}
+		}
+	}
+	delta := 0
+	for _, in := range set {
+		swapped, err := a.cat.SetTaskIf(ctx, in.ID, in.Task(), status.TaskResizing)
+		if err != nil || !swapped {
+			release()
+			if err != nil {
+				return err
+			}
+			return fault.Unprocessable("Instance %s is not currently available for an action to be performed (task status was changed).", in.ID)
+		}
+		claimed = append(claimed, in)
+		delta += int(size) - in.VolumeSize
+	}
 	err = a.cat.ChangeUsage(ctx, row.TenantID, map[string]int{catalog.ResourceVolumes: delta}, a.cfg.Quotas)
 	var qe *catalog.QuotaExceededError
 	if err != nil {
-		if _, uerr := a.cat.SetTaskIf(ctx, row.ID, status.TaskResizing, row.Task()); uerr != nil {
-			rc.logger().WithError(uerr).Error("restoring task after refused resize")
-		}
+		release()
 		if errors.As(err, &qe) {
 			return fault.OverLimit("%s", qe.Error())
 		}
 		return err
 	}
-	if err := a.tm.ResizeVolume(ctx, rc.rpcContext(), taskapi.ResizeVolumeArgs{InstanceID: row.ID, NewSize: int(size)}); err != nil {
-		return fmt.Errorf("casting resize_volume for %s: %w", row.ID, err)
+	for _, in := range set {
+		if err := a.tm.ResizeVolume(ctx, rc.rpcContext(), taskapi.ResizeVolumeArgs{InstanceID: in.ID, NewSize: int(size)}); err != nil {
+			return fmt.Errorf("casting resize_volume for %s: %w", in.ID, err)
+		}
 	}
-	rc.logger().WithField("instance_id", row.ID).WithField("new_size", size).Info("volume resize accepted")
+	rc.logger().WithField("instance_id", row.ID).WithField("new_size", size).WithField("replicas", len(set)-1).Info("volume resize accepted")
 	return writeEmpty(w, http.StatusAccepted)
 }
 

@@ -159,6 +159,37 @@ func TestCreateReplicas(t *testing.T) {
 			}
 		}
 	}
+	// A source's volume resize resizes its replicas too (Trove): every one must be able to act; quota for all.
+	if r := e.do("demo", "POST", p+src+"/action", `{"resize": {"volume": {"size": 2}}}`); r.Code != 422 {
+		t.Errorf("resize while the replicas build: %d %s", r.Code, r.Raw)
+	}
+	for _, id := range ids {
+		e.markActive(id)
+	}
+	before := len(e.tm.calls)
+	if r := e.do("demo", "POST", p+src+"/action", `{"resize": {"volume": {"size": 2}}}`); r.Code != 202 {
+		t.Fatalf("resize the source: %d %s", r.Code, r.Raw)
+	}
+	var resized []string
+	for _, c := range e.tm.calls[before:] {
+		a := c.Args.(taskapi.ResizeVolumeArgs)
+		if c.Method != taskapi.MethodResizeVolume || a.NewSize != 2 {
+			t.Errorf("cast %s %+v", c.Method, a)
+		}
+		resized = append(resized, a.InstanceID)
+		if tk := e.instanceRow(a.InstanceID).Task(); tk != status.TaskResizing {
+			t.Errorf("%s task %s", a.InstanceID, tk.DBText)
+		}
+	}
+	slices.Sort(resized)
+	want := append([]string{src}, ids...)
+	slices.Sort(want)
+	if !slices.Equal(resized, want) {
+		t.Errorf("resized %v, want %v", resized, want)
+	}
+	if n := e.count("SELECT in_use FROM quota_usages WHERE tenant_id = ? AND resource = 'volumes'", projDemo); n != 6 {
+		t.Errorf("volumes in use %d after resizing 3 instances to 2", n)
+	}
 	// A source with replicas cannot be deleted (Trove's ReplicaSourceDeleteForbidden).
 	if r := e.do("demo", "DELETE", p+src, nil); r.Code != 403 || r.faultMessage() != "Detach replicas before deleting replica source." {
 		t.Errorf("delete source: %d %s", r.Code, r.Raw)
