@@ -322,6 +322,7 @@ Trove (Go) is running at $API_URL (ready in $((ms / 1000)).$((ms % 1000 / 100))s
   openstack database flavor list
   openstack database instance create db1 --flavor 1 --size 1 --datastore mariadb${MARIADB_VERSION:+ --datastore-version $MARIADB_VERSION} --databases app --users app:app-password-1
   openstack database instance list
+  openstack database backup create b1 --instance db1     # backups go to $DATA_DIR/backups (docs/deploy.md: Swift, S3)
   curl --cacert $SSL/ca.crt $API_URL/
 Logs: $LOG_DIR/*.log   Configuration: $ETC/*.conf   Stop: make stop (deploy/stop.sh; --all also stops MariaDB, RabbitMQ, Keystone)
 EOF
