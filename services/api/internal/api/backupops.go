@@ -166,17 +166,7 @@ func (a *API) backupParent(ctx context.Context, row *catalog.Instance, req *sche
 func (a *API) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	rc := reqCtx(r)
 	ctx := r.Context()
-	if err := a.enforce(rc, "backup:delete", rc.Token.ProjectID); err != nil {
-		return err
-	}
-	id := mux.Vars(r)["id"]
-	if !canonicalID(id) {
-		return fault.NotFound(id)
-	}
-	b, err := a.cat.GetBackup(ctx, id)
-	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && b.TenantID != rc.Token.ProjectID) {
-		return fault.NotFound(id)
-	}
+	b, err := a.loadBackup(ctx, rc, "backup:delete", mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
@@ -195,7 +185,7 @@ func (a *API) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	walk(b)
+	walk(*b)
 	now := a.now()
 	for _, x := range order {
 		if x.Running() && now.Sub(x.Updated) < a.cfg.RunningBackupsExpires {

@@ -135,17 +135,7 @@ func boolFromString(s string) bool {
 func (a *API) showBackup(w http.ResponseWriter, r *http.Request) error {
 	rc := reqCtx(r)
 	ctx := r.Context()
-	if err := a.enforce(rc, "backup:show", rc.Token.ProjectID); err != nil {
-		return err
-	}
-	id := mux.Vars(r)["id"]
-	if !canonicalID(id) {
-		return fault.NotFound(id)
-	}
-	b, err := a.cat.GetBackup(ctx, id)
-	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && b.TenantID != rc.Token.ProjectID) {
-		return fault.NotFound(id)
-	}
+	b, err := a.loadBackup(ctx, rc, "backup:show", mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
@@ -153,7 +143,26 @@ func (a *API) showBackup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]backupView{"backup": a.renderBackup(ctx, snap, &b)})
+	return writeJSON(w, http.StatusOK, map[string]backupView{"backup": a.renderBackup(ctx, snap, b)})
+}
+
+// loadBackup is the object half of the backup routes: the policy check against the caller's project first,
+// then the row; another project's backup is 404 unless admin (as loadInstance for instances).
+func (a *API) loadBackup(ctx context.Context, rc *requestContext, rule, id string) (*catalog.Backup, error) {
+	if err := a.enforce(rc, rule, rc.Token.ProjectID); err != nil {
+		return nil, err
+	}
+	if !canonicalID(id) {
+		return nil, fault.NotFound(id)
+	}
+	b, err := a.cat.GetBackup(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && !rc.IsAdmin && b.TenantID != rc.Token.ProjectID) {
+		return nil, fault.NotFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
 }
 
 // offsetPage reads the paging of Trove's offset-paginated lists (backups, mgmt instances: ORDER BY updated DESC,
