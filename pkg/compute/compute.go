@@ -43,6 +43,26 @@ type ServerSpec struct {
 	Metadata   map[string]string
 	VolumeID   string // attached as the data volume; "" for none
 	AZ         string
+	// ProjectID is the tenant the instance belongs to: a driver that attaches tenant networks checks they are
+	// the tenant's own (or shared) before it uses them.
+	ProjectID string
+	// NICs are the tenant's requested attachments (Trove's nics); drivers without networks ignore them.
+	NICs []NIC
+	// Access is the exposure at create (security group rules, floating IP); nil means the defaults.
+	Access *Access
+	// Locality is Trove's locality ("affinity" / "anti-affinity", "" for none) applied through ServerGroup: a
+	// replica names its source's group so the policy holds across them.
+	Locality    string
+	ServerGroup string
+}
+
+// NIC is one requested network attachment: a network (optionally a subnet and a fixed IP on it), or an
+// existing port.
+type NIC struct {
+	NetworkID string
+	SubnetID  string
+	FixedIP   string
+	PortID    string
 }
 
 // Address is one address of a server.
