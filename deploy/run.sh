@@ -6,7 +6,10 @@
 #   with freshly generated keys; syncs the catalog, registers datastore versions, starts trove-api (HTTPS :8779),
 #   trove-taskmanager and trove-conductor, waits until healthy, writes /etc/trove/openrc.{admin,demo}.
 # Idempotent: a second run changes nothing and prints the status. Stop with deploy/stop.sh (`make stop`).
-# Environment: TROVE_BIN_DIR (default $REPO/bin: the binaries `make build` produced).
+# Environment: TROVE_BIN_DIR (default $REPO/bin: the binaries `make build` produced); COMPUTE=local|openstack (the
+# compute driver; default: the previous run's, else local). COMPUTE=openstack also brings up the OpenStack test bed
+# (deploy/openstack.sh: Nova with the fake hypervisor, Neutron, Cinder, Glance, Placement and the boot emulator)
+# and points the control plane at it ([DEFAULT] compute_driver = openstack, [service_credentials]).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BIN_SRC=${TROVE_BIN_DIR:-$REPO/bin}
@@ -25,6 +28,8 @@ declare -A RESTART=()
 T0=$(now_ms)
 
 need_root
+COMPUTE=${COMPUTE:-$(cat "$STATE_DIR/compute" 2>/dev/null || echo local)}
+[[ $COMPUTE == local || $COMPUTE == openstack ]] || fail "COMPUTE=$COMPUTE is not a compute driver" "use COMPUTE=local (default) or COMPUTE=openstack"
 
 step "check binaries"
 missing=()
@@ -83,6 +88,16 @@ write_if_changed /etc/sudoers.d/trove-local-helper 0440 root:root <"$sudoers" &&
 rm -f "$sudoers"
 if ! cmp -s "$DEPLOY_DIR/supervise.sh" "$LIB_DIR/supervise.sh"; then
 	install -m 0755 "$DEPLOY_DIR/supervise.sh" "$LIB_DIR/supervise.sh"
+fi
+
+# --- the OpenStack test bed (COMPUTE=openstack) ---------------------------------------------------------------
+if [[ $COMPUTE == openstack ]]; then
+	bash "$DEPLOY_DIR/openstack.sh" install
+	bash "$DEPLOY_DIR/openstack.sh" start
+	set -a
+	# shellcheck disable=SC1091
+	source /var/lib/trove-openstack/testbed.env
+	set +a
 fi
 
 # --- catalog database ---------------------------------------------------------------------------------------
@@ -149,7 +164,13 @@ PG_VERSION=""
 LOCAL_IMAGES=""
 [[ -n "$MARIADB_VERSION" ]] && LOCAL_IMAGES+="mariadb-$MARIADB_VERSION = /usr/sbin"$'\n'
 [[ -n "$PG_VERSION" ]] && LOCAL_IMAGES+="postgresql-$PG_VERSION = $PG_BIN"$'\n'
+COMPUTE_OPTIONS=""
+if [[ $COMPUTE == openstack ]]; then
+	# Trove's options of the openstack driver: guests get a port on the management network too.
+	COMPUTE_OPTIONS="management_networks = $TESTBED_MGMT_NETWORK_ID"$'\n'"os_region_name = RegionOne"
+fi
 declare -A VALUES=(
+	[COMPUTE_DRIVER]=$COMPUTE [COMPUTE_OPTIONS]=$COMPUTE_OPTIONS
 	[API_URL]=$API_URL [KEYSTONE_URL]=$KS_URL [TRANSPORT_URL]=$RABBIT_URL [DB_PASSWORD]=$DB_PASSWORD
 	[SERVICE_PASSWORD]=$SERVICE_PASSWORD [TASKMANAGER_RPC_ENCR_KEY]=$TM_KEY [INST_RPC_KEY_ENCR_KEY]=$INST_KEY
 	[BACKUP_ENCRYPTION_KEY]=$BACKUP_KEY
@@ -186,6 +207,11 @@ manage db_sync >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 	fail "trove-manage db_sync failed" "see $LOG_DIR/trove-manage.log; check [database] connection in $ETC/trove.conf"
 
 step "datastore versions"
+# The image of each datastore version: the local driver's [local_images] names, or the test bed's Glance images.
+IMAGE_MARIADB="mariadb-$MARIADB_VERSION" IMAGE_MYSQL="mariadb-$MARIADB_VERSION" IMAGE_PG="postgresql-$PG_VERSION"
+if [[ $COMPUTE == openstack ]]; then
+	IMAGE_MARIADB=$TESTBED_IMAGE_MARIADB IMAGE_MYSQL=$TESTBED_IMAGE_MYSQL IMAGE_PG=$TESTBED_IMAGE_POSTGRESQL
+fi
 register() { # datastore version manager image [version number]
 	manage datastore_update "$1" "" &&
 		manage datastore_version_update "$1" "$2" "$3" "$4" "" 1 --version "${5:-$2}" &&
@@ -199,7 +225,7 @@ load_rules() {
 }
 [[ -n "$MARIADB_VERSION$PG_VERSION" ]] || fail "no datastore server installed" "apt-get install mariadb-server postgresql-15"
 if [[ -n "$MARIADB_VERSION" ]]; then
-	register mariadb "$MARIADB_VERSION" mariadb "mariadb-$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+	register mariadb "$MARIADB_VERSION" mariadb "$IMAGE_MARIADB" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore mariadb $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
 	load_rules mariadb "$MARIADB_VERSION" mariadb >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "loading the configuration parameters of mariadb $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
@@ -207,7 +233,7 @@ if [[ -n "$MARIADB_VERSION" ]]; then
 	# guest's mysql manager) and says so in its version name, `mariadb-<version>` — never a bare MySQL-looking
 	# number. A bare version left by an older make run is deactivated.
 	MYSQL_VERSION_NAME="mariadb-$MARIADB_VERSION"
-	register mysql "$MYSQL_VERSION_NAME" mysql "mariadb-$MARIADB_VERSION" "$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+	register mysql "$MYSQL_VERSION_NAME" mysql "$IMAGE_MYSQL" "$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore mysql $MYSQL_VERSION_NAME failed" "see $LOG_DIR/trove-manage.log"
 	load_rules mysql "$MYSQL_VERSION_NAME" mysql "$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "loading the configuration parameters of mysql $MYSQL_VERSION_NAME failed" "see $LOG_DIR/trove-manage.log"
@@ -218,7 +244,7 @@ if [[ -n "$MARIADB_VERSION" ]]; then
 	fi
 fi
 if [[ -n "$PG_VERSION" ]]; then
-	register postgresql "$PG_VERSION" postgresql "postgresql-$PG_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+	register postgresql "$PG_VERSION" postgresql "$IMAGE_PG" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore postgresql $PG_VERSION failed" "see $LOG_DIR/trove-manage.log"
 	load_rules postgresql "$PG_VERSION" postgresql >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "loading the configuration parameters of postgresql $PG_VERSION failed" "see $LOG_DIR/trove-manage.log"
@@ -312,11 +338,12 @@ openrc admin admin "$(secret keystone_admin_password)" | write_if_changed "$ETC/
 openrc demo demo "$(secret keystone_demo_password)" | write_if_changed "$ETC/openrc.demo" 0600 root:root || true
 step_done
 
+echo "$COMPUTE" | write_if_changed "$STATE_DIR/compute" 0644 root:root || true
 bash "$DEPLOY_DIR/status.sh" || true
 ms=$(($(now_ms) - T0))
 cat <<EOF
 
-Trove (Go) is running at $API_URL (ready in $((ms / 1000)).$((ms % 1000 / 100))s). Try:
+Trove (Go) is running at $API_URL on the $COMPUTE compute driver (ready in $((ms / 1000)).$((ms % 1000 / 100))s). Try:
   source $ETC/openrc.demo
   openstack datastore list
   openstack database flavor list

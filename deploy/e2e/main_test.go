@@ -110,10 +110,12 @@ func setUp() error {
 	return nil
 }
 
-// runDeploy runs deploy/run.sh (idempotent: a second run only starts what is stopped).
+// runDeploy runs deploy/run.sh on the package's compute driver (idempotent: a second run only starts what is
+// stopped).
 func runDeploy() (string, error) {
 	cmd := exec.Command("bash", filepath.Join(deployment.repo, "deploy", "run.sh"))
 	cmd.Dir = deployment.repo
+	cmd.Env = append(os.Environ(), "COMPUTE="+computeDriver)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

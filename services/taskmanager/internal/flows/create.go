@@ -53,6 +53,12 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	if a.VolumeSize != nil && inst.VolumeID == "" {
 		vol, err := m.createVolume(ctx, inst, a)
 		if err != nil {
+			if vol.ID != "" && vol.Status == compute.VolumeError { // a volume in error is of no use: nothing is left behind
+				if derr := m.retry(ctx, id, "deleting the failed volume", func() error { return ignoreNotFound(m.Compute.DeleteVolume(ctx, vol.ID)) }); derr != nil {
+					log.WithError(derr).Error("the failed volume could not be deleted; deleting the instance retries")
+					_ = m.Catalog.SetServer(ctx, id, inst.ComputeInstanceID, vol.ID)
+				}
+			}
 			return m.failBuild(ctx, id, status.TaskBuildingErrorVolume, "Error creating the volume for the instance.", err)
 		}
 		inst.VolumeID = vol.ID
@@ -78,6 +84,17 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 		if err := m.retry(ctx, id, "recording the server", func() error { return m.Catalog.SetServer(ctx, id, srv.ID, inst.VolumeID) }); err != nil {
 			return err
 		}
+	}
+	// A cloud boots asynchronously: the server must be ACTIVE before the guest can run. One that goes ERROR is
+	// removed (with what the build created) and its fault becomes the instance's.
+	if err := m.awaitServer(ctx, id, inst.ComputeInstanceID, deadline); err != nil {
+		msg := "Error creating the server for the instance."
+		var sf serverFault
+		if errors.As(err, &sf) {
+			msg = "Error creating the server for the instance: " + sf.fault
+			m.removeBuilt(ctx, inst)
+		}
+		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, msg, err)
 	}
 
 	// Access requested at create (Trove: the port's public address and the security group's CIDRs).
@@ -178,12 +195,88 @@ func (m *Manager) createServer(ctx context.Context, inst catalog.Instance, a tas
 	if a.AvailabilityZone != nil {
 		spec.AZ = *a.AvailabilityZone
 	}
+	spec.ProjectID = inst.TenantID
+	for _, n := range a.NICs {
+		spec.NICs = append(spec.NICs, compute.NIC{NetworkID: n.NetworkID, SubnetID: n.SubnetID, FixedIP: n.IPAddress})
+	}
+	spec.Access = &compute.Access{Ports: tcpPorts[manager]}
+	if a.Access != nil {
+		spec.Access.IsPublic, spec.Access.AllowedCIDRs = a.Access.IsPublic, a.Access.AllowedCIDRs
+	}
+	if a.Locality != nil && *a.Locality != "" {
+		// Trove's server group: one per source instance, its replicas join it.
+		spec.Locality, spec.ServerGroup = *a.Locality, "locality_"+inst.ID
+		if a.SlaveOfID != nil && *a.SlaveOfID != "" {
+			spec.ServerGroup = "locality_" + *a.SlaveOfID
+		}
+	}
 	var srv compute.Server
 	err = m.retry(ctx, inst.ID, "creating server", func() (err error) {
 		srv, err = m.Compute.CreateServer(ctx, spec)
 		return err
 	})
 	return srv, err
+}
+
+// serverFault is a server the compute service put in ERROR: its fault is the tenant's explanation.
+type serverFault struct{ id, fault string }
+
+func (e serverFault) Error() string { return fmt.Sprintf("server %s went to ERROR: %s", e.id, e.fault) }
+
+// awaitServer polls the server until ACTIVE (the local driver's are at once; Nova's after scheduling and
+// boot). ERROR is permanent (serverFault); the deadline is the build's.
+func (m *Manager) awaitServer(ctx context.Context, id, serverID string, deadline time.Time) error {
+	poll := 200 * time.Millisecond
+	for {
+		srv, err := m.Compute.GetServer(ctx, serverID)
+		switch {
+		case err != nil && !errors.Is(err, compute.ErrNotFound):
+			m.log(id).WithError(err).Warn("reading the server; retrying")
+		case err != nil:
+			return permanent(fmt.Errorf("server %s disappeared while building", serverID))
+		case srv.Status == compute.ServerActive:
+			return nil
+		case srv.Status == compute.ServerError:
+			fault := srv.Fault
+			if fault == "" {
+				fault = "the compute service gave no reason"
+			}
+			return permanent(serverFault{id: serverID, fault: fault})
+		}
+		if m.TimeNow().After(deadline) {
+			return fmt.Errorf("server %s not ACTIVE before the build deadline (status %s)", serverID, srv.Status)
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return err
+		}
+		poll = min(poll*2, 2*time.Second)
+	}
+}
+
+// removeBuilt deletes the server and the volume a failed build created, so a failed instance holds nothing in
+// the cloud; the row forgets them only once they are gone (a later delete retries otherwise).
+func (m *Manager) removeBuilt(ctx context.Context, inst catalog.Instance) {
+	ctx = context.WithoutCancel(ctx)
+	log := m.log(inst.ID)
+	serverID, volumeID := inst.ComputeInstanceID, inst.VolumeID
+	if serverID != "" {
+		if err := m.retry(ctx, inst.ID, "deleting the failed server", func() error { return ignoreNotFound(m.Compute.DeleteServer(ctx, serverID)) }); err != nil {
+			log.WithError(err).Error("the failed server could not be deleted; deleting the instance retries")
+			return
+		}
+		serverID = ""
+	}
+	if volumeID != "" {
+		if err := m.retry(ctx, inst.ID, "deleting the failed build's volume", func() error { return ignoreNotFound(m.Compute.DeleteVolume(ctx, volumeID)) }); err != nil {
+			log.WithError(err).Error("the failed build's volume could not be deleted; deleting the instance retries")
+		} else {
+			volumeID = ""
+		}
+	}
+	if err := m.Catalog.SetServer(ctx, inst.ID, serverID, volumeID); err != nil {
+		log.WithError(err).Error("recording the removed server and volume")
+	}
+	log.Info("the failed build's server and volume were removed")
 }
 
 // precreateGuestQueue declares the guest's queues by starting and stopping a server on its topic (rpc.md §B.1),
