@@ -168,6 +168,13 @@ type AccessController interface {
 	UpdateAccess(ctx context.Context, id string, a Access) error
 }
 
+// NetworkChecker is a driver with tenant networks that checks, before anything is built, that a project may use
+// the networks of its nics (its own or shared ones, the subnet on that network). An error wrapping ErrNotFound
+// names what the project cannot use (Trove answers 400: the network "cannot be found").
+type NetworkChecker interface {
+	CheckNICs(ctx context.Context, projectID string, nics []NIC) error
+}
+
 // Guest file paths as Trove injects them (states.md §9).
 const (
 	GuestInfoPath   = "/etc/trove/conf.d/guest_info.conf"

@@ -438,6 +438,9 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkNetworks(ctx, rc, nics); err != nil {
+		return err
+	}
 	if req.BackupRef != "" {
 		if !canonicalID(req.BackupRef) {
 			return fault.NotFound(req.BackupRef)
@@ -729,6 +732,29 @@ func checkNics(in []schema.Nic) ([]taskapi.NIC, error) {
 		out = append(out, taskapi.NIC{NetworkID: n.NetworkID, SubnetID: n.SubnetID, IPAddress: n.IPAddress})
 	}
 	return out, nil
+}
+
+// checkNetworks asks a driver with tenant networks whether the project may use the nics' networks: another
+// project's network is refused here, before anything is built (Trove: 400, the network cannot be found).
+func (a *API) checkNetworks(ctx context.Context, rc *requestContext, nics []taskapi.NIC) error {
+	nc, ok := a.servers.(compute.NetworkChecker)
+	if !ok || len(nics) == 0 {
+		return nil
+	}
+	in := make([]compute.NIC, len(nics))
+	for i, n := range nics {
+		in[i] = compute.NIC{NetworkID: n.NetworkID, SubnetID: n.SubnetID, FixedIP: n.IPAddress}
+	}
+	err := nc.CheckNICs(ctx, rc.Token.ProjectID, in)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, compute.ErrNotFound):
+		return fault.BadRequest("%s", err.Error())
+	default:
+		rc.logger().WithError(err).Error("checking the instance's networks failed; is the network service reachable?")
+		return fault.Unavailable("The networks of the instance cannot be checked now; try again later.")
+	}
 }
 
 func (a *API) updateInstance(patch bool) handlerFunc {
