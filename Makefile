@@ -1,6 +1,6 @@
 # Trove in Go. The two commands a user needs: `make run` and `make test` (see README.md).
 SHELL := /bin/bash
-MODULES := pkg db services/api services/taskmanager services/conductor services/guestagent deploy/e2e
+MODULES := pkg db services/api services/taskmanager services/conductor services/guestagent deploy/e2e deploy/openstack/bootemu
 BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
@@ -15,14 +15,21 @@ build:
 	cd services/taskmanager && $(GO) build -o $(BIN)/ ./cmd/...
 	cd services/conductor && $(GO) build -o $(BIN)/ ./cmd/...
 	cd services/guestagent && $(GO) build -o $(BIN)/ ./cmd/...
+	cd deploy/openstack/bootemu && $(GO) build -o $(BIN)/trove-boot-emulator .
 
-# Installs and starts MariaDB, RabbitMQ and Keystone when missing, writes .test.env, then runs every test; the e2e
-# module's tests leave `make run`'s deployment up, and Trove's acceptance suite runs against it last.
+# Installs and starts MariaDB, RabbitMQ, Keystone, Swift and the OpenStack test bed when missing, writes .test.env,
+# then runs every test; the e2e module's tests leave `make run`'s deployment up, and Trove's acceptance suite runs
+# against it. Last, the same deployment is switched to the openstack compute driver (COMPUTE=openstack make run):
+# the e2e tests of that driver (build tag openstack) and the acceptance suite run again, then it is switched back.
 test: build
 	bash deploy/test-env.sh
 	set -a; source ./.test.env; set +a; \
 	  for m in $(MODULES); do (cd $$m && $(GO) test -count=1 -timeout 40m ./...) || exit 1; done
-	bash deploy/run.sh >/dev/null && bash deploy/conformance.sh
+	COMPUTE=local bash deploy/run.sh >/dev/null && bash deploy/conformance.sh
+	set -a; source ./.test.env; set +a; \
+	  cd deploy/e2e && $(GO) test -tags openstack -count=1 -timeout 30m -run 'TestOpenStack' .
+	bash deploy/conformance.sh
+	COMPUTE=local bash deploy/run.sh >/dev/null
 
 # Trove's acceptance suite (tempest + trove-tempest-plugin) against `make run`'s deployment: one table, and the
 # gate in deploy/conformance/required.txt. CONFORMANCE_RUNS=10 runs it ten times in a row.
@@ -46,8 +53,9 @@ fuzz:
 soak: build
 	bash deploy/soak.sh $(CYCLES)
 
+# COMPUTE=openstack: instances on the OpenStack test bed (deploy/openstack.sh) instead of this host's processes.
 run: build
-	bash deploy/run.sh
+	COMPUTE=$(COMPUTE) bash deploy/run.sh
 
 stop:
 	bash deploy/stop.sh

@@ -12,7 +12,8 @@
 # results), TROVE_CONFORMANCE_REGEX (default: the whole plugin; with a regex, required tests it does not select are
 # not gate failures), TROVE_CONFORMANCE_CONCURRENCY (default 4: the
 # tests mostly wait for instances, so more workers than cores pay off), TROVE_CONFORMANCE_RUNS (default 1: run the
-# suite N times in a row; every run must pass the gate).
+# suite N times in a row; every run must pass the gate), TROVE_CONFORMANCE_REQUIRED (default
+# deploy/conformance/required.txt, or required-openstack.txt when make run's compute driver is openstack).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 need_root
@@ -23,7 +24,18 @@ PARTIAL=()
 [[ -z "${TROVE_CONFORMANCE_REGEX:-}" ]] || PARTIAL=(--partial)
 CONCURRENCY=${TROVE_CONFORMANCE_CONCURRENCY:-4}
 RUNS=${TROVE_CONFORMANCE_RUNS:-1}
-REQUIRED=$DEPLOY_DIR/conformance/required.txt
+COMPUTE=$(cat "$STATE_DIR/compute" 2>/dev/null || echo local)
+REQUIRED=${TROVE_CONFORMANCE_REQUIRED:-$DEPLOY_DIR/conformance/required.txt}
+# The local driver gives each instance a loopback address: a UUID-like network the plugin never asks Neutron
+# about. On the openstack driver (COMPUTE=openstack make run) instances go on the test bed's shared network and
+# Nova, Neutron and Cinder are there for the tests that look at them.
+SHARED_NETWORK=00000000-0000-4000-8000-000000000001 VOLUME_TYPE=local CLOUD=false
+if [[ $COMPUTE == openstack ]]; then
+	[[ -n ${TROVE_CONFORMANCE_REQUIRED:-} ]] || REQUIRED=$DEPLOY_DIR/conformance/required-openstack.txt
+	SHARED_NETWORK=$(sed -n 's/^TESTBED_SHARED_NETWORK_ID=//p' /var/lib/trove-openstack/testbed.env | tr -d "'\"")
+	[[ -n $SHARED_NETWORK ]] || fail "the test bed's shared network is unknown" "run: bash deploy/openstack.sh start"
+	VOLUME_TYPE=__DEFAULT__ CLOUD=true
+fi
 ETC=/etc/trove
 API=https://127.0.0.1:8779
 
@@ -93,10 +105,10 @@ api_v2 = false
 
 [service_available]
 trove = true
-nova = false
-neutron = false
-cinder = false
-glance = false
+nova = $CLOUD
+neutron = $CLOUD
+cinder = $CLOUD
+glance = $CLOUD
 swift = false
 
 [validation]
@@ -109,9 +121,8 @@ enabled_datastores = $(join "${datastores[@]}")
 default_datastore_versions = $(join "${versions[@]}")
 flavor_id = ${flavors[0]}
 resize_flavor_id = ${flavors[1]}
-# UUID-like, so the plugin never asks Neutron: the local driver gives each instance a loopback address.
-shared_network = 00000000-0000-4000-8000-000000000001
-volume_type = local
+shared_network = $SHARED_NETWORK
+volume_type = $VOLUME_TYPE
 database_build_timeout = 300
 database_restore_timeout = 300
 backup_wait_timeout = 300
@@ -137,6 +148,6 @@ for ((i = 1; i <= RUNS; i++)); do
 	run "$i" || failed=$((failed + 1))
 done
 ms=$(($(now_ms) - T0))
-printf '==> conformance: %d run(s), %d failed the gate, %d.%03ds (workspace %s)\n' "$RUNS" "$failed" \
+printf '==> conformance (%s driver): %d run(s), %d failed the gate, %d.%03ds (workspace %s)\n' "$COMPUTE" "$RUNS" "$failed" \
 	$((ms / 1000)) $((ms % 1000)) "$WORK" >&2
 ((failed == 0)) || fail "a required conformance test did not pass" "see the table above, $WORK/tempest.log (requests) and /var/log/trove/*.log"

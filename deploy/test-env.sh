@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test environment: installs what is missing, starts MariaDB, RabbitMQ, Keystone and Swift (reusing what runs),
+# The test environment: installs what is missing, starts MariaDB, RabbitMQ, Keystone, Swift and the OpenStack test
+# bed (reusing what runs),
 # creates the test identities and the MariaDB account trove_test, and writes $REPO/.test.env (KEY='value' lines,
 # sourced by `make test`, read by pkg/testenv). Re-running is fast and changes nothing.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -19,6 +20,10 @@ bash "$DEPLOY_DIR/keystone.sh" entities
 # Swift (with s3api) for pkg/backupstore: registers itself in the Keystone above.
 bash "$DEPLOY_DIR/swift.sh" install
 bash "$DEPLOY_DIR/swift.sh" start
+# The OpenStack test bed (Nova with the fake hypervisor, Neutron, Cinder, Glance, Placement, the boot emulator) for
+# pkg/compute/openstack and the openstack driver's e2e tests: registers itself in the Keystone above.
+bash "$DEPLOY_DIR/openstack.sh" install
+bash "$DEPLOY_DIR/openstack.sh" start
 step "datastore servers, clients and test tools"
 # The guest tests run real MariaDB/PostgreSQL servers; the rpc interop test runs Python oslo.messaging peers.
 install_datastore_tools python3-oslo.messaging python3-cryptography python3-trove sudo
@@ -54,6 +59,7 @@ TROVE_TEST_DEMO_PASSWORD='$(secret keystone_demo_password)'
 TROVE_TEST_RABBIT_MANAGEMENT_URL='http://trove-broker-admin:$(secret rabbit_admin_password)@127.0.0.1:15672'
 TROVE_TEST_SWIFT_URL='http://127.0.0.1:8080'
 TROVE_TEST_S3_ENDPOINT='http://127.0.0.1:8080'
+TROVE_TEST_OPENSTACK_ENV='/var/lib/trove-openstack/testbed.env'
 EOF
 	log "wrote $ENV_FILE"
 else
@@ -62,5 +68,5 @@ fi
 step_done
 
 ms=$(($(now_ms) - T0))
-printf '==> test environment ready in %d.%03ds: MariaDB 127.0.0.1:3306, RabbitMQ 127.0.0.1:5672, Keystone http://127.0.0.1:5000/v3, Swift http://127.0.0.1:8080\n' \
+printf '==> test environment ready in %d.%03ds: MariaDB 127.0.0.1:3306, RabbitMQ 127.0.0.1:5672, Keystone http://127.0.0.1:5000/v3, Swift http://127.0.0.1:8080, OpenStack test bed (/var/lib/trove-openstack/testbed.env)\n' \
 	$((ms / 1000)) $((ms % 1000)) >&2
