@@ -1,0 +1,241 @@
+// Package openstack is the compute driver for an OpenStack cloud: Nova servers, Neutron ports, security groups
+// and floating IPs, Cinder volumes and Glance images, all through one gophercloud provider authenticated as
+// Trove's service user ([service_credentials]); servers, ports, groups and volumes live in the service
+// project, as Trove's admin clients put them. Names follow Trove: the security group trove_sg-<instance id>,
+// ports and volumes trove-<instance id>.
+package openstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/compute"
+)
+
+// Compute API microversions: ComputeMicroversion for what the driver does (tags on create 2.52, user_data on
+// rebuild 2.57); computeReadMicroversion for reading servers, the last one whose server shows its flavor's id
+// (2.47 replaced it by the flavor's description) and it shows user_data to an admin (2.3+).
+const (
+	ComputeMicroversion     = "2.60"
+	computeReadMicroversion = "2.46"
+	// VolumeMicroversion allows extending an attached volume (3.42).
+	VolumeMicroversion = "3.42"
+)
+
+// ErrPermanent is wrapped by errors a retry cannot fix: the request was refused (a tenant's network that is not
+// theirs, a flavor too small for the image, a quota), or the server went to ERROR. Their messages are the
+// cloud's, fit for the tenant.
+var ErrPermanent = errors.New("permanent")
+
+// Driver is the OpenStack compute driver.
+type Driver struct {
+	cfg Config
+	log logrus.FieldLogger
+
+	provider *gophercloud.ProviderClient
+	counter  *counter
+	compute  *gophercloud.ServiceClient // ComputeMicroversion
+	read     *gophercloud.ServiceClient // computeReadMicroversion
+	network  *gophercloud.ServiceClient
+	volume   *gophercloud.ServiceClient
+	image    *gophercloud.ServiceClient
+
+	mu        sync.Mutex
+	instances map[string]string // server id → Trove instance id, for a delete retried after the server went
+	flavors   map[string]compute.Flavor
+	publicNet *string // the external network for floating IPs once looked up ("" = none)
+}
+
+// New authenticates the service user once (the token is reused by every call and renewed only when Keystone
+// rejects it) and finds the compute, network, volume and image endpoints.
+func New(cfg Config, log logrus.FieldLogger) (*Driver, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if log == nil {
+		log = logrus.StandardLogger()
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
+	if cfg.MaxPollInterval < cfg.PollInterval {
+		cfg.MaxPollInterval = cfg.PollInterval
+	}
+	provider, err := openstack.NewClient(cfg.AuthURL)
+	if err != nil {
+		return nil, fmt.Errorf("openstack: auth_url %q: %w", cfg.AuthURL, err)
+	}
+	c := newCounter(http.DefaultTransport)
+	provider.HTTPClient = http.Client{Transport: c, Timeout: 2 * time.Minute}
+	opts := gophercloud.AuthOptions{
+		IdentityEndpoint: cfg.AuthURL,
+		Username:         cfg.Username,
+		Password:         cfg.Password,
+		DomainName:       cfg.UserDomainName,
+		AllowReauth:      true,
+		Scope:            &gophercloud.AuthScope{ProjectID: cfg.ProjectID},
+	}
+	if cfg.ProjectID == "" {
+		opts.Scope = &gophercloud.AuthScope{ProjectName: cfg.ProjectName, DomainName: cfg.ProjectDomainName}
+	}
+	if err := openstack.Authenticate(ctx, provider, opts); err != nil {
+		return nil, fmt.Errorf("openstack: authenticating %s at %s: %w", cfg.Username, cfg.AuthURL, err)
+	}
+	d := &Driver{cfg: cfg, log: log.WithField("driver", "openstack"), provider: provider, counter: c,
+		instances: map[string]string{}}
+	projectID := cfg.ProjectID
+	if r, ok := provider.GetAuthResult().(tokens.CreateResult); ok && projectID == "" {
+		if p, err := r.ExtractProject(); err == nil && p != nil {
+			projectID = p.ID
+		}
+	}
+	eo := func(typ string) gophercloud.EndpointOpts {
+		a, _ := availability(typ)
+		return gophercloud.EndpointOpts{Region: cfg.Region, Availability: gophercloud.Availability(a)}
+	}
+	if d.compute, err = openstack.NewComputeV2(provider, eo(cfg.ComputeEndpointType)); err != nil && cfg.ComputeURL == "" {
+		return nil, fmt.Errorf("openstack: compute endpoint: %w", err)
+	}
+	if d.network, err = openstack.NewNetworkV2(provider, eo(cfg.NetworkEndpointType)); err != nil && cfg.NetworkURL == "" {
+		return nil, fmt.Errorf("openstack: network endpoint: %w", err)
+	}
+	if d.volume, err = openstack.NewBlockStorageV3(provider, eo(cfg.VolumeEndpointType)); err != nil && cfg.VolumeURL == "" {
+		return nil, fmt.Errorf("openstack: volumev3 endpoint: %w", err)
+	}
+	if d.image, err = openstack.NewImageV2(provider, eo(cfg.ImageEndpointType)); err != nil && cfg.ImageURL == "" {
+		return nil, fmt.Errorf("openstack: image endpoint: %w", err)
+	}
+	// Trove's overrides: Nova's and Cinder's URL get the service project's id appended.
+	override := func(sc **gophercloud.ServiceClient, url, typ string, withProject bool) {
+		if url == "" {
+			return
+		}
+		url = strings.TrimRight(url, "/") + "/"
+		if withProject && projectID != "" {
+			url += projectID + "/"
+		}
+		if *sc == nil {
+			*sc = &gophercloud.ServiceClient{ProviderClient: provider, Type: typ}
+		}
+		(*sc).Endpoint, (*sc).ResourceBase = url, ""
+	}
+	override(&d.compute, cfg.ComputeURL, "compute", true)
+	override(&d.volume, cfg.VolumeURL, "volumev3", true)
+	override(&d.network, cfg.NetworkURL, "network", false)
+	override(&d.image, cfg.ImageURL, "image", false)
+	if cfg.NetworkURL != "" {
+		d.network.ResourceBase = d.network.Endpoint + "v2.0/"
+	}
+	if cfg.ImageURL != "" {
+		d.image.ResourceBase = d.image.Endpoint + "v2/"
+	}
+	d.compute.Microversion = ComputeMicroversion
+	d.volume.Microversion = VolumeMicroversion
+	read := *d.compute
+	read.Microversion = computeReadMicroversion
+	d.read = &read
+	c.register("identity", cfg.AuthURL)
+	c.register("compute", d.compute.Endpoint)
+	c.register("network", d.network.Endpoint)
+	c.register("volumev3", d.volume.Endpoint)
+	c.register("image", d.image.Endpoint)
+	return d, nil
+}
+
+// RequestCounts is how many HTTP requests the driver made per service (compute, network, volumev3, image,
+// identity) since New; TokenRequests counts Keystone token issues.
+func (d *Driver) RequestCounts() map[string]int { return d.counter.snapshot() }
+
+// notFound reports whether err is an API 404.
+func notFound(err error) bool { return gophercloud.ResponseCodeIs(err, http.StatusNotFound) }
+
+// apiMessage is the message an OpenStack API error carries ({"badRequest": {"message": …}},
+// {"NeutronError": {"message": …}}, {"error": {"message": …}}), else the error's text.
+func apiMessage(err error) string {
+	var u gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &u) {
+		var body map[string]json.RawMessage
+		if json.Unmarshal(u.Body, &body) == nil {
+			for _, v := range body {
+				var m struct {
+					Message string `json:"message"`
+				}
+				if json.Unmarshal(v, &m) == nil && m.Message != "" {
+					return m.Message
+				}
+			}
+		}
+		if s := strings.TrimSpace(string(u.Body)); s != "" && len(s) < 500 {
+			return s
+		}
+	}
+	return err.Error()
+}
+
+// refused reports whether the API refused the request for good (400, 403, 413 quota).
+func refused(err error) bool {
+	return gophercloud.ResponseCodeIs(err, http.StatusBadRequest) || gophercloud.ResponseCodeIs(err, http.StatusForbidden) ||
+		gophercloud.ResponseCodeIs(err, http.StatusRequestEntityTooLarge)
+}
+
+// apiError wraps an API error with what was being done; a refusal wraps ErrPermanent and a 404 ErrNotFound,
+// and the message is the API's own.
+func apiError(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case notFound(err):
+		return wrapped{msg: what + ": " + apiMessage(err), errs: []error{compute.ErrNotFound, err}}
+	case refused(err):
+		return wrapped{msg: what + ": " + apiMessage(err), errs: []error{ErrPermanent, err}}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// wrapped is an error with a message of its own that wraps others (ErrPermanent, ErrNotFound, the cause).
+type wrapped struct {
+	msg  string
+	errs []error
+}
+
+func (e wrapped) Error() string   { return e.msg }
+func (e wrapped) Unwrap() []error { return e.errs }
+
+// permanentf is an error wrapping ErrPermanent (and compute.ErrNotFound when notFound).
+func permanentf(format string, args ...any) error {
+	return wrapped{msg: fmt.Sprintf(format, args...), errs: []error{ErrPermanent}}
+}
+
+// poll calls check until it reports done, an error, or timeout passes (the interval doubles up to
+// MaxPollInterval).
+func (d *Driver) poll(ctx context.Context, timeout time.Duration, what string, check func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	wait := d.cfg.PollInterval
+	for {
+		done, err := check()
+		if err != nil || done {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(wait*2, d.cfg.MaxPollInterval)
+	}
+}
