@@ -136,17 +136,22 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 	}
 	log := logrus.New()
 	log.SetOutput(testWriter{t})
-	e := &Emulator{Root: root, Launcher: Launcher{Binary: guestAgentBin, Cred: cred}, UID: int(cred.Uid), GID: int(cred.Gid),
-		BinDirs: defaultBinDirs(), MgmtNet: mgmt, StopWait: 20 * time.Second, Log: log, Cloud: cloud}
-	if err := e.Load(); err != nil {
-		t.Fatal(err)
+	// start runs an emulator on root until the returned stop; after stop its records are returned.
+	var e *Emulator
+	start := func() (stop func()) {
+		e = &Emulator{Root: root, Launcher: Launcher{Binary: guestAgentBin, Cred: cred}, UID: int(cred.Uid),
+			GID: int(cred.Gid), BinDirs: defaultBinDirs(), MgmtNet: mgmt, StopWait: 20 * time.Second, Log: log, Cloud: cloud}
+		if err := e.Load(); err != nil {
+			t.Fatal(err)
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); e.Run(runCtx, 300*time.Millisecond) }()
+		return func() { cancel(); <-done }
 	}
-	runCtx, stopEmu := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); e.Run(runCtx, 300*time.Millisecond) }()
+	stopEmu := start()
 	defer func() {
 		stopEmu()
-		<-done
 		for id, r := range e.records { // a failed test leaves no guest behind
 			e.stop(id, r, "test over")
 		}
@@ -287,6 +292,61 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 		t.Errorf("/etc/motd after resize: %q", b)
 	}
 
+	// Stop → SHUTOFF → no guest; start → a new one.
+	if err := servers.Stop(ctx, cloud.compute, srv.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, cloud.compute, srv.ID, "SHUTOFF")
+	eventually(t, 30*time.Second, "the guest to stop with the server", func() bool { return !third.Alive() }, m.guestLog)
+	if err := servers.Start(ctx, cloud.compute, srv.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, cloud.compute, srv.ID, "ACTIVE")
+	eventually(t, 30*time.Second, "a guest after the start", func() bool { return m.guest().PID > 0 }, m.guestLog)
+	fourth := m.guest()
+
+	// An emulator restart adopts the running guest instead of starting another.
+	stopEmu()
+	stopEmu = start()
+	time.Sleep(2 * time.Second)
+	if g := m.guest(); g != fourth || !fourth.Alive() {
+		t.Errorf("after an emulator restart the guest is %+v, want the adopted %+v", g, fourth)
+	}
+	if n := len(machineProcs(map[int]bool{}, []string{"--config-dir " + filepath.Join(m.dir(), "etc/trove/conf.d")})); n != 1 {
+		t.Errorf("%d guest agents of the machine after an emulator restart, want 1", n)
+	}
+
+	// Rebuild with another image and new user_data (microversion 2.57): the root disk is laid out again from the
+	// new user_data, the data disk is kept, a new guest runs.
+	if err := os.WriteFile(filepath.Join(dataDir, "kept"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := []testFile{files[0], files[1]}
+	rebuilt[0].Content = b64("[DEFAULT]\nguest_id = " + instanceID + "\ndatastore_manager = mariadb\ndatastore_version = it2\n")
+	c257 := *cloud.compute
+	c257.Microversion = "2.57"
+	err = servers.Rebuild(ctx, &c257, srv.ID, rebuildWithUserData{ImageRef: env["TESTBED_IMAGE_MARIADB_2"],
+		UserData: b64(string(cloudConfigDoc(t, rebuilt)))}).Err
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "a new guest after the rebuild", func() bool {
+		g := m.guest()
+		return g.PID > 0 && g != fourth
+	}, m.guestLog)
+	waitStatus(t, ctx, cloud.compute, srv.ID, "ACTIVE")
+	fifth := m.guest()
+	if b, _ := os.ReadFile(filepath.Join(m.dir(), rebuilt[0].Path)); !bytes.Equal(b, unb64(t, rebuilt[0].Content)) {
+		t.Errorf("guest_info.conf after the rebuild: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(m.dir(), "etc/motd")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file of the old user_data survives the rebuild: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "kept")); err != nil {
+		t.Errorf("the data disk lost a file in the rebuild: %v", err)
+	}
+	third = fifth
+
 	// Delete → the guest stops and the machine goes; the volume's directory stays while the volume exists.
 	if err := servers.Delete(ctx, cloud.compute, srv.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
@@ -319,6 +379,13 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 	if err := json.Unmarshal(state, &recs); err != nil || len(recs) != 0 {
 		t.Errorf("state after delete: %s (%v)", state, err)
 	}
+}
+
+// rebuildWithUserData is a rebuild request with new user_data (gophercloud's RebuildOpts has none).
+type rebuildWithUserData struct{ ImageRef, UserData string }
+
+func (o rebuildWithUserData) ToServerRebuildMap() (map[string]any, error) {
+	return map[string]any{"rebuild": map[string]any{"imageRef": o.ImageRef, "user_data": o.UserData}}, nil
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
