@@ -382,7 +382,15 @@ conf_file() {
 
 write_configs() {
 	step "openstack: configuration"
-	local s changed=()
+	local s changed=() inputs
+	# Everything the configs are made of: this script, the plug-ins, the secrets. Unchanged → nothing to write
+	# (generating them costs ~100 forks: seconds on a loaded machine).
+	inputs=$(cat "${BASH_SOURCE[0]}" "$DEPLOY_DIR/lib.sh" "$SECRETS_DIR"/openstack_* "$SECRETS_DIR"/keystone_admin_password \
+		/etc/glance/glance-api-paste.ini 2>/dev/null | cat - <(cd "$DEPLOY_DIR/openstack/python" && find . -type f ! -name '*.pyc' -exec cat {} +) |
+		sha256sum | cut -d' ' -f1)
+	if [[ "$(cat "$MARKS/config-inputs" 2>/dev/null)" == "$inputs" && -s "$ETC/nova/nova-compute.conf" ]]; then
+		return 0
+	fi
 	for s in "${SERVICES[@]}"; do
 		if "conf_$s" | write_if_changed "$(conf_file "$s")" 0640 "root:$s"; then changed+=("$s"); fi
 	done
@@ -399,16 +407,19 @@ write_configs() {
 	fi
 	# the test-bed plug-ins (ML2 driver, Cinder fake driver) where the service users can read them
 	local f
-	while IFS= read -r -d '' f; do
-		install -d -m 0755 "$(dirname "$PYLIB/$f")"
-		if write_if_changed "$PYLIB/$f" 0644 root:root <"$DEPLOY_DIR/openstack/python/$f"; then
-			case $f in *ml2* | *dist-info*) changed+=(neutron) ;; *cinder*) changed+=(cinder) ;; esac
-		fi
-	done < <(cd "$DEPLOY_DIR/openstack/python" && find . -type f ! -name '*.pyc' -printf '%P\0')
+	if ! diff -rq -x __pycache__ "$DEPLOY_DIR/openstack/python" "$PYLIB" >/dev/null 2>&1; then
+		while IFS= read -r -d '' f; do
+			install -d -m 0755 "$(dirname "$PYLIB/$f")"
+			if write_if_changed "$PYLIB/$f" 0644 root:root <"$DEPLOY_DIR/openstack/python/$f"; then
+				case $f in *ml2* | *dist-info*) changed+=(neutron) ;; *cinder*) changed+=(cinder) ;; esac
+			fi
+		done < <(cd "$DEPLOY_DIR/openstack/python" && find . -type f ! -name '*.pyc' -printf '%P\0')
+	fi
 	if ((${#changed[@]})); then
 		log "configuration changed: ${changed[*]}"
 		CHANGED=" ${changed[*]} "
 	fi
+	echo "$inputs" >"$MARKS/config-inputs"
 }
 
 # ------------------------------------------------------------------------------------- databases, broker, keystone --
@@ -671,6 +682,10 @@ start_boot_emulator() {
 		log "no boot emulator ($BOOTEMU_BIN missing; build it: go build -o bin/trove-boot-emulator ./deploy/openstack/bootemu): servers will not run guests"
 		return 0
 	fi
+	if running boot-emulator && [[ "$BOOTEMU_BIN" -nt "$PID_DIR/boot-emulator.pid" ]]; then
+		log "restarting the boot emulator ($BOOTEMU_BIN was rebuilt)"
+		stop_procs boot-emulator
+	fi
 	if running boot-emulator; then
 		log "boot emulator already running"
 		return 0
@@ -754,6 +769,11 @@ do_stop() {
 	step "openstack: stop"
 	local i rev=()
 	STOPPED=()
+	local servers
+	servers=$(sql -e 'SELECT COUNT(*) FROM nova.instances WHERE deleted=0' 2>/dev/null || echo 0)
+	if ((servers > 0)) && running nova-compute; then
+		log "warning: $servers server(s) exist; the fake hypervisor forgets them when nova-compute stops (a later rebuild or resize of one sticks): delete them after the next start"
+	fi
 	# the boot emulator first (it stops the guests), then the services in reverse start order
 	stop_procs boot-emulator
 	for ((i = ${#PROCS[@]} - 1; i >= 0; i--)); do rev+=("${PROCS[i]}"); done
