@@ -46,22 +46,24 @@ type Record struct {
 	DataDir     string   `json:"data_dir"`
 	Addr        string   `json:"addr"`
 	Guest       Proc     `json:"guest"`
+	NoGuest     string   `json:"no_guest,omitempty"` // why the machine runs no guest ("" = it does)
 }
 
 // Emulator plays the hypervisor for the test bed's servers.
 type Emulator struct {
-	Root      string
-	Launcher  Launcher
-	UID, GID  int               // owner of machine files (the guest's user); -1 = leave as created
-	BinDirs   map[string]string // datastore_manager → server binary directory
-	MgmtNet   string            // name of the management network (its addresses are not the guest's)
-	StopWait  time.Duration     // SIGTERM → SIGKILL
-	Log       logrus.FieldLogger
-	Cloud     cloudAPI
-	records   map[string]*Record
-	volumes   map[string]int // volume id → size GB, from the last listing
-	volumesAt time.Time
-	retryAt   map[string]time.Time // server id → when a failed boot may be tried again
+	Root       string
+	Launcher   Launcher
+	UID, GID   int               // owner of machine files (the guest's user); -1 = leave as created
+	BinDirs    map[string]string // datastore_manager → server binary directory
+	MgmtNet    string            // name of the management network (its addresses are not the guest's)
+	StopWait   time.Duration     // SIGTERM → SIGKILL
+	StopOnExit bool              // Run stops every guest when it returns (else they run on, adopted at restart)
+	Log        logrus.FieldLogger
+	Cloud      cloudAPI
+	records    map[string]*Record
+	volumes    map[string]int // volume id → size GB, from the last listing
+	volumesAt  time.Time
+	retryAt    map[string]time.Time // server id → when a failed boot may be tried again
 }
 
 // cloudAPI is what the emulator asks of the test bed (Cloud).
@@ -225,7 +227,7 @@ func (e *Emulator) reconcile(ctx context.Context, s Server) error {
 		e.stop(s.ID, r, restart)
 		r.FlavorID = s.Flavor.ID
 		return e.start(s, r, restart)
-	case !r.Guest.Alive():
+	case r.NoGuest == "" && !r.Guest.Alive():
 		return e.start(s, r, "guest not running while the server is "+s.Status)
 	}
 	return nil
@@ -250,23 +252,25 @@ func userDataSum(s Server) string {
 // boot lays out a fresh machine for s (first boot, or a rebuild: the root disk is replaced, the data disk kept)
 // and starts its guest. old is the previous record (nil on first boot).
 func (e *Emulator) boot(ctx context.Context, s Server, old *Record, acts []Action, why string) error {
-	if s.UserData == nil {
-		return errors.New("the server has no user_data (microversion below 2.3, or not an admin)")
-	}
-	raw, err := base64.StdEncoding.DecodeString(*s.UserData)
-	if err != nil {
-		return fmt.Errorf("user_data is not base64: %w", err)
-	}
-	files, err := ParseCloudConfig(raw)
-	if err != nil {
-		return err
+	// A server that carries no Trove guest (no user_data, another kind of user_data, no datastore_manager)
+	// boots a machine that runs nothing: its files are laid out, no guest is started, and it is not retried.
+	var files []File
+	noGuest := ""
+	if s.UserData == nil || *s.UserData == "" {
+		noGuest = "no user_data"
+	} else if raw, err := base64.StdEncoding.DecodeString(*s.UserData); err != nil {
+		noGuest = "user_data is not base64: " + err.Error()
+	} else if files, err = ParseCloudConfig(raw); err != nil {
+		noGuest = err.Error()
+	} else if datastoreManager(files) == "" {
+		noGuest = "no [DEFAULT] datastore_manager in the user_data's " + "/" + confDir + "/*.conf"
 	}
 	addr := s.Address(e.MgmtNet)
-	if addr == "" {
+	if addr == "" && noGuest == "" {
 		return fmt.Errorf("no fixed IPv4 address outside the management network %q", e.MgmtNet)
 	}
 	r := &Record{InstanceID: s.InstanceID(), ImageID: s.ImageID(), FlavorID: s.Flavor.ID, UserDataSum: userDataSum(s),
-		Updated: s.Updated, Actions: actionIDs(acts), VolumeID: s.VolumeID(), Addr: addr}
+		Updated: s.Updated, Actions: actionIDs(acts), VolumeID: s.VolumeID(), Addr: addr, NoGuest: noGuest}
 	if old != nil && old.Updated == s.Updated {
 		r.Actions = old.Actions
 	}
@@ -298,6 +302,10 @@ func (e *Emulator) boot(ctx context.Context, s Server, old *Record, acts []Actio
 		return err
 	}
 	e.records[s.ID] = r
+	if noGuest != "" {
+		e.log(s.ID, r.InstanceID).WithField("reason", noGuest).Info("machine without a Trove guest: it runs nothing")
+		return e.save()
+	}
 	if err := e.writeMachineConf(ctx, s, r, files); err != nil {
 		return err
 	}
@@ -377,6 +385,9 @@ func datastoreManager(files []File) string {
 
 func (e *Emulator) start(s Server, r *Record, why string) error {
 	id := s.ID
+	if r.NoGuest != "" {
+		return nil
+	}
 	p, err := e.Launcher.Start(e.serverDir(id), e.confDir(id), e.guestLogPath(id), e.pidPath(id))
 	if err != nil {
 		return err
@@ -452,7 +463,8 @@ func (e *Emulator) chown(p string) error {
 	return os.Lchown(p, e.UID, e.GID)
 }
 
-// Run steps every interval until ctx ends. Machines keep running when the emulator stops.
+// Run steps every interval until ctx ends. Machines keep running when the emulator stops unless StopOnExit;
+// either way a restarted emulator adopts (or restarts) the guests of ACTIVE servers.
 func (e *Emulator) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -462,6 +474,14 @@ func (e *Emulator) Run(ctx context.Context, interval time.Duration) {
 		}
 		select {
 		case <-ctx.Done():
+			if e.StopOnExit {
+				for id, r := range e.records {
+					e.stop(id, r, "emulator exiting (-stop-on-exit)")
+				}
+				if err := e.save(); err != nil {
+					e.Log.WithError(err).Error("saving the state")
+				}
+			}
 			return
 		case <-t.C:
 		}

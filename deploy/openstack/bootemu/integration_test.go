@@ -201,6 +201,15 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 		}
 	}()
 	m := itMachine{t: t, root: root, id: srv.ID}
+	// A server without user_data boots a machine that runs nothing (and is not retried).
+	plain, err := servers.Create(ctx, cloud.compute, servers.CreateOpts{
+		Name: instanceID + "-plain", ImageRef: env["TESTBED_IMAGE_MARIADB"], FlavorRef: "1",
+		Networks: []servers.Network{{UUID: env["TESTBED_SHARED_NETWORK_ID"]}}, Metadata: map[string]string{claimKey: root},
+	}, nil).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = servers.Delete(context.Background(), cloud.compute, plain.ID).ExtractErr() }()
 	s := waitStatus(t, ctx, cloud.compute, srv.ID, "ACTIVE")
 	addr := ""
 	for _, a := range s.Addresses["trove-shared"].([]any) {
@@ -352,6 +361,14 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted = true
+	pm := itMachine{t: t, root: root, id: plain.ID}
+	state, _ := os.ReadFile(filepath.Join(root, "state.json"))
+	if !strings.Contains(string(state), `"no_guest": "no user_data"`) || pm.guest().PID != 0 {
+		t.Errorf("the server without user_data: state %s, guest %+v", state, pm.guest())
+	}
+	if err := servers.Delete(ctx, cloud.compute, plain.ID).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 60*time.Second, "the machine to go", func() bool {
 		_, err := os.Stat(m.dir())
 		return errors.Is(err, os.ErrNotExist) && !third.Alive()
@@ -374,7 +391,11 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 		_, err := os.Stat(dataDir)
 		return errors.Is(err, os.ErrNotExist)
 	}, nil)
-	state, _ := os.ReadFile(filepath.Join(root, "state.json"))
+	eventually(t, 60*time.Second, "the plain machine to go", func() bool {
+		_, err := os.Stat(pm.dir())
+		return errors.Is(err, os.ErrNotExist)
+	}, nil)
+	state, _ = os.ReadFile(filepath.Join(root, "state.json"))
 	var recs map[string]json.RawMessage
 	if err := json.Unmarshal(state, &recs); err != nil || len(recs) != 0 {
 		t.Errorf("state after delete: %s (%v)", state, err)

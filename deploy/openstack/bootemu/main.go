@@ -80,6 +80,7 @@ func run() error {
 	runAs := flag.String("user", "trove", "user the guests run as (when the emulator runs as root)")
 	mgmt := flag.String("mgmt-network", "", "id of the management network (default: TESTBED_MGMT_NETWORK_ID of -env)")
 	stopWait := flag.Duration("stop-timeout", 20*time.Second, "SIGTERM → SIGKILL when stopping a guest")
+	stopOnExit := flag.Bool("stop-on-exit", false, "stop every guest (and its database server) when the emulator exits; by default they run on and a restarted emulator adopts them")
 	debug := flag.Bool("debug", false, "debug logging")
 	bins := binDirFlag{}
 	flag.Var(bins, "server-bin-dir", "manager=DIR: datastore server binaries of a datastore_manager (repeatable; default mariadb,mysql=/usr/sbin postgresql=newest /usr/lib/postgresql/*/bin)")
@@ -120,14 +121,14 @@ func run() error {
 		uid, gid = int(launcher.Cred.Uid), int(launcher.Cred.Gid)
 	}
 	e := &Emulator{Root: *root, Launcher: launcher, UID: uid, GID: gid, BinDirs: binDirs, MgmtNet: mgmtName,
-		StopWait: *stopWait, Log: log, Cloud: cloud}
+		StopWait: *stopWait, StopOnExit: *stopOnExit, Log: log, Cloud: cloud}
 	if err := e.Load(); err != nil {
 		return err
 	}
 	log.WithField("root", *root).WithField("guestagent", *guestagent).WithField("mgmt_network", mgmtName).
 		WithField("server_bin_dirs", binDirFlag(binDirs).String()).Info("boot emulator running")
 	e.Run(ctx, *interval)
-	log.Info("boot emulator stopped (machines keep running; a restart adopts them)")
+	log.WithField("guests_stopped", *stopOnExit).Info("boot emulator stopped")
 	return nil
 }
 
