@@ -289,7 +289,8 @@ transport_url = $(rabbit_url)
 auth_strategy = keystone
 api_paste_config = /etc/neutron/api-paste.ini
 core_plugin = ml2
-service_plugins =
+# the L3 plug-in for its API (routers, floating IPs as records; no L3 agent): clouds Trove runs on have it
+service_plugins = router
 allow_overlapping_ips = true
 dhcp_agent_notification = false
 api_workers = 1
