@@ -10,6 +10,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/compute/local"
+	"github.com/trove-go/trove/pkg/compute/openstack"
 	"github.com/trove-go/trove/pkg/config"
 )
 
@@ -22,8 +23,14 @@ func FromConfig(f *config.File, log logrus.FieldLogger) (compute.Driver, error) 
 			return nil, err
 		}
 		return local.New(cfg, log), nil
+	case "openstack":
+		cfg, err := openstack.ConfigFrom(f)
+		if err != nil {
+			return nil, err
+		}
+		return openstack.New(cfg, log)
 	default:
-		return nil, fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local)", d)
+		return nil, fmt.Errorf("[DEFAULT] compute_driver = %q is not supported (local, openstack)", d)
 	}
 }
 
@@ -42,6 +49,10 @@ type (
 )
 
 var (
-	_ IsolationChecker = (*local.Driver)(nil)
-	_ StoppedStarter   = (*local.Driver)(nil)
+	_ compute.Driver           = (*openstack.Driver)(nil)
+	_ compute.Resizer          = (*openstack.Driver)(nil)
+	_ compute.AccessController = (*openstack.Driver)(nil)
+	_ compute.NetworkChecker   = (*openstack.Driver)(nil)
+	_ IsolationChecker         = (*local.Driver)(nil)
+	_ StoppedStarter           = (*local.Driver)(nil)
 )
