@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -47,6 +48,8 @@ type Record struct {
 	Addr        string   `json:"addr"`
 	Guest       Proc     `json:"guest"`
 	NoGuest     string   `json:"no_guest,omitempty"` // why the machine runs no guest ("" = it does)
+	BinDir      string   `json:"server_bin_dir,omitempty"`
+	SizeGB      int      `json:"volume_size_gb"`
 }
 
 // Emulator plays the hypervisor for the test bed's servers.
@@ -60,9 +63,9 @@ type Emulator struct {
 	StopOnExit bool              // Run stops every guest when it returns (else they run on, adopted at restart)
 	Log        logrus.FieldLogger
 	Cloud      cloudAPI
+	mu         sync.Mutex // records, volumes, retryAt: Step and RefreshVolumes run concurrently
 	records    map[string]*Record
-	volumes    map[string]int // volume id → size GB, from the last listing
-	volumesAt  time.Time
+	volumes    map[string]int       // volume id → size GB, from the last listing
 	retryAt    map[string]time.Time // server id → when a failed boot may be tried again
 }
 
@@ -132,6 +135,8 @@ func (e *Emulator) Step(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	seen := map[string]bool{}
 	for _, s := range list {
 		if claim := s.Metadata[claimKey]; claim != "" && claim != e.Root {
@@ -148,13 +153,7 @@ func (e *Emulator) Step(ctx context.Context) error {
 			e.teardown(id, r, "server gone")
 		}
 	}
-	if err := e.save(); err != nil {
-		return err
-	}
-	if time.Since(e.volumesAt) > 5*time.Second {
-		e.collectVolumes(ctx)
-	}
-	return nil
+	return e.save()
 }
 
 func (e *Emulator) reconcile(ctx context.Context, s Server) error {
@@ -306,7 +305,16 @@ func (e *Emulator) boot(ctx context.Context, s Server, old *Record, acts []Actio
 		e.log(s.ID, r.InstanceID).WithField("reason", noGuest).Info("machine without a Trove guest: it runs nothing")
 		return e.save()
 	}
-	if err := e.writeMachineConf(ctx, s, r, files); err != nil {
+	manager := datastoreManager(files)
+	binDir, ok := e.BinDirs[manager]
+	if !ok {
+		return fmt.Errorf("no server binary directory for datastore_manager %q (flag -server-bin-dir %s=DIR)", manager, manager)
+	}
+	r.BinDir = binDir
+	if r.VolumeID != "" {
+		r.SizeGB = e.volumeSize(ctx, r.VolumeID)
+	}
+	if err := e.writeMachineConf(s.ID, r); err != nil {
 		return err
 	}
 	e.log(s.ID, r.InstanceID).WithField("files", len(files)).WithField("addr", addr).WithField("data_dir", r.DataDir).
@@ -336,28 +344,47 @@ func (e *Emulator) wipeRootDisk(dir string) error {
 
 // writeMachineConf writes the machine's facts for the guest — its address, data disk, disk size and where the
 // datastore's binaries are — in a file of its own that sorts after every user_data file of the config dir.
-func (e *Emulator) writeMachineConf(ctx context.Context, s Server, r *Record, files []File) error {
-	manager := datastoreManager(files)
-	binDir, ok := e.BinDirs[manager]
-	if !ok {
-		return fmt.Errorf("no server binary directory for datastore_manager %q (flag -server-bin-dir %s=DIR)", manager, manager)
-	}
-	size := 0
-	if r.VolumeID != "" {
-		sz, ok := e.volumes[r.VolumeID]
-		if !ok {
-			e.collectVolumes(ctx)
-			sz = e.volumes[r.VolumeID]
-		}
-		size = sz
-	}
+func (e *Emulator) writeMachineConf(id string, r *Record) error {
 	text := fmt.Sprintf("# Written by trove-boot-emulator: facts of the emulated machine of server %s (not from user_data).\n"+
-		"[local]\nbind_host = %s\ndata_dir = %s\nvolume_size_gb = %d\nserver_bin_dir = %s\n", s.ID, r.Addr, r.DataDir, size, binDir)
-	p := filepath.Join(e.confDir(s.ID), machineConfName)
-	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		"[local]\nbind_host = %s\ndata_dir = %s\nvolume_size_gb = %d\nserver_bin_dir = %s\n", id, r.Addr, r.DataDir, r.SizeGB, r.BinDir)
+	p := filepath.Join(e.confDir(id), machineConfName)
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		return err
 	}
-	return e.chown(p)
+	if err := e.chown(tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, p) // the guest never reads half a file
+}
+
+// volumeSize is the size of a volume in GB from the last listing (listed again when unknown), 0 if Cinder
+// does not have it.
+func (e *Emulator) volumeSize(ctx context.Context, id string) int {
+	if _, ok := e.volumes[id]; !ok {
+		e.collectVolumes(ctx)
+	}
+	return e.volumes[id]
+}
+
+// followVolumeSizes rewrites volume_size_gb of each machine whose volume Cinder has extended (the guest
+// re-reads it at resize_fs).
+func (e *Emulator) followVolumeSizes() (changed bool) {
+	for id, r := range e.records {
+		size, ok := e.volumes[r.VolumeID]
+		if r.VolumeID == "" || r.NoGuest != "" || !ok || size == r.SizeGB {
+			continue
+		}
+		old := r.SizeGB
+		r.SizeGB, changed = size, true
+		if err := e.writeMachineConf(id, r); err != nil {
+			e.log(id, r.InstanceID).WithError(err).Error("writing the new volume size")
+			continue
+		}
+		e.log(id, r.InstanceID).WithField("volume_id", r.VolumeID).WithField("from_gb", old).WithField("to_gb", size).
+			Info("volume size changed: volume_size_gb rewritten")
+	}
+	return changed
 }
 
 // datastoreManager is [DEFAULT] datastore_manager from the *.conf files the user_data puts in
@@ -427,14 +454,39 @@ func (e *Emulator) teardown(id string, r *Record, why string) {
 	e.log(id, r.InstanceID).WithField("reason", why).Info("machine removed")
 }
 
-// collectVolumes refreshes the volume sizes and removes the directories of volumes Cinder no longer has.
+// RefreshVolumes lists the volumes and applies what changed: a machine's volume_size_gb follows an extend
+// (the guest re-reads it at resize_fs, right after Cinder shows the new size, hence a loop of its own), and
+// the directories of volumes Cinder no longer has are removed.
+func (e *Emulator) RefreshVolumes(ctx context.Context) {
+	sizes, err := e.Cloud.VolumeSizes(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.Log.WithError(err).Warn("listing volumes")
+		}
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.applyVolumes(sizes)
+}
+
+// collectVolumes is RefreshVolumes with e.mu held.
 func (e *Emulator) collectVolumes(ctx context.Context) {
 	sizes, err := e.Cloud.VolumeSizes(ctx)
 	if err != nil {
 		e.Log.WithError(err).Warn("listing volumes")
 		return
 	}
-	e.volumes, e.volumesAt = sizes, time.Now()
+	e.applyVolumes(sizes)
+}
+
+func (e *Emulator) applyVolumes(sizes map[string]int) {
+	e.volumes = sizes
+	if e.followVolumeSizes() {
+		if err := e.save(); err != nil {
+			e.Log.WithError(err).Error("saving the state")
+		}
+	}
 	inUse := map[string]bool{}
 	for _, r := range e.records {
 		inUse[r.VolumeID] = true
@@ -463,25 +515,40 @@ func (e *Emulator) chown(p string) error {
 	return os.Lchown(p, e.UID, e.GID)
 }
 
-// Run steps every interval until ctx ends. Machines keep running when the emulator stops unless StopOnExit;
-// either way a restarted emulator adopts (or restarts) the guests of ACTIVE servers.
-func (e *Emulator) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+// Run steps every interval, and refreshes the volumes every volInterval, until ctx ends. Machines keep running
+// when the emulator stops unless StopOnExit; either way a restarted emulator adopts (or restarts) the guests
+// of ACTIVE servers.
+func (e *Emulator) Run(ctx context.Context, interval, volInterval time.Duration) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		every(ctx, volInterval, func() { e.RefreshVolumes(ctx) })
+	}()
+	every(ctx, interval, func() {
 		if err := e.Step(ctx); err != nil && ctx.Err() == nil {
 			e.Log.WithError(err).Warn("step")
 		}
+	})
+	wg.Wait()
+	if e.StopOnExit {
+		for id, r := range e.records {
+			e.stop(id, r, "emulator exiting (-stop-on-exit)")
+		}
+		if err := e.save(); err != nil {
+			e.Log.WithError(err).Error("saving the state")
+		}
+	}
+}
+
+// every runs f, then again each period (or as soon as f returns when it took longer), until ctx ends.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		f()
 		select {
 		case <-ctx.Done():
-			if e.StopOnExit {
-				for id, r := range e.records {
-					e.stop(id, r, "emulator exiting (-stop-on-exit)")
-				}
-				if err := e.save(); err != nil {
-					e.Log.WithError(err).Error("saving the state")
-				}
-			}
 			return
 		case <-t.C:
 		}

@@ -146,7 +146,7 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 		}
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); e.Run(runCtx, 300*time.Millisecond) }()
+		go func() { defer close(done); e.Run(runCtx, 300*time.Millisecond, 250*time.Millisecond) }()
 		return func() { cancel(); <-done }
 	}
 	stopEmu := start()
@@ -264,6 +264,26 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 	st, _ := os.Stat(dataDir)
 	if st == nil || !st.IsDir() {
 		t.Fatalf("data disk %s missing", dataDir)
+	}
+
+	// An in-use extend (volume API 3.42): the machine's volume_size_gb follows Cinder's size.
+	v342 := *cloud.volume
+	v342.Microversion = "3.42"
+	if err := volumes.ExtendSize(ctx, &v342, vol.ID, volumes.ExtendSizeOpts{NewSize: 2}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "volume extended to 2 GB", func() bool {
+		v, err := volumes.Get(ctx, cloud.volume, vol.ID).Extract()
+		return err == nil && v.Size == 2 && v.Status == "in-use"
+	}, nil)
+	extended := time.Now()
+	eventually(t, 10*time.Second, "volume_size_gb = 2", func() bool {
+		b, _ := os.ReadFile(filepath.Join(m.dir(), "etc/trove/conf.d", machineConfName))
+		return strings.Contains(string(b), "volume_size_gb = 2\n")
+	}, nil)
+	t.Logf("volume_size_gb followed the extend %s after Cinder showed it", time.Since(extended).Round(time.Millisecond))
+	if !first.Alive() {
+		t.Error("the guest did not survive the volume extend")
 	}
 
 	// Reboot → the guest restarts.

@@ -51,7 +51,14 @@ func startFake(t *testing.T) (Proc, string, string, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = Stop(p, []string{dir + "/", data + "/"}, time.Second) })
-	waitFor(t, "the fake database server", func() bool { return len(dbProcs(data+"/")) > 0 })
+	waitFor(t, "the fake database server in a session of its own", func() bool {
+		for _, pid := range dbProcs(data + "/") {
+			if _, _, grp, ok := procStat(pid); ok && grp != p.PID {
+				return true
+			}
+		}
+		return false
+	})
 	return p, dir, data, pidPath
 }
 

@@ -76,7 +76,8 @@ func run() error {
 	envFile := flag.String("env", "/var/lib/trove-openstack/testbed.env", "test bed environment file (OS_* admin credentials, TESTBED_MGMT_NETWORK_ID)")
 	root := flag.String("root", "/var/lib/trove-openstack/machines", "directory of the emulated machines")
 	guestagent := flag.String("guestagent", "/usr/local/bin/trove-guestagent", "guest agent binary")
-	interval := flag.Duration("interval", 500*time.Millisecond, "poll interval")
+	interval := flag.Duration("interval", 500*time.Millisecond, "poll interval of the servers")
+	volInterval := flag.Duration("volume-interval", 250*time.Millisecond, "poll interval of the volumes (an extend's new size must reach the guest before the taskmanager's resize_fs)")
 	runAs := flag.String("user", "trove", "user the guests run as (when the emulator runs as root)")
 	mgmt := flag.String("mgmt-network", "", "id of the management network (default: TESTBED_MGMT_NETWORK_ID of -env)")
 	stopWait := flag.Duration("stop-timeout", 20*time.Second, "SIGTERM → SIGKILL when stopping a guest")
@@ -127,7 +128,7 @@ func run() error {
 	}
 	log.WithField("root", *root).WithField("guestagent", *guestagent).WithField("mgmt_network", mgmtName).
 		WithField("server_bin_dirs", binDirFlag(binDirs).String()).Info("boot emulator running")
-	e.Run(ctx, *interval)
+	e.Run(ctx, *interval, *volInterval)
 	log.WithField("guests_stopped", *stopOnExit).Info("boot emulator stopped")
 	return nil
 }
