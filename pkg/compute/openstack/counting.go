@@ -2,6 +2,7 @@ package openstack
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 )
@@ -27,10 +28,16 @@ func newCounter(next http.RoundTripper) *counter {
 	return &counter{next: next, counts: map[string]int{}, prefixes: map[string]string{}}
 }
 
+// register names the service at an endpoint. Requests made to its host before (gophercloud's version
+// discovery while the service client was made) are counted as the service's.
 func (c *counter) register(name, prefix string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.prefixes[strings.TrimRight(prefix, "/")] = name
+	if u, err := url.Parse(prefix); err == nil && c.counts[u.Host] > 0 {
+		c.counts[name] += c.counts[u.Host]
+		delete(c.counts, u.Host)
+	}
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {

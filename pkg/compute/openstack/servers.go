@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
@@ -21,10 +22,19 @@ func InstanceTag(instanceID string) string { return "trove_instance_id_" + insta
 // instanceMetadata is the server metadata key holding the Trove instance id (Trove's trove_instance_id).
 const instanceMetadata = "trove_instance_id"
 
-// novaServer is what the driver reads of a server (computeReadMicroversion).
+// novaServer is what the driver reads of a server (computeReadMicroversion). Not servers.Server embedded: its
+// UnmarshalJSON would hide the fields added here.
 type novaServer struct {
-	servers.Server
-	TaskState string `json:"OS-EXT-STS:task_state"`
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Status    string            `json:"status"`
+	TaskState string            `json:"OS-EXT-STS:task_state"`
+	Flavor    map[string]any    `json:"flavor"`
+	Addresses map[string]any    `json:"addresses"`
+	Metadata  map[string]string `json:"metadata"`
+	Fault     struct {
+		Message string `json:"message"`
+	} `json:"fault"`
 }
 
 func (s novaServer) flavorID() string {
@@ -126,9 +136,12 @@ func (d *Driver) CreateServer(ctx context.Context, spec compute.ServerSpec) (srv
 		opts.ConfigDrive = &t
 	}
 	if spec.VolumeID != "" {
-		// Trove's data volume: an existing Cinder volume as the second disk, kept when the server goes (the
-		// taskmanager deletes it itself).
+		// Trove's data volume: an existing Cinder volume as the second disk (the image stays the boot disk),
+		// kept when the server goes (the taskmanager deletes it itself).
 		opts.BlockDevice = []servers.BlockDevice{{
+			SourceType: servers.SourceImage, DestinationType: servers.DestinationLocal, UUID: spec.ImageID,
+			BootIndex: 0, DeleteOnTermination: true,
+		}, {
 			SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: spec.VolumeID,
 			BootIndex: -1, DeleteOnTermination: false,
 		}}
@@ -213,7 +226,7 @@ func (d *Driver) toServer(s novaServer) compute.Server {
 	out := compute.Server{ID: s.ID, Name: s.Name, Status: statusOf(s.Status), FlavorID: s.flavorID(),
 		Addresses: addressesOf(s.Addresses)}
 	if s.Status == "ERROR" || s.Fault.Message != "" && s.Status != "ACTIVE" {
-		out.Fault = s.Fault.Message
+		out.Fault = strings.TrimSpace(s.Fault.Message)
 	}
 	return out
 }
