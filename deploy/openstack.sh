@@ -3,7 +3,8 @@
 # Glance, Neutron (ML2, an agentless mechanism driver) and Cinder (a fake volume driver) — beside the MariaDB,
 # RabbitMQ and Keystone that deploy/run.sh starts (this script never starts or stops those). Only the hypervisor and
 # the block storage are fake; every API, scheduler, state machine, quota and database is real.
-# Facts and pitfalls: /work/shared/reference/openstack-testbed.md (docs/deploy.md, "OpenStack test bed").
+# More in deploy/openstack/README.md (env file keys, limits, timings); facts and pitfalls established on this kind
+# of machine: /work/shared/reference/openstack-testbed.md.
 #
 # usage: openstack.sh {install|start|stop|status|env}
 #   install  packages (debconf preseeded: no postinst touches databases, RabbitMQ, Keystone or endpoints; the
@@ -619,6 +620,7 @@ start_procs() {
 		svc=${name%%-*}
 		if running "$name" && [[ "${CHANGED:-}" == *" $svc "* ]]; then
 			log "restarting $name (configuration changed)"
+			[[ $name == nova-compute ]] && warn_servers
 			stop_procs "$name"
 		fi
 		if ! running "$name"; then
@@ -766,15 +768,20 @@ do_start() {
 	log "test bed up: source $ENV_FILE (set -a) for admin credentials and ids"
 }
 
-do_stop() {
-	step "openstack: stop"
-	local i rev=()
-	STOPPED=()
+# warn_servers: before nova-compute stops — the fake hypervisor forgets its servers.
+warn_servers() {
 	local servers
 	servers=$(sql -e 'SELECT COUNT(*) FROM nova.instances WHERE deleted=0' 2>/dev/null || echo 0)
 	if ((servers > 0)) && running nova-compute; then
 		log "warning: $servers server(s) exist; the fake hypervisor forgets them when nova-compute stops (a later rebuild or resize of one sticks): delete them after the next start"
 	fi
+}
+
+do_stop() {
+	step "openstack: stop"
+	local i rev=()
+	STOPPED=()
+	warn_servers
 	# the boot emulator first (it stops the guests), then the services in reverse start order
 	stop_procs boot-emulator
 	for ((i = ${#PROCS[@]} - 1; i >= 0; i--)); do rev+=("${PROCS[i]}"); done
