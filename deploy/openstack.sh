@@ -67,12 +67,21 @@ preseed() {
 	} | debconf-set-selections
 }
 
+# packages_installed: all of PACKAGES are installed (one dpkg-query; missing_packages asks once per package).
+packages_installed() {
+	local st
+	st=$(dpkg-query -W -f='${Status}\n' "${PACKAGES[@]}" 2>/dev/null) || return 1
+	[[ $(grep -c '^install ok installed$' <<<"$st") -eq ${#PACKAGES[@]} ]]
+}
+
 do_install() {
 	step "openstack: packages"
-	# apt_install keeps the init scripts from starting anything (policy-rc.d while apt runs).
-	[[ -n "$(missing_packages "${PACKAGES[@]}")" ]] && preseed
-	apt_install "${PACKAGES[@]}"
-	stop_debian_services
+	if ! packages_installed; then
+		preseed
+		# apt_install keeps the init scripts from starting anything (policy-rc.d while apt runs).
+		apt_install "${PACKAGES[@]}"
+		stop_debian_services
+	fi
 	step "openstack: directories"
 	install -d -m 0755 "$BASE" "$ETC" "$PYLIB" "$PID_DIR"
 	install -d -m 0700 "$MARKS"
@@ -732,10 +741,7 @@ EOF
 
 # ---------------------------------------------------------------------------------------------------- actions --
 do_start() {
-	# one dpkg-query for all packages (missing_packages asks once per package)
-	if [[ ! -s "$ETC/nova/nova.conf" ]] ||
-		dpkg-query -W -f='${Status}\n' "${PACKAGES[@]}" 2>/dev/null | grep -qv 'install ok installed' ||
-		(($(dpkg-query -W -f='${Status}\n' "${PACKAGES[@]}" 2>/dev/null | wc -l) != ${#PACKAGES[@]})); then
+	if [[ ! -s "$ETC/nova/nova.conf" ]] || ! packages_installed; then
 		do_install
 	fi
 	install -d -m 0755 "$PID_DIR"
