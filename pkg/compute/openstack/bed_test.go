@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/external"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/rules"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/networks"
@@ -73,30 +74,6 @@ func (b *bed) get(t *testing.T, key string) string {
 func newBed(t *testing.T) *bed {
 	t.Helper()
 	b := &bed{env: readBedEnv(t)}
-	conf := fmt.Sprintf(`[DEFAULT]
-management_networks = %s
-server_delete_time_out = 60
-[service_credentials]
-auth_url = %s
-username = %s
-password = %s
-project_name = %s
-region_name = %s
-`, b.get(t, "TESTBED_MGMT_NETWORK_ID"), b.get(t, "OS_AUTH_URL"), b.get(t, "TROVE_SERVICE_USERNAME"),
-		b.get(t, "TROVE_SERVICE_PASSWORD"), b.get(t, "TROVE_SERVICE_PROJECT"), b.get(t, "OS_REGION_NAME"))
-	f, err := config.Parse(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := ConfigFrom(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	if b.drv, err = New(cfg, log); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
 	admin, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
 		IdentityEndpoint: b.get(t, "OS_AUTH_URL"), Username: b.get(t, "OS_USERNAME"), Password: b.get(t, "OS_PASSWORD"),
@@ -119,7 +96,40 @@ region_name = %s
 	b.cinder = must(openstack.NewBlockStorageV3(admin, eo))
 	b.glance = must(openstack.NewImageV2(admin, eo))
 	b.identity = must(openstack.NewIdentityV3(admin, eo))
+	b.drv = b.newDriver(t, "")
 	return b
+}
+
+// newDriver is a driver configured as trove.conf would (the bed's service user, its management network) plus
+// extra lines at the end.
+func (b *bed) newDriver(t *testing.T, extra string) *Driver {
+	t.Helper()
+	conf := fmt.Sprintf(`[DEFAULT]
+management_networks = %s
+server_delete_time_out = 60
+[service_credentials]
+auth_url = %s
+username = %s
+password = %s
+project_name = %s
+region_name = %s
+`, b.get(t, "TESTBED_MGMT_NETWORK_ID"), b.get(t, "OS_AUTH_URL"), b.get(t, "TROVE_SERVICE_USERNAME"),
+		b.get(t, "TROVE_SERVICE_PASSWORD"), b.get(t, "TROVE_SERVICE_PROJECT"), b.get(t, "OS_REGION_NAME"))
+	f, err := config.Parse(conf + extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ConfigFrom(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	d, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // projectID is the id of the project named name.
@@ -140,8 +150,20 @@ func (b *bed) projectID(t *testing.T, name string) string {
 // when the test ends (after the test's own cleanups, registered later).
 func (b *bed) tenantNetwork(t *testing.T, project string) (networks.Network, subnets.Subnet) {
 	t.Helper()
+	return b.network(t, project, false, "")
+}
+
+// network makes a network (external: router:external) with a loopback /24 subnet in 127.<second>.x.0 without
+// DHCP; gateway gives the subnet its .1 as gateway (for a router interface).
+func (b *bed) network(t *testing.T, project string, ext bool, gateway string) (networks.Network, subnets.Subnet) {
+	t.Helper()
 	ctx := context.Background()
-	n, err := networks.Create(ctx, b.neutron, networks.CreateOpts{Name: "trove-go-test-" + t.Name(), ProjectID: project}).Extract()
+	second := "123"
+	if ext {
+		second = "125"
+	}
+	n, err := networks.Create(ctx, b.neutron, external.CreateOptsExt{CreateOptsBuilder: networks.CreateOpts{
+		Name: "trove-go-test-" + t.Name(), ProjectID: project}, External: &ext}).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,9 +172,12 @@ func (b *bed) tenantNetwork(t *testing.T, project string) (networks.Network, sub
 			t.Errorf("deleting network %s: %v", n.ID, err)
 		}
 	})
-	off, none := false, ""
+	off, third := false, 1+rand.IntN(250)
+	if gateway != "" {
+		gateway = fmt.Sprintf("127.%s.%d.1", second, third)
+	}
 	s, err := subnets.Create(ctx, b.neutron, subnets.CreateOpts{NetworkID: n.ID, ProjectID: project, IPVersion: 4,
-		CIDR: fmt.Sprintf("127.123.%d.0/24", 1+rand.IntN(250)), EnableDHCP: &off, GatewayIP: &none}).Extract()
+		CIDR: fmt.Sprintf("127.%s.%d.0/24", second, third), EnableDHCP: &off, GatewayIP: &gateway}).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}

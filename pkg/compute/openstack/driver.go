@@ -53,8 +53,6 @@ type Driver struct {
 
 	mu        sync.Mutex
 	instances map[string]string // server id → Trove instance id, for a delete retried after the server went
-	flavors   map[string]compute.Flavor
-	publicNet *string // the external network for floating IPs once looked up ("" = none)
 }
 
 // New authenticates the service user once (the token is reused by every call and renewed only when Keystone

@@ -17,6 +17,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
+	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/routers"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/ports"
 	"gopkg.in/yaml.v3"
 
@@ -452,6 +454,107 @@ func TestServerFault(t *testing.T) {
 	t.Logf("fault: %s", s.Fault)
 	if err := d.DeleteServer(ctx, srv.ID); err != nil {
 		t.Fatal(err)
+	}
+	if left := b.leftovers(t, iid); len(left) > 0 {
+		t.Fatalf("left after DeleteServer: %v", left)
+	}
+}
+
+// A public instance's user port gets a floating IP on the external network (the tenant's subnet routed to it),
+// shown as a public address; UpdateAccess takes it away and gives it back; DeleteServer removes it.
+func TestPublicAccessFloatingIP(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	demo := b.projectID(t, "demo")
+	ext, _ := b.network(t, b.projectID(t, "admin"), true, "")
+	net, sub := b.network(t, demo, false, "gateway")
+	r, err := routers.Create(ctx, b.neutron, routers.CreateOpts{Name: "trove-go-test-router", ProjectID: demo,
+		GatewayInfo: &routers.GatewayInfo{NetworkID: ext.ID}}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = routers.RemoveInterface(ctx, b.neutron, r.ID, routers.RemoveInterfaceOpts{SubnetID: sub.ID}).Extract()
+		if err := routers.Delete(ctx, b.neutron, r.ID).ExtractErr(); err != nil {
+			t.Errorf("deleting router %s: %v", r.ID, err)
+		}
+	})
+	if _, err := routers.AddInterface(ctx, b.neutron, r.ID, routers.AddInterfaceOpts{SubnetID: sub.ID}).Extract(); err != nil {
+		t.Fatal(err)
+	}
+	d := b.newDriver(t, "[network]\npublic_network_id = "+ext.ID+"\n")
+	iid := uuid.NewString()
+	srv, err := d.CreateServer(ctx, compute.ServerSpec{InstanceID: iid, Name: "trove-go-test-" + iid[:8],
+		ImageID: b.get(t, "TESTBED_IMAGE_MARIADB"), Flavor: compute.Flavor{ID: "1"}, ProjectID: demo,
+		NICs: []compute.NIC{{NetworkID: net.ID}}, Access: &compute.Access{IsPublic: true, Ports: []int{3306}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.DeleteServer(ctx, srv.ID) })
+	waitActive(t, d, srv.ID)
+	userPort := func() string {
+		t.Helper()
+		ps, err := d.instancePorts(ctx, iid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.NetworkID == net.ID {
+				return p.ID
+			}
+		}
+		t.Fatalf("no user port for %s", iid)
+		return ""
+	}()
+	fips := func() []floatingips.FloatingIP {
+		t.Helper()
+		p, err := floatingips.List(b.neutron, floatingips.ListOpts{PortID: userPort}).AllPages(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, _ := floatingips.ExtractFloatingIPs(p)
+		return fs
+	}
+	fs := fips()
+	if len(fs) != 1 || fs[0].FloatingNetworkID != ext.ID {
+		t.Fatalf("floating IPs of the user port = %+v, want one on %s", fs, ext.ID)
+	}
+	// Nova learns of it from Neutron's network-changed event.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s, err := d.GetServer(ctx, srv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(s.Addresses, compute.Address{Network: net.Name, Addr: fs[0].FloatingIP, Version: 4, Public: true}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("addresses = %+v, want the floating IP %s public", s.Addresses, fs[0].FloatingIP)
+		}
+		time.Sleep(time.Second)
+	}
+	if err := d.UpdateAccess(ctx, srv.ID, compute.Access{Ports: []int{3306}}); err != nil {
+		t.Fatal(err)
+	}
+	if fs := fips(); len(fs) != 0 {
+		t.Fatalf("floating IPs after UpdateAccess not public = %+v", fs)
+	}
+	if err := d.UpdateAccess(ctx, srv.ID, compute.Access{IsPublic: true, Ports: []int{3306}}); err != nil {
+		t.Fatal(err)
+	}
+	if fs := fips(); len(fs) != 1 {
+		t.Fatalf("floating IPs after UpdateAccess public = %+v", fs)
+	}
+	if err := d.DeleteServer(ctx, srv.ID); err != nil {
+		t.Fatal(err)
+	}
+	p, err := floatingips.List(b.neutron, floatingips.ListOpts{FloatingNetworkID: ext.ID}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := floatingips.ExtractFloatingIPs(p); len(fs) != 0 {
+		t.Fatalf("floating IPs left on %s: %+v", ext.ID, fs)
 	}
 	if left := b.leftovers(t, iid); len(left) > 0 {
 		t.Fatalf("left after DeleteServer: %v", left)

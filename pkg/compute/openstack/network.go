@@ -291,17 +291,12 @@ func (d *Driver) setRules(ctx context.Context, sg string, cidrs []string, tcpPor
 	return nil
 }
 
-// publicNetwork is [network] public_network_id, else the first external network ("" when the cloud has none).
+// publicNetwork is [network] public_network_id, else the first external network ("" when the cloud has none),
+// looked up each time (a floating IP is made rarely; a cached id could outlive its network).
 func (d *Driver) publicNetwork(ctx context.Context) (string, error) {
 	if d.cfg.PublicNetworkID != "" {
 		return d.cfg.PublicNetworkID, nil
 	}
-	d.mu.Lock()
-	if d.publicNet != nil {
-		defer d.mu.Unlock()
-		return *d.publicNet, nil
-	}
-	d.mu.Unlock()
 	ext := true
 	p, err := networks.List(d.network, external.ListOptsExt{ListOptsBuilder: networks.ListOpts{}, External: &ext}).AllPages(ctx)
 	if err != nil {
@@ -321,9 +316,6 @@ func (d *Driver) publicNetwork(ctx context.Context) (string, error) {
 			break
 		}
 	}
-	d.mu.Lock()
-	d.publicNet = &id
-	d.mu.Unlock()
 	return id, nil
 }
 
