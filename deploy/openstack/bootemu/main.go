@@ -77,7 +77,7 @@ func run() error {
 	root := flag.String("root", "/var/lib/trove-openstack/machines", "directory of the emulated machines")
 	guestagent := flag.String("guestagent", "/usr/local/bin/trove-guestagent", "guest agent binary")
 	interval := flag.Duration("interval", 500*time.Millisecond, "poll interval of the servers")
-	volInterval := flag.Duration("volume-interval", 250*time.Millisecond, "poll interval of the volumes (an extend's new size must reach the guest before the taskmanager's resize_fs)")
+	volInterval := flag.Duration("volume-interval", 100*time.Millisecond, "poll interval of the volumes (an extend's new size must reach the guest before the taskmanager's resize_fs)")
 	runAs := flag.String("user", "trove", "user the guests run as (when the emulator runs as root)")
 	mgmt := flag.String("mgmt-network", "", "id of the management network (default: TESTBED_MGMT_NETWORK_ID of -env)")
 	stopWait := flag.Duration("stop-timeout", 20*time.Second, "SIGTERM → SIGKILL when stopping a guest")
