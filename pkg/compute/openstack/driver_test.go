@@ -560,3 +560,85 @@ func TestPublicAccessFloatingIP(t *testing.T) {
 		t.Fatalf("left after DeleteServer: %v", left)
 	}
 }
+
+// A volume still attached to a server is detached, then deleted; flavors, images by id and by tags.
+func TestAttachedVolumeFlavorsImages(t *testing.T) {
+	b := newBed(t)
+	d := b.drv
+	ctx := context.Background()
+	iid := uuid.NewString()
+	vol, err := d.CreateVolume(ctx, compute.VolumeSpec{SizeGB: 1, InstanceID: iid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.DeleteVolume(ctx, vol.ID) })
+	if vol.Name != "trove-"+iid || vol.Status != compute.VolumeAvailable {
+		t.Fatalf("volume = %+v", vol)
+	}
+	srv, err := d.CreateServer(ctx, compute.ServerSpec{InstanceID: iid, Name: "trove-go-test-" + iid[:8],
+		ImageID: b.get(t, "TESTBED_IMAGE_MARIADB"), Flavor: compute.Flavor{ID: "1"}, VolumeID: vol.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.DeleteServer(ctx, srv.ID) })
+	waitActive(t, d, srv.ID)
+	if v, err := d.GetVolume(ctx, vol.ID); err != nil || v.Status != compute.VolumeInUse {
+		t.Fatalf("volume = %+v, %v; want in-use", v, err)
+	}
+	if err := d.DeleteVolume(ctx, vol.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.GetVolume(ctx, vol.ID); !errors.Is(err, compute.ErrNotFound) {
+		t.Fatalf("GetVolume after deleting an attached volume: %v", err)
+	}
+	if err := d.DeleteVolume(ctx, vol.ID); err != nil {
+		t.Fatalf("a repeated DeleteVolume: %v", err)
+	}
+
+	fs, err := d.ListFlavors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]compute.Flavor{}
+	for _, f := range fs {
+		ids[f.ID] = f
+	}
+	for _, id := range []string{"1", "2", "3", "4", "5"} {
+		if ids[id].RAM == 0 {
+			t.Fatalf("flavors %v lack %s", fs, id)
+		}
+	}
+	if f, err := d.GetFlavor(ctx, "1"); err != nil || f != ids["1"] {
+		t.Fatalf("GetFlavor(1) = %+v, %v; want %+v", f, err, ids["1"])
+	}
+	if _, err := d.GetFlavor(ctx, "no-such-flavor"); !errors.Is(err, compute.ErrNotFound) {
+		t.Fatalf("GetFlavor of a missing flavor: %v", err)
+	}
+	if img, err := d.ResolveImage(ctx, b.get(t, "TESTBED_IMAGE_MARIADB")); err != nil || img.ID != b.env["TESTBED_IMAGE_MARIADB"] || img.Name == "" {
+		t.Fatalf("ResolveImage = %+v, %v", img, err)
+	}
+	if _, err := d.ResolveImage(ctx, uuid.NewString()); !errors.Is(err, compute.ErrNotFound) {
+		t.Fatalf("ResolveImage of a missing image: %v", err)
+	}
+	tag := "trove-go-test-" + uuid.NewString()[:8]
+	var made []string
+	for range 2 {
+		img, err := images.Create(ctx, b.glance, images.CreateOpts{Name: tag, ContainerFormat: "bare", DiskFormat: "raw",
+			Tags: []string{tag, "trove"}}).Extract()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = images.Delete(ctx, b.glance, img.ID).ExtractErr() })
+		if err := imagedata.Upload(ctx, b.glance, img.ID, strings.NewReader("x")).ExtractErr(); err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, img.ID)
+		time.Sleep(1100 * time.Millisecond) // created_at has one-second resolution
+	}
+	if img, err := d.ImageByTags(ctx, []string{"trove", tag}); err != nil || img.ID != made[1] {
+		t.Fatalf("ImageByTags = %+v, %v; want the newest %s", img, err, made[1])
+	}
+	if _, err := d.ImageByTags(ctx, []string{tag, "no-such-tag"}); !errors.Is(err, compute.ErrNotFound) {
+		t.Fatalf("ImageByTags without a match: %v", err)
+	}
+}

@@ -152,6 +152,13 @@ func (d *Driver) CreateServer(ctx context.Context, spec compute.ServerSpec) (srv
 	}
 	var created novaServer
 	if err := servers.Create(ctx, d.compute, builder, hints).ExtractInto(&created); err != nil {
+		// A create whose answer was lost may have made the server: keep what it uses then.
+		if !refused(err) {
+			if s, ok, ferr := d.findServer(ctx, iid); ferr == nil && ok {
+				log.WithError(err).WithField("server", s.ID).Warn("the server create failed but the server exists")
+				return d.toServer(s), nil
+			}
+		}
 		return compute.Server{}, apiError("creating the server", err)
 	}
 	d.remember(created.ID, iid)
