@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/sirupsen/logrus"
 	"gopkg.in/ini.v1"
 )
@@ -143,7 +145,9 @@ func (e *Emulator) Step(ctx context.Context) error {
 			continue // another emulator's machine (a test's emulator beside the test bed's)
 		}
 		seen[s.ID] = true
-		if err := e.reconcile(ctx, s); err != nil {
+		if err := e.reconcile(ctx, s); gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			e.log(s.ID, s.InstanceID()).WithError(err).Debug("server deleted while looked at")
+		} else if err != nil {
 			e.log(s.ID, s.InstanceID()).WithError(err).Error("machine")
 			e.retryAt[s.ID] = time.Now().Add(retryAfter)
 		}

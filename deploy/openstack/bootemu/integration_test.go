@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,44 +86,59 @@ func waitStatus(t *testing.T, ctx context.Context, c *gophercloud.ServiceClient,
 	return last
 }
 
-// TestIntegrationMachineLifecycle boots a server on the real test bed with a cloud-config user_data carrying a
-// guest_info.conf and the control plane's trove-guestagent.conf, lets an emulator (in this process, on a root
-// of its own, claiming only this server) play its hypervisor, and checks the machine: files byte-identical,
-// the real trove-guestagent running as trove with the port's address as bind_host and the volume as data
-// disk; a reboot and a resize restart it; delete stops it and removes the machine; deleting the volume
-// removes its directory.
-func TestIntegrationMachineLifecycle(t *testing.T) {
+// bed is the real test bed as the integration tests use it: admin clients, the management network's name, the
+// guests' user, the control plane's guest configuration.
+type bed struct {
+	ctx       context.Context
+	env       map[string]string
+	cloud     *Cloud
+	mgmt      string
+	cred      *syscall.Credential
+	log       *logrus.Logger
+	agentConf []byte
+}
+
+func openBed(t *testing.T) *bed {
+	t.Helper()
 	if _, err := os.Stat(testbedEnv); err != nil {
 		t.Fatalf("the OpenStack test bed is not set up (%v); %s", err, startTheTestbed)
 	}
 	if _, err := os.Stat(guestAgentBin); err != nil {
 		t.Fatalf("%v; build and install the guest agent: make build && flock -o /tmp/trove-deploy.lock deploy/run.sh", err)
 	}
-	agentConf, err := os.ReadFile(guestAgentConf)
-	if err != nil {
+	b := &bed{}
+	var err error
+	if b.agentConf, err = os.ReadFile(guestAgentConf); err != nil {
 		t.Fatalf("%v (deploy/run.sh writes it)", err)
 	}
-	env, err := ReadEnvFile(testbedEnv)
-	if err != nil {
+	if b.env, err = ReadEnvFile(testbedEnv); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"TESTBED_SHARED_NETWORK_ID", "TESTBED_IMAGE_MARIADB", "TESTBED_MGMT_NETWORK_ID"} {
-		if env[k] == "" {
+		if b.env[k] == "" {
 			t.Fatalf("%s missing in %s; %s", k, testbedEnv, startTheTestbed)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cloud, err := Connect(ctx, env)
-	if err != nil {
+	t.Cleanup(cancel)
+	b.ctx = ctx
+	if b.cloud, err = Connect(ctx, b.env); err != nil {
 		t.Fatalf("%v; %s", err, startTheTestbed)
 	}
-	mgmt, err := cloud.NetworkName(ctx, env["TESTBED_MGMT_NETWORK_ID"])
-	if err != nil {
+	if b.mgmt, err = b.cloud.NetworkName(ctx, b.env["TESTBED_MGMT_NETWORK_ID"]); err != nil {
 		t.Fatal(err)
 	}
-	// The guest runs as trove: the root must be traversable, so not under t.TempDir (0700).
-	root, err := os.MkdirTemp("/tmp", "bootemu-it-")
+	if b.cred, err = credential("trove"); err != nil {
+		t.Fatal(err)
+	}
+	b.log = logrus.New()
+	b.log.SetOutput(testWriter{t})
+	return b
+}
+
+// root makes an emulator root the guests' user can traverse (t.TempDir's parent is 0700).
+func (b *bed) root(t *testing.T, prefix string) string {
+	root, err := os.MkdirTemp("/tmp", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,48 +146,88 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(root) })
-	cred, err := credential("trove")
-	if err != nil {
+	return root
+}
+
+// emulator runs an emulator on root until the returned stop. At the test's end (after its deferred calls) the
+// guests of the last emulator started are stopped, so a failed test leaves none behind.
+func (b *bed) emulator(t *testing.T, root string) (*Emulator, func()) {
+	e := &Emulator{Root: root, Launcher: Launcher{Binary: guestAgentBin, Cred: b.cred}, UID: int(b.cred.Uid),
+		GID: int(b.cred.Gid), BinDirs: defaultBinDirs(), MgmtNet: b.mgmt, StopWait: 20 * time.Second, Log: b.log, Cloud: b.cloud}
+	if err := e.Load(); err != nil {
 		t.Fatal(err)
 	}
-	log := logrus.New()
-	log.SetOutput(testWriter{t})
-	// start runs an emulator on root until the returned stop; after stop its records are returned.
-	var e *Emulator
-	start := func() (stop func()) {
-		e = &Emulator{Root: root, Launcher: Launcher{Binary: guestAgentBin, Cred: cred}, UID: int(cred.Uid),
-			GID: int(cred.Gid), BinDirs: defaultBinDirs(), MgmtNet: mgmt, StopWait: 20 * time.Second, Log: log, Cloud: cloud}
-		if err := e.Load(); err != nil {
-			t.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { defer close(done); e.Run(runCtx, 300*time.Millisecond, 250*time.Millisecond) }()
-		return func() { cancel(); <-done }
-	}
-	stopEmu := start()
-	defer func() {
-		stopEmu()
-		for id, r := range e.records { // a failed test leaves no guest behind
+	runCtx, cancel := context.WithCancel(b.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); e.Run(runCtx, 300*time.Millisecond, 250*time.Millisecond) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(func() {
+		stop()
+		for id, r := range e.records {
 			e.stop(id, r, "test over")
 		}
-	}()
+	})
+	return e, stop
+}
 
-	// A data volume, attached at boot as Trove's taskmanager does.
-	vol, err := volumes.Create(ctx, cloud.volume, volumes.CreateOpts{Size: 1, Name: "bootemu-it"}, nil).Extract()
+// volume creates an available 1 GB volume, deleted at the test's end if still there.
+func (b *bed) volume(t *testing.T, name string) *volumes.Volume {
+	vol, err := volumes.Create(b.ctx, b.cloud.volume, volumes.CreateOpts{Size: 1, Name: name}, nil).Extract()
 	if err != nil {
 		t.Fatal(err)
 	}
-	volGone := false
-	defer func() {
-		if !volGone {
-			_ = volumes.Delete(context.Background(), cloud.volume, vol.ID, volumes.DeleteOpts{}).ExtractErr()
+	t.Cleanup(func() {
+		for i := 0; i < 60; i++ { // available again once its server is gone
+			err := volumes.Delete(context.Background(), b.cloud.volume, vol.ID, volumes.DeleteOpts{}).ExtractErr()
+			if err == nil || gophercloud.ResponseCodeIs(err, 404) {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
-	}()
+	})
 	eventually(t, 60*time.Second, "volume available", func() bool {
-		v, err := volumes.Get(ctx, cloud.volume, vol.ID).Extract()
+		v, err := volumes.Get(b.ctx, b.cloud.volume, vol.ID).Extract()
 		return err == nil && v.Status == "available"
 	}, nil)
+	return vol
+}
+
+// boot creates a server on the shared network from the mariadb image, flavor 1, claimed by the emulator on
+// root, with the volume attached (as Trove's taskmanager attaches it) when volID is set; deleted at the end.
+func (b *bed) boot(t *testing.T, name, root string, userData []byte, volID string, meta map[string]string) *servers.Server {
+	md := map[string]string{claimKey: root}
+	for k, v := range meta {
+		md[k] = v
+	}
+	opts := servers.CreateOpts{Name: name, ImageRef: b.env["TESTBED_IMAGE_MARIADB"], FlavorRef: "1", UserData: userData,
+		Networks: []servers.Network{{UUID: b.env["TESTBED_SHARED_NETWORK_ID"]}}, Metadata: md}
+	if volID != "" {
+		// With a block device mapping Nova wants the image's own entry (boot index 0) too.
+		opts.BlockDevice = []servers.BlockDevice{
+			{SourceType: servers.SourceImage, DestinationType: servers.DestinationLocal, UUID: opts.ImageRef, DeleteOnTermination: true},
+			{SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume, UUID: volID, BootIndex: -1},
+		}
+	}
+	srv, err := servers.Create(b.ctx, b.cloud.compute, opts, nil).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = servers.Delete(context.Background(), b.cloud.compute, srv.ID).ExtractErr() })
+	return srv
+}
+
+// TestIntegrationMachineLifecycle boots a server on the real test bed with a cloud-config user_data carrying a
+// guest_info.conf and the control plane's trove-guestagent.conf, lets an emulator (in this process, on a root
+// of its own, claiming only this server) play its hypervisor, and checks the machine: files byte-identical,
+// the real trove-guestagent running as trove with the port's address as bind_host and the volume as data
+// disk; a reboot and a resize restart it; delete stops it and removes the machine; deleting the volume
+// removes its directory.
+func TestIntegrationMachineLifecycle(t *testing.T) {
+	b := openBed(t)
+	ctx, env, cloud, cred, agentConf := b.ctx, b.env, b.cloud, b.cred, b.agentConf
+	root := b.root(t, "bootemu-it-")
+	_, stopEmu := b.emulator(t, root)
+	vol := b.volume(t, "bootemu-it")
 
 	instanceID := fmt.Sprintf("bootemu-it-%d", time.Now().UnixNano())
 	files := []testFile{
@@ -181,35 +237,10 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 			Content: b64(string(agentConf))},
 		{Path: "/etc/motd", Content: "emulated\n", Permissions: "0644"},
 	}
-	userData := cloudConfigDoc(t, files)
-	srv, err := servers.Create(ctx, cloud.compute, servers.CreateOpts{
-		Name: instanceID, ImageRef: env["TESTBED_IMAGE_MARIADB"], FlavorRef: "1", UserData: userData,
-		Networks: []servers.Network{{UUID: env["TESTBED_SHARED_NETWORK_ID"]}},
-		Metadata: map[string]string{"trove_instance_id": instanceID, claimKey: root},
-		// With a block device mapping Nova wants the image's own entry (boot index 0) too.
-		BlockDevice: []servers.BlockDevice{{SourceType: servers.SourceImage, DestinationType: servers.DestinationLocal,
-			UUID: env["TESTBED_IMAGE_MARIADB"], BootIndex: 0, DeleteOnTermination: true}, {SourceType: servers.SourceVolume, DestinationType: servers.DestinationVolume,
-			UUID: vol.ID, BootIndex: -1}},
-	}, nil).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	deleted := false
-	defer func() {
-		if !deleted {
-			_ = servers.Delete(context.Background(), cloud.compute, srv.ID).ExtractErr()
-		}
-	}()
+	srv := b.boot(t, instanceID, root, cloudConfigDoc(t, files), vol.ID, map[string]string{"trove_instance_id": instanceID})
 	m := itMachine{t: t, root: root, id: srv.ID}
 	// A server without user_data boots a machine that runs nothing (and is not retried).
-	plain, err := servers.Create(ctx, cloud.compute, servers.CreateOpts{
-		Name: instanceID + "-plain", ImageRef: env["TESTBED_IMAGE_MARIADB"], FlavorRef: "1",
-		Networks: []servers.Network{{UUID: env["TESTBED_SHARED_NETWORK_ID"]}}, Metadata: map[string]string{claimKey: root},
-	}, nil).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = servers.Delete(context.Background(), cloud.compute, plain.ID).ExtractErr() }()
+	plain := b.boot(t, instanceID+"-plain", root, nil, "", nil)
 	s := waitStatus(t, ctx, cloud.compute, srv.ID, "ACTIVE")
 	addr := ""
 	for _, a := range s.Addresses["trove-shared"].([]any) {
@@ -336,7 +367,7 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 
 	// An emulator restart adopts the running guest instead of starting another.
 	stopEmu()
-	stopEmu = start()
+	b.emulator(t, root)
 	time.Sleep(2 * time.Second)
 	if g := m.guest(); g != fourth || !fourth.Alive() {
 		t.Errorf("after an emulator restart the guest is %+v, want the adopted %+v", g, fourth)
@@ -354,7 +385,7 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 	rebuilt[0].Content = b64("[DEFAULT]\nguest_id = " + instanceID + "\ndatastore_manager = mariadb\ndatastore_version = it2\n")
 	c257 := *cloud.compute
 	c257.Microversion = "2.57"
-	err = servers.Rebuild(ctx, &c257, srv.ID, rebuildWithUserData{ImageRef: env["TESTBED_IMAGE_MARIADB_2"],
+	err := servers.Rebuild(ctx, &c257, srv.ID, rebuildWithUserData{ImageRef: env["TESTBED_IMAGE_MARIADB_2"],
 		UserData: b64(string(cloudConfigDoc(t, rebuilt)))}).Err
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +411,6 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 	if err := servers.Delete(ctx, cloud.compute, srv.ID).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	deleted = true
 	pm := itMachine{t: t, root: root, id: plain.ID}
 	state, _ := os.ReadFile(filepath.Join(root, "state.json"))
 	if !strings.Contains(string(state), `"no_guest": "no user_data"`) || pm.guest().PID != 0 {
@@ -406,7 +436,6 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 	if err := volumes.Delete(ctx, cloud.volume, vol.ID, volumes.DeleteOpts{}).ExtractErr(); err != nil {
 		t.Fatal(err)
 	}
-	volGone = true
 	eventually(t, 60*time.Second, "the deleted volume's directory to go", func() bool {
 		_, err := os.Stat(dataDir)
 		return errors.Is(err, os.ErrNotExist)
