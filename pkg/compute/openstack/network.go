@@ -416,3 +416,45 @@ func (d *Driver) UpdateAccess(ctx context.Context, id string, a compute.Access) 
 	}
 	return nil
 }
+
+// secGroupMark is the description of an instance's security group once its server exists: it leads a
+// DeleteServer of a server that is already gone to the instance (the group's name holds its id).
+func secGroupMark(serverID string) string { return "Security group of trove server " + serverID }
+
+// markSecGroup marks the instance's security group with its server's id; a failure only costs a later delete
+// of a vanished server its way to the ports.
+func (d *Driver) markSecGroup(ctx context.Context, iid, serverID string) {
+	if !d.cfg.SecurityGroupsSupport {
+		return
+	}
+	sg, err := d.findSecGroup(ctx, iid)
+	if err == nil && sg != "" {
+		desc := secGroupMark(serverID)
+		_, err = groups.Update(ctx, d.network, sg, groups.UpdateOpts{Description: &desc}).Extract()
+	}
+	if err != nil {
+		d.log.WithError(err).WithField("instance", iid).Warn("marking the security group with the server's id")
+	}
+}
+
+// instanceOfSecGroup is the instance whose security group is marked with the server's id ("" for none).
+func (d *Driver) instanceOfSecGroup(ctx context.Context, serverID string) (string, error) {
+	if !d.cfg.SecurityGroupsSupport {
+		return "", nil
+	}
+	p, err := groups.List(d.network, groups.ListOpts{Description: secGroupMark(serverID)}).AllPages(ctx)
+	if err != nil {
+		return "", apiError("listing security groups", err)
+	}
+	gs, err := groups.ExtractGroups(p)
+	if err != nil {
+		return "", apiError("listing security groups", err)
+	}
+	prefix := d.cfg.SecurityGroupNamePrefix + "-"
+	for _, g := range gs {
+		if g.Description == secGroupMark(serverID) && strings.HasPrefix(g.Name, prefix) {
+			return strings.TrimPrefix(g.Name, prefix), nil
+		}
+	}
+	return "", nil
+}

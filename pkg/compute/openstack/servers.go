@@ -162,6 +162,7 @@ func (d *Driver) CreateServer(ctx context.Context, spec compute.ServerSpec) (srv
 		return compute.Server{}, apiError("creating the server", err)
 	}
 	d.remember(created.ID, iid)
+	d.markSecGroup(ctx, iid, created.ID)
 	log.WithField("server", created.ID).Info("server created")
 	created.Status = compute.ServerBuild
 	created.Name = opts.Name
@@ -299,9 +300,16 @@ func (d *Driver) ServerAddresses(ctx context.Context, ids []string) (map[string]
 func (d *Driver) DeleteServer(ctx context.Context, id string) error {
 	s, err := d.getServer(ctx, id)
 	if errors.Is(err, compute.ErrNotFound) {
+		// Gone already (an earlier attempt, or someone else): what was made around it is found through the
+		// instance the driver remembers, else through the security group marked with the server's id.
 		d.mu.Lock()
 		iid := d.instances[id]
 		d.mu.Unlock()
+		if iid == "" {
+			if iid, err = d.instanceOfSecGroup(ctx, id); err != nil {
+				return err
+			}
+		}
 		if iid != "" {
 			return d.CleanupInstance(ctx, iid)
 		}
