@@ -195,11 +195,16 @@ func (b *bed) volume(t *testing.T, name string) *volumes.Volume {
 // boot creates a server on the shared network from the mariadb image, flavor 1, claimed by the emulator on
 // root, with the volume attached (as Trove's taskmanager attaches it) when volID is set; deleted at the end.
 func (b *bed) boot(t *testing.T, name, root string, userData []byte, volID string, meta map[string]string) *servers.Server {
+	return b.bootImage(t, b.env["TESTBED_IMAGE_MARIADB"], name, root, userData, volID, meta)
+}
+
+// bootImage is boot from another image.
+func (b *bed) bootImage(t *testing.T, image, name, root string, userData []byte, volID string, meta map[string]string) *servers.Server {
 	md := map[string]string{claimKey: root}
 	for k, v := range meta {
 		md[k] = v
 	}
-	opts := servers.CreateOpts{Name: name, ImageRef: b.env["TESTBED_IMAGE_MARIADB"], FlavorRef: "1", UserData: userData,
+	opts := servers.CreateOpts{Name: name, ImageRef: image, FlavorRef: "1", UserData: userData,
 		Networks: []servers.Network{{UUID: b.env["TESTBED_SHARED_NETWORK_ID"]}}, Metadata: md}
 	if volID != "" {
 		// With a block device mapping Nova wants the image's own entry (boot index 0) too.
