@@ -147,14 +147,21 @@ func run() error {
 
 	guests := api.RPCGuests{Catalog: db, Transport: tr, WrapKey: cfg.InstRPCKeyEncrKey, Low: cfg.AgentCallLow, High: cfg.AgentCallHigh, Cap: guestCap}
 	var servers api.Servers
-	if drv, err := drivers.FromConfig(file, log); err != nil {
+	var flavors api.Flavors // nil: [local_flavors]
+	onCloud := file.String("DEFAULT", "compute_driver", "local") != "local"
+	if drv, err := drivers.FromConfig(file, log); err != nil && onCloud {
+		return fmt.Errorf("compute driver (flavors, networks and addresses come from it): %w", err)
+	} else if err != nil {
 		log.WithError(err).Warn("compute driver: instance addresses will not be shown")
 	} else {
 		servers = drv
+		if onCloud {
+			flavors = api.DriverFlavors{Driver: drv}
+		}
 	}
 	a := api.New(api.Deps{
 		Config: cfg, Catalog: db, Validator: ks, WWWAuthenticate: ks.WWWAuthenticate(), Policy: enforcer,
-		TaskManager: taskmanager, Guests: guests, Servers: servers, Log: log.WithField("component", "api"), Metrics: httpMetrics,
+		TaskManager: taskmanager, Guests: guests, Servers: servers, Flavors: flavors, Log: log.WithField("component", "api"), Metrics: httpMetrics,
 	})
 	err = a.Serve(ctx, nil)
 	logrus.WithField("service", "trove-api").Info("stopped")

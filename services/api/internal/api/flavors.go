@@ -2,10 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/gorilla/mux"
+	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/services/api/internal/fault"
 )
 
@@ -19,8 +21,8 @@ type Flavor struct {
 	Ephemeral int // GB
 }
 
-// Flavors lists the compute flavors. The local driver uses the config-defined list (StaticFlavors); an
-// OpenStack deployment would implement it over Nova.
+// Flavors lists the compute flavors. The local driver uses the config-defined list (StaticFlavors); the
+// openstack driver's are Nova's (DriverFlavors).
 type Flavors interface {
 	ListFlavors(ctx context.Context) ([]Flavor, error)
 	// GetFlavor returns (nil, nil) for an unknown id.
@@ -97,4 +99,42 @@ func (a *API) showFlavor(w http.ResponseWriter, r *http.Request) error {
 		return fault.NotFound(id)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"flavor": renderFlavor(rc.base, f)})
+}
+
+// DriverFlavors are the compute driver's flavors (the openstack driver: Nova's, as the service user sees them).
+type DriverFlavors struct {
+	Driver interface {
+		ListFlavors(ctx context.Context) ([]compute.Flavor, error)
+		GetFlavor(ctx context.Context, id string) (compute.Flavor, error)
+	}
+}
+
+func fromCompute(f compute.Flavor) Flavor {
+	return Flavor{ID: f.ID, Name: f.Name, RAM: f.RAM, VCPUs: f.VCPUs, Disk: f.Disk}
+}
+
+// ListFlavors implements Flavors.
+func (d DriverFlavors) ListFlavors(ctx context.Context) ([]Flavor, error) {
+	list, err := d.Driver.ListFlavors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Flavor, len(list))
+	for i, f := range list {
+		out[i] = fromCompute(f)
+	}
+	return out, nil
+}
+
+// GetFlavor implements Flavors.
+func (d DriverFlavors) GetFlavor(ctx context.Context, id string) (*Flavor, error) {
+	f, err := d.Driver.GetFlavor(ctx, id)
+	if errors.Is(err, compute.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := fromCompute(f)
+	return &out, nil
 }
