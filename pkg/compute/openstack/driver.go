@@ -214,17 +214,26 @@ func permanentf(format string, args ...any) error {
 	return wrapped{msg: fmt.Sprintf(format, args...), errs: []error{ErrPermanent}}
 }
 
-// poll calls check until it reports done, an error, or timeout passes (the interval doubles up to
-// MaxPollInterval).
+// poll calls check until it reports done, a permanent or not-found error, or timeout passes (the interval
+// doubles up to MaxPollInterval). Other errors (a connection reset, a 503) are retried until the deadline.
 func (d *Driver) poll(ctx context.Context, timeout time.Duration, what string, check func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	wait := d.cfg.PollInterval
+	var last error
 	for {
 		done, err := check()
-		if err != nil || done {
+		switch {
+		case done:
+			return nil
+		case err != nil && (errors.Is(err, ErrPermanent) || errors.Is(err, compute.ErrNotFound) || ctx.Err() != nil):
 			return err
+		case err != nil:
+			last = err
 		}
 		if time.Now().After(deadline) {
+			if last != nil {
+				return fmt.Errorf("timed out after %s waiting for %s (last error: %w)", timeout, what, last)
+			}
 			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
 		}
 		t := time.NewTimer(wait)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/keypairs"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
@@ -362,9 +363,9 @@ func (d *Driver) CleanupInstance(ctx context.Context, instanceID string) error {
 
 // waitSettled waits until the server has no task in progress and is in one of want (ERROR fails with Nova's
 // fault).
-func (d *Driver) waitSettled(ctx context.Context, id, what string, want ...string) (novaServer, error) {
+func (d *Driver) waitSettled(ctx context.Context, id, what string, timeout time.Duration, want ...string) (novaServer, error) {
 	var last novaServer
-	err := d.poll(ctx, d.cfg.ResizeTimeout, "server "+id+" "+what, func() (bool, error) {
+	err := d.poll(ctx, timeout, "server "+id+" "+what, func() (bool, error) {
 		s, err := d.getServer(ctx, id)
 		if err != nil {
 			return false, err
@@ -390,7 +391,7 @@ func (d *Driver) RebootServer(ctx context.Context, id string) error {
 	if err := servers.Reboot(ctx, d.compute, id, servers.RebootOpts{Type: servers.SoftReboot}).ExtractErr(); err != nil {
 		return apiError("rebooting server "+id, err)
 	}
-	_, err := d.waitSettled(ctx, id, "rebooting", "ACTIVE")
+	_, err := d.waitSettled(ctx, id, "rebooting", d.cfg.RebootTimeout, "ACTIVE")
 	return err
 }
 
@@ -415,7 +416,7 @@ func (d *Driver) RebuildServer(ctx context.Context, id, imageID string, userFile
 	if err := servers.Rebuild(ctx, d.compute, id, opts).Err; err != nil {
 		return apiError("rebuilding server "+id, err)
 	}
-	_, err = d.waitSettled(ctx, id, "rebuilding", "ACTIVE")
+	_, err = d.waitSettled(ctx, id, "rebuilding", d.cfg.ResizeTimeout, "ACTIVE")
 	return err
 }
 
@@ -435,7 +436,7 @@ func (d *Driver) ResizeServer(ctx context.Context, id string, flavor compute.Fla
 		if err := servers.Resize(ctx, d.compute, id, servers.ResizeOpts{FlavorRef: flavor.ID}).ExtractErr(); err != nil {
 			return apiError("resizing server "+id, err)
 		}
-		s, err = d.waitSettled(ctx, id, "resizing", "VERIFY_RESIZE", "ACTIVE")
+		s, err = d.waitSettled(ctx, id, "resizing", d.cfg.ResizeTimeout, "VERIFY_RESIZE", "ACTIVE")
 		if err != nil {
 			return err
 		}
@@ -452,7 +453,7 @@ func (d *Driver) ResizeServer(ctx context.Context, id string, flavor compute.Fla
 		}
 		return apiError("confirming the resize of server "+id, err)
 	}
-	s, err = d.waitSettled(ctx, id, "confirming the resize", "ACTIVE")
+	s, err = d.waitSettled(ctx, id, "confirming the resize", d.cfg.ResizeTimeout, "ACTIVE")
 	if err != nil {
 		return err
 	}
