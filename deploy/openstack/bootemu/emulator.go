@@ -278,6 +278,11 @@ func (e *Emulator) boot(ctx context.Context, s Server, old *Record, acts []Actio
 		r.Actions = old.Actions
 	}
 	dir := e.serverDir(s.ID)
+	if old == nil {
+		// A guest started just before the emulator died (before state.json recorded it) would run twice.
+		lost := &Record{InstanceID: r.InstanceID, Guest: readPidFile(e.pidPath(s.ID)), DataDir: e.dataDirOf(s.ID, r.VolumeID)}
+		e.stop(s.ID, lost, "a guest the state file does not know")
+	}
 	if err := e.wipeRootDisk(dir); err != nil {
 		return err
 	}
@@ -293,11 +298,7 @@ func (e *Emulator) boot(ctx context.Context, s Server, old *Record, acts []Actio
 	if err := mkdirAllOwned(dir, e.confDir(s.ID), e.UID, e.GID); err != nil {
 		return err
 	}
-	if r.VolumeID != "" {
-		r.DataDir = e.volumeDir(r.VolumeID)
-	} else {
-		r.DataDir = filepath.Join(dir, "data")
-	}
+	r.DataDir = e.dataDirOf(s.ID, r.VolumeID)
 	if err := os.MkdirAll(r.DataDir, 0o711); err != nil {
 		return err
 	}
@@ -324,6 +325,27 @@ func (e *Emulator) boot(ctx context.Context, s Server, old *Record, acts []Actio
 	e.log(s.ID, r.InstanceID).WithField("files", len(files)).WithField("addr", addr).WithField("data_dir", r.DataDir).
 		WithField("reason", why).Info("machine laid out from user_data")
 	return e.start(s, r, why)
+}
+
+// dataDirOf is the data disk of a server: its volume's directory, else data/ in its root disk.
+func (e *Emulator) dataDirOf(id, volumeID string) string {
+	if volumeID != "" {
+		return e.volumeDir(volumeID)
+	}
+	return filepath.Join(e.serverDir(id), "data")
+}
+
+// readPidFile reads a guest.pid ("<pid> <start time>"); a zero Proc when absent or unreadable.
+func readPidFile(path string) Proc {
+	var p Proc
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Proc{}
+	}
+	if _, err := fmt.Sscan(string(b), &p.PID, &p.Start); err != nil {
+		return Proc{}
+	}
+	return p
 }
 
 // wipeRootDisk empties a server directory except its data disk (a rebuild keeps it) and the guest's log.

@@ -39,15 +39,10 @@ func (m itMachine) dir() string { return filepath.Join(m.root, "servers", m.id) 
 
 // guest is the live guest recorded in the machine's pid file, or a zero Proc.
 func (m itMachine) guest() Proc {
-	var p Proc
-	b, err := os.ReadFile(filepath.Join(m.dir(), "guest.pid"))
-	if err != nil {
-		return Proc{}
+	if p := readPidFile(filepath.Join(m.dir(), "guest.pid")); p.Alive() {
+		return p
 	}
-	if _, err := fmt.Sscan(string(b), &p.PID, &p.Start); err != nil || !p.Alive() {
-		return Proc{}
-	}
-	return p
+	return Proc{}
 }
 
 func (m itMachine) guestLog() string {
@@ -372,14 +367,29 @@ func TestIntegrationMachineLifecycle(t *testing.T) {
 
 	// An emulator restart adopts the running guest instead of starting another.
 	stopEmu()
-	b.emulator(t, root)
+	_, stopEmu = b.emulator(t, root)
 	time.Sleep(2 * time.Second)
 	if g := m.guest(); g != fourth || !fourth.Alive() {
 		t.Errorf("after an emulator restart the guest is %+v, want the adopted %+v", g, fourth)
 	}
-	if n := len(machineProcs(map[int]bool{}, []string{"--config-dir " + filepath.Join(m.dir(), "etc/trove/conf.d")})); n != 1 {
+	guestAgents := func() int {
+		return len(machineProcs(map[int]bool{}, []string{"--config-dir " + filepath.Join(m.dir(), "etc/trove/conf.d")}))
+	}
+	if n := guestAgents(); n != 1 {
 		t.Errorf("%d guest agents of the machine after an emulator restart, want 1", n)
 	}
+	// An emulator that died before its state file recorded the guest: the next one stops the unknown guest
+	// before it boots the machine, so there is still one.
+	stopEmu()
+	if err := os.Remove(filepath.Join(root, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	b.emulator(t, root)
+	eventually(t, 30*time.Second, "a single new guest after losing the state file", func() bool {
+		g := m.guest()
+		return g.PID > 0 && g != fourth && !fourth.Alive() && guestAgents() == 1
+	}, m.guestLog)
+	fourth = m.guest()
 
 	// Rebuild with another image and new user_data (microversion 2.57): the root disk is laid out again from the
 	// new user_data, the data disk is kept, a new guest runs.

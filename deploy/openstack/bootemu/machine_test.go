@@ -75,10 +75,8 @@ func TestGuestSupervision(t *testing.T) {
 		t.Errorf("guest is not the leader of its own group (pgid %d, pid %d)", sid, p.PID)
 	}
 	// Adoption: the pid file identifies the guest; the same pid with another start time does not.
-	var adopted Proc
-	b, _ := os.ReadFile(pidPath)
-	if _, err := fmt.Sscan(string(b), &adopted.PID, &adopted.Start); err != nil || adopted != p || !adopted.Alive() {
-		t.Fatalf("pid file %q → %+v, want the live %+v", b, adopted, p)
+	if adopted := readPidFile(pidPath); adopted != p || !adopted.Alive() {
+		t.Fatalf("pid file → %+v, want the live %+v", adopted, p)
 	}
 	if (Proc{PID: p.PID, Start: p.Start + 1}).Alive() {
 		t.Error("a pid with another start time counts as the guest")
