@@ -101,41 +101,39 @@ func New(cfg Config, log logrus.FieldLogger) (*Driver, error) {
 		a, _ := availability(typ)
 		return gophercloud.EndpointOpts{Region: cfg.Region, Availability: gophercloud.Availability(a)}
 	}
-	if d.compute, err = openstack.NewComputeV2(provider, eo(cfg.ComputeEndpointType)); err != nil && cfg.ComputeURL == "" {
-		return nil, fmt.Errorf("openstack: compute endpoint: %w", err)
-	}
-	if d.network, err = openstack.NewNetworkV2(provider, eo(cfg.NetworkEndpointType)); err != nil && cfg.NetworkURL == "" {
-		return nil, fmt.Errorf("openstack: network endpoint: %w", err)
-	}
-	if d.volume, err = openstack.NewBlockStorageV3(provider, eo(cfg.VolumeEndpointType)); err != nil && cfg.VolumeURL == "" {
-		return nil, fmt.Errorf("openstack: volumev3 endpoint: %w", err)
-	}
-	if d.image, err = openstack.NewImageV2(provider, eo(cfg.ImageEndpointType)); err != nil && cfg.ImageURL == "" {
-		return nil, fmt.Errorf("openstack: image endpoint: %w", err)
-	}
-	// Trove's overrides: Nova's and Cinder's URL get the service project's id appended.
-	override := func(sc **gophercloud.ServiceClient, url, typ string, withProject bool) {
-		if url == "" {
-			return
-		}
+	// Trove's overrides replace the catalog: Nova's and Cinder's URL get the service project's id appended;
+	// Neutron's and Glance's are their unversioned roots (the clients add the version), a versioned one is
+	// taken as it is.
+	override := func(url, typ string, withProject bool, version string) *gophercloud.ServiceClient {
 		url = strings.TrimRight(url, "/") + "/"
 		if withProject && projectID != "" {
 			url += projectID + "/"
 		}
-		if *sc == nil {
-			*sc = &gophercloud.ServiceClient{ProviderClient: provider, Type: typ}
+		sc := &gophercloud.ServiceClient{ProviderClient: provider, Endpoint: url, Type: typ}
+		if version != "" && !strings.HasSuffix(url, "/"+version+"/") {
+			sc.ResourceBase = url + version + "/"
 		}
-		(*sc).Endpoint, (*sc).ResourceBase = url, ""
+		return sc
 	}
-	override(&d.compute, cfg.ComputeURL, "compute", true)
-	override(&d.volume, cfg.VolumeURL, "volumev3", true)
-	override(&d.network, cfg.NetworkURL, "network", false)
-	override(&d.image, cfg.ImageURL, "image", false)
-	if cfg.NetworkURL != "" {
-		d.network.ResourceBase = d.network.Endpoint + "v2.0/"
-	}
-	if cfg.ImageURL != "" {
-		d.image.ResourceBase = d.image.Endpoint + "v2/"
+	for _, s := range []struct {
+		sc                 **gophercloud.ServiceClient
+		url, typ, endpoint string
+		withProject        bool
+		version            string
+		fromCatalog        func(*gophercloud.ProviderClient, gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error)
+	}{
+		{&d.compute, cfg.ComputeURL, "compute", cfg.ComputeEndpointType, true, "", openstack.NewComputeV2},
+		{&d.network, cfg.NetworkURL, "network", cfg.NetworkEndpointType, false, "v2.0", openstack.NewNetworkV2},
+		{&d.volume, cfg.VolumeURL, "volumev3", cfg.VolumeEndpointType, true, "", openstack.NewBlockStorageV3},
+		{&d.image, cfg.ImageURL, "image", cfg.ImageEndpointType, false, "v2", openstack.NewImageV2},
+	} {
+		if s.url != "" {
+			*s.sc = override(s.url, s.typ, s.withProject, s.version)
+			continue
+		}
+		if *s.sc, err = s.fromCatalog(provider, eo(s.endpoint)); err != nil {
+			return nil, fmt.Errorf("openstack: %s endpoint: %w", s.typ, err)
+		}
 	}
 	d.compute.Microversion = ComputeMicroversion
 	d.volume.Microversion = VolumeMicroversion

@@ -658,3 +658,31 @@ func TestAttachedVolumeFlavorsImages(t *testing.T) {
 		t.Fatalf("ImageByTags without a match: %v", err)
 	}
 }
+
+// Trove's endpoint overrides (nova_compute_url and cinder_url get the project id appended) replace the catalog.
+func TestEndpointOverrides(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	d := b.newDriver(t, "[DEFAULT]\nnova_compute_url = "+b.get(t, "TESTBED_NOVA_URL")+"\ncinder_url = "+b.get(t, "TESTBED_CINDER_URL")+
+		"\nneutron_url = "+b.get(t, "TESTBED_NEUTRON_URL")+"\nglance_url = "+b.get(t, "TESTBED_GLANCE_URL")+"\n")
+	service := b.projectID(t, b.get(t, "TROVE_SERVICE_PROJECT"))
+	if want := strings.TrimRight(b.env["TESTBED_NOVA_URL"], "/") + "/" + service + "/"; d.compute.Endpoint != want {
+		t.Fatalf("compute endpoint = %s, want %s", d.compute.Endpoint, want)
+	}
+	if fs, err := d.ListFlavors(ctx); err != nil || len(fs) < 5 {
+		t.Fatalf("ListFlavors through nova_compute_url = %v, %v", fs, err)
+	}
+	if _, err := d.GetVolume(ctx, uuid.NewString()); !errors.Is(err, compute.ErrNotFound) {
+		t.Fatalf("GetVolume through cinder_url: %v", err)
+	}
+	if err := d.CheckNICs(ctx, b.projectID(t, "demo"), []compute.NIC{{NetworkID: b.get(t, "TESTBED_SHARED_NETWORK_ID")}}); err != nil {
+		t.Fatalf("CheckNICs through neutron_url: %v", err)
+	}
+	if _, err := d.ResolveImage(ctx, b.get(t, "TESTBED_IMAGE_MARIADB")); err != nil {
+		t.Fatalf("ResolveImage through glance_url: %v", err)
+	}
+	counts := d.RequestCounts()
+	if counts["compute"] != 1 || counts["volumev3"] != 1 || counts["network"] != 1 || counts["image"] != 1 {
+		t.Fatalf("request counts %v, want one per service", counts)
+	}
+}
