@@ -429,7 +429,13 @@ func (d *Driver) ResizeServer(ctx context.Context, id string, flavor compute.Fla
 	if err != nil {
 		return err
 	}
-	if s.Status == "ACTIVE" && s.TaskState == "" && s.flavorID() == flavor.ID {
+	if s.TaskState != "" || s.Status == "RESIZE" || s.Status == "REVERT_RESIZE" {
+		// An earlier attempt is still under way: let it finish first.
+		if s, err = d.waitSettled(ctx, id, "finishing its current task", d.cfg.ResizeTimeout, "ACTIVE", "VERIFY_RESIZE"); err != nil {
+			return err
+		}
+	}
+	if s.Status == "ACTIVE" && s.flavorID() == flavor.ID {
 		return nil
 	}
 	if s.Status != "VERIFY_RESIZE" {
