@@ -225,6 +225,16 @@ load_rules() {
 }
 [[ -n "$MARIADB_VERSION$PG_VERSION" ]] || fail "no datastore server installed" "apt-get install mariadb-server postgresql-15"
 if [[ -n "$MARIADB_VERSION" ]]; then
+	# On the test bed a second MariaDB version on the second image (trove-guest-mariadb-2): what an upgrade rebuilds
+	# onto. Registered first, so the plain version stays the default; on the local driver it is switched off.
+	if [[ $COMPUTE == openstack ]]; then
+		register mariadb "$MARIADB_VERSION-image2" mariadb "$TESTBED_IMAGE_MARIADB_2" "$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+			fail "registering datastore mariadb $MARIADB_VERSION-image2 failed" "see $LOG_DIR/trove-manage.log"
+	elif [[ $(MYSQL_PWD="$DB_PASSWORD" mariadb -h 127.0.0.1 -u trove trove -N -e "SELECT COUNT(*) FROM datastore_versions v JOIN datastores d ON d.id = v.datastore_id WHERE d.name = 'mariadb' AND v.name = '$MARIADB_VERSION-image2' AND v.active = 1") != 0 ]]; then
+		manage datastore_version_update mariadb "$MARIADB_VERSION-image2" mariadb "" "" 0 --image-tags trove,mariadb --version "$MARIADB_VERSION" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
+			fail "deactivating datastore version mariadb $MARIADB_VERSION-image2 failed" "see $LOG_DIR/trove-manage.log"
+		log "deactivated datastore version mariadb $MARIADB_VERSION-image2 (the test bed's; the local driver has no such image)"
+	fi
 	register mariadb "$MARIADB_VERSION" mariadb "$IMAGE_MARIADB" >>"$LOG_DIR/trove-manage.log" 2>&1 ||
 		fail "registering datastore mariadb $MARIADB_VERSION failed" "see $LOG_DIR/trove-manage.log"
 	load_rules mariadb "$MARIADB_VERSION" mariadb >>"$LOG_DIR/trove-manage.log" 2>&1 ||

@@ -155,6 +155,7 @@ func (c *cli) adminShow(id string) adminInstance {
 }
 
 func TestOpenStackLifecycle(t *testing.T) {
+	t.Parallel()
 	c, admin := demo(t), newCLI(t, deployment.admin)
 	net := c.tenantNetwork(t, "127.124.1.0/24")
 	password := newPassword(t, "Os")
@@ -276,6 +277,7 @@ func assertRules(t *testing.T, admin *cli, serverID, networkID string, cidrs []s
 
 // A tenant cannot put its instance on another tenant's network: refused with a readable reason, nothing built.
 func TestOpenStackForeignNetwork(t *testing.T) {
+	t.Parallel()
 	other := demo2(t)
 	net := other.tenantNetwork(t, "127.124.2.0/24")
 	c, admin := demo(t), newCLI(t, deployment.admin)
@@ -303,6 +305,7 @@ func TestOpenStackForeignNetwork(t *testing.T) {
 // Fault injection: a server the scheduler cannot place (a flavor larger than the fake host) goes ERROR in Nova;
 // the instance goes ERROR with Nova's reason and the build's volume, ports and security group are removed.
 func TestOpenStackBuildFault(t *testing.T) {
+	t.Parallel()
 	admin, c := newCLI(t, deployment.admin), demo(t)
 	flavor := testenv.UniqueName(t, "huge")
 	admin.must("flavor", "create", flavor, "--ram", "99999999", "--vcpus", "1", "--disk", "1", "--public")
@@ -325,4 +328,110 @@ func TestOpenStackBuildFault(t *testing.T) {
 	}); !ok {
 		t.Errorf("a failed build left: %s", last)
 	}
+}
+
+// Fault injection: a volume Cinder cannot place (a volume type whose backend does not exist) goes to error; the
+// instance goes ERROR with a volume fault and neither the volume nor a server is left.
+func TestOpenStackVolumeFault(t *testing.T) {
+	t.Parallel()
+	admin, c := newCLI(t, deployment.admin), demo(t)
+	vtype := testenv.UniqueName(t, "novol")
+	admin.must("volume", "type", "create", vtype, "--public", "--property", "volume_backend_name=nowhere")
+	t.Cleanup(func() { _, _ = admin.run("volume", "type", "delete", vtype) })
+	name := testenv.UniqueName(t, "osv")
+	inst := c.createInstance(name, "--flavor", "1", "--size", "1", "--volume-type", vtype, "--datastore", "mariadb",
+		"--datastore-version", c.datastoreVersion("mariadb"), "--nic", "net-id="+c.sharedNetwork(t))
+	got := c.waitStatus(inst.ID, buildTimeout, "ERROR")
+	if !strings.Contains(strings.ToLower(got.Fault), "volume") {
+		t.Errorf("fault = %q, want the volume named", got.Fault)
+	}
+	if ok, last := waitFor(time.Minute, 2*time.Second, func() (bool, string) {
+		left := admin.leftovers(name, inst.ID, "", "")
+		return len(left) == 0, strings.Join(left, "; ")
+	}); !ok {
+		t.Errorf("a build whose volume failed left: %s", last)
+	}
+}
+
+// sharedNetwork is the test bed's shared network (deploy/openstack.sh: trove-shared).
+func (c *cli) sharedNetwork(t *testing.T) string {
+	t.Helper()
+	var n struct {
+		ID string `json:"id"`
+	}
+	c.json(&n, "network", "show", "trove-shared", "-f", "json")
+	return n.ID
+}
+
+// Upgrade onto another version's image: Nova rebuilds the server from the version's image, the volume (and its
+// data) is kept, and the instance is ACTIVE on the new version.
+func TestOpenStackUpgrade(t *testing.T) {
+	t.Parallel()
+	c, admin := demo(t), newCLI(t, deployment.admin)
+	from := c.defaultVersion(t, "mariadb")
+	to := from + "-image2" // deploy/run.sh registers it on the test bed's second image
+	password := newPassword(t, "Osu")
+	name := testenv.UniqueName(t, "osu")
+	inst := c.createInstance(name, "--flavor", "1", "--size", "1", "--datastore", "mariadb", "--datastore-version", from,
+		"--nic", "net-id="+c.sharedNetwork(t), "--databases", "app", "--users", "app:"+password)
+	inst = c.waitActive(inst.ID, buildTimeout)
+	host := inst.addressOn("127.121.0.0/24")
+	if host == "" {
+		t.Fatalf("instance %s has no address on the shared network: %v", inst.ID, inst.Addresses)
+	}
+	if out, err := mariadbClient(host, "app", password, "app"); err != nil {
+		t.Fatalf("connecting before the upgrade: %v %s", err, out)
+	}
+	if out, err := sqlAs("mariadb", host, "app", password, "app", "CREATE TABLE kept (v INT); INSERT INTO kept VALUES (42)"); err != nil {
+		t.Fatalf("writing a row: %v %s", err, out)
+	}
+	var image struct {
+		ID string `json:"id"`
+	}
+	admin.json(&image, "image", "show", "trove-guest-mariadb-2", "-f", "json")
+	c.must("database", "instance", "upgrade", inst.ID, to)
+	c.waitActive(inst.ID, 10*time.Minute)
+	var srv struct {
+		Image any `json:"image"`
+	}
+	servers := admin.serversNamed(name)
+	if len(servers) != 1 {
+		t.Fatalf("Nova has %v for the upgraded instance, want one server", servers)
+	}
+	admin.json(&srv, "server", "show", servers[0].ID, "-f", "json")
+	if !strings.Contains(fmt.Sprint(srv.Image), image.ID) {
+		t.Errorf("the upgraded server's image is %v, want %s (trove-guest-mariadb-2)", srv.Image, image.ID)
+	}
+	var shown struct {
+		Version string `json:"datastore_version"`
+	}
+	c.json(&shown, "database", "instance", "show", inst.ID, "-f", "json")
+	if shown.Version != to {
+		t.Errorf("datastore_version after the upgrade = %q, want %q", shown.Version, to)
+	}
+	var out string
+	if ok, last := waitFor(2*time.Minute, 2*time.Second, func() (bool, string) {
+		var err error
+		out, err = sqlAs("mariadb", host, "app", password, "app", "SELECT v FROM kept")
+		return err == nil && strings.TrimSpace(out) == "42", fmt.Sprint(out, err)
+	}); !ok {
+		t.Errorf("the row written before the upgrade: %s", last)
+	}
+}
+
+// defaultVersion is the datastore's default version name.
+func (c *cli) defaultVersion(t *testing.T, datastore string) string {
+	t.Helper()
+	var ds struct {
+		Default string `json:"default_version"`
+	}
+	c.json(&ds, "datastore", "show", datastore, "-f", "json")
+	if ds.Default == "" {
+		t.Fatalf("datastore %s has no default version", datastore)
+	}
+	var v struct {
+		Name string `json:"name"`
+	}
+	c.json(&v, "datastore", "version", "show", ds.Default, "--datastore", datastore, "-f", "json")
+	return v.Name
 }
