@@ -403,7 +403,14 @@ func TestLocalityServerGroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = d.DeleteServer(ctx, srv.ID) })
+		t.Cleanup(func() {
+			if err := d.DeleteServer(ctx, srv.ID); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+			if left := b.leftovers(t, iid); len(left) > 0 {
+				t.Errorf("left after DeleteServer: %v", left)
+			}
+		})
 		if s := waitSettle(t, d, srv.ID); s.Status != compute.ServerActive {
 			t.Fatalf("server %s is %s (%s); the bed's nova.conf needs ServerGroupAffinityFilter and "+
 				"ServerGroupAntiAffinityFilter in [filter_scheduler] enabled_filters", s.ID, s.Status, s.Fault)
