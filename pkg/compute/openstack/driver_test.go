@@ -505,7 +505,24 @@ func TestPublicAccessFloatingIP(t *testing.T) {
 	if _, err := routers.AddInterface(ctx, b.neutron, r.ID, routers.AddInterfaceOpts{SubnetID: sub.ID}).Extract(); err != nil {
 		t.Fatal(err)
 	}
-	d := b.newDriver(t, "[network]\npublic_network_id = "+ext.ID+"\n")
+	// A port whose subnet no router joins to an external network gets no floating IP, and that is no error
+	// (the first external network routed to the subnet is used; a cloud may have others).
+	unrouted, _ := b.tenantNetwork(t, demo)
+	port, err := ports.Create(ctx, b.neutron, ports.CreateOpts{NetworkID: unrouted.ID, Name: "trove-go-test-unrouted"}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ports.Delete(ctx, b.neutron, port.ID).ExtractErr() })
+	if err := b.drv.ensureFloatingIP(ctx, port.ID, true); err != nil {
+		t.Fatalf("a floating IP for an unrouted port: %v", err)
+	}
+	if p, err := floatingips.List(b.neutron, floatingips.ListOpts{PortID: port.ID}).AllPages(ctx); err != nil {
+		t.Fatal(err)
+	} else if fs, _ := floatingips.ExtractFloatingIPs(p); len(fs) != 0 {
+		t.Fatalf("an unrouted port got floating IPs %+v", fs)
+	}
+
+	d := b.drv
 	iid := uuid.NewString()
 	srv, err := d.CreateServer(ctx, compute.ServerSpec{InstanceID: iid, Name: "trove-go-test-" + iid[:8],
 		ImageID: b.get(t, "TESTBED_IMAGE_MARIADB"), Flavor: compute.Flavor{ID: "1"}, ProjectID: demo,

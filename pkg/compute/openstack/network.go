@@ -3,11 +3,13 @@ package openstack
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/external"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/layer3/floatingips"
 	"github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/security/groups"
@@ -291,36 +293,36 @@ func (d *Driver) setRules(ctx context.Context, sg string, cidrs []string, tcpPor
 	return nil
 }
 
-// publicNetwork is [network] public_network_id, else the first external network ("" when the cloud has none),
+// publicNetworks is [network] public_network_id, else the cloud's external networks (none when it has none),
 // looked up each time (a floating IP is made rarely; a cached id could outlive its network).
-func (d *Driver) publicNetwork(ctx context.Context) (string, error) {
+func (d *Driver) publicNetworks(ctx context.Context) ([]string, error) {
 	if d.cfg.PublicNetworkID != "" {
-		return d.cfg.PublicNetworkID, nil
+		return []string{d.cfg.PublicNetworkID}, nil
 	}
 	ext := true
 	p, err := networks.List(d.network, external.ListOptsExt{ListOptsBuilder: networks.ListOpts{}, External: &ext}).AllPages(ctx)
 	if err != nil {
-		return "", apiError("listing external networks", err)
+		return nil, apiError("listing external networks", err)
 	}
 	var nets []struct {
 		networks.Network
 		external.NetworkExternalExt
 	}
 	if err := networks.ExtractNetworksInto(p, &nets); err != nil {
-		return "", apiError("listing external networks", err)
+		return nil, apiError("listing external networks", err)
 	}
-	id := ""
+	var ids []string
 	for _, n := range nets {
 		if n.External {
-			id = n.ID
-			break
+			ids = append(ids, n.ID)
 		}
 	}
-	return id, nil
+	return ids, nil
 }
 
-// ensureFloatingIP gives the port a floating IP (public) or removes its floating IPs. A cloud without an
-// external network (or without the L3 API) has no floating IPs: making a port public is then skipped with a
+// ensureFloatingIP gives the port a floating IP (public) or removes its floating IPs. The floating IP comes from
+// [network] public_network_id, else from the first external network the port's subnet is routed to; a cloud
+// without one (or without the L3 API) has no floating IPs for it: making the port public is then skipped with a
 // log line.
 func (d *Driver) ensureFloatingIP(ctx context.Context, portID string, public bool) error {
 	p, err := floatingips.List(d.network, floatingips.ListOpts{PortID: portID}).AllPages(ctx)
@@ -341,17 +343,22 @@ func (d *Driver) ensureFloatingIP(ctx context.Context, portID string, public boo
 		if len(fips) > 0 {
 			return nil
 		}
-		net, err := d.publicNetwork(ctx)
+		nets, err := d.publicNetworks(ctx)
 		if err != nil {
 			return err
 		}
-		if net == "" {
-			d.log.WithField("port", portID).Warn("the cloud has no external network: the instance is not made public")
-			return nil
+		for _, net := range nets {
+			_, err := floatingips.Create(ctx, d.network, floatingips.CreateOpts{FloatingNetworkID: net, PortID: portID}).Extract()
+			if err == nil {
+				return nil
+			}
+			if d.cfg.PublicNetworkID != "" || !gophercloud.ResponseCodeIs(err, http.StatusBadRequest) && !notFound(err) {
+				return apiError("creating a floating IP", err)
+			}
+			// Not routed to the port's subnet (or gone meanwhile): try the next one.
+			d.log.WithField("port", portID).WithField("network", net).Debug("no floating IP from this external network: " + apiMessage(err))
 		}
-		if _, err := floatingips.Create(ctx, d.network, floatingips.CreateOpts{FloatingNetworkID: net, PortID: portID}).Extract(); err != nil {
-			return apiError("creating a floating IP", err)
-		}
+		d.log.WithField("port", portID).Warn("no external network is routed to the instance's subnet: the instance is not made public")
 		return nil
 	}
 	for _, f := range fips {
