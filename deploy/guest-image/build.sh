@@ -3,7 +3,7 @@
 # trove-guestagent and its systemd unit, and one datastore's server packages.
 #
 #   deploy/guest-image/build.sh [--datastore mariadb|mysql|postgresql] [--output FILE] [--format qcow2|raw]
-#                               [--size SIZE] [--keep-rootfs DIR]
+#                               [--size SIZE] [--no-compress] [--keep-rootfs DIR]
 #
 # How (no loop device, no device-mapper, no mount of the image, no KVM needed):
 #   1. CGO_ENABLED=0 go build of services/guestagent/cmd/trove-guestagent (static);
@@ -15,14 +15,14 @@
 #   4. a raw disk: an MBR partition table (sfdisk) with one bootable Linux partition at 1 MiB, the ext4 file
 #      system written into it straight from the tree (mkfs.ext4 -d -E offset=), GRUB for BIOS (grub-mkimage's
 #      core.img in the post-MBR gap, boot.img in the MBR, modules and grub.cfg in the partition's /boot/grub);
-#   5. qemu-img convert to qcow2 (unless --format raw).
+#   5. qemu-img convert to a compressed qcow2 (unless --format raw; --no-compress: ~3x larger, 25 s faster).
 # Environment: MIRROR (default: the host's Debian mirror), SECURITY_MIRROR, CACHE_DIR, GO (go binary).
 # shellcheck source=deploy/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 
 HERE="$DEPLOY_DIR/guest-image"
 CACHE_DIR="${CACHE_DIR:-/var/cache/trove-guest-image}"
-DATASTORE=mariadb FORMAT=qcow2 OUTPUT="" SIZE="" KEEP_ROOTFS=""
+DATASTORE=mariadb FORMAT=qcow2 OUTPUT="" SIZE="" KEEP_ROOTFS="" COMPRESS=(-c)
 
 usage_build() {
 	sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -35,6 +35,7 @@ while [[ $# -gt 0 ]]; do
 	--format) FORMAT=${2:?}; shift 2 ;;
 	--size) SIZE=${2:?}; shift 2 ;;
 	--keep-rootfs) KEEP_ROOTFS=${2:?}; shift 2 ;;
+	--no-compress) COMPRESS=(); shift ;;
 	-h | --help) usage_build 0 ;;
 	*) log "unknown argument: $1"; usage_build ;;
 	esac
@@ -102,7 +103,7 @@ PACKAGES="systemd-sysv udev kmod dbus e2fsprogs linux-image-cloud-amd64 initramf
 # starting (policy-rc.d); it reads the agent from $WORK and writes root-uuid and the datastore version there.
 mmdebstrap --mode=root --variant=minbase --format=directory \
 	--aptopt='APT::Install-Recommends "false"' --aptopt='APT::Install-Suggests "false"' \
-	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+	--dpkgopt=force-unsafe-io --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
 	--dpkgopt='path-include=/usr/share/locale/locale.alias' \
 	--include="$(echo $PACKAGES | tr ' ' ',')" \
@@ -153,7 +154,7 @@ e2fsck -fn "$RAW?offset=1048576" >"$WORK/e2fsck.log" 2>&1 ||
 
 step "output ($FORMAT)"
 if [[ $FORMAT == qcow2 ]]; then
-	qemu-img convert -f raw -O qcow2 -o compat=1.1 "$RAW" "$OUTPUT.tmp"
+	qemu-img convert "${COMPRESS[@]}" -f raw -O qcow2 -o compat=1.1 "$RAW" "$OUTPUT.tmp"
 else
 	cp --sparse=always "$RAW" "$OUTPUT.tmp"
 fi

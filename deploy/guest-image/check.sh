@@ -64,11 +64,12 @@ else
 	check "ext4 file system clean (e2fsck -fn)" e2fsck -fn "$DEV"
 	FS_UUID=$(dumpe2fs -h "$DEV" 2>/dev/null | sed -n 's/^Filesystem UUID: *//p')
 	R=$T/root
-	mkdir -p "$R/usr/local/bin" "$R/var/lib/dpkg" "$R/boot"
+	mkdir -p "$R/usr/local/bin" "$R/usr/local/sbin" "$R/var/lib/dpkg" "$R/boot"
 	cat >"$T/debugfs.cmd" <<EOF
 rdump /etc $R
 rdump /boot/grub $R/boot
 dump -p /usr/local/bin/trove-guestagent $R/usr/local/bin/trove-guestagent
+dump -p /usr/local/sbin/trove-guest-volume $R/usr/local/sbin/trove-guest-volume
 dump /var/lib/dpkg/status $R/var/lib/dpkg/status
 EOF
 	debugfs -f "$T/debugfs.cmd" "$DEV" >"$T/debugfs.log" 2>&1 || true
@@ -83,6 +84,7 @@ fi
 echo "guest agent"
 agent=$R/usr/local/bin/trove-guestagent
 check "/usr/local/bin/trove-guestagent present and executable" test -x "$agent"
+check "/usr/local/sbin/trove-guest-volume present and executable" test -x "$R/usr/local/sbin/trove-guest-volume"
 desc=$(file -b "$agent" 2>/dev/null || true)
 if [[ $desc == *ELF*x86-64*statically\ linked* ]]; then ok "static x86-64 binary"; else bad "not a static x86-64 ELF binary: ${desc:-missing}"; fi
 unit=$R/etc/systemd/system/trove-guestagent.service
@@ -91,6 +93,9 @@ check "the unit runs the agent with --config-dir /etc/trove/conf.d" \
 	grep -q '^ExecStart=/usr/local/bin/trove-guestagent --config-dir /etc/trove/conf.d' "$unit"
 check "the unit starts after cloud-init" grep -q '^After=.*cloud-init.service' "$unit"
 check "the unit is enabled (multi-user.target.wants)" test -L "$R/etc/systemd/system/multi-user.target.wants/trove-guestagent.service"
+check "the unit requires trove-guest-volume.service" grep -q '^Requires=.*trove-guest-volume.service' "$unit"
+check "trove-guest-volume.service present and enabled" \
+	test -f "$R/etc/systemd/system/trove-guest-volume.service" -a -L "$R/etc/systemd/system/multi-user.target.wants/trove-guest-volume.service"
 check "/etc/trove/conf.d exists" test -d "$R/etc/trove/conf.d"
 check "user trove exists" grep -q '^trove:' "$R/etc/passwd"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # deploy/guest-image/customize.sh ROOT WORK — mmdebstrap's customize hook for build.sh (not for direct use).
 # Turns the bookworm tree ROOT into a Trove guest: the agent (from WORK/trove-guestagent) and its enabled unit,
+# the data volume helper (trove-guest-volume and its unit),
 # user trove, the datastore's own service disabled, cloud-init datasources, fstab, network, GRUB configuration,
 # first-boot hygiene (no machine-id, no SSH host keys, no cloud-init state). Writes WORK/root-uuid,
 # WORK/datastore-version and WORK/datastore-package-version for build.sh.
@@ -15,7 +16,9 @@ in_root() { chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC
 # --- the agent ---------------------------------------------------------------------------------------------
 install -D -m 0755 "$WORK/trove-guestagent" "$ROOT/usr/local/bin/trove-guestagent"
 install -D -m 0644 "$HERE/trove-guestagent.service" "$ROOT/etc/systemd/system/trove-guestagent.service"
-systemctl --root="$ROOT" enable trove-guestagent.service
+install -D -m 0755 "$HERE/trove-guest-volume" "$ROOT/usr/local/sbin/trove-guest-volume"
+install -D -m 0644 "$HERE/trove-guest-volume.service" "$ROOT/etc/systemd/system/trove-guest-volume.service"
+systemctl --root="$ROOT" enable trove-guestagent.service trove-guest-volume.service
 # user trove: the owner of the files cloud-init writes (Trove's injected_config_owner/group = trove).
 in_root useradd --system --user-group --create-home --home-dir /home/trove --shell /bin/bash trove
 install -d -m 0755 "$ROOT/etc/trove"
@@ -30,6 +33,9 @@ mariadb | mysql)
 	pkgver=$(in_root dpkg-query -W -f='${Version}' mariadb-server)
 	v=${pkgver#*:}
 	echo "${v%%.*}.$(echo "$v" | cut -d. -f2)" >"$WORK/datastore-version"
+	# The package's initial /var/lib/mysql (~110 MB, mostly redo log) is of no use: the agent initializes the
+	# server in its own data directory.
+	find "$ROOT/var/lib/mysql" -mindepth 1 -delete
 	;;
 postgresql)
 	pkgver=$(in_root dpkg-query -W -f='${Version}' postgresql-15)
@@ -93,8 +99,11 @@ menuentry 'Debian GNU/Linux 12 (Trove guest)' {
 }
 EOF
 
-# --- first-boot hygiene: every instance gets its own identity -------------------------------------------------
+# --- first-boot hygiene: every instance gets its own identity; nothing the guest can rebuild -----------------
 rm -f "$ROOT"/etc/ssh/ssh_host_*
 : >"$ROOT/etc/machine-id"
 rm -f "$ROOT/var/lib/dbus/machine-id"
 rm -rf "$ROOT/tmp/"* "$ROOT/var/log/"*.log "$ROOT/var/log/apt/"*
+rm -rf "$ROOT/var/lib/apt/lists/"* "$ROOT/var/cache/apt/"*.bin
+# build.sh's dpkg force-unsafe-io is for the build only; the guest's own upgrades keep dpkg's fsyncs.
+sed -i '/^force-unsafe-io$/d' "$ROOT/etc/dpkg/dpkg.cfg.d/99mmdebstrap" 2>/dev/null || true
