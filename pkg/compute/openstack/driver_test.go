@@ -139,6 +139,17 @@ func (b *bed) userData(t *testing.T, id string) string {
 	return string(ud)
 }
 
+// delta is what changed between two RequestCounts.
+func delta(before, after map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if v != before[k] {
+			out[k] = v - before[k]
+		}
+	}
+	return out
+}
+
 func sorted(s []string) []string { s = slices.Clone(s); sort.Strings(s); return s }
 
 func TestServerLifecycle(t *testing.T) {
@@ -171,10 +182,12 @@ func TestServerLifecycle(t *testing.T) {
 		NICs:     []compute.NIC{{NetworkID: net.ID, SubnetID: sub.ID, FixedIP: fixed}},
 		Access:   &compute.Access{AllowedCIDRs: []string{"10.0.0.0/8", "192.168.0.0/16"}, Ports: []int{3306}},
 	}
+	before := d.RequestCounts()
 	srv, err := d.CreateServer(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("CreateServer requests: %v", delta(before, d.RequestCounts()))
 	t.Cleanup(func() {
 		if err := d.DeleteServer(ctx, srv.ID); err != nil {
 			t.Errorf("cleanup: %v", err)
@@ -215,12 +228,12 @@ func TestServerLifecycle(t *testing.T) {
 		t.Fatalf("volume = %+v, %v; want in-use on %s", v, err, srv.ID)
 	}
 	// Addresses of many servers in one Nova request.
-	before := d.RequestCounts()["compute"]
+	beforeCompute := d.RequestCounts()["compute"]
 	addrs, err := d.ServerAddresses(ctx, []string{srv.ID, uuid.NewString()})
 	if err != nil || len(addrs) != 1 || !slices.Contains(addrs[srv.ID], compute.Address{Network: net.Name, Addr: fixed, Version: 4}) {
 		t.Fatalf("ServerAddresses = %v, %v", addrs, err)
 	}
-	if n := d.RequestCounts()["compute"] - before; n != 1 {
+	if n := d.RequestCounts()["compute"] - beforeCompute; n != 1 {
 		t.Fatalf("ServerAddresses made %d compute requests, want 1", n)
 	}
 
@@ -243,11 +256,11 @@ func TestServerLifecycle(t *testing.T) {
 	if s := b.adminServer(t, srv.ID); s.Status != "ACTIVE" || s.Flavor.OriginalName != f2.Name {
 		t.Fatalf("after resize Nova shows %s flavor %q, want ACTIVE %q", s.Status, s.Flavor.OriginalName, f2.Name)
 	}
-	before = d.RequestCounts()["compute"]
+	beforeCompute = d.RequestCounts()["compute"]
 	if err := d.ResizeServer(ctx, srv.ID, compute.Flavor{ID: "2"}); err != nil {
 		t.Fatal(err)
 	}
-	if n := d.RequestCounts()["compute"] - before; n != 1 {
+	if n := d.RequestCounts()["compute"] - beforeCompute; n != 1 {
 		t.Fatalf("a resize to the current flavor made %d compute requests, want 1 (the read)", n)
 	}
 
@@ -286,9 +299,11 @@ func TestServerLifecycle(t *testing.T) {
 	}
 
 	// Delete: nothing of the instance is left, and a repeat succeeds.
+	before = d.RequestCounts()
 	if err := d.DeleteServer(ctx, srv.ID); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("DeleteServer requests (polls included): %v", delta(before, d.RequestCounts()))
 	if _, err := d.GetServer(ctx, srv.ID); !errors.Is(err, compute.ErrNotFound) {
 		t.Fatalf("GetServer after delete: %v", err)
 	}

@@ -88,22 +88,22 @@ func (d *Driver) CheckNICs(ctx context.Context, projectID string, nics []compute
 
 // preparePorts makes (or finds) the instance's security group and ports: the requested networks first, the
 // management networks last (Trove's order), and the floating IP of a public instance. It returns the port ids
-// in the order the server gets them.
-func (d *Driver) preparePorts(ctx context.Context, iid string, nics []compute.NIC, access compute.Access, undo *[]func(context.Context) error) ([]string, error) {
+// in the order the server gets them, and the group's id ("" without one).
+func (d *Driver) preparePorts(ctx context.Context, iid string, nics []compute.NIC, access compute.Access, undo *[]func(context.Context) error) ([]string, string, error) {
 	var userSGs []string
 	if d.cfg.SecurityGroupsSupport && (len(nics) > 0 || len(d.cfg.ManagementNetworks) > 0) {
 		sg, err := d.ensureSecGroup(ctx, iid, undo)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if err := d.setRules(ctx, sg, d.cidrs(access.AllowedCIDRs), access.Ports); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		userSGs = []string{sg}
 	}
 	existing, err := d.instancePorts(ctx, iid)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var ids []string
 	for i, n := range nics {
@@ -113,12 +113,12 @@ func (d *Driver) preparePorts(ctx context.Context, iid string, nics []compute.NI
 		}
 		id, err := d.ensurePort(ctx, iid, n, userSGs, false, existing, undo)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		ids = append(ids, id)
 		if i == 0 && access.IsPublic {
 			if err := d.ensureFloatingIP(ctx, id, true); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 	}
@@ -129,11 +129,15 @@ func (d *Driver) preparePorts(ctx context.Context, iid string, nics []compute.NI
 	for _, net := range d.cfg.ManagementNetworks {
 		id, err := d.ensurePort(ctx, iid, compute.NIC{NetworkID: net}, mgmtSGs, true, existing, undo)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		ids = append(ids, id)
 	}
-	return ids, nil
+	sg := ""
+	if len(userSGs) > 0 {
+		sg = userSGs[0]
+	}
+	return ids, sg, nil
 }
 
 // cidrs is the rule sources: the allowed CIDRs, or trove_security_group_rule_cidr.
@@ -430,16 +434,12 @@ func secGroupMark(serverID string) string { return "Security group of trove serv
 
 // markSecGroup marks the instance's security group with its server's id; a failure only costs a later delete
 // of a vanished server its way to the ports.
-func (d *Driver) markSecGroup(ctx context.Context, iid, serverID string) {
-	if !d.cfg.SecurityGroupsSupport {
+func (d *Driver) markSecGroup(ctx context.Context, iid, sg, serverID string) {
+	if sg == "" {
 		return
 	}
-	sg, err := d.findSecGroup(ctx, iid)
-	if err == nil && sg != "" {
-		desc := secGroupMark(serverID)
-		_, err = groups.Update(ctx, d.network, sg, groups.UpdateOpts{Description: &desc}).Extract()
-	}
-	if err != nil {
+	desc := secGroupMark(serverID)
+	if _, err := groups.Update(ctx, d.network, sg, groups.UpdateOpts{Description: &desc}).Extract(); err != nil {
 		d.log.WithError(err).WithField("instance", iid).Warn("marking the security group with the server's id")
 	}
 }

@@ -89,7 +89,7 @@ func (d *Driver) CreateServer(ctx context.Context, spec compute.ServerSpec) (srv
 	if spec.Access != nil {
 		access = *spec.Access
 	}
-	ports, err := d.preparePorts(ctx, iid, spec.NICs, access, &undo)
+	ports, sg, err := d.preparePorts(ctx, iid, spec.NICs, access, &undo)
 	if err != nil {
 		return compute.Server{}, err
 	}
@@ -163,7 +163,7 @@ func (d *Driver) CreateServer(ctx context.Context, spec compute.ServerSpec) (srv
 		return compute.Server{}, apiError("creating the server", err)
 	}
 	d.remember(created.ID, iid)
-	d.markSecGroup(ctx, iid, created.ID)
+	d.markSecGroup(ctx, iid, sg, created.ID)
 	log.WithField("server", created.ID).Info("server created")
 	created.Status = compute.ServerBuild
 	created.Name = opts.Name
