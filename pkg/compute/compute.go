@@ -12,6 +12,10 @@ import (
 // ErrNotFound is returned (wrapped) when a server, volume, flavor or image does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrPermanent is wrapped by driver errors a retry cannot fix (the cloud refused the request: quota, a flavor too
+// small for the image, a network the project may not use); callers stop retrying and report the message.
+var ErrPermanent = errors.New("permanent")
+
 // Nova-style server statuses the taskmanager and the API understand.
 const (
 	ServerBuild   = "BUILD"

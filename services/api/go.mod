@@ -8,7 +8,7 @@ replace github.com/trove-go/trove/pkg => ../../pkg
 
 require (
 	github.com/google/uuid v1.6.0
-	github.com/gophercloud/gophercloud/v2 v2.15.0
+	github.com/gophercloud/gophercloud/v2 v2.16.0
 	github.com/gorilla/mux v1.8.1
 	github.com/jmoiron/sqlx v1.4.0
 	github.com/prometheus/client_model v0.6.2

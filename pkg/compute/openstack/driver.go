@@ -36,7 +36,7 @@ const (
 // ErrPermanent is wrapped by errors a retry cannot fix: the request was refused (a tenant's network that is not
 // theirs, a flavor too small for the image, a quota), or the server went to ERROR. Their messages are the
 // cloud's, fit for the tenant.
-var ErrPermanent = errors.New("permanent")
+var ErrPermanent = compute.ErrPermanent
 
 // Driver is the OpenStack compute driver.
 type Driver struct {

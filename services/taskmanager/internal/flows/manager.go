@@ -203,7 +203,7 @@ func permanent(err error) error {
 
 func isPermanent(err error) bool {
 	var u userError
-	return errors.As(err, &u) || errors.Is(err, compute.ErrNotFound) || errors.Is(err, catalog.ErrNotFound) ||
+	return errors.As(err, &u) || errors.Is(err, compute.ErrNotFound) || errors.Is(err, compute.ErrPermanent) || errors.Is(err, catalog.ErrNotFound) ||
 		errors.Is(err, catalog.ErrBadRequest) || errors.Is(err, context.Canceled)
 }
 
