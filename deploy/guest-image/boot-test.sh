@@ -5,7 +5,8 @@
 # minutes) the way Nova would: the image as the first virtio disk (through a throw-away overlay), a config drive
 # (vfat, label config-2, openstack/latest/{meta_data.json,user_data}) whose user_data is a #cloud-config with
 # write_files for /etc/trove/conf.d/guest_info.conf and trove-guestagent.conf owned by trove:trove (as the
-# openstack driver writes them), and an empty 1 GiB data volume as /dev/vdb. A runcmd prints the units' journal
+# openstack driver writes them), a 4 GiB root disk (the root file system must grow to it), and an empty 1 GiB
+# data volume as /dev/vdb. A runcmd prints the units' journal
 # to the serial console and powers off. Passes when the serial log shows GRUB, the kernel, cloud-init reading the
 # config drive, the data volume formatted and mounted on [local] data_dir, and trove-guestagent started by
 # systemd and running with the injected configuration (its transport_url is a closed port on the host, so it
@@ -65,13 +66,13 @@ write_files:
   permissions: "0600"
 runcmd:
 - sleep 20
-- sh -c 'exec >/dev/ttyS0 2>&1; echo BOOT-TEST-BEGIN; systemctl is-active trove-guest-volume.service; findmnt -n -o SOURCE,FSTYPE /var/lib/trove/data | sed "s/^/BOOT-TEST-MOUNT /"; stat -c "BOOT-TEST-CONF %U %a %n" /etc/trove/conf.d/*.conf; echo "BOOT-TEST-DATASTORE-UNIT \$(systemctl is-enabled $ds_unit)"; journalctl -b --no-pager -o cat -u trove-guest-volume.service -u trove-guestagent.service | sed "s/^/BOOT-TEST-JOURNAL /"; echo BOOT-TEST-END'
+- sh -c 'exec >/dev/ttyS0 2>&1; echo BOOT-TEST-BEGIN; systemctl is-active trove-guest-volume.service; findmnt -n -o SOURCE,FSTYPE /var/lib/trove/data | sed "s/^/BOOT-TEST-MOUNT /"; stat -c "BOOT-TEST-CONF %U %a %n" /etc/trove/conf.d/*.conf; echo "BOOT-TEST-ROOT-MB \$(df -B1M --output=size / | tail -1 | tr -d " ")"; echo "BOOT-TEST-DATASTORE-UNIT \$(systemctl is-enabled $ds_unit)"; journalctl -b --no-pager -o cat -u trove-guest-volume.service -u trove-guestagent.service | sed "s/^/BOOT-TEST-JOURNAL /"; echo BOOT-TEST-END'
 - poweroff
 EOF
 mkfs.vfat -n CONFIG-2 -C "$D/config.vfat" 4096 >/dev/null
 MTOOLS_SKIP_CHECK=1 mcopy -s -i "$D/config.vfat" "$D/cd/openstack" ::/
 fmt=$(qemu-img info --output=json "$IMAGE" | sed -n 's/.*"format": *"\([^"]*\)".*/\1/p' | head -1)
-qemu-img create -q -f qcow2 -b "$IMAGE" -F "$fmt" "$D/root.qcow2"
+qemu-img create -q -f qcow2 -b "$IMAGE" -F "$fmt" "$D/root.qcow2" 4G # a 4 GiB flavor disk: growpart grows /
 truncate -s 1G "$D/volume.raw"
 
 echo "booting $IMAGE under QEMU TCG (timeout ${TIMEOUT}s); serial log: $D/serial.log"
@@ -116,6 +117,7 @@ expect "the injected files belong to trove, mode 0600" '^BOOT-TEST-CONF trove 60
 expect "systemd started trove-guestagent" 'Started trove-guestagent'
 expect "the agent ran with the injected configuration (dialed its transport_url)" '^BOOT-TEST-JOURNAL .*AMQP connection failed'
 expect "$ds_unit stays disabled" '^BOOT-TEST-DATASTORE-UNIT disabled'
+expect "the root file system grew to the 4 GiB disk (growpart, resizefs)" '^BOOT-TEST-ROOT-MB (3[5-9][0-9][0-9]|4[0-9][0-9][0-9])$'
 expect "the guest powered off" 'reboot: Power down'
 echo "boot time to power-off: ${elapsed}s"
 if ((failed)); then

@@ -61,7 +61,7 @@ cleanup() {
 	for m in "$ROOT/dev/pts" "$ROOT/dev" "$ROOT/sys" "$ROOT/proc"; do
 		mountpoint -q "$m" 2>/dev/null && umount -l "$m" || true
 	done
-	rm -rf "$WORK"
+	rm -rf --one-file-system "$WORK" # never into a mount left behind
 }
 trap cleanup EXIT
 
