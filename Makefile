@@ -61,10 +61,12 @@ stop:
 	bash deploy/stop.sh
 
 # Go benchmarks of every module (API load run included: BENCH=BenchmarkAPI BENCHTIME=5000x), then create → ACTIVE
-# timings against `make run`'s deployment.
+# timings against `make run`'s deployment on the local driver, then on the openstack driver (the test bed).
 bench: build
 	bash deploy/bench.sh
 	bash deploy/bench-create.sh
+	BENCH_COMPUTE=openstack bash deploy/bench-create.sh
+	COMPUTE=local bash deploy/run.sh >/dev/null
 
 clean:
 	rm -rf $(BIN) .test.env

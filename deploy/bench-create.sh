@@ -6,23 +6,44 @@
 # with a running database and an address (polled every 100 ms), the create request alone, and the guest agent's
 # VmRSS when ACTIVE.
 # Targets: create → ACTIVE p50 < 5 s; guest agent RSS < 20 MB. Exits non-zero only if an instance failed.
-# Env: BENCH_SEQUENTIAL (10), BENCH_CONCURRENT (20), BENCH_DATASTORE (mariadb), BENCH_SKIP_RUN=1 to skip run.sh.
+# Env: BENCH_SEQUENTIAL (10), BENCH_CONCURRENT (20; 10 on openstack), BENCH_DATASTORE (mariadb), BENCH_SKIP_RUN=1 to
+# skip run.sh, BENCH_COMPUTE=openstack: the same on the openstack driver (the test bed; instances on its shared
+# network), with the requests the taskmanager made to each OpenStack service and to Keystone per create, and the
+# taskmanager's RSS.
 # Raises the demo project's instance quota for the concurrent phase (as admin) and restores it afterwards.
 set -uo pipefail
 DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=e2e/cli.sh
 source "$DEPLOY_DIR/e2e/cli.sh"
 
+COMPUTE=${BENCH_COMPUTE:-local}
 SEQ=${BENCH_SEQUENTIAL:-10}
 CONC=${BENCH_CONCURRENT:-20}
+[[ $COMPUTE == openstack ]] && CONC=${BENCH_CONCURRENT:-10}
 DS=${BENCH_DATASTORE:-mariadb}
 WORK=$(mktemp -d /tmp/trove-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
 [[ $(id -u) -eq 0 ]] || { echo "bench-create.sh: run as root" >&2; exit 2; }
 if [[ -z ${BENCH_SKIP_RUN:-} ]]; then
-	bash "$DEPLOY_DIR/run.sh" >"$WORK/run.log" 2>&1 || { cat "$WORK/run.log" >&2; echo "bench-create.sh: deploy/run.sh failed" >&2; exit 1; }
+	COMPUTE=$COMPUTE bash "$DEPLOY_DIR/run.sh" >"$WORK/run.log" 2>&1 || { cat "$WORK/run.log" >&2; echo "bench-create.sh: deploy/run.sh failed" >&2; exit 1; }
 fi
+TM_LOG=/var/log/trove/trove-taskmanager.log
+if [[ $COMPUTE == openstack ]]; then
+	E2E_NIC=$(sed -n 's/^TESTBED_SHARED_NETWORK_ID=//p' /var/lib/trove-openstack/testbed.env)
+	export E2E_NIC
+	[[ -n $E2E_NIC ]] || { echo "bench-create.sh: the test bed's shared network is unknown (bash deploy/openstack.sh start)" >&2; exit 1; }
+fi
+# cloud_requests: the openstack driver's cumulative request counts of the taskmanager's last finished flow.
+cloud_requests() { grep -o 'cloud_requests="map\[[^]]*\]"' "$TM_LOG" 2>/dev/null | tail -n 1 | sed 's/.*map\[//; s/\]"//'; }
+# tm_rss_kb: VmRSS of the taskmanager (the supervised child).
+tm_rss_kb() {
+	local sup child
+	sup=$(cat /run/trove/trove-taskmanager.pid 2>/dev/null) || return 0
+	child=$(pgrep -P "$sup" | head -n 1)
+	[[ -n $child ]] && awk '/^VmRSS:/ {print $2}' "/proc/$child/status"
+}
+REQ_BEFORE=$(cloud_requests)
 
 # Quota (admin CLI): the concurrent phase needs CONC instances in the demo project.
 e2e_login "$E2E_ETC/openrc.demo" || exit 1
@@ -128,7 +149,7 @@ delete_all() {
 }
 
 FAILS=0
-echo "bench-create: datastore $DS $VERSION; $SEQ sequential, then $CONC at once"
+echo "bench-create: $COMPUTE driver, datastore $DS $VERSION; $SEQ sequential, then $CONC at once"
 files=()
 for ((i = 0; i < SEQ; i++)); do
 	create_one "bench-seq-$i" "$WORK/seq.$i"
@@ -149,6 +170,16 @@ await "${files[@]}"
 phase_report "concurrent ($CONC at once)" "${files[@]}"
 delete_all "${files[@]}"
 
+if [[ $COMPUTE == openstack ]]; then
+	# Per create (and its delete): the counters' growth over the whole run divided by the instances made.
+	echo "taskmanager VmRSS after the run: $(tm_rss_kb) kB"
+	REQ_AFTER=$(cloud_requests)
+	awk -v before="$REQ_BEFORE" -v after="$REQ_AFTER" -v n=$((SEQ + CONC)) 'BEGIN {
+		split(before, b, " "); for (i in b) { split(b[i], kv, ":"); was[kv[1]] = kv[2] }
+		split(after, a, " "); line = ""
+		for (i in a) { split(a[i], kv, ":"); line = line sprintf(" %s %.1f", kv[1], (kv[2] - was[kv[1]]) / n) }
+		print "cloud requests per create+delete:" line }'
+fi
 mapfile -t allrss < <(grep -v '^$' "$WORK/all_rss")
 rssmax=$( ((${#allrss[@]})) && percentile 100 "${allrss[@]}")
 verdict() { if [[ -n $1 ]] && (($1 < $2)); then echo met; else echo MISSED; fi; }

@@ -93,11 +93,12 @@ create_instance() {
 }
 
 # api_create NAME DATASTORE VERSION: POST /instances with the body `openstack database instance create` sends
-# (flavor $E2E_FLAVOR or 2, 1 GB volume); prints the new instance id.
+# (flavor $E2E_FLAVOR or 2, 1 GB volume, the network $E2E_NIC when set); prints the new instance id.
 api_create() {
 	local body out code
-	body=$(jq -nc --arg n "$1" --arg ds "$2" --arg v "$3" --arg f "${E2E_FLAVOR:-2}" \
-		'{instance: {name: $n, flavorRef: $f, volume: {size: 1, type: null}, datastore: {type: $ds, version: $v}}}')
+	body=$(jq -nc --arg n "$1" --arg ds "$2" --arg v "$3" --arg f "${E2E_FLAVOR:-2}" --arg nic "${E2E_NIC:-}" \
+		'{instance: ({name: $n, flavorRef: $f, volume: {size: 1, type: null}, datastore: {type: $ds, version: $v}}
+		  + if $nic == "" then {} else {nics: [{"net-id": $nic}]} end)}')
 	out=$(curl -sS --max-time 60 --cacert "$OS_CACERT" -H "X-Auth-Token: $E2E_TOKEN" -H 'Content-Type: application/json' \
 		-d "$body" -w '\n%{http_code}' "$E2E_API/v1.0/$E2E_PROJECT/instances") || return 1
 	code=${out##*$'\n'}

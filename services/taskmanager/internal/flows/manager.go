@@ -168,9 +168,17 @@ func (m *Manager) drain(instanceID string) {
 			log.WithError(err).Error("flow failed")
 			continue
 		}
-		log.WithField("seconds", time.Since(start).Seconds()).Info("flow finished")
+		log = log.WithField("seconds", time.Since(start).Seconds())
+		if rc, ok := m.Compute.(requestCounter); ok { // the cloud calls so far (make bench divides them per create)
+			log = log.WithField("cloud_requests", rc.RequestCounts())
+		}
+		log.Info("flow finished")
 	}
 }
+
+// requestCounter is a compute driver that counts its requests per service (the openstack driver; Keystone token
+// requests included).
+type requestCounter interface{ RequestCounts() map[string]int }
 
 // Stop cancels running flows and waits for them until ctx ends.
 func (m *Manager) Stop(ctx context.Context) error {
