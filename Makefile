@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test conformance check fuzz bench soak run stop clean fresh-check
+.PHONY: all build test conformance check fuzz bench soak run stop clean fresh-check guest-image-test
 
 all: build
 
@@ -70,6 +70,11 @@ bench: build
 
 clean:
 	rm -rf $(BIN) .test.env
+
+# Builds a MariaDB guest image (deploy/guest-image: mmdebstrap, GRUB, cloud-init, the static trove-guestagent) and
+# checks what it holds; with BOOT=1 also boots it in QEMU (TCG). 7–13 minutes: not part of `make test`.
+guest-image-test:
+	bash deploy/guest-image/test.sh $(if $(BOOT),--boot)
 
 # The whole bootstrap in a freshly debootstrapped bookworm root in its own network namespace (slow; not in CI).
 fresh-check: build

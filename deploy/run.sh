@@ -167,7 +167,9 @@ LOCAL_IMAGES=""
 COMPUTE_OPTIONS=""
 if [[ $COMPUTE == openstack ]]; then
 	# Trove's options of the openstack driver: guests get a port on the management network too.
+	# Our guest image (deploy/guest-image) has a trove user, not Trove's default ubuntu: cloud-init chowns to it.
 	COMPUTE_OPTIONS="management_networks = $TESTBED_MGMT_NETWORK_ID"$'\n'"os_region_name = RegionOne"
+	COMPUTE_OPTIONS+=$'\n'"injected_config_owner = trove"$'\n'"injected_config_group = trove"
 fi
 declare -A VALUES=(
 	[COMPUTE_DRIVER]=$COMPUTE [COMPUTE_OPTIONS]=$COMPUTE_OPTIONS
