@@ -179,6 +179,19 @@ type NetworkChecker interface {
 	CheckNICs(ctx context.Context, projectID string, nics []NIC) error
 }
 
+// VolumeType is a block storage volume type (Cinder's).
+type VolumeType struct {
+	ID          string
+	Name        string
+	Description string
+	IsPublic    bool
+}
+
+// VolumeTypeLister is a driver whose volumes have types (the openstack driver: Cinder's volume types).
+type VolumeTypeLister interface {
+	ListVolumeTypes(ctx context.Context) ([]VolumeType, error)
+}
+
 // Guest file paths as Trove injects them (states.md §9).
 const (
 	GuestInfoPath   = "/etc/trove/conf.d/guest_info.conf"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servergroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/imagedata"
@@ -723,5 +724,26 @@ func TestEndpointOverrides(t *testing.T) {
 	counts := d.RequestCounts()
 	if counts["compute"] != 1 || counts["volumev3"] != 1 || counts["network"] != 1 || counts["image"] != 1 {
 		t.Fatalf("request counts %v, want one per service", counts)
+	}
+}
+
+// ListVolumeTypes shows Cinder's types, a new one included, with its visibility and description.
+func TestListVolumeTypes(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	name := "trove-go-test-" + uuid.NewString()[:8]
+	public := true
+	vt, err := volumetypes.Create(ctx, b.cinder, volumetypes.CreateOpts{Name: name, Description: "made by the test", IsPublic: &public}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = volumetypes.Delete(ctx, b.cinder, vt.ID).ExtractErr() })
+	types, err := b.drv.ListVolumeTypes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := compute.VolumeType{ID: vt.ID, Name: name, Description: "made by the test", IsPublic: true}
+	if !slices.Contains(types, want) {
+		t.Fatalf("ListVolumeTypes = %+v, want it to hold %+v", types, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumes"
+	"github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/volumetypes"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/volumeattach"
 
 	"github.com/trove-go/trove/pkg/compute"
@@ -165,4 +166,21 @@ func (d *Driver) DeleteVolume(ctx context.Context, id string) error {
 		}
 		return false, err
 	})
+}
+
+// ListVolumeTypes lists Cinder's volume types (compute.VolumeTypeLister).
+func (d *Driver) ListVolumeTypes(ctx context.Context) ([]compute.VolumeType, error) {
+	pages, err := volumetypes.List(d.volume, volumetypes.ListOpts{}).AllPages(ctx)
+	if err != nil {
+		return nil, apiError("listing volume types", err)
+	}
+	all, err := volumetypes.ExtractVolumeTypes(pages)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]compute.VolumeType, len(all))
+	for i, t := range all {
+		out[i] = compute.VolumeType{ID: t.ID, Name: t.Name, Description: t.Description, IsPublic: t.IsPublic}
+	}
+	return out, nil
 }

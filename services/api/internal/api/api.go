@@ -212,7 +212,7 @@ func (a *API) Handler() http.Handler {
 		{"POST", "instances/{id}/modules", notImplemented},
 		{"DELETE", "instances/{id}/modules/{module_id}", notImplemented},
 		{"DELETE", "datastores/{ds}", notImplemented},
-		{"GET", "datastores/{ds}/versions/{version}/volume-types", notImplemented},
+		{"GET", "datastores/{ds}/versions/{version}/volume-types", a.versionVolumeTypes},
 		{"POST", "backups", a.createBackup},
 		{"DELETE", "backups/{id}", a.deleteBackup},
 		{"GET", "backup_strategies", a.listBackupStrategies},

@@ -735,3 +735,42 @@ func TestGlobalRequestID(t *testing.T) {
 		}
 	}
 }
+
+// cloudServers is a fakeServers whose driver has volume types (compute.VolumeTypeLister).
+type cloudServers struct {
+	fakeServers
+	types []compute.VolumeType
+}
+
+func (c cloudServers) ListVolumeTypes(context.Context) ([]compute.VolumeType, error) {
+	return c.types, nil
+}
+
+func TestVersionVolumeTypes(t *testing.T) {
+	e := newEnv(t)
+	path := "/v1.0/" + projDemo + "/datastores/mysql/versions/" + e.mysql.ID + "/volume-types"
+	// The local driver has no volume types: 501 in Trove's fault format.
+	e.api.servers = fakeServers{}
+	if r := e.do("demo", "GET", path, nil); r.Code != 501 || r.faultName() != "notImplemented" {
+		t.Errorf("without volume types: %d %s", r.Code, r.Raw)
+	}
+	e.api.servers = cloudServers{fakeServers{}, []compute.VolumeType{
+		{ID: "t1", Name: "fast", Description: "SSD", IsPublic: true}, {ID: "t2", Name: "slow"}}}
+	r := e.do("demo", "GET", path, nil)
+	want := `{"volume_types":[{"id":"t1","name":"fast","is_public":true,"description":"SSD"},{"id":"t2","name":"slow","is_public":false,"description":""}]}`
+	if r.Code != 200 || r.Raw != want {
+		t.Errorf("all types: %d %s, want %s", r.Code, r.Raw, want)
+	}
+	// volume_type metadata restricts them, by name or by id.
+	if err := e.db.AddVersionMetadata(t.Context(), e.mysql.ID, "volume_type", []string{"t2"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("demo", "GET", path, nil); r.Code != 200 || !strings.Contains(r.Raw, `"name":"slow"`) || strings.Contains(r.Raw, "fast") {
+		t.Errorf("restricted types: %d %s", r.Code, r.Raw)
+	}
+	// An unknown version is refused as on the flavors route.
+	flavors := e.do("demo", "GET", "/v1.0/"+projDemo+"/datastores/mysql/versions/nope/flavors", nil)
+	if r := e.do("demo", "GET", "/v1.0/"+projDemo+"/datastores/mysql/versions/nope/volume-types", nil); r.Code != flavors.Code || r.Raw != flavors.Raw {
+		t.Errorf("unknown version: %d %s, want %d %s", r.Code, r.Raw, flavors.Code, flavors.Raw)
+	}
+}

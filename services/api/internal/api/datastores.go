@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/services/api/internal/fault"
 )
 
@@ -329,4 +330,42 @@ func (a *API) versionFlavors(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"flavors": out})
+}
+
+type volumeTypeView struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	IsPublic    bool   `json:"is_public"`
+	Description string `json:"description"`
+}
+
+// versionVolumeTypes lists the volume types of the cloud a version may use: all of them unless the version has
+// volume_type metadata rows, which restrict them by name or id (Trove; the route has no policy check). A driver
+// without volume types answers 501.
+func (a *API) versionVolumeTypes(w http.ResponseWriter, r *http.Request) error {
+	lister, ok := a.servers.(compute.VolumeTypeLister)
+	if !ok {
+		return fault.NotImplemented("The compute driver has no volume types.")
+	}
+	vars := mux.Vars(r)
+	_, v, err := a.resolveVersion(r.Context(), vars["ds"], vars["version"])
+	if err != nil {
+		return err
+	}
+	allowed, err := a.cat.VersionVolumeTypes(r.Context(), v.ID)
+	if err != nil {
+		return err
+	}
+	types, err := lister.ListVolumeTypes(r.Context())
+	if err != nil {
+		reqCtx(r).logger().WithError(err).Error("listing volume types failed; is the block storage service reachable?")
+		return fault.Unavailable("The volume types cannot be listed now; try again later.")
+	}
+	out := make([]volumeTypeView, 0, len(types))
+	for _, t := range types {
+		if len(allowed) == 0 || slices.Contains(allowed, t.Name) || slices.Contains(allowed, t.ID) {
+			out = append(out, volumeTypeView{ID: t.ID, Name: t.Name, IsPublic: t.IsPublic, Description: t.Description})
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"volume_types": out})
 }
