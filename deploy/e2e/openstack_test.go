@@ -3,14 +3,18 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -434,4 +438,64 @@ func (c *cli) defaultVersion(t *testing.T, datastore string) string {
 	}
 	c.json(&v, "datastore", "version", "show", ds.Default, "--datastore", datastore, "-f", "json")
 	return v.Name
+}
+
+// A taskmanager killed with SIGKILL while it builds on the cloud resumes the build after its restart: the
+// instance ends ACTIVE on exactly one server (no second server, port or volume from the retried steps), and its
+// delete leaves nothing. Not parallel: it runs before the parallel tests, alone.
+func TestOpenStackTaskmanagerKilledDuringCreate(t *testing.T) {
+	c, admin := demo(t), newCLI(t, deployment.admin)
+	supervisor, err := readPIDFile(filepath.Join(pidDir, "trove-taskmanager.pid"))
+	if err != nil || !alive(supervisor) {
+		t.Fatalf("taskmanager pid file %s/trove-taskmanager.pid: pid %d, %v", pidDir, supervisor, err)
+	}
+	tm := taskmanagerPID(t, supervisor)
+	password := newPassword(t, "Osk")
+	name := testenv.UniqueName(t, "osk")
+	created := c.createInstance(name, "--flavor", "1", "--size", "1", "--datastore", "mariadb",
+		"--datastore-version", c.defaultVersion(t, "mariadb"), "--nic", "net-id="+c.sharedNetwork(t),
+		"--databases", "app", "--users", "app:"+password)
+	// Kill once the build has reached the cloud (its volume exists in Cinder).
+	if ok, last := waitFor(2*time.Minute, 100*time.Millisecond, func() (bool, string) {
+		out, err := admin.run("volume", "list", "--all-projects", "--name", "trove-"+created.ID, "-f", "value", "-c", "ID")
+		return err == nil && strings.TrimSpace(out) != "", out
+	}); !ok {
+		t.Fatalf("the build of %s never reached Cinder: %s", created.ID, last)
+	}
+	if err := syscall.Kill(tm, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -KILL %d: %v", tm, err)
+	}
+	row, err := openCatalog(t).GetInstance(context.Background(), created.ID)
+	if err != nil {
+		t.Fatalf("reading instance %s from the catalog: %v", created.ID, err)
+	}
+	if row.TaskID != status.TaskBuilding.Code {
+		t.Fatalf("the create of %s had already ended (task %d) when the taskmanager was killed; nothing was tested", created.ID, row.TaskID)
+	}
+	if ok, _ := waitFor(time.Minute, 200*time.Millisecond, func() (bool, string) {
+		p := childOf(supervisor)
+		return p != 0 && p != tm, ""
+	}); !ok {
+		t.Fatalf("the supervisor %d did not restart trove-taskmanager within a minute", supervisor)
+	}
+	inst := c.waitActive(created.ID, buildTimeout)
+	mustConnect(t, mariadbClient, inst.addressOn("127.121.0.0/24"), "app", password, "app")
+	if s := admin.serversNamed(name); len(s) != 1 {
+		t.Errorf("after the resumed build Nova has %d servers for the instance, want 1: %v", len(s), s)
+	}
+	var vols []struct {
+		ID string `json:"ID"`
+	}
+	admin.json(&vols, "volume", "list", "--all-projects", "--name", "trove-"+created.ID, "-f", "json")
+	if len(vols) != 1 {
+		t.Errorf("after the resumed build Cinder has %d volumes for the instance, want 1", len(vols))
+	}
+	a := admin.adminShow(created.ID)
+	c.deleteInstance(created.ID)
+	if ok, last := waitFor(2*time.Minute, 2*time.Second, func() (bool, string) {
+		left := admin.leftovers(name, created.ID, a.ServerID, a.VolumeID)
+		return len(left) == 0, strings.Join(left, "; ")
+	}); !ok {
+		t.Errorf("after delete the cloud still holds: %s", last)
+	}
 }
