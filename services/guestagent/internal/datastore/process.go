@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,25 +150,42 @@ func (p *Process) Stop(timeout time.Duration) error {
 // killLeftover terminates a server recorded in PIDFile that is not our child (an earlier agent's server whose
 // parent-death signal did not reach it). Called with p.mu held.
 func (p *Process) killLeftover() {
-	if p.PIDFile == "" {
-		return
+	for _, pid := range p.leftovers() {
+		p.Log.WithField("pid", pid).Warnf("terminating leftover %s", p.Name)
+		_ = syscall.Kill(pid, p.stopSignal())
+		for i := 0; i < 300 && processAlive(pid); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if processAlive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
-	b, err := os.ReadFile(p.PIDFile)
-	if err != nil {
-		return
+}
+
+// leftovers are the servers of an earlier agent still using our data directory: the one its pid file names, and
+// (with Match) any other — a server shutting down after its agent died may already have removed its pid file
+// while it still holds the data directory.
+func (p *Process) leftovers() []int {
+	var pids []int
+	if b, err := os.ReadFile(p.PIDFile); p.PIDFile != "" && err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 && p.isOurServer(pid) {
+			pids = append(pids, pid)
+		}
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 || !p.isOurServer(pid) {
-		return
+	if p.Match == "" {
+		return pids
 	}
-	p.Log.WithField("pid", pid).Warnf("terminating leftover %s", p.Name)
-	_ = syscall.Kill(pid, p.stopSignal())
-	for i := 0; i < 300 && processAlive(pid); i++ {
-		time.Sleep(100 * time.Millisecond)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 1 || pid == os.Getpid() || slices.Contains(pids, pid) {
+			continue
+		}
+		if p.isOurServer(pid) {
+			pids = append(pids, pid)
+		}
 	}
-	if processAlive(pid) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
+	return pids
 }
 
 // isOurServer checks the process name and that its command line names our pid file's directory tree (Match),
@@ -181,7 +199,22 @@ func (p *Process) isOurServer(pid int) bool {
 		return true
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(cmdline), p.Match)
+	return err == nil && namesPath(string(cmdline), p.Match)
+}
+
+// namesPath reports whether a NUL-separated command line names dir or a path under it (dir followed by "/", a NUL
+// or the end: /x/data does not match /x/data2).
+func namesPath(cmdline, dir string) bool {
+	for rest := cmdline; ; {
+		i := strings.Index(rest, dir)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(dir):]
+		if rest == "" || rest[0] == '/' || rest[0] == 0 {
+			return true
+		}
+	}
 }
 
 func processAlive(pid int) bool {
