@@ -297,7 +297,7 @@ func (d *Driver) ServerAddresses(ctx context.Context, ids []string) (map[string]
 // DeleteServer deletes the server, waits (server_delete_time_out) until Nova no longer has it, then removes
 // what CreateServer made around it: its ports and their floating IPs, its security group, and its server
 // group once no server is left in it. A server already gone succeeds (the rest is removed when the driver
-// still knows the server's instance).
+// still knows the server's instance). An instance id stands for the server tagged with it.
 func (d *Driver) DeleteServer(ctx context.Context, id string) error {
 	s, err := d.getServer(ctx, id)
 	if errors.Is(err, compute.ErrNotFound) {
@@ -314,7 +314,16 @@ func (d *Driver) DeleteServer(ctx context.Context, id string) error {
 		if iid != "" {
 			return d.CleanupInstance(ctx, iid)
 		}
-		return nil
+		// The taskmanager passes the instance id when the server's id was never recorded (killed right after
+		// the create): the server is found by its instance tag, and what was made around it by its names.
+		s, ok, err := d.findServer(ctx, id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return d.DeleteServer(ctx, s.ID)
+		}
+		return d.CleanupInstance(ctx, id)
 	}
 	if err != nil {
 		return err

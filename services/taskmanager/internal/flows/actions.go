@@ -39,7 +39,7 @@ func (m *Manager) DeleteInstance(ctx context.Context, rc rpc.Context, id string)
 		}
 	} else {
 		// A crash between creating the server and recording it leaves no id; the local driver's server id is
-		// the instance id, other drivers answer not found.
+		// the instance id, the openstack driver finds the server tagged with it.
 		serverID = id
 	}
 	if err := m.retry(ctx, id, "deleting server", func() error { return ignoreNotFound(m.Compute.DeleteServer(ctx, serverID)) }); err != nil {
