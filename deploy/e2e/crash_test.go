@@ -38,27 +38,8 @@ func TestTaskmanagerKilledDuringCreate(t *testing.T) {
 	}); !ok {
 		t.Fatalf("the create flow of %s never reached the compute driver (%s missing)", created.ID, dir)
 	}
-	if err := syscall.Kill(tm, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -KILL %d: %v", tm, err)
-	}
-	// Only the taskmanager ends a build: a row still BUILDING now proves the kill interrupted the create.
-	row, err := openCatalog(t).GetInstance(context.Background(), created.ID)
-	if err != nil {
-		t.Fatalf("reading instance %s from the catalog: %v", created.ID, err)
-	}
-	if row.TaskID != status.TaskBuilding.Code {
-		t.Fatalf("the create of %s had already ended (task %d) when the taskmanager was killed; nothing was tested",
-			created.ID, row.TaskID)
-	}
-	t.Logf("killed trove-taskmanager %d in the middle of the create of %s", tm, created.ID)
-
-	// The supervisor restarts the service; run.sh, run again, must find everything healthy.
-	if ok, _ := waitFor(time.Minute, 200*time.Millisecond, func() (bool, string) {
-		p := childOf(supervisor)
-		return p != 0 && p != tm, ""
-	}); !ok {
-		t.Fatalf("the supervisor %d did not restart trove-taskmanager within a minute", supervisor)
-	}
+	killMidBuild(t, supervisor, tm, created.ID)
+	// The supervisor restarted the service; run.sh, run again, must find everything healthy.
 	if out, err := runDeploy(); err != nil {
 		t.Fatalf("bash deploy/run.sh after the crash: %v\n%s", err, out)
 	}
@@ -98,4 +79,29 @@ func openCatalog(t *testing.T) *catalog.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// killMidBuild kills the taskmanager with SIGKILL, checks the instance's create had not ended (else nothing is
+// tested) and waits until the supervisor has started a new taskmanager.
+func killMidBuild(t *testing.T, supervisor, tm int, instanceID string) {
+	t.Helper()
+	if err := syscall.Kill(tm, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -KILL %d: %v", tm, err)
+	}
+	// Only the taskmanager ends a build: a row still BUILDING now proves the kill interrupted the create.
+	row, err := openCatalog(t).GetInstance(context.Background(), instanceID)
+	if err != nil {
+		t.Fatalf("reading instance %s from the catalog: %v", instanceID, err)
+	}
+	if row.TaskID != status.TaskBuilding.Code {
+		t.Fatalf("the create of %s had already ended (task %d) when the taskmanager was killed; nothing was tested",
+			instanceID, row.TaskID)
+	}
+	t.Logf("killed trove-taskmanager %d in the middle of the create of %s", tm, instanceID)
+	if ok, _ := waitFor(time.Minute, 200*time.Millisecond, func() (bool, string) {
+		p := childOf(supervisor)
+		return p != 0 && p != tm, ""
+	}); !ok {
+		t.Fatalf("the supervisor %d did not restart trove-taskmanager within a minute", supervisor)
+	}
 }

@@ -3,18 +3,15 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/testenv"
 )
 
@@ -463,22 +460,7 @@ func TestOpenStackTaskmanagerKilledDuringCreate(t *testing.T) {
 	}); !ok {
 		t.Fatalf("the build of %s never reached Cinder: %s", created.ID, last)
 	}
-	if err := syscall.Kill(tm, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -KILL %d: %v", tm, err)
-	}
-	row, err := openCatalog(t).GetInstance(context.Background(), created.ID)
-	if err != nil {
-		t.Fatalf("reading instance %s from the catalog: %v", created.ID, err)
-	}
-	if row.TaskID != status.TaskBuilding.Code {
-		t.Fatalf("the create of %s had already ended (task %d) when the taskmanager was killed; nothing was tested", created.ID, row.TaskID)
-	}
-	if ok, _ := waitFor(time.Minute, 200*time.Millisecond, func() (bool, string) {
-		p := childOf(supervisor)
-		return p != 0 && p != tm, ""
-	}); !ok {
-		t.Fatalf("the supervisor %d did not restart trove-taskmanager within a minute", supervisor)
-	}
+	killMidBuild(t, supervisor, tm, created.ID)
 	inst := c.waitStatus(created.ID, buildTimeout, "ACTIVE", "ERROR")
 	t.Logf("after the restart instance %s ended %s", created.ID, inst)
 	if inst.Status == "ACTIVE" {
