@@ -92,9 +92,11 @@ func run() error {
 		Storage:       storage(file, cfg.TenantID, log),
 		BackupKeys:    backupKeys,
 		BackupKeysErr: backupKeysErr,
-		Period:        cfg.HeartbeatPeriod,
-		Version:       cfg.DatastoreVersion,
-		Log:           log,
+		GuestLogs: agent.GuestLogConfig{InstanceID: cfg.GuestID, Manager: cfg.Manager, Container: cfg.GuestLogContainer,
+			Limit: cfg.GuestLogLimit, Exposed: cfg.GuestLogExposed, LongQueryMS: cfg.GuestLogLongQueryMS, AgentLog: cfg.LogFile},
+		Period:  cfg.HeartbeatPeriod,
+		Version: cfg.DatastoreVersion,
+		Log:     log,
 	})
 	if err != nil {
 		return err

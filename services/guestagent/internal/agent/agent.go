@@ -42,9 +42,11 @@ type Deps struct {
 	// encrypted restores fail saying so — never a silent plaintext backup).
 	BackupKeys    backupcrypt.Keys
 	BackupKeysErr error
-	Period        time.Duration // heartbeat period
-	Version       string        // datastore version from guest_info.conf
-	Log           *logrus.Entry
+	// GuestLogs configures guest_log_list and guest_log_action (guestlog.go).
+	GuestLogs GuestLogConfig
+	Period    time.Duration // heartbeat period
+	Version   string        // datastore version from guest_info.conf
+	Log       *logrus.Entry
 }
 
 // Agent is the guest agent.
@@ -61,6 +63,7 @@ type Agent struct {
 	upgrading bool
 
 	ovrMu sync.Mutex // <state>/overrides.json (overrides.go)
+	logMu sync.Mutex // guest log actions, one at a time (guestlog.go)
 }
 
 // State file names inside Layout.State().

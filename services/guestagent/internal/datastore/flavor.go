@@ -25,8 +25,15 @@ func SaveFlavorSettings(l Layout, values map[string]string) error {
 }
 
 // BaseSettings is what the server starts with before a configuration group's overrides: the guest's base
-// configuration with the recorded flavor settings over it (none recorded: the base alone).
+// configuration with the recorded flavor settings over it (none recorded: the base alone), and the settings of
+// the guest logs turned on (guest_log_action) over those.
 func BaseSettings(l Layout, manager string) map[string]string {
+	out := baseAndFlavor(l, manager)
+	maps.Copy(out, logSettings(l)) // the guest logs turned on (guestlog.go)
+	return out
+}
+
+func baseAndFlavor(l Layout, manager string) map[string]string {
 	out := maps.Clone(guestapi.BaseConfiguration(manager))
 	b, err := os.ReadFile(flavorPath(l))
 	if err != nil { // none recorded (an instance prepared before flavor settings existed)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trove-go/trove/pkg/config"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/rpc"
 )
 
@@ -37,6 +38,12 @@ type Config struct {
 	VolumeSizeGB float64 // [local] volume_size_gb: enforced size of data_dir (0 = unlimited)
 	ServerBinDir string  // [local] server_bin_dir: datastore binaries ("" = system locations)
 
+	// Guest logs (guest_log_list / guest_log_action).
+	GuestLogContainer   string   // [DEFAULT] guest_log_container_name (database_logs)
+	GuestLogLimit       int      // [DEFAULT] guest_log_limit: bytes per published object (1000000)
+	GuestLogExposed     []string // [<manager>] guest_log_exposed_logs
+	GuestLogLongQueryMS int      // [<manager>] guest_log_long_query_time (ms)
+
 	Port        int      // [postgresql] postgresql_port (5432) / 3306 for mysql and mariadb
 	IgnoreUsers []string // [<manager>] ignore_users
 	IgnoreDBs   []string // [<manager>] ignore_dbs
@@ -60,6 +67,9 @@ func Load(f *config.File) (Config, error) {
 		DataDir:          f.String("local", "data_dir", ""),
 		VolumeSizeGB:     f.Float("local", "volume_size_gb", 0),
 		ServerBinDir:     f.String("local", "server_bin_dir", ""),
+
+		GuestLogContainer: f.String(d, "guest_log_container_name", "database_logs"),
+		GuestLogLimit:     f.Int(d, "guest_log_limit", 1000000),
 	}
 	if dir := f.String(d, "log_dir", ""); dir != "" && c.LogFile != "" && !filepath.IsAbs(c.LogFile) {
 		c.LogFile = filepath.Join(dir, c.LogFile)
@@ -78,6 +88,8 @@ func Load(f *config.File) (Config, error) {
 	if c.Manager != "" {
 		c.IgnoreUsers = f.List(c.Manager, "ignore_users", defUsers)
 		c.IgnoreDBs = f.List(c.Manager, "ignore_dbs", defDBs)
+		c.GuestLogExposed = f.List(c.Manager, "guest_log_exposed_logs", guestapi.DefaultExposedLogs(c.Manager))
+		c.GuestLogLongQueryMS = f.Int(c.Manager, "guest_log_long_query_time", guestapi.DefaultLongQueryMS(c.Manager))
 	}
 	errs := []error{f.Err()}
 	if c.GuestID == "" {
@@ -101,6 +113,12 @@ func Load(f *config.File) (Config, error) {
 	}
 	if c.VolumeSizeGB < 0 {
 		errs = append(errs, fmt.Errorf("[local] volume_size_gb %v is negative", c.VolumeSizeGB))
+	}
+	if c.GuestLogLimit <= 0 {
+		errs = append(errs, fmt.Errorf("[DEFAULT] guest_log_limit must be positive"))
+	}
+	if c.GuestLogLongQueryMS < 0 {
+		errs = append(errs, fmt.Errorf("[%s] guest_log_long_query_time must not be negative", c.Manager))
 	}
 	if c.HeartbeatPeriod <= 0 {
 		errs = append(errs, fmt.Errorf("[DEFAULT] agent_heartbeat_time must be positive"))

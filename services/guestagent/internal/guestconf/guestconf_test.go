@@ -22,6 +22,7 @@ data_dir = /srv/i1
 volume_size_gb = 2
 [postgresql]
 ignore_users = os_admin,postgres,repl
+guest_log_exposed_logs = general,guest
 `)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,9 @@ ignore_users = os_admin,postgres,repl
 		t.Fatal(err)
 	}
 	if c.Port != 5432 || c.HeartbeatPeriod != 2500*time.Millisecond || c.VolumeSizeGB != 2 || c.Envelope != "trove" ||
-		len(c.IgnoreUsers) != 3 || c.IgnoreDBs[1] != "postgres" || c.ConductorTopic != "trove-conductor" {
+		len(c.IgnoreUsers) != 3 || c.IgnoreDBs[1] != "postgres" || c.ConductorTopic != "trove-conductor" ||
+		c.GuestLogContainer != "database_logs" || c.GuestLogLimit != 1000000 || c.GuestLogLongQueryMS != 0 ||
+		strings.Join(c.GuestLogExposed, ",") != "general,guest" {
 		t.Fatalf("%+v", c)
 	}
 }

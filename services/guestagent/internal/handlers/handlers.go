@@ -69,6 +69,7 @@ func (h *Handlers) Register(srv *rpc.Server) {
 		h.registerUpdateOverrides, h.registerApplyOverrides, h.registerResetConfiguration, h.registerStartDBWithConfChanges,
 		h.registerGetReplicaContext, h.registerAttachReplica, h.registerDetachReplica, h.registerMakeReadOnly,
 		h.registerGetLatestTxnID, h.registerWaitForTxn,
+		h.registerGuestLogList, h.registerGuestLogAction,
 	} {
 		r(srv)
 	}

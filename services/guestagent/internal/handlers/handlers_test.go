@@ -67,6 +67,8 @@ func TestOrder(t *testing.T) {
 		guestapi.MethodGetReplicaContext: rpc.Write, guestapi.MethodAttachReplica: rpc.Write,
 		guestapi.MethodDetachReplica: rpc.Write, guestapi.MethodMakeReadOnly: rpc.Write,
 		guestapi.MethodGetLatestTxnID: rpc.Read, guestapi.MethodWaitForTxn: rpc.Read,
+
+		guestapi.MethodGuestLogList: rpc.Read, guestapi.MethodGuestLogAction: rpc.Write,
 	}
 	for m, o := range h.orders {
 		if w, ok := want[m]; !ok || w != o {
