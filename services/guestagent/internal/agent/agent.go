@@ -165,7 +165,7 @@ func (a *Agent) Prepare(ctx context.Context, args guestapi.PrepareArgs) error {
 
 // PrepareFrom is Prepare with the caller's storage credentials: with backup_info, the data directory is
 // restored from the backup chain before the server first starts (a user given at create is still created;
-// root is not enabled from a restore, as Trove).
+// root is not enabled from a restore, as Trove). With Trove's snapshot too, the backup is a replica's seed.
 func (a *Agent) PrepareFrom(ctx context.Context, args guestapi.PrepareArgs, creds backupstore.Credentials) error {
 	a.mu.Lock()
 	if a.preparing {
@@ -181,10 +181,10 @@ func (a *Agent) PrepareFrom(ctx context.Context, args guestapi.PrepareArgs, cred
 		return nil
 	}
 	log := a.d.Log.WithField("op", "prepare")
-	if args.Snapshot != nil {
-		// a replication snapshot needs replication, which this guest does not do yet
+	if args.Snapshot != nil && args.BackupInfo == nil {
+		// Trove's snapshot comes with the backup_info of its dataset: the seed of a replica
 		a.heartbeat(ctx, datastore.FailedToSpawn)
-		return errors.New("prepare: restoring from a replication snapshot is not supported by this guest")
+		return errors.New("prepare: a replication snapshot without the backup_info of its dataset")
 	}
 	b, err := json.Marshal(args)
 	if err == nil {
@@ -208,7 +208,7 @@ func (a *Agent) PrepareFrom(ctx context.Context, args guestapi.PrepareArgs, cred
 		if creds.StorageURL == "" {
 			creds.StorageURL, _ = args.BackupInfo["swift_url"].(string)
 		}
-		if err := a.restore(ctx, args.BackupInfo, creds); err != nil {
+		if err := a.restore(ctx, args.BackupInfo, creds, args.Snapshot != nil); err != nil {
 			a.lifecycle.Unlock()
 			log.WithError(err).Error("prepare: restoring the backup failed")
 			return a.reportFault(ctx, "Restoring the backup failed: "+err.Error(), err)

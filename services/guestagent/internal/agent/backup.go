@@ -135,8 +135,9 @@ func (a *Agent) InterruptedBackup() string {
 // restore rebuilds the data directory from prepare's backup_info before the server's first start: each backup
 // of the chain is read from the store, decrypted when it starts with backupcrypt's header (each chunk
 // authenticated before the datastore sees its bytes; a backup made before encryption has none), gunzipped, and
-// at its end its MD5 checked against the catalog's checksum.
-func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupstore.Credentials) error {
+// at its end its MD5 checked against the catalog's checksum. A replica's seed (prepare with Trove's snapshot)
+// is restored by the datastore's RestoreReplicaSeed when it has one.
+func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupstore.Credentials, seed bool) error {
 	info, err := guestapi.ParseRestoreInfo(raw)
 	if err != nil {
 		return datastore.Errorf(datastore.KindBackupIntegrity, "%v", err)
@@ -186,7 +187,11 @@ func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupsto
 		return &gunzipped{gz: gz, rest: plain, v: v, failed: failed}, nil
 	}
 	start := time.Now()
-	if err := a.mgr.Restore(ctx, chain, open); err != nil {
+	restore := a.mgr.Restore
+	if sr, ok := a.mgr.(datastore.SeedRestorer); ok && seed {
+		restore = sr.RestoreReplicaSeed
+	}
+	if err := restore(ctx, chain, open); err != nil {
 		streamMu.Lock()
 		defer streamMu.Unlock()
 		if streamErr != nil {

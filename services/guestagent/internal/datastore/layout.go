@@ -72,6 +72,15 @@ func Secret(path string) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
+// KeptSecret is the secret at path, made (GeneratePassword(36)) and written there when there is none.
+func KeptSecret(path string) (string, error) {
+	if pw, err := Secret(path); err == nil {
+		return pw, nil
+	}
+	pw := GeneratePassword(36)
+	return pw, WriteSecret(path, pw)
+}
+
 // WriteSecret writes a secret with mode 0600, atomically.
 func WriteSecret(path, value string) error {
 	tmp := path + ".tmp"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -85,12 +84,9 @@ func (m *Manager) EnableAsSource(ctx context.Context) (ReplicationSource, error)
 	if err := m.ensureBinlog(ctx); err != nil {
 		return ReplicationSource{}, err
 	}
-	pw, err := datastore.Secret(m.replSecretFile())
+	pw, err := datastore.KeptSecret(m.replSecretFile())
 	if err != nil {
-		pw = datastore.GeneratePassword(36)
-		if err := datastore.WriteSecret(m.replSecretFile(), pw); err != nil {
-			return ReplicationSource{}, err
-		}
+		return ReplicationSource{}, err
 	}
 	if err := m.exec(ctx, "CREATE OR REPLACE USER ?@'%' IDENTIFIED BY ?", replUser, pw); err != nil {
 		return ReplicationSource{}, fmt.Errorf("creating the replication account: %w", err)
@@ -141,11 +137,7 @@ func (m *Manager) RestoredGTID() (string, error) {
 	return "", nil
 }
 
-var (
-	gtidList    = regexp.MustCompile(`^([0-9]+-[0-9]+-[0-9]+)(,[0-9]+-[0-9]+-[0-9]+)*$`)
-	accountName = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
-	secretText  = regexp.MustCompile(`^[A-Za-z0-9]{8,128}$`)
-)
+var gtidList = regexp.MustCompile(`^([0-9]+-[0-9]+-[0-9]+)(,[0-9]+-[0-9]+-[0-9]+)*$`)
 
 func checkGTID(g string) error {
 	if g != "" && !gtidList.MatchString(g) {
@@ -157,12 +149,9 @@ func checkGTID(g string) error {
 // AttachReplica makes this server a read-only replica of src. CHANGE MASTER takes no placeholders, so every
 // value is checked to need no quoting (an IP address, a plain account name and password, a GTID list).
 func (m *Manager) AttachReplica(ctx context.Context, src ReplicationSource) error {
-	addr, err := netip.ParseAddr(src.Host)
-	if err != nil || src.Port <= 0 || src.Port > 65535 {
-		return datastore.Errorf(datastore.KindBadRequest, "replication source %q port %d is not an IP address and port", src.Host, src.Port)
-	}
-	if !accountName.MatchString(src.User) || !secretText.MatchString(src.Password) {
-		return datastore.Errorf(datastore.KindBadRequest, "replication account or password has characters other than letters and digits")
+	addr, err := src.Address()
+	if err != nil {
+		return err
 	}
 	if err := checkGTID(src.GTID); err != nil {
 		return err

@@ -199,7 +199,22 @@ func (m *Manager) pruneArchive(keep string) {
 // reading the scratch WAL) until it has replayed everything and promoted itself to a writable server, and
 // stops it. os_admin (the bootstrap superuser, trusted on the private socket) and every role with its password
 // are the source's, as in Trove.
-func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener) (err error) {
+func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener) error {
+	return m.restore(ctx, chain, open, false)
+}
+
+// RestoreReplicaSeed restores a replica's seed (a full backup of its source) to start as a standby of it: the
+// extracted base backup with standby.signal, not recovered to a writable server (that would begin a timeline
+// of its own, which the source's WAL cannot continue). The first start replays the backup's own WAL up to a
+// consistent state and waits, read-only, for attach_replica to name its source.
+func (m *Manager) RestoreReplicaSeed(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener) error {
+	if len(chain) != 1 {
+		return datastore.Errorf(datastore.KindBackupIntegrity, "a replica seed is one full backup, not a chain of %d", len(chain))
+	}
+	return m.restore(ctx, chain, open, true)
+}
+
+func (m *Manager) restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener, standby bool) (err error) {
 	l := m.opts.Layout
 	if err := l.Make(m.cred); err != nil {
 		return err
@@ -247,14 +262,19 @@ func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open
 		}
 		end = max(end, segs[len(segs)-1])
 	}
-	for _, f := range []string{"postmaster.pid", "standby.signal"} {
+	signal := map[bool]string{false: "recovery.signal", true: "standby.signal"}[standby]
+	for _, f := range []string{"postmaster.pid", "standby.signal", "recovery.signal"} {
 		_ = os.Remove(filepath.Join(l.Data(), f))
 	}
-	if err := os.WriteFile(filepath.Join(l.Data(), "recovery.signal"), nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(l.Data(), signal), nil, 0o600); err != nil {
 		return err
 	}
 	if err := datastore.PrivateTree(l.Data(), m.cred); err != nil {
 		return err
+	}
+	if standby {
+		m.opts.Log.Info("replica seed restored: starts as a standby")
+		return nil
 	}
 	if err := datastore.PrivateTree(l.Scratch(), m.cred); err != nil {
 		return err

@@ -17,11 +17,14 @@ import (
 )
 
 // fresh returns a manager on a new, empty layout (nothing started).
-func fresh(t *testing.T) *Manager {
+func fresh(t *testing.T) *Manager { t.Helper(); return freshPort(t, 5432) }
+
+// freshPort is fresh on another port of the test's address.
+func freshPort(t *testing.T, port int) *Manager {
 	t.Helper()
 	dir := traversableTempDir(t)
 	m, err := New(datastore.Options{
-		Manager: "postgresql", Layout: datastore.Layout{Root: dir}, BindHost: testAddr(), Port: 5432,
+		Manager: "postgresql", Layout: datastore.Layout{Root: dir}, BindHost: testAddr(), Port: port,
 		IgnoreUsers: []string{"os_admin", "postgres"}, IgnoreDBs: []string{"os_admin", "postgres"},
 		Volume: datastore.NewVolume(dir, 0), Log: logrus.NewEntry(logrus.StandardLogger()),
 	})

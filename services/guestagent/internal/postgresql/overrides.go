@@ -57,6 +57,14 @@ func (m *Manager) WriteOverrides(values map[string]string) error {
 		return nil
 	}
 	base := m.baseConfig()
+	if _, err := os.Stat(m.replSecretFile()); err == nil { // a replication source (replication.go)
+		for k, v := range sourceSettings() {
+			if _, set := base[k]; !set {
+				base[k] = v
+			}
+		}
+	}
+	repl := m.replicationSettings()
 	var b strings.Builder
 	b.WriteString("# Written by trove-guestagent: base settings, then the configuration group's overrides.\n")
 	for _, k := range datastore.SortedKeys(base) {
@@ -66,7 +74,15 @@ func (m *Manager) WriteOverrides(values map[string]string) error {
 	}
 	b.WriteString("# overrides (update_overrides)\n")
 	for _, k := range datastore.SortedKeys(values) {
-		fmt.Fprintf(&b, "%s = %s\n", k, lit(values[k]))
+		if _, fixed := repl[k]; !fixed {
+			fmt.Fprintf(&b, "%s = %s\n", k, lit(values[k]))
+		}
+	}
+	if len(repl) > 0 {
+		b.WriteString("# the replication source this standby follows (attach_replica)\n")
+		for _, k := range datastore.SortedKeys(repl) {
+			fmt.Fprintf(&b, "%s = %s\n", k, lit(repl[k]))
+		}
 	}
 	path := filepath.Join(m.opts.Layout.Data(), overridesFile)
 	if err := datastore.WriteFileAtomic(path, []byte(b.String()), 0o600); err != nil {

@@ -129,10 +129,19 @@ func (m *Manager) query(ctx context.Context, db, sql string) ([][]string, error)
 	if err != nil {
 		return nil, err
 	}
+	return psql(ctx, bin, m.opts.Layout.Run(), m.opts.Port, adminUser, "", db, sql)
+}
+
+// psql runs sql with the psql client bin on host:port (a socket directory or an address) as user, with
+// password when not "" (in the environment, never on the command line); rows are returned split into fields.
+func psql(ctx context.Context, bin, host string, port int, user, password, db, sql string) ([][]string, error) {
 	cmd := exec.CommandContext(ctx, bin, "-X", "-q", "-A", "-t", "-0", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
-		"-h", m.opts.Layout.Run(), "-p", fmt.Sprint(m.opts.Port), "-U", adminUser, "-d", db)
+		"-h", host, "-p", fmt.Sprint(port), "-U", user, "-d", db)
 	cmd.Stdin = strings.NewReader(sql)
 	cmd.Env = []string{"PGCONNECT_TIMEOUT=5", "PATH=/usr/bin:/bin"}
+	if password != "" {
+		cmd.Env = append(cmd.Env, "PGPASSWORD="+password)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -56,7 +56,12 @@ func start(t *testing.T) (*Manager, string) {
 
 // client runs the real psql client over TCP (SCRAM) and returns its unaligned output.
 func client(addr, user, pw, db, sql string) (string, error) {
-	cmd := exec.Command("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", addr, "-p", "5432", "-U", user, "-d", db, "-c", sql)
+	return clientPort(addr, 5432, user, pw, db, sql)
+}
+
+// clientPort is client on another port.
+func clientPort(addr string, port int, user, pw, db, sql string) (string, error) {
+	cmd := exec.Command("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", addr, "-p", fmt.Sprint(port), "-U", user, "-d", db, "-c", sql)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw, "PGCONNECT_TIMEOUT=5")
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err

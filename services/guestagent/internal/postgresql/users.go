@@ -24,7 +24,7 @@ func (m *Manager) checkUser(name, host string) error {
 // reserved: ignore_users, the root role (only the root API manages it) and PostgreSQL's pg_* roles
 // (guestapi.Rules, shared with trove-api).
 func (m *Manager) reserved(name string) bool {
-	return datastore.Ignored(m.opts.IgnoreUsers, name) || name == rootUser || m.rules.ReservedUser(name)
+	return datastore.Ignored(m.opts.IgnoreUsers, name) || name == rootUser || name == replUser || m.rules.ReservedUser(name)
 }
 
 func (m *Manager) checkPassword(pw string) error {
