@@ -373,6 +373,9 @@ func (d *DB) DeleteInstance(ctx context.Context, id string, flavorRAM int) error
 		return nil
 	}
 	deltas := map[string]int{ResourceInstances: -1, ResourceVolumes: -in.VolumeSize, ResourceRAM: -flavorRAM}
+	if in.Type == InstanceTypeDrill {
+		deltas = nil // a restore drill's throwaway instance took no quota
+	}
 	if err := d.ensureUsages(ctx, in.TenantID, deltas); err != nil {
 		return err
 	}

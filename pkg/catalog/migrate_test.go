@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -99,8 +100,9 @@ func TestMigrateFreshSchema(t *testing.T) {
 	if err := d.Sqlx().Get(&tables, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()"); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 33 { // 29 of Trove (incl. alembic_version) + rpc_peers, backup_schedules, backup_schedule_runs + schema_migrations
-		t.Errorf("%d tables, want 33", tables)
+	if tables != 35 { // 29 of Trove (incl. alembic_version) + rpc_peers, backup_schedules, backup_schedule_runs,
+		// restore_drills, backup_drill_results + schema_migrations
+		t.Errorf("%d tables, want 35", tables)
 	}
 	// Idempotent.
 	if err := d.Migrate(ctx); err != nil {
@@ -112,13 +114,13 @@ func TestCheckSchemaRefusesOldCatalog(t *testing.T) {
 	t.Parallel()
 	d := openEmpty(t)
 	err := d.CheckSchema(ctx)
-	if err == nil || !strings.Contains(err.Error(), "catalog schema is at 0, this binary needs 8: run `trove-manage") {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("catalog schema is at 0, this binary needs %d: run `trove-manage", db.Head)) {
 		t.Fatalf("empty catalog: CheckSchema = %v", err)
 	}
 	if err := d.MigrateTo(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), "is at 3, this binary needs 8") {
+	if err := d.CheckSchema(ctx); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is at 3, this binary needs %d", db.Head)) {
 		t.Fatalf("CheckSchema at 3 = %v", err)
 	}
 	if err := d.Migrate(ctx); err != nil {

@@ -84,42 +84,21 @@ func (d *DB) DeleteBackupSchedule(ctx context.Context, id string) error {
 // to owner until now+lease, each by one conditional UPDATE: of several taskmanagers exactly one gets a schedule.
 // Due order: earliest first, full before incremental at the same time.
 func (d *DB) ClaimDueSchedules(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]BackupSchedule, error) {
-	now = now.UTC().Truncate(time.Second)
-	var ids []string
-	if err := d.x.SelectContext(ctx, &ids, `SELECT id FROM backup_schedules WHERE next_run_at <= ?
-		AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_run_at, backup_type = 'incremental', created LIMIT ?`, now, now, limit); err != nil {
-		return nil, err
-	}
+	ids, err := d.claimDue(ctx, "backup_schedules", "next_run_at, backup_type = 'incremental', created", owner, now, lease, limit)
 	var out []BackupSchedule
 	for _, id := range ids {
-		res, err := d.x.ExecContext(ctx, `UPDATE backup_schedules SET lease_owner = ?, lease_until = ? WHERE id = ?
-			AND next_run_at <= ? AND (lease_until IS NULL OR lease_until < ?)`, owner, now.Add(lease), id, now, now)
-		if err != nil {
-			return out, err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue // another taskmanager was first
-		}
-		s, err := d.GetBackupSchedule(ctx, id)
-		if err != nil {
-			return out, err
+		s, gerr := d.GetBackupSchedule(ctx, id)
+		if gerr != nil {
+			return out, gerr
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return out, err
 }
 
 // RenewScheduleLease extends owner's lease; ErrConflict when owner no longer holds it.
 func (d *DB) RenewScheduleLease(ctx context.Context, id, owner string, until time.Time) error {
-	res, err := d.x.ExecContext(ctx, "UPDATE backup_schedules SET lease_until = ? WHERE id = ? AND lease_owner = ?",
-		until.UTC().Truncate(time.Second), id, owner)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fail(ErrConflict, "the lease of backup schedule %s is no longer held by %s", id, owner)
-	}
-	return nil
+	return d.renewLease(ctx, "backup_schedules", "backup schedule", id, owner, until)
 }
 
 // ScheduleRunBackup returns the backup id of a schedule's run for slot, recording backupID for it when the slot
@@ -156,12 +135,9 @@ func (d *DB) BackupRowExists(ctx context.Context, id string) (bool, error) {
 // ScheduleRunEnd records a run's end and the next slot, and releases owner's lease; ErrConflict when owner no
 // longer holds it (another taskmanager took the schedule over: it records the run).
 func (d *DB) ScheduleRunEnd(ctx context.Context, id, owner string, ran, next time.Time, backupID, runErr string) error {
-	if len(runErr) > 1024 {
-		runErr = runErr[:1021] + "..."
-	}
 	res, err := d.x.ExecContext(ctx, `UPDATE backup_schedules SET next_run_at = ?, last_run_at = ?, last_backup_id = ?,
 		last_error = ?, lease_owner = NULL, lease_until = NULL, updated = ? WHERE id = ? AND lease_owner = ?`,
-		next.UTC().Truncate(time.Second), ran.UTC().Truncate(time.Second), nullString(backupID), nullString(runErr), d.now(), id, owner)
+		next.UTC().Truncate(time.Second), ran.UTC().Truncate(time.Second), nullString(backupID), nullString(truncMessage(runErr)), d.now(), id, owner)
 	if err != nil {
 		return err
 	}

@@ -132,6 +132,10 @@ func run() error {
 	go m.Sweep(ctx, time.Minute)
 	// backup schedules: every taskmanager polls; the catalog's lease makes each slot run once
 	go m.RunSchedules(ctx, fmt.Sprintf("%s/%d", host, os.Getpid()))
+	// restore drills ([taskmanager] restore_drills_enabled): the same leases make each drill run once
+	if flowCfg.DrillsEnabled {
+		go m.RunDrills(ctx, fmt.Sprintf("%s/%d", host, os.Getpid()))
+	}
 	// Trove publishes trove.instance.exists only with exists_notification_transformer set.
 	if nc := notifier.Config(); notifier.Enabled() && nc.ExistsTransformer != "" {
 		go m.ExistsLoop(ctx, nc.ExistsInterval)

@@ -51,6 +51,12 @@ type Config struct {
 	StorageStrategy      string
 	BackupSwiftContainer string
 	SchedulePoll         time.Duration
+
+	// Restore drills (drill.go): DrillsEnabled is ours, [taskmanager] restore_drills_enabled (off: this
+	// taskmanager runs no drill, whatever drills instances have); DrillPoll ([taskmanager]
+	// restore_drill_poll_interval) how often due drills are looked for.
+	DrillsEnabled bool
+	DrillPoll     time.Duration
 }
 
 // ConfigFrom reads the flow options with Trove's defaults.
@@ -76,6 +82,8 @@ func ConfigFrom(f *config.File) Config {
 		StorageStrategy:      f.String("DEFAULT", "storage_strategy", "swift"),
 		BackupSwiftContainer: f.String("DEFAULT", "backup_swift_container", "database_backups"),
 		SchedulePoll:         f.Seconds("taskmanager", "backup_schedule_poll_interval", 30),
+		DrillsEnabled:        f.Bool("taskmanager", "restore_drills_enabled", false),
+		DrillPoll:            f.Seconds("taskmanager", "restore_drill_poll_interval", 60),
 	}
 }
 

@@ -26,18 +26,7 @@ var errWaiting = errors.New("waiting")
 // RunSchedules runs due backup schedules every Config.SchedulePoll until ctx ends. owner names this
 // taskmanager in the catalog's leases (host and process: unique among the running taskmanagers).
 func (m *Manager) RunSchedules(ctx context.Context, owner string) {
-	every := m.Config.SchedulePoll
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	for {
-		if err := m.RunDueSchedules(ctx, owner); err != nil && ctx.Err() == nil {
-			m.Log.WithError(err).Warn("backup schedules: looking for due schedules failed; tried again at the next poll")
-		}
-		if sleep(ctx, every) != nil {
-			return
-		}
-	}
+	m.pollDue(ctx, m.Config.SchedulePoll, 30*time.Second, "backup schedules", func() error { return m.RunDueSchedules(ctx, owner) })
 }
 
 // RunDueSchedules claims the schedules due now (m.TimeNow) and runs them one after another: each run makes one
@@ -63,15 +52,10 @@ func (m *Manager) RunDueSchedules(ctx context.Context, owner string) error {
 func (m *Manager) runSchedule(ctx context.Context, owner string, s catalog.BackupSchedule) error {
 	log := m.log(s.InstanceID).WithField("schedule_id", s.ID)
 	// keep the lease while the run lasts
-	rctx, stop := context.WithCancel(ctx)
+	rctx, stop := m.holdLease(ctx, scheduleLease, log, func(ctx context.Context, until time.Time) error {
+		return m.Catalog.RenewScheduleLease(ctx, s.ID, owner, until)
+	})
 	defer stop()
-	go func() {
-		for sleep(rctx, scheduleLease/3) == nil {
-			if err := m.Catalog.RenewScheduleLease(rctx, s.ID, owner, m.TimeNow().Add(scheduleLease)); err != nil && rctx.Err() == nil {
-				log.WithError(err).Warn("backup schedule: renewing the lease failed")
-			}
-		}
-	}()
 	slot := s.NextRunAt
 	backupID, runErr := m.scheduledBackup(rctx, s, slot)
 	if errors.Is(runErr, catalog.ErrNotFound) {

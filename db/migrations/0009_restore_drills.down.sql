@@ -1,0 +1,2 @@
+DROP TABLE backup_drill_results;
+DROP TABLE restore_drills;
