@@ -168,6 +168,8 @@ func (a *API) Handler() http.Handler {
 		{"GET", "instances/{id}/root", a.rootShow},
 		{"POST", "instances/{id}/root", a.rootEnable},
 		{"DELETE", "instances/{id}/root", a.rootDisable},
+		{"GET", "instances/{id}/log", a.guestLogList},
+		{"POST", "instances/{id}/log", a.guestLogAction},
 
 		{"GET", "datastores", a.listDatastores},
 		{"GET", "datastores/versions/{version}", a.showVersionByUUID},
@@ -204,8 +206,6 @@ func (a *API) Handler() http.Handler {
 		// Routes of Trove's API (api.md §3) that are not built yet: 501. Keep in step with "Routes answering 501"
 		// in docs/api.md.
 		{"GET", "instances/{id}/configuration", a.instanceConfiguration},
-		{"GET", "instances/{id}/log", notImplemented},
-		{"POST", "instances/{id}/log", notImplemented},
 		{"GET", "instances/{id}/ssl", notImplemented},
 		{"POST", "instances/{id}/ssl", notImplemented},
 		{"GET", "instances/{id}/modules", notImplemented},

@@ -36,6 +36,8 @@ type Guest interface {
 	ListAccess(ctx context.Context, rc rpc.Context, a guestapi.ListAccessArgs) ([]guestapi.Schema, error)
 	GrantAccess(ctx context.Context, rc rpc.Context, a guestapi.GrantAccessArgs) error
 	RevokeAccess(ctx context.Context, rc rpc.Context, a guestapi.RevokeAccessArgs) error
+	GuestLogList(ctx context.Context, rc rpc.Context) ([]guestapi.GuestLog, error)
+	GuestLogAction(ctx context.Context, rc rpc.Context, a guestapi.GuestLogActionArgs) (guestapi.GuestLog, error)
 }
 
 // Guests gives the client of one instance's guest (its RPC codec depends on the instance's keys).
@@ -47,7 +49,8 @@ type Guests interface {
 var guestManagers = []string{"mysql", "mariadb", "postgresql"}
 
 // guestInstance loads an instance for a databases/users/root route: policy, ownership, then Trove's checks
-// (manager supports the extension, guest RUNNING or HEALTHY → else 422), and returns its guest client.
+// (manager supports the extension, guest RUNNING or HEALTHY → else 422), and returns its guest client. An empty
+// rule checks ownership only (routes Trove applies no policy to).
 func (a *API) guestInstance(r *http.Request, rule string) (*requestContext, *catalog.Instance, guestapi.Rules, Guest, error) {
 	rc := reqCtx(r)
 	ctx := r.Context()

@@ -28,7 +28,7 @@ import (
 // first (so a refused caller learns nothing), then the row, then ownership (another tenant's instance is 404
 // unless admin), then the rule again against the real owner.
 func (a *API) loadInstance(ctx context.Context, rc *requestContext, rule, id string) (*catalog.Instance, error) {
-	if err := a.enforce(rc, rule, rc.Token.ProjectID); err != nil {
+	if err := a.enforceIf(rc, rule, rc.Token.ProjectID); err != nil {
 		return nil, err
 	}
 	if !canonicalID(id) {
@@ -42,7 +42,7 @@ func (a *API) loadInstance(ctx context.Context, rc *requestContext, rule, id str
 		return nil, err
 	}
 	if row.TenantID != rc.Token.ProjectID {
-		if err := a.enforce(rc, rule, row.TenantID); err != nil {
+		if err := a.enforceIf(rc, rule, row.TenantID); err != nil {
 			return nil, err
 		}
 	}

@@ -275,6 +275,14 @@ func (a *API) enforce(rc *requestContext, rule, tenant string) error {
 	return a.policy.Enforce(rule, rc.creds(), map[string]string{"tenant": tenant})
 }
 
+// enforceIf is enforce, or nothing for the empty rule (routes Trove checks no policy on: ownership only).
+func (a *API) enforceIf(rc *requestContext, rule, tenant string) error {
+	if rule == "" {
+		return nil
+	}
+	return a.enforce(rc, rule, tenant)
+}
+
 // requireAdmin is the mgmt routes' hard-coded check (Trove's Forbidden → 401).
 func requireAdmin(rc *requestContext) error {
 	if !rc.IsAdmin {

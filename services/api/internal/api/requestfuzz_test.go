@@ -31,7 +31,8 @@ var fuzzBodies = map[string]string{
 	"PUT /{t}/mgmt/quotas/{project_id}": `{"quotas": {"instances": 20, "volumes": -1, "backups": null}}`,
 	"POST /{t}/backups": `{"backup": {"name": "b", "instance": "5f1f1d0e-0000-4000-8000-00000000000a", "description": "d",
 		"parent_id": "5f1f1d0e-0000-4000-8000-00000000000b", "incremental": 1, "swift_container": "c"}}`,
-	"POST /{t}/backup_strategies": `{"backup_strategy": {"instance_id": "5f1f1d0e-0000-4000-8000-00000000000a", "swift_container": "c"}}`,
+	"POST /{t}/backup_strategies":  `{"backup_strategy": {"instance_id": "5f1f1d0e-0000-4000-8000-00000000000a", "swift_container": "c"}}`,
+	"POST /{t}/instances/{id}/log": `{"name": "slow_query", "enable": 1, "publish": true, "discard": 0, "disable": null}`,
 }
 
 // junkValues replace each value of a valid body in turn.
