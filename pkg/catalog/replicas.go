@@ -33,3 +33,13 @@ func (d *DB) Replicas(ctx context.Context, tenantID string, sourceIDs []string) 
 	}
 	return out, rows.Err()
 }
+
+// ReplicationSources returns the ids of the live instances (of any tenant) that have live replicas: what the
+// taskmanager's automatic failover watches.
+func (d *DB) ReplicationSources(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := d.x.SelectContext(ctx, &ids, `SELECT s.id FROM instances s
+		WHERE s.deleted = 0 AND EXISTS (SELECT 1 FROM instances r WHERE r.deleted = 0 AND r.slave_of_id = s.id)
+		ORDER BY s.id`)
+	return ids, err
+}

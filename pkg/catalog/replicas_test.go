@@ -47,4 +47,14 @@ func TestReplicas(t *testing.T) {
 	if got, err := d.Replicas(ctx, tenant, []string{primary.ID}); err != nil || fmt.Sprint(got[primary.ID]) != fmt.Sprint(replicas[1:]) {
 		t.Fatalf("after detach: %v %v", got, err)
 	}
+	// The failover watcher's sources: the primary while a live replica follows it.
+	if ids, err := d.ReplicationSources(ctx); err != nil || fmt.Sprint(ids) != fmt.Sprint([]string{primary.ID}) {
+		t.Fatalf("ReplicationSources = %v %v, want [%s]", ids, err, primary.ID)
+	}
+	if err := d.UpdateInstance(ctx, replicas[1], catalog.InstanceUpdate{SlaveOfID: &empty}); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := d.ReplicationSources(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("ReplicationSources after both detached = %v %v", ids, err)
+	}
 }

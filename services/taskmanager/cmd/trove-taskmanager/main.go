@@ -136,6 +136,10 @@ func run() error {
 	if flowCfg.DrillsEnabled {
 		go m.RunDrills(ctx, fmt.Sprintf("%s/%d", host, os.Getpid()))
 	}
+	// automatic failover of replication sources ([taskmanager] auto_failover; one taskmanager acts per source)
+	if m.Config.AutoFailover {
+		go m.RunFailover(ctx)
+	}
 	// Trove publishes trove.instance.exists only with exists_notification_transformer set.
 	if nc := notifier.Config(); notifier.Enabled() && nc.ExistsTransformer != "" {
 		go m.ExistsLoop(ctx, nc.ExistsInterval)

@@ -57,6 +57,14 @@ type Config struct {
 	// restore_drill_poll_interval) how often due drills are looked for.
 	DrillsEnabled bool
 	DrillPoll     time.Duration
+
+	// Automatic failover (ours, failover.go): AutoFailover is [taskmanager] auto_failover (off by default);
+	// FailoverTimeout ([taskmanager] auto_failover_timeout) how long a source's database must be unreachable
+	// and its guest silent before it is failed over; FailoverPoll ([taskmanager] auto_failover_poll_interval)
+	// how often the sources are checked.
+	AutoFailover    bool
+	FailoverTimeout time.Duration
+	FailoverPoll    time.Duration
 }
 
 // ConfigFrom reads the flow options with Trove's defaults.
@@ -84,6 +92,10 @@ func ConfigFrom(f *config.File) Config {
 		SchedulePoll:         f.Seconds("taskmanager", "backup_schedule_poll_interval", 30),
 		DrillsEnabled:        f.Bool("taskmanager", "restore_drills_enabled", false),
 		DrillPoll:            f.Seconds("taskmanager", "restore_drill_poll_interval", 60),
+
+		AutoFailover:    f.Bool("taskmanager", "auto_failover", false),
+		FailoverTimeout: f.Seconds("taskmanager", "auto_failover_timeout", 15),
+		FailoverPoll:    f.Seconds("taskmanager", "auto_failover_poll_interval", 2),
 	}
 }
 

@@ -62,6 +62,7 @@ type Manager struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	queues map[string][]job // instance id → flows waiting behind the running one; present while one runs
+	watch  *failoverWatch   // automatic failover's view of the replication sources (failover.go)
 }
 
 type job struct {
@@ -87,7 +88,7 @@ func New(d Deps) *Manager {
 		d.Config.RetryBudget = 1
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{Deps: d, ctx: ctx, cancel: cancel, queues: map[string][]job{}}
+	return &Manager{Deps: d, ctx: ctx, cancel: cancel, queues: map[string][]job{}, watch: &failoverWatch{down: map[string]time.Time{}}}
 }
 
 // Register adds the taskmanager methods to an RPC server (topic taskmanager_queue, version 1.0).

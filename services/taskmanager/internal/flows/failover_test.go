@@ -1,0 +1,281 @@
+package flows
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/status"
+)
+
+// appDB opens the created user's database on a MariaDB address with short timeouts (a writer that must notice
+// a dead server quickly).
+func appDB(t *testing.T, addr string) *sql.DB {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "appuser", "secret-pw-1", "tcp", addr+":3306", "appdb"
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = time.Second, 2*time.Second, 2*time.Second
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// killGuest kills an instance's guest agent and its process group (the database server dies with its agent):
+// the instance's machine is gone, its server stays (SHUTOFF on the local driver).
+func killGuest(t *testing.T, e *env, id string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.drv.InstanceDir(e.get(id).ComputeInstanceID), "guest.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(b), &pid); err != nil || pid <= 0 {
+		t.Fatalf("guest.pid %q: %v", b, err)
+	}
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing the guest's process group %d: %v", pid, err)
+	}
+}
+
+// Automatic failover with real guests: a MariaDB source with two replicas under a stream of writes; its guest and
+// database are killed; the watcher fences the source (server deleted), promotes the most advanced replica, the
+// other follows it, and the old source is rebuilt as a read-only replica of the new one — it never takes a write
+// again, and the taskmanager's restart of stopped servers does not bring the old one back.
+func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
+	e := newGuestEnv(t)
+	e.m.Config.FailoverTimeout, e.m.Config.FailoverPoll = 3*time.Second, 250*time.Millisecond
+	ctx := context.Background()
+	src := e.instanceOf(e.version, "fo", "aead")
+	defer e.dumpGuestLog(src.ID)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, "mariadb-local", "mariadb", "10.11")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	addrOf := func(id string) string {
+		t.Helper()
+		srv, err := e.drv.GetServer(ctx, e.get(id).ComputeInstanceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv.Addresses[0].Addr
+	}
+	srcAddr := addrOf(src.ID)
+	appSQL(t, "mariadb", srcAddr, 3306, "CREATE TABLE w (n INT PRIMARY KEY)")
+	var reps []string
+	for i := 1; i <= 2; i++ {
+		r := e.instanceOf(e.version, fmt.Sprintf("fo-%d", i), "aead")
+		srcID := src.ID
+		if err := e.db.UpdateInstance(ctx, r.ID, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
+			t.Fatal(err)
+		}
+		a := createArgsFor(r, "mariadb-local", "mariadb", "10.11")
+		a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &srcID
+		if err := e.m.CreateInstance(ctx, rc, a); err != nil {
+			e.dumpGuestLog(r.ID)
+			t.Fatalf("create replica %d: %v (fault %s)", i, err, e.fault(r.ID))
+		}
+		defer e.dumpGuestLog(r.ID)
+		reps = append(reps, r.ID)
+	}
+	oldServer := e.get(src.ID).ComputeInstanceID
+	appSQL(t, "mariadb", srcAddr, 3306, "SET SESSION sql_log_bin = 0; CREATE TABLE only_old (x INT)")
+
+	// A healthy set is left alone.
+	if err := e.m.CheckFailover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Wait()
+	if got := e.get(src.ID); got.SlaveOfID != "" || got.ComputeInstanceID != oldServer {
+		t.Fatalf("a healthy source was touched: slave_of %q server %q", got.SlaveOfID, got.ComputeInstanceID)
+	}
+
+	// A source whose database is down but whose guest answers is not failed over (its agent restarts it).
+	sg, _, err := e.m.guest(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sg.StopDB(ctx, rc); err != nil {
+		t.Fatalf("stop_db: %v", err)
+	}
+	for end := time.Now().Add(e.m.Config.FailoverTimeout + time.Second); time.Now().Before(end); time.Sleep(e.m.Config.FailoverPoll) {
+		if err := e.m.CheckFailover(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.m.Wait()
+	if got := e.get(src.ID); got.SlaveOfID != "" || got.ComputeInstanceID != oldServer || got.Task() != status.TaskNone {
+		t.Fatalf("a source with a live guest was failed over: slave_of %q server %q task %q", got.SlaveOfID, got.ComputeInstanceID, got.TaskDescription)
+	}
+	if err := sg.Restart(ctx, rc); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	appSQL(t, "mariadb", srcAddr, 3306, "INSERT INTO w VALUES (0)")
+	pos, err := sg.GetLatestTxnID(ctx, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range reps { // the replicas reconnected (every MASTER_CONNECT_RETRY) and caught up
+		g, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
+			t.Fatalf("replica %s after the source's restart: %v", id, err)
+		}
+	}
+
+	// A stream of writes on the source; each acknowledged n is recorded with its time.
+	type ack struct {
+		n  int
+		at time.Time
+	}
+	var (
+		mu    sync.Mutex
+		acked []ack
+	)
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		db := appDB(t, srcAddr)
+		for n := 1; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := db.Exec("INSERT INTO w VALUES (?)", n); err == nil {
+				mu.Lock()
+				acked = append(acked, ack{n, time.Now()})
+				mu.Unlock()
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	time.Sleep(2 * time.Second)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go e.m.RunFailover(wctx)
+	killed := time.Now()
+	killGuest(t, e, src.ID)
+
+	// Until a replica is the source and takes a write.
+	var winner string
+	deadline := time.Now().Add(90 * time.Second)
+	for winner == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no replica became the source within 90 s (source fault: %s)", e.fault(src.ID))
+		}
+		for _, id := range reps {
+			if e.get(id).SlaveOfID != "" {
+				continue
+			}
+			if _, err := appDB(t, addrOf(id)).Exec("INSERT INTO w VALUES (-1)"); err == nil {
+				winner = id
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	took := time.Since(killed)
+	close(stop)
+	<-writerDone
+	t.Logf("automatic failover: source killed → %s takes writes in %s (timeout %s)", winner, took.Round(time.Millisecond), e.m.Config.FailoverTimeout)
+	follower := reps[0]
+	if follower == winner {
+		follower = reps[1]
+	}
+
+	// Rows acknowledged by the source more than a second before its death reached the new source.
+	mu.Lock()
+	var early []int
+	for _, a := range acked {
+		if a.at.Before(killed.Add(-time.Second)) {
+			early = append(early, a.n)
+		}
+	}
+	total := len(acked)
+	mu.Unlock()
+	if len(early) < 10 {
+		t.Fatalf("only %d writes acknowledged before the kill", len(early))
+	}
+	winnerAddr := addrOf(winner)
+	has := appSQL(t, "mariadb", winnerAddr, 3306, fmt.Sprintf("SELECT COUNT(*) FROM w WHERE n BETWEEN 1 AND %d", early[len(early)-1]))
+	if has != fmt.Sprint(len(early)) {
+		t.Fatalf("the new source holds %s of the %d rows acknowledged before the kill", has, len(early))
+	}
+	onNew := appSQL(t, "mariadb", winnerAddr, 3306, "SELECT COUNT(*) FROM w WHERE n > 0")
+	t.Logf("%d writes acknowledged by the old source; the new source holds %s of the stream's rows", total, onNew)
+
+	// The old source was fenced (server deleted), then rebuilt as a replica of the winner: it follows it and
+	// refuses a tenant's write; its old server and volume are gone.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		got := e.get(src.ID)
+		f, _ := e.db.GetFault(ctx, src.ID) // recorded once the rebuild succeeded
+		if got.SlaveOfID == winner && got.Task() == status.TaskNone && strings.Contains(f.Message, "Automatic failover") {
+			break
+		}
+		if (got.Task() != status.TaskBuilding && got.Task() != status.TaskEjecting && got.Task() != status.TaskNone) || time.Now().After(deadline) {
+			t.Fatalf("old source not rebuilt as a replica: task %q slave_of %q fault %s", got.TaskDescription, got.SlaveOfID, e.fault(src.ID))
+		}
+	}
+	t.Logf("the old source was rebuilt as a replica %s after the kill", time.Since(killed).Round(time.Millisecond))
+	if got := e.get(follower); got.SlaveOfID != winner || got.Task() != status.TaskNone {
+		t.Fatalf("the other replica: slave_of %q task %q", got.SlaveOfID, got.TaskDescription)
+	}
+	if got := e.get(winner); got.Task() != status.TaskNone {
+		t.Fatalf("the new source: task %q", got.TaskDescription)
+	}
+	// The rebuilt replica holds the new source's data, not the old volume's: a table only the old source had
+	// (written outside its binary log) is gone.
+	if got := appSQL(t, "mariadb", addrOf(src.ID), 3306, "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'only_old'"); got != "0" {
+		t.Fatalf("the rebuilt replica still has the old source's data (only_old: %s)", got)
+	}
+	appSQL(t, "mariadb", winnerAddr, 3306, "INSERT INTO w VALUES (-2)")
+	wg, _, err := e.m.guest(ctx, winner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, err = wg.GetLatestTxnID(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{src.ID, follower} {
+		g, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
+			t.Fatalf("%s does not follow the new source: %v", id, err)
+		}
+		if got := appSQL(t, "mariadb", addrOf(id), 3306, "SELECT COUNT(*) FROM w WHERE n = -2"); got != "1" {
+			t.Fatalf("%s lacks the new source's write: %q", id, got)
+		}
+		out, err := exec.Command("mariadb", "-h", addrOf(id), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+			"-e", "INSERT INTO w VALUES (-3)").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "read-only") {
+			t.Fatalf("a tenant's write on %s: %v %s", id, err, out)
+		}
+	}
+	// A taskmanager restart starts stopped servers: the fenced one is not among them.
+	started, err := e.drv.StartStopped(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(started, oldServer) {
+		t.Fatalf("the fenced server %s was started again", oldServer)
+	}
+}
