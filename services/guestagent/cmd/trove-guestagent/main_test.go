@@ -205,6 +205,7 @@ func TestGuestAgentOverRPC(t *testing.T) {
 
 // env is one guest under test: the agent process, its directories, a guest client and the fake conductor.
 type env struct {
+	id      string // the guest id
 	gc      *guestapi.Client
 	cond    *conductor
 	g       *guest
@@ -278,7 +279,7 @@ volume_size_gb = %s
 			t.Logf("agent log:\n%s", b)
 		}
 	})
-	return &env{gc: gc, cond: cond, g: g, rc: rc, addr: addr, confDir: confDir, dataDir: dataDir, conf: agentConf}
+	return &env{id: id, gc: gc, cond: cond, g: g, rc: rc, addr: addr, confDir: confDir, dataDir: dataDir, conf: agentConf}
 }
 
 // ping waits until the agent answers rpc_ping.
