@@ -107,6 +107,9 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	if err == nil && a.BackupID != nil && *a.BackupID != "" {
 		args.BackupInfo, err = m.restoreInfo(ctx, rc, *a.BackupID)
 	}
+	if seed != nil { // Trove's snapshot (without the source's account: attach_replica carries it)
+		args.Snapshot = map[string]any{"dataset": map[string]any{"snapshot_id": seed.snapshot.ID}}
+	}
 	if err != nil {
 		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error preparing the guest's arguments.", err)
 	}

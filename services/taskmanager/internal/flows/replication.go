@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -19,7 +20,8 @@ import (
 // Replication (issue 16).
 //   - create_instance with slave_of_id: the source becomes a source (guest get_replica_context), a full backup of
 //     it is made into the configured store (the "replication snapshot", as Trove), the replica is built restored
-//     from it (prepare's backup_info), then follows the source from the snapshot's position (attach_replica) and
+//     from it (prepare's backup_info, with Trove's snapshot naming it: a PostgreSQL guest restores it as a
+//     standby), then follows the source from the snapshot's position (attach_replica) and
 //     the snapshot is deleted. A failure is task 84 "Build error: Replica." with a fault.
 //   - detach_replica: the replica's guest stops replicating and is writable; slave_of_id NULL; task NONE.
 //   - promote_to_replica_source: a switchover (switchover below); tasks NONE at the end in every case, a fault
@@ -296,9 +298,9 @@ func (m *Manager) switchover(ctx context.Context, rc rpc.Context, oldID, newID s
 }
 
 // EjectReplicaSource is eject_replica_source for source id, whose guest is gone (the API checked its heartbeat):
-// the most advanced replica (the highest GTID sequence number) detaches and becomes the source, the other
-// replicas follow it from their own positions; the old source is left out of the set with a fault. Tasks NONE
-// at the end in every case.
+// the most advanced replica (txnRank: the highest GTID sequence number or WAL location) detaches and becomes
+// the source, the other replicas follow it from their own positions; the old source is left out of the set
+// with a fault. Tasks NONE at the end in every case.
 func (m *Manager) EjectReplicaSource(ctx context.Context, rc rpc.Context, id string) error {
 	ids := m.replicationSet(ctx, id)
 	defer func() {
@@ -335,7 +337,7 @@ func (m *Manager) eject(ctx context.Context, rc rpc.Context, oldID string, repli
 			continue
 		}
 		guests[x], positions[x] = g, pos
-		if n := gtidSeq(pos); n > best {
+		if n := txnRank(pos); n > best {
 			winner, best = x, n
 		}
 	}
@@ -372,6 +374,21 @@ func (m *Manager) eject(ctx context.Context, rc rpc.Context, oldID string, repli
 		m.log(winner).WithError(err).Warn("the new source's access rules do not name its replicas yet")
 	}
 	return winner, nil
+}
+
+// txnRank orders the replication positions of one datastore (get_latest_txn_id): a PostgreSQL WAL location
+// ("16/B374D848") by its byte position, a MariaDB GTID list by its highest sequence number (gtidSeq); -1 when
+// pos is neither. The larger rank is the more advanced server.
+func txnRank(pos string) int64 {
+	if hi, lo, ok := strings.Cut(pos, "/"); ok {
+		h, herr := strconv.ParseUint(hi, 16, 32)
+		l, lerr := strconv.ParseUint(lo, 16, 32)
+		if herr != nil || lerr != nil || h > math.MaxInt32 {
+			return -1
+		}
+		return int64(h<<32 | l)
+	}
+	return gtidSeq(pos)
 }
 
 // gtidSeq is the largest sequence number of a MariaDB GTID list ("0-1-42,1-2-7" → 42); -1 when none.

@@ -3,6 +3,7 @@ package flows
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -98,16 +99,49 @@ func TestMariaDBReplicationRPCWithRealGuest(t *testing.T) {
 	}
 }
 
-// TestMariaDBReplicaFlowsWithRealGuest: create_instance with slave_of_id builds two replicas of a real MariaDB
-// instance (snapshot backup of the source, restore, attach, snapshot deleted); rows written on the source reach
-// both, a tenant's write on a replica is refused; detach_replica makes one standalone and writable while the
-// other still follows.
+// TestMariaDBReplicaFlowsWithRealGuest: the replica flows on real MariaDB guests (testReplicaFlows).
 func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
+	testReplicaFlows(t, replDS{image: "mariadb-local", manager: "mariadb", dsVersion: "10.11", port: 3306})
+}
+
+// TestPostgreSQLReplicaFlowsWithRealGuest: the replica flows on real PostgreSQL guests (streaming replication
+// through a slot per replica; promote demotes the old source to a standby of the new one).
+func TestPostgreSQLReplicaFlowsWithRealGuest(t *testing.T) {
+	testReplicaFlows(t, replDS{image: "postgresql-15-local", manager: "postgresql", dsVersion: "15", port: 5432})
+}
+
+// replDS is the datastore a replica flows test runs on.
+type replDS struct {
+	image, manager, dsVersion string
+	port                      int
+}
+
+// tenantWrite runs stmt on database appdb as the tenant's appuser (createArgsFor).
+func (d replDS) tenantWrite(addr, stmt string) ([]byte, error) {
+	if d.manager == "postgresql" {
+		cmd := exec.Command("psql", "-h", addr, "-p", fmt.Sprint(d.port), "-U", "appuser", "-d", "appdb", "-v", "ON_ERROR_STOP=1", "-tAc", stmt)
+		cmd.Env = append(os.Environ(), "PGPASSWORD=secret-pw-1", "PGCONNECT_TIMEOUT=5")
+		return cmd.CombinedOutput()
+	}
+	return exec.Command("mariadb", "-h", addr, "-P", fmt.Sprint(d.port), "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
+		"-e", stmt).CombinedOutput()
+}
+
+// testReplicaFlows: create_instance with slave_of_id builds two replicas of a real instance (snapshot backup
+// of the source, restore, attach, snapshot deleted); rows written on the source reach both, a tenant's write
+// on a replica is refused; promote makes the first the source (the old source and the other replica follow
+// it); detach_replica makes one standalone and writable while the other still follows; eject, after the
+// source's server is deleted, makes the most advanced replica the source and the other follows it.
+func testReplicaFlows(t *testing.T, ds replDS) {
 	e := newGuestEnv(t)
+	version := e.version
+	if ds.manager == "postgresql" {
+		version = e.pgVersion
+	}
 	ctx := context.Background()
-	src := e.instanceOf(e.version, "primary", "aead")
+	src := e.instanceOf(version, "primary", "aead")
 	defer e.dumpGuestLog(src.ID)
-	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, "mariadb-local", "mariadb", "10.11")); err != nil {
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, ds.image, ds.manager, ds.dsVersion)); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	addrOf := func(id string) string {
@@ -119,18 +153,21 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 		return srv.Addresses[0].Addr
 	}
 	srcAddr := addrOf(src.ID)
-	q := func(addr, stmt string) string { return appSQL(t, "mariadb", addr, 3306, stmt) }
+	q := func(addr, stmt string) string { return appSQL(t, ds.manager, addr, ds.port, stmt) }
 	q(srcAddr, "CREATE TABLE t (n INT PRIMARY KEY)")
+	if ds.manager == "postgresql" { // the table is root's
+		q(srcAddr, "GRANT ALL ON t TO appuser")
+	}
 	q(srcAddr, "INSERT INTO t VALUES (1), (2), (3)")
 
 	var reps []string
 	for i := 1; i <= 2; i++ {
-		r := e.instanceOf(e.version, fmt.Sprintf("primary-%d", i), "aead")
+		r := e.instanceOf(version, fmt.Sprintf("primary-%d", i), "aead")
 		srcID := src.ID
 		if err := e.db.UpdateInstance(ctx, r.ID, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
 			t.Fatal(err)
 		}
-		a := createArgsFor(r, "mariadb-local", "mariadb", "10.11")
+		a := createArgsFor(r, ds.image, ds.manager, ds.dsVersion)
 		a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &srcID
 		began := time.Now()
 		if err := e.m.CreateInstance(ctx, rc, a); err != nil {
@@ -157,7 +194,7 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM t"
+	sum := "SELECT CONCAT(COUNT(*), ':', COALESCE(SUM(n), 0)) FROM t"
 	for i, id := range reps {
 		g, _, err := e.m.guest(ctx, id)
 		if err != nil {
@@ -166,11 +203,10 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
 			t.Fatalf("replica %d did not reach %s: %v", i+1, pos, err)
 		}
-		if got := q(addrOf(id), sum); got != "5\t27" {
+		if got := q(addrOf(id), sum); got != "5:27" {
 			t.Fatalf("replica %d holds %q", i+1, got)
 		}
-		out, err := exec.Command("mariadb", "-h", addrOf(id), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
-			"-e", "INSERT INTO t VALUES (99)").CombinedOutput()
+		out, err := ds.tenantWrite(addrOf(id), "INSERT INTO t VALUES (99)")
 		if err == nil || !strings.Contains(string(out), "read-only") {
 			t.Fatalf("write on replica %d: %v %s", i+1, err, out)
 		}
@@ -205,12 +241,10 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 		}
 	}
 	newAddr := addrOf(reps[0])
-	if out, err := exec.Command("mariadb", "-h", newAddr, "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
-		"-e", "INSERT INTO t VALUES (100)").CombinedOutput(); err != nil {
+	if out, err := ds.tenantWrite(newAddr, "INSERT INTO t VALUES (100)"); err != nil {
 		t.Fatalf("write on the new source: %v %s", err, out)
 	}
-	out, err := exec.Command("mariadb", "-h", srcAddr, "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
-		"-e", "INSERT INTO t VALUES (101)").CombinedOutput()
+	out, err := ds.tenantWrite(srcAddr, "INSERT INTO t VALUES (101)")
 	if err == nil || !strings.Contains(string(out), "read-only") {
 		t.Fatalf("write on the old source: %v %s", err, out)
 	}
@@ -229,7 +263,7 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
 			t.Fatalf("%s did not follow the new source to %s: %v", id, pos, err)
 		}
-		if got := q(addrOf(id), sum); got != "6\t127" {
+		if got := q(addrOf(id), sum); got != "6:127" {
 			t.Fatalf("%s holds %q after the promote", id, got)
 		}
 	}
@@ -244,8 +278,7 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 	if got := e.get(reps[1]); got.SlaveOfID != "" || got.Task() != status.TaskNone {
 		t.Fatalf("after detach: slave_of %q task %q", got.SlaveOfID, got.TaskDescription)
 	}
-	out, err = exec.Command("mariadb", "-h", addrOf(reps[1]), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
-		"-e", "INSERT INTO t VALUES (99)").CombinedOutput()
+	out, err = ds.tenantWrite(addrOf(reps[1]), "INSERT INTO t VALUES (99)")
 	if err != nil {
 		t.Fatalf("write on the detached replica: %v %s", err, out)
 	}
@@ -272,12 +305,12 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 
 	// Eject: a third replica joins the new source, the new source dies (server and guest gone), eject makes the
 	// most advanced replica the source and the other follows it.
-	r3 := e.instanceOf(e.version, "primary-3", "aead")
+	r3 := e.instanceOf(version, "primary-3", "aead")
 	src0 := reps[0]
 	if err := e.db.UpdateInstance(ctx, r3.ID, catalog.InstanceUpdate{SlaveOfID: &src0}); err != nil {
 		t.Fatal(err)
 	}
-	a := createArgsFor(r3, "mariadb-local", "mariadb", "10.11")
+	a := createArgsFor(r3, ds.image, ds.manager, ds.dsVersion)
 	a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &src0
 	if err := e.m.CreateInstance(ctx, rc, a); err != nil {
 		e.dumpGuestLog(r3.ID)
@@ -326,8 +359,7 @@ func TestMariaDBReplicaFlowsWithRealGuest(t *testing.T) {
 	if n := q(addrOf(winner), "SELECT COUNT(*) FROM t WHERE n = 200"); n != "1" { // no row the replicas had is lost
 		t.Fatalf("the new source lost a row: %q", n)
 	}
-	if out, err := exec.Command("mariadb", "-h", addrOf(winner), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
-		"-e", "INSERT INTO t VALUES (300)").CombinedOutput(); err != nil {
+	if out, err := ds.tenantWrite(addrOf(winner), "INSERT INTO t VALUES (300)"); err != nil {
 		t.Fatalf("write on the eject winner: %v %s", err, out)
 	}
 	wg, _, err := e.m.guest(ctx, winner)

@@ -103,3 +103,15 @@ func TestGTIDSeq(t *testing.T) {
 		}
 	}
 }
+
+func TestTxnRank(t *testing.T) {
+	for in, want := range map[string]int64{"": -1, "0/0": 0, "0/3000060": 0x3000060, "16/B374D848": 0x16B374D848,
+		"1/0": 1 << 32, "0-1-42,1-2-7": 42, "x/1": -1, "0/1/2": -1, "FFFFFFFF/0": -1} {
+		if got := txnRank(in); got != want {
+			t.Errorf("txnRank(%q) = %d, want %d", in, got, want)
+		}
+	}
+	if txnRank("0/FFFFFFFF") >= txnRank("1/0") || txnRank("A/0") <= txnRank("9/FFFFFFFF") {
+		t.Error("LSNs out of order")
+	}
+}
