@@ -34,6 +34,8 @@ type backupView struct {
 	ParentID    *string          `json:"parent_id"`
 	ProjectID   string           `json:"project_id"`
 	Datastore   *backupDatastore `json:"datastore,omitempty"`
+	// RestoreDrill (ours) is the last restore drill of the backup, shown by backup show (drills.go).
+	RestoreDrill *backupDrillView `json:"restore_drill,omitempty"`
 }
 
 func nullable(s string) *string {
@@ -143,7 +145,11 @@ func (a *API) showBackup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]backupView{"backup": a.renderBackup(ctx, snap, b)})
+	v := a.renderBackup(ctx, snap, b)
+	if v.RestoreDrill, err = a.backupDrill(ctx, b.ID); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]backupView{"backup": v})
 }
 
 // loadBackup is the object half of the backup routes: the policy check against the caller's project first,

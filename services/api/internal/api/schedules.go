@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -63,22 +64,33 @@ func renderSchedule(s catalog.BackupSchedule) backupScheduleView {
 
 func troveTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") }
 
-// parseSchedule reads {"backup_schedule": {...}} strictly.
-func parseSchedule(doc any) (backupScheduleBody, error) {
-	var env struct {
-		S *backupScheduleBody `json:"backup_schedule"`
+// decodeStrict reads doc's only key name into v (a pointer to a struct; unknown keys are 400): the body form of
+// our additive instance sub-resources ({"backup_schedule": {...}}, {"restore_drill": {...}}).
+func decodeStrict(doc any, name string, v any) error {
+	m, ok := doc.(map[string]any)
+	if !ok || m[name] == nil {
+		return fault.BadRequest("%s is missing.", name)
 	}
-	raw, _ := json.Marshal(doc)
+	for k := range m {
+		if k != name {
+			return fault.BadRequest("Invalid %s: unknown key %q.", name, shown(k))
+		}
+	}
+	raw, _ := json.Marshal(m[name])
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil || env.S == nil {
-		msg := "backup_schedule is missing."
-		if err != nil {
-			msg = "Invalid backup_schedule: " + err.Error()
-		}
-		return backupScheduleBody{}, fault.BadRequest("%s", msg)
+	if err := dec.Decode(v); err != nil {
+		return fault.BadRequest("Invalid %s: %s", name, err.Error())
 	}
-	s := *env.S
+	return nil
+}
+
+// parseSchedule reads {"backup_schedule": {...}} strictly.
+func parseSchedule(doc any) (backupScheduleBody, error) {
+	var s backupScheduleBody
+	if err := decodeStrict(doc, "backup_schedule", &s); err != nil {
+		return s, err
+	}
 	s.Name = strings.TrimSpace(s.Name)
 	switch {
 	case s.Name == "" || len(s.Name) > 255:
@@ -123,20 +135,9 @@ func (a *API) scheduleViews(r *http.Request, instanceID string) ([]backupSchedul
 func (a *API) createBackupSchedule(w http.ResponseWriter, r *http.Request) error {
 	rc := reqCtx(r)
 	ctx := r.Context()
-	row, err := a.loadInstance(ctx, rc, "backup:create", mux.Vars(r)["id"])
+	row, body, err := createInstanceChild(a, r, parseSchedule)
 	if err != nil {
 		return err
-	}
-	doc, err := a.readBody(r)
-	if err != nil {
-		return err
-	}
-	body, err := parseSchedule(doc)
-	if err != nil {
-		return err
-	}
-	if row.ClusterID != "" {
-		return fault.NotImplemented("Operation not supported for instances that are part of a cluster.")
 	}
 	s, err := a.cat.CreateBackupSchedule(ctx, catalog.BackupSchedule{TenantID: row.TenantID, InstanceID: row.ID, Name: body.Name,
 		BackupType: body.Type, IntervalSeconds: body.Interval, KeepCount: body.KeepCount, KeepDays: body.KeepDays})
@@ -149,24 +150,55 @@ func (a *API) createBackupSchedule(w http.ResponseWriter, r *http.Request) error
 
 // deleteBackupSchedule is DELETE /instances/{id}/backup_schedules/{sid}: the schedule's backups stay.
 func (a *API) deleteBackupSchedule(w http.ResponseWriter, r *http.Request) error {
+	return a.deleteInstanceChild(w, r, "sid", "schedule_id", "backup schedule deleted", func(ctx context.Context, id string) (string, error) {
+		s, err := a.cat.GetBackupSchedule(ctx, id)
+		return s.InstanceID, err
+	}, a.cat.DeleteBackupSchedule)
+}
+
+// createInstanceChild is the first half of creating an instance's object (a schedule, a drill): the instance's
+// backup:create check, then the body read by parse; a clustered instance is 501.
+func createInstanceChild[T any](a *API, r *http.Request, parse func(doc any) (T, error)) (*catalog.Instance, T, error) {
+	var body T
+	row, err := a.loadInstance(r.Context(), reqCtx(r), "backup:create", mux.Vars(r)["id"])
+	if err != nil {
+		return nil, body, err
+	}
+	doc, err := a.readBody(r)
+	if err != nil {
+		return nil, body, err
+	}
+	if body, err = parse(doc); err != nil {
+		return nil, body, err
+	}
+	if row.ClusterID != "" {
+		return nil, body, fault.NotImplemented("Operation not supported for instances that are part of a cluster.")
+	}
+	return row, body, nil
+}
+
+// deleteInstanceChild deletes the object of an instance named by the path variable idVar (a schedule, a drill)
+// after the instance's backup:create check: another instance's object is 404 as a missing one.
+func (a *API) deleteInstanceChild(w http.ResponseWriter, r *http.Request, idVar, logField, logMsg string,
+	instanceOf func(ctx context.Context, id string) (string, error), del func(ctx context.Context, id string) error) error {
 	rc := reqCtx(r)
 	ctx := r.Context()
 	row, err := a.loadInstance(ctx, rc, "backup:create", mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
-	sid := mux.Vars(r)["sid"]
-	s, err := a.cat.GetBackupSchedule(ctx, sid)
-	if errors.Is(err, catalog.ErrNotFound) || (err == nil && s.InstanceID != row.ID) {
-		return fault.NotFound(sid)
+	id := mux.Vars(r)[idVar]
+	owner, err := instanceOf(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && owner != row.ID) {
+		return fault.NotFound(id)
 	}
 	if err != nil {
 		return err
 	}
-	if err := a.cat.DeleteBackupSchedule(ctx, sid); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+	if err := del(ctx, id); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return err
 	}
-	rc.logger().WithField("instance_id", row.ID).WithField("schedule_id", sid).Info("backup schedule deleted")
+	rc.logger().WithField("instance_id", row.ID).WithField(logField, id).Info(logMsg)
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }
