@@ -125,7 +125,13 @@ func (m *Manager) EnableAsSource(ctx context.Context) (ReplicationSource, error)
 	if err := m.exec(ctx, q); err != nil {
 		return ReplicationSource{}, fmt.Errorf("creating the replication role: %w", err)
 	}
-	if err := m.admitReplication(ctx); err != nil {
+	if err := m.admitReplication(); err != nil {
+		return ReplicationSource{}, err
+	}
+	if err := m.writeConfig(); err != nil { // sourceSettings from now on
+		return ReplicationSource{}, err
+	}
+	if err := m.exec(ctx, "SELECT pg_reload_conf()"); err != nil {
 		return ReplicationSource{}, err
 	}
 	lsn, err := m.LatestTxnID(ctx)
@@ -136,10 +142,10 @@ func (m *Manager) EnableAsSource(ctx context.Context) (ReplicationSource, error)
 }
 
 // hbaReplication admits the replication role to physical replication from any address, with its password
-// (`all` in pg_hba does not match replication connections).
+// (`all` in pg_hba does not match replication connections); the caller reloads.
 const hbaReplication = "host replication " + replUser + " 0.0.0.0/0 scram-sha-256\nhost replication " + replUser + " ::/0 scram-sha-256\n"
 
-func (m *Manager) admitReplication(ctx context.Context) error {
+func (m *Manager) admitReplication() error {
 	path := filepath.Join(m.opts.Layout.Data(), "pg_hba.conf")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -156,10 +162,7 @@ func (m *Manager) admitReplication(ctx context.Context) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
-	return m.exec(ctx, "SELECT pg_reload_conf()")
+	return err
 }
 
 // RestoredGTID: a standby streams from where its data is, so it needs no position.

@@ -40,6 +40,16 @@ func TestPostgreSQLReplication(t *testing.T) {
 	if source.Host != addr || source.Port != 5432 || source.User != "os_repl" || checkLSN(source.GTID) != nil || source.GTID == "" {
 		t.Fatalf("source %s:%d %s at %q", source.Host, source.Port, source.User, source.GTID)
 	}
+	for i := 0; ; i++ { // the reload is asynchronous
+		rows, err := src.query(ctx, "postgres", "SHOW wal_keep_size")
+		if err == nil && len(rows) == 1 && rows[0][0] == "512MB" {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("a source keeps WAL for replicas being built: wal_keep_size %v %v", rows, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if again, err := src.EnableAsSource(ctx); err != nil || again.Password != source.Password {
 		t.Fatalf("enable as source again: %v (same password %v)", err, again.Password == source.Password)
 	}
