@@ -186,3 +186,39 @@ func TestRestoreDrillWithRealGuest(t *testing.T) {
 		t.Fatal("the drill of a deleted instance is still there")
 	}
 }
+
+// A drill of a PostgreSQL instance's backup passes the same way (the flow is the datastore's create from a
+// backup), and its throwaway instance is gone afterwards.
+func TestRestoreDrillPostgreSQLWithRealGuest(t *testing.T) {
+	e := newGuestEnv(t)
+	e.m.Config.StorageStrategy = backupstore.DriverDirectory
+	ctx := context.Background()
+	src := e.instanceOf(e.pgVersion, "src-drill-pg", catalog.EnvelopeAEAD)
+	defer e.dumpGuestLog(src.ID)
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, "postgresql-15-local", "postgresql", "15")); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	src = e.get(src.ID)
+	b := backupNow(t, e, src, "postgresql", "15", nil)
+	d, err := e.db.CreateRestoreDrill(ctx, catalog.RestoreDrill{TenantID: src.TenantID, InstanceID: src.ID, IntervalSeconds: 3600,
+		NextRunAt: e.clock.now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.RunDueDrills(ctx, "tm-a"); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := e.db.GetDrillResult(ctx, b.ID)
+	if err != nil || !ok || r.Result != catalog.DrillPassed || !strings.Contains(r.Message, "appdb") {
+		t.Fatalf("drill result: %+v %v %v", r, ok, err)
+	}
+	if got, _ := e.db.GetRestoreDrill(ctx, d.ID); got.LastResult != catalog.DrillPassed || got.DrillInstanceID != "" {
+		t.Fatalf("drill after the run: %+v", got)
+	}
+	if in, err := e.db.GetInstanceAny(ctx, r.DrillInstanceID); err != nil || !in.Deleted || in.Type != catalog.InstanceTypeDrill {
+		t.Fatalf("throwaway instance: %+v %v", in, err)
+	}
+	if _, err := e.drv.GetServer(ctx, r.DrillInstanceID); err == nil {
+		t.Fatal("the throwaway instance's server is still there")
+	}
+}

@@ -13,9 +13,10 @@ import (
 
 // usage emits trove.instance.<event> for inst (Deps.Notify; nothing when notifications are off): the flavor's
 // name and RAM from the compute driver, the datastore manager's service_id, the requesting user. state is the
-// API status the instance has at that point (ACTIVE after a create or a resize, SHUTDOWN while deleted).
+// API status the instance has at that point (ACTIVE after a create or a resize, SHUTDOWN while deleted). A
+// restore drill's throwaway instance is the control plane's (it takes no quota): it is not billed.
 func (m *Manager) usage(ctx context.Context, rc rpc.Context, inst catalog.Instance, event, state string, extra map[string]any) {
-	if !m.Notify.Enabled() {
+	if !m.Notify.Enabled() || inst.Type == catalog.InstanceTypeDrill {
 		return
 	}
 	in := notification.Instance{ID: inst.ID, Name: inst.Name, TenantID: inst.TenantID, UserID: rc.UserID, FlavorID: inst.FlavorID,
