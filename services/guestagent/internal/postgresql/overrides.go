@@ -58,7 +58,7 @@ func (m *Manager) WriteOverrides(values map[string]string) error {
 	}
 	base := m.baseConfig()
 	if _, err := os.Stat(m.replSecretFile()); err == nil { // a replication source (replication.go)
-		for k, v := range sourceSettings() {
+		for k, v := range m.sourceSettings() {
 			if _, set := base[k]; !set {
 				base[k] = v
 			}

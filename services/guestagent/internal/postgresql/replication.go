@@ -94,9 +94,18 @@ func (m *Manager) replicationSettings() map[string]string {
 	}
 }
 
-// sourceSettings keep WAL for a replica being built from a snapshot (its slot exists only once it attaches):
-// a base a configuration group may change.
-func sourceSettings() map[string]string { return map[string]string{"wal_keep_size": "512MB"} }
+// sourceSettings keep WAL for a replica being built from a snapshot (its slot exists only once it attaches),
+// and bound the WAL a slot may hold (a replica deleted without detaching, or far behind, loses its slot
+// instead of filling the source's volume): an eighth and a quarter of the volume, at most 512 MB and 8 GB
+// (unlimited volume: the maximums). A base a configuration group may change.
+func (m *Manager) sourceSettings() map[string]string {
+	keep, slot := 512, 8192
+	if m.opts.Volume != nil && m.opts.Volume.Size() > 0 {
+		mb := int(m.opts.Volume.Size() * 1024)
+		keep, slot = max(64, min(keep, mb/8)), max(128, min(slot, mb/4))
+	}
+	return map[string]string{"wal_keep_size": fmt.Sprintf("%dMB", keep), "max_slot_wal_keep_size": fmt.Sprintf("%dMB", slot)}
+}
 
 func (m *Manager) inRecovery(ctx context.Context) (bool, error) {
 	rows, err := m.query(ctx, "postgres", "SELECT pg_is_in_recovery()")

@@ -41,8 +41,8 @@ func TestPostgreSQLReplication(t *testing.T) {
 		t.Fatalf("source %s:%d %s at %q", source.Host, source.Port, source.User, source.GTID)
 	}
 	for i := 0; ; i++ { // the reload is asynchronous
-		rows, err := src.query(ctx, "postgres", "SHOW wal_keep_size")
-		if err == nil && len(rows) == 1 && rows[0][0] == "512MB" {
+		rows, err := src.query(ctx, "postgres", "SELECT current_setting('wal_keep_size') || ' ' || current_setting('max_slot_wal_keep_size')")
+		if err == nil && len(rows) == 1 && rows[0][0] == "512MB 8GB" {
 			break
 		}
 		if i == 50 {
@@ -196,5 +196,16 @@ func TestPostgreSQLReplication(t *testing.T) {
 	}
 	if err := src.WaitForTxn(ctx, "0/1'; DROP", time.Second); datastore.KindOf(err) != datastore.KindBadRequest {
 		t.Fatalf("wait for a quoting LSN: %v", err)
+	}
+}
+
+// A source's WAL retention follows its volume: a small volume keeps little, an unlimited one the maximums.
+func TestSourceSettingsFollowVolume(t *testing.T) {
+	for size, want := range map[float64]string{0: "512MB 8192MB", 1: "128MB 256MB", 0.25: "64MB 128MB", 100: "512MB 8192MB"} {
+		m := &Manager{opts: datastore.Options{Volume: datastore.NewVolume(t.TempDir(), size)}}
+		s := m.sourceSettings()
+		if got := s["wal_keep_size"] + " " + s["max_slot_wal_keep_size"]; got != want {
+			t.Errorf("volume %v GB: %s, want %s", size, got, want)
+		}
 	}
 }
