@@ -195,6 +195,9 @@ func (m *Manager) drill(ctx context.Context, owner string, d catalog.RestoreDril
 		return "", "", throwaway, err
 	}
 	defer func() {
+		if ctx.Err() != nil {
+			return // the taskmanager is stopping: the next run deletes the instance (drill_instance_id)
+		}
 		bg := context.WithoutCancel(ctx)
 		if derr := m.DeleteInstance(bg, rc, in.ID); derr != nil {
 			log.WithError(derr).Error("restore drill: deleting the throwaway instance failed; the next run deletes it")
