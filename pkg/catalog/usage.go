@@ -17,6 +17,10 @@ type LiveInstance struct {
 	Datastore        string     `db:"datastore"`  // datastores.name
 	DatastoreVer     string     `db:"ds_version"` // datastore_versions.name
 	DatastoreManager string     `db:"manager"`    // datastore_versions.manager
+	// The guest's last reported health (instance_health; nil without a report).
+	HealthUp          *bool    `db:"health_up"`
+	HealthConnections *int     `db:"health_connections"`
+	ReplicationLag    *float64 `db:"replication_lag"`
 }
 
 // Status is the API status the instance shows, without the compute server's view (an instance past BUILD is
@@ -43,8 +47,9 @@ var liveInstanceCols = strings.ReplaceAll(instanceColsTmpl, "@.", "i.")
 func (d *DB) LiveInstances(ctx context.Context) ([]LiveInstance, error) {
 	var rows []LiveInstance
 	err := d.x.SelectContext(ctx, &rows, "SELECT "+liveInstanceCols+`, s.status_id AS status_id, s.updated_at AS heartbeat,
-		COALESCE(ds.name, '') AS datastore, COALESCE(v.name, '') AS ds_version, COALESCE(v.manager, '') AS manager
-		FROM instances i LEFT JOIN service_statuses s ON s.instance_id = i.id
+		COALESCE(ds.name, '') AS datastore, COALESCE(v.name, '') AS ds_version, COALESCE(v.manager, '') AS manager,
+		h.up AS health_up, h.connections AS health_connections, h.replication_lag AS replication_lag
+		FROM instances i LEFT JOIN service_statuses s ON s.instance_id = i.id LEFT JOIN instance_health h ON h.instance_id = i.id
 		LEFT JOIN datastore_versions v ON v.id = i.datastore_version_id LEFT JOIN datastores ds ON ds.id = v.datastore_id
 		WHERE i.deleted = 0 ORDER BY i.id`)
 	return rows, err

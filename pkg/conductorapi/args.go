@@ -34,9 +34,19 @@ var Statuses = map[string]bool{
 // Sent renders t as Trove's `sent`: epoch seconds with microseconds.
 func Sent(t time.Time) float64 { return float64(t.UnixMicro()) / 1e6 }
 
-// HeartbeatPayload is heartbeat's payload.
+// HeartbeatPayload is heartbeat's payload. Health is ours: Trove's conductor reads only service_status and
+// ignores other keys, and our conductor takes heartbeats without it (Trove's guests).
 type HeartbeatPayload struct {
-	ServiceStatus string `json:"service_status"`
+	ServiceStatus string  `json:"service_status"`
+	Health        *Health `json:"health,omitempty"`
+}
+
+// Health is the database's health as the guest saw it when it heartbeated: whether it answers, its client
+// connections, and on a replica how far it is behind its source (seconds; absent on a source or standalone).
+type Health struct {
+	Up             bool     `json:"up"`
+	Connections    int      `json:"connections"`
+	ReplicationLag *float64 `json:"replication_lag_seconds,omitempty"`
 }
 
 // HeartbeatArgs is heartbeat.

@@ -25,9 +25,10 @@ func Target(topic string) rpc.Target {
 // New wraps an rpc.Client.
 func New(c *rpc.Client) *Client { return &Client{rpc: c, Now: time.Now} }
 
-// Heartbeat casts heartbeat with the status description and sent = now.
-func (c *Client) Heartbeat(ctx context.Context, rc rpc.Context, instanceID, status string) error {
-	a := HeartbeatArgs{InstanceID: instanceID, Payload: HeartbeatPayload{ServiceStatus: status}, Sent: Sent(c.Now())}
+// Heartbeat casts heartbeat with the status description, the database's health when known (nil: not sent)
+// and sent = now.
+func (c *Client) Heartbeat(ctx context.Context, rc rpc.Context, instanceID, status string, health *Health) error {
+	a := HeartbeatArgs{InstanceID: instanceID, Payload: HeartbeatPayload{ServiceStatus: status, Health: health}, Sent: Sent(c.Now())}
 	if err := a.Validate(); err != nil {
 		return err
 	}

@@ -218,6 +218,14 @@ var (
 	heartbeatDesc = prometheus.NewDesc("trove_instance_heartbeat_age_seconds",
 		"Seconds since the instance's guest last reported (service_statuses.updated_at); absent before the first report.",
 		[]string{"instance_id", "tenant_id"}, nil)
+	dbUpDesc = prometheus.NewDesc("trove_instance_database_up",
+		"1 when the instance's database answered its guest at the last heartbeat, 0 when not; absent for guests that report no health (Trove's).",
+		[]string{"instance_id", "tenant_id"}, nil)
+	dbConnsDesc = prometheus.NewDesc("trove_instance_database_connections",
+		"Client connections to the instance's database at the last heartbeat.", []string{"instance_id", "tenant_id"}, nil)
+	replLagDesc = prometheus.NewDesc("trove_instance_replication_lag_seconds",
+		"Seconds a replica is behind its source at the last heartbeat; absent on sources and standalone instances.",
+		[]string{"instance_id", "tenant_id", "source_id"}, nil)
 	scrapeErrDesc = prometheus.NewDesc("trove_catalog_scrape_errors", "1 when the catalog could not be read for this scrape.", nil, nil)
 )
 
@@ -229,6 +237,9 @@ func (c *Instances) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.Heartbeats {
 		ch <- heartbeatDesc
+		ch <- dbUpDesc
+		ch <- dbConnsDesc
+		ch <- replLagDesc
 	}
 }
 
@@ -254,6 +265,19 @@ func (c *Instances) Collect(ch chan<- prometheus.Metric) {
 		counts[key{r.Status(t, c.Expiry), r.Datastore, r.DatastoreVer}]++
 		if c.Heartbeats && r.HeartbeatAt != nil {
 			ch <- prometheus.MustNewConstMetric(heartbeatDesc, prometheus.GaugeValue, t.Sub(*r.HeartbeatAt).Seconds(), r.ID, r.TenantID)
+		}
+		if c.Heartbeats && r.HealthUp != nil {
+			up := 0.0
+			if *r.HealthUp {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(dbUpDesc, prometheus.GaugeValue, up, r.ID, r.TenantID)
+			if r.HealthConnections != nil {
+				ch <- prometheus.MustNewConstMetric(dbConnsDesc, prometheus.GaugeValue, float64(*r.HealthConnections), r.ID, r.TenantID)
+			}
+			if r.ReplicationLag != nil && r.SlaveOfID != "" {
+				ch <- prometheus.MustNewConstMetric(replLagDesc, prometheus.GaugeValue, *r.ReplicationLag, r.ID, r.TenantID, r.SlaveOfID)
+			}
 		}
 	}
 	if !c.Counts {

@@ -76,6 +76,10 @@ func TestInstancesCollector(t *testing.T) {
 		{Instance: catalog.Instance{ID: "a", TenantID: "p"}, StatusID: &running, HeartbeatAt: &beat, Datastore: "mariadb", DatastoreVer: "10.11"},
 		{Instance: catalog.Instance{ID: "b", TenantID: "p", TaskID: 5}, Datastore: "mariadb", DatastoreVer: "10.11"},
 	}
+	up, down, conns, lag := true, false, 7, 1.5
+	rows[0].HealthUp, rows[0].HealthConnections = &up, &conns
+	rows = append(rows, catalog.LiveInstance{Instance: catalog.Instance{ID: "r", TenantID: "p", SlaveOfID: "a"}, StatusID: &running,
+		HeartbeatAt: &beat, Datastore: "mariadb", DatastoreVer: "10.11", HealthUp: &down, HealthConnections: &conns, ReplicationLag: &lag})
 	c := &Instances{List: func(context.Context) ([]catalog.LiveInstance, error) { return rows, nil }, Expiry: 90 * time.Second,
 		Counts: true, Heartbeats: true, Now: func() time.Time { return now }, Log: logrus.New()}
 	reg := prometheus.NewRegistry()
@@ -84,8 +88,27 @@ func TestInstancesCollector(t *testing.T) {
 # HELP trove_instance_heartbeat_age_seconds Seconds since the instance's guest last reported (service_statuses.updated_at); absent before the first report.
 # TYPE trove_instance_heartbeat_age_seconds gauge
 trove_instance_heartbeat_age_seconds{instance_id="a",tenant_id="p"} 30
+trove_instance_heartbeat_age_seconds{instance_id="r",tenant_id="p"} 30
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "trove_instance_heartbeat_age_seconds"); err != nil {
+		t.Error(err)
+	}
+	// The guests' health: up per instance, connections, and the lag of the replica only.
+	want = `
+# HELP trove_instance_database_connections Client connections to the instance's database at the last heartbeat.
+# TYPE trove_instance_database_connections gauge
+trove_instance_database_connections{instance_id="a",tenant_id="p"} 7
+trove_instance_database_connections{instance_id="r",tenant_id="p"} 7
+# HELP trove_instance_database_up 1 when the instance's database answered its guest at the last heartbeat, 0 when not; absent for guests that report no health (Trove's).
+# TYPE trove_instance_database_up gauge
+trove_instance_database_up{instance_id="a",tenant_id="p"} 1
+trove_instance_database_up{instance_id="r",tenant_id="p"} 0
+# HELP trove_instance_replication_lag_seconds Seconds a replica is behind its source at the last heartbeat; absent on sources and standalone instances.
+# TYPE trove_instance_replication_lag_seconds gauge
+trove_instance_replication_lag_seconds{instance_id="r",source_id="a",tenant_id="p"} 1.5
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "trove_instance_database_up", "trove_instance_database_connections",
+		"trove_instance_replication_lag_seconds"); err != nil {
 		t.Error(err)
 	}
 	if n := testutil.CollectAndCount(c, "trove_instances"); n != 2 {

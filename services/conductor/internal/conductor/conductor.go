@@ -105,6 +105,12 @@ func (c *Conductor) heartbeat(ctx context.Context, rc rpc.Context, a conductorap
 	}
 	c.Log.WithField("instance_id", a.InstanceID).WithField("status", a.Payload.ServiceStatus).
 		WithField("accepted", accepted).Debug("heartbeat")
+	if accepted && a.Payload.Health != nil {
+		h := a.Payload.Health
+		if err := c.Catalog.SetHealth(ctx, catalog.Health{InstanceID: a.InstanceID, Up: h.Up, Connections: h.Connections, ReplicationLag: h.ReplicationLag}); err != nil {
+			c.Log.WithField("instance_id", a.InstanceID).WithError(err).Warn("the guest's reported health was not recorded")
+		}
+	}
 	if accepted {
 		env, _ := c.peers.Load(a.InstanceID)
 		e, _ := env.(rpc.Envelope)

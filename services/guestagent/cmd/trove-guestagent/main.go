@@ -93,7 +93,7 @@ func run() error {
 		BackupKeys:    backupKeys,
 		BackupKeysErr: backupKeysErr,
 		GuestLogs: agent.GuestLogConfig{InstanceID: cfg.GuestID, Manager: cfg.Manager, Container: cfg.GuestLogContainer,
-			Limit: cfg.GuestLogLimit, Exposed: cfg.GuestLogExposed, LongQueryMS: cfg.GuestLogLongQueryMS, AgentLog: cfg.LogFile},
+			Limit: cfg.GuestLogLimit, Expiry: int64(cfg.GuestLogExpiry), Exposed: cfg.GuestLogExposed, LongQueryMS: cfg.GuestLogLongQueryMS, AgentLog: cfg.LogFile},
 		Period:  cfg.HeartbeatPeriod,
 		Version: cfg.DatastoreVersion,
 		Log:     log,
@@ -209,6 +209,10 @@ func (h heartbeater) Fault(ctx context.Context, message string) error {
 		Message:                message, Exception: []string{message}})
 }
 
-func (h heartbeater) Heartbeat(ctx context.Context, status string) error {
-	return h.c.Heartbeat(ctx, rpc.Context{}, h.id, status)
+func (h heartbeater) Heartbeat(ctx context.Context, status string, health *datastore.Health) error {
+	var wire *conductorapi.Health
+	if health != nil {
+		wire = &conductorapi.Health{Up: health.Up, Connections: health.Connections, ReplicationLag: health.ReplicationLag}
+	}
+	return h.c.Heartbeat(ctx, rpc.Context{}, h.id, status, wire)
 }

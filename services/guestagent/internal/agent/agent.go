@@ -20,9 +20,10 @@ import (
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 )
 
-// Heartbeater sends heartbeats to the conductor.
+// Heartbeater sends heartbeats to the conductor: the status and, when the datastore reports it, the
+// database's health (nil: none).
 type Heartbeater interface {
-	Heartbeat(ctx context.Context, status string) error
+	Heartbeat(ctx context.Context, status string, health *datastore.Health) error
 }
 
 // Deps are the agent's dependencies.
@@ -266,11 +267,28 @@ func (a *Agent) Status(ctx context.Context) datastore.Status {
 }
 
 func (a *Agent) heartbeat(ctx context.Context, st datastore.Status) {
-	if err := a.d.Conductor.Heartbeat(ctx, string(st)); err != nil {
+	if err := a.d.Conductor.Heartbeat(ctx, string(st), a.health(ctx, st)); err != nil {
 		a.d.Log.WithError(err).WithField("status", st).Warn("heartbeat not sent")
 		return
 	}
 	a.d.Log.WithField("status", st).Debug("heartbeat sent")
+}
+
+// health asks the datastore for its health (datastore.HealthReporter) once the database is prepared; a
+// database that does not answer within 3 s is reported down.
+func (a *Agent) health(ctx context.Context, st datastore.Status) *datastore.Health {
+	hr, ok := a.mgr.(datastore.HealthReporter)
+	if !ok || !a.Prepared() || st == datastore.Building || st == datastore.Upgrading {
+		return nil
+	}
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	h, err := hr.Health(hctx)
+	if err != nil {
+		a.d.Log.WithError(err).Debug("the database did not report its health")
+		return &datastore.Health{}
+	}
+	return &h
 }
 
 // Heartbeats sends the actual status every Period until ctx ends, once prepare completed (Trove skips

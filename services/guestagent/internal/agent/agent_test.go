@@ -17,7 +17,7 @@ type recorder struct {
 	sent []string
 }
 
-func (r *recorder) Heartbeat(_ context.Context, status string) error {
+func (r *recorder) Heartbeat(_ context.Context, status string, _ *datastore.Health) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sent = append(r.sent, status)

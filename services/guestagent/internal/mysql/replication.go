@@ -241,21 +241,32 @@ func (m *Manager) WaitForTxn(ctx context.Context, gtid string, timeout time.Dura
 
 // ReplicaRunning reports whether both replication threads run, and the last error when not.
 func (m *Manager) ReplicaRunning(ctx context.Context) (bool, string, error) {
+	st, err := m.slaveStatus(ctx)
+	if err != nil || st == nil {
+		return false, "not a replica", err
+	}
+	running := st["Slave_IO_Running"] == "Yes" && st["Slave_SQL_Running"] == "Yes"
+	msg := strings.TrimSpace(st["Last_IO_Error"] + " " + st["Last_SQL_Error"])
+	return running, msg, nil
+}
+
+// slaveStatus is SHOW SLAVE STATUS by column name (NULL as ""); nil when the server is no replica.
+func (m *Manager) slaveStatus(ctx context.Context) (map[string]string, error) {
 	db, err := m.admin()
 	if err != nil {
-		return false, "", err
+		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
 	if err != nil {
-		return false, "", redact(err)
+		return nil, redact(err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return false, "", err
+		return nil, err
 	}
 	if !rows.Next() {
-		return false, "not a replica", rows.Err()
+		return nil, rows.Err()
 	}
 	vals := make([]any, len(cols))
 	raw := make([][]byte, len(cols))
@@ -263,17 +274,11 @@ func (m *Manager) ReplicaRunning(ctx context.Context) (bool, string, error) {
 		vals[i] = &raw[i]
 	}
 	if err := rows.Scan(vals...); err != nil {
-		return false, "", err
+		return nil, err
 	}
-	get := func(name string) string {
-		for i, c := range cols {
-			if c == name {
-				return string(raw[i])
-			}
-		}
-		return ""
+	out := make(map[string]string, len(cols))
+	for i, c := range cols {
+		out[c] = string(raw[i])
 	}
-	running := get("Slave_IO_Running") == "Yes" && get("Slave_SQL_Running") == "Yes"
-	msg := strings.TrimSpace(get("Last_IO_Error") + " " + get("Last_SQL_Error"))
-	return running, msg, rows.Err()
+	return out, rows.Err()
 }

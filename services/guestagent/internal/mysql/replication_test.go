@@ -79,6 +79,13 @@ func TestMariaDBReplication(t *testing.T) {
 	if running, msg, err := rep.ReplicaRunning(ctx); err != nil || !running {
 		t.Fatalf("replication threads: %v %q %v", running, msg, err)
 	}
+	// Health with each heartbeat: the replica reports its lag (caught up: 0), the source none.
+	if h, err := rep.Health(ctx); err != nil || !h.Up || h.Connections < 1 || h.ReplicationLag == nil || *h.ReplicationLag != 0 {
+		t.Fatalf("replica health %+v %v", h, err)
+	}
+	if h, err := src.Health(ctx); err != nil || !h.Up || h.Connections < 2 || h.ReplicationLag != nil { // the agent and the replica's dump thread
+		t.Fatalf("source health %+v %v", h, err)
+	}
 	// A tenant's write on the replica is refused; reads work.
 	out, err := clientPort(addr, 3307, "appuser", pw, "app", "INSERT INTO t VALUES (3000, 'on the replica')")
 	if err == nil || !strings.Contains(out, "read-only") {

@@ -93,6 +93,12 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 		reps = append(reps, r.ID)
 	}
 	oldServer := e.get(src.ID).ComputeInstanceID
+	// The guests' heartbeats carry their database's health: a replica's lag, none on the source.
+	waitFor(t, "the guests' health with their heartbeats", func() bool {
+		sh, serr := e.db.GetHealth(ctx, src.ID)
+		rh, rerr := e.db.GetHealth(ctx, reps[0])
+		return serr == nil && rerr == nil && sh.Up && sh.ReplicationLag == nil && rh.Up && rh.ReplicationLag != nil && *rh.ReplicationLag < 5
+	})
 	appSQL(t, "mariadb", srcAddr, 3306, "SET SESSION sql_log_bin = 0; CREATE TABLE only_old (x INT)")
 
 	// A healthy set is left alone.
