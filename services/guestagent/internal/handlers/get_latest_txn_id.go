@@ -8,7 +8,7 @@ import (
 )
 
 // get_latest_txn_id — call (high timeout). No arguments. Read. The server's replication position (MariaDB:
-// gtid_current_pos).
+// gtid_current_pos; PostgreSQL: a WAL location, LSN).
 func (h *Handlers) registerGetLatestTxnID(srv *rpc.Server) {
 	handle(h, srv, spec{name: guestapi.MethodGetLatestTxnID, order: rpc.Read, logArgs: true},
 		func(ctx context.Context, _ rpc.Context, _ guestapi.GetLatestTxnIDArgs) (string, error) {
