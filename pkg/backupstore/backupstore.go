@@ -19,6 +19,24 @@ type Store interface {
 	Delete(ctx context.Context, location string) error
 }
 
+// Attrs are what an object may carry besides its bytes where the driver has them (Swift): metadata
+// (X-Object-Meta-<key>) and an expiry in seconds (X-Delete-After; 0 = none). Other drivers store the bytes
+// alone.
+type Attrs struct {
+	Meta        map[string]string
+	DeleteAfter int64
+}
+
+// PutAttrs is Put with attrs on drivers that keep them (Swift), plain Put on the others.
+func PutAttrs(ctx context.Context, s Store, name string, r io.Reader, attrs Attrs) (Object, error) {
+	if p, ok := s.(interface {
+		PutAttrs(ctx context.Context, name string, r io.Reader, attrs Attrs) (Object, error)
+	}); ok {
+		return p.PutAttrs(ctx, name, r, attrs)
+	}
+	return s.Put(ctx, name, r)
+}
+
 // Object is what Put stored.
 type Object struct {
 	// Location is the URL Trove records in backups.location. swift: the full object URL under the tenant's storage

@@ -106,6 +106,12 @@ type sloSegment struct {
 }
 
 func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) (obj Object, err error) {
+	return s.PutAttrs(ctx, name, r, Attrs{})
+}
+
+// PutAttrs is Put with object metadata (X-Object-Meta-*) on the object and an expiry (X-Delete-After) on it and
+// its segments.
+func (s *swiftStore) PutAttrs(ctx context.Context, name string, r io.Reader, attrs Attrs) (obj Object, err error) {
 	if err := checkName(name); err != nil {
 		return Object{}, err
 	}
@@ -134,7 +140,7 @@ func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) (obj Obj
 		segName := fmt.Sprintf("%s%08d", prefix, i)
 		body := io.TeeReader(io.LimitReader(in, s.cfg.SegmentSize), seg)
 		res := objects.Create(ctx, s.client, s.segments, segName, objects.CreateOpts{
-			Content: body, NoETag: true, ContentType: "application/octet-stream",
+			Content: body, NoETag: true, ContentType: "application/octet-stream", DeleteAfter: attrs.DeleteAfter,
 		})
 		// Recorded before checking: a segment stored with a wrong ETag is removed too.
 		manifest = append(manifest, sloSegment{Path: "/" + s.segments + "/" + segName, ETag: seg.sum(), SizeBytes: seg.n})
@@ -150,7 +156,8 @@ func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) (obj Obj
 	}
 	loc := s.location(s.cfg.Container, name)
 	if len(manifest) == 0 { // empty input: one plain empty object
-		res := objects.Create(ctx, s.client, s.cfg.Container, name, objects.CreateOpts{Content: bytes.NewReader(nil), ContentType: "application/octet-stream", IfNoneMatch: "*"})
+		res := objects.Create(ctx, s.client, s.cfg.Container, name, objects.CreateOpts{Content: bytes.NewReader(nil), ContentType: "application/octet-stream", IfNoneMatch: "*",
+			Metadata: attrs.Meta, DeleteAfter: attrs.DeleteAfter})
 		if res.Err != nil {
 			return Object{}, s.swiftErr("storing "+name, res.Err)
 		}
@@ -167,6 +174,7 @@ func (s *swiftStore) Put(ctx context.Context, name string, r io.Reader) (obj Obj
 	res := objects.Create(ctx, s.client, s.cfg.Container, name, objects.CreateOpts{
 		Content: bytes.NewReader(body), MultipartManifest: "put", ETag: checksum, ContentType: "application/octet-stream",
 		IfNoneMatch: "*", // never replaces an object (its segments would be left behind)
+		Metadata:    attrs.Meta, DeleteAfter: attrs.DeleteAfter,
 	})
 	if res.Err != nil {
 		if gophercloud.ResponseCodeIs(res.Err, http.StatusPreconditionFailed) {

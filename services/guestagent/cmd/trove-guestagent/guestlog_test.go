@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,7 +47,13 @@ func swiftLogin(t *testing.T) (token string, catalog json.RawMessage) {
 // swiftGet is a GET on the tenant's object store as the user.
 func swiftGet(t *testing.T, token, u string) (int, []byte) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	code, _, b := swiftDo(t, http.MethodGet, token, u)
+	return code, b
+}
+
+func swiftDo(t *testing.T, method, token, u string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, nil)
 	req.Header.Set("X-Auth-Token", token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -54,7 +61,7 @@ func swiftGet(t *testing.T, token, u string) (int, []byte) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return resp.StatusCode, resp.Header, b
 }
 
 // Guest logs through the real agent binary over RabbitMQ, published to the real Swift as the caller (the
@@ -136,9 +143,13 @@ func TestGuestLogsOverRPC(t *testing.T) {
 	content := func(prefix string) string {
 		var all bytes.Buffer
 		for _, n := range objects(prefix) {
-			code, b := swiftGet(t, token, storageURL+"/database_logs/"+url.PathEscape(n))
+			code, h, b := swiftDo(t, http.MethodGet, token, storageURL+"/database_logs/"+url.PathEscape(n))
 			if code != http.StatusOK {
 				t.Fatalf("GET %s: %d", n, code)
+			}
+			// what `openstack database log tail` reads, and guest_log_expiry
+			if lines := h.Get("X-Object-Meta-Lines"); lines != strconv.Itoa(bytes.Count(b, []byte("\n"))) || h.Get("X-Delete-At") == "" {
+				t.Fatalf("%s: X-Object-Meta-Lines %q for %d lines, X-Delete-At %q", n, lines, bytes.Count(b, []byte("\n")), h.Get("X-Delete-At"))
 			}
 			all.Write(b)
 		}

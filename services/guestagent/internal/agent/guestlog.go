@@ -12,11 +12,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/redact"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 )
 
@@ -26,6 +28,7 @@ type GuestLogConfig struct {
 	Manager     string   // [DEFAULT] datastore_manager
 	Container   string   // [DEFAULT] guest_log_container_name (database_logs)
 	Limit       int      // [DEFAULT] guest_log_limit: the largest object a publish writes, in bytes (1000000)
+	Expiry      int64    // [DEFAULT] guest_log_expiry: published objects expire after this many seconds (Swift)
 	Exposed     []string // [<manager>] guest_log_exposed_logs: the logs non-admins see
 	LongQueryMS int      // [<manager>] guest_log_long_query_time
 	AgentLog    string   // [DEFAULT] log_file: the guest log ("" = none: the agent logs to stderr)
@@ -182,7 +185,7 @@ func (a *Agent) GuestLogAction(ctx context.Context, args guestapi.GuestLogAction
 	name := args.LogName
 	def, ok := guestapi.GuestLogDef(a.d.GuestLogs.Manager, name)
 	if !ok {
-		return guestapi.GuestLog{}, datastore.Errorf(kindNotFound, "Log '%s' is not defined.", name)
+		return guestapi.GuestLog{}, datastore.Errorf(kindNotFound, "Log '%s' is not defined.", redact.Trunc(name, redact.Echo))
 	}
 	enable, disable, publish, discard := bool(args.Enable), bool(args.Disable), bool(args.Publish), bool(args.Discard)
 	if enable && disable {
@@ -347,13 +350,16 @@ func (a *Agent) publishLog(ctx context.Context, store backupstore.Store, def gue
 	}
 	r := bufio.NewReader(io.LimitReader(f, size-p.Size))
 	var chunk bytes.Buffer
+	lines := 0
 	flush := func() error {
 		if chunk.Len() == 0 {
 			return nil
 		}
 		p.Seq++
 		name := fmt.Sprintf("%slog-%s-%06d", a.logPrefix(def.Name), time.Now().UTC().Format("20060102T150405.000000Z"), p.Seq)
-		obj, err := store.Put(ctx, name, bytes.NewReader(chunk.Bytes()))
+		// x-object-meta-lines: what python-troveclient's `log tail` counts lines by (as Trove's guest sets it)
+		obj, err := backupstore.PutAttrs(ctx, store, name, bytes.NewReader(chunk.Bytes()),
+			backupstore.Attrs{Meta: map[string]string{"lines": strconv.Itoa(lines)}, DeleteAfter: a.d.GuestLogs.Expiry})
 		if err != nil {
 			return fmt.Errorf("publishing log '%s': %w", def.Name, err)
 		}
@@ -361,6 +367,7 @@ func (a *Agent) publishLog(ctx context.Context, store backupstore.Store, def gue
 		p.Size += int64(chunk.Len())
 		p.Header = header
 		chunk.Reset()
+		lines = 0
 		return nil
 	}
 	for {
@@ -377,6 +384,7 @@ func (a *Agent) publishLog(ctx context.Context, store backupstore.Store, def gue
 			}
 		}
 		chunk.Write(line)
+		lines++
 	}
 	if err := flush(); err != nil {
 		return p, err
@@ -392,7 +400,7 @@ func (a *Agent) publishLog(ctx context.Context, store backupstore.Store, def gue
 		}
 		p.Metafile = ""
 	}
-	obj, err := store.Put(ctx, a.logMetafile(def.Name), bytes.NewReader(meta))
+	obj, err := backupstore.PutAttrs(ctx, store, a.logMetafile(def.Name), bytes.NewReader(meta), backupstore.Attrs{DeleteAfter: a.d.GuestLogs.Expiry})
 	if err != nil {
 		return p, fmt.Errorf("publishing the metafile of log '%s': %w", def.Name, err)
 	}

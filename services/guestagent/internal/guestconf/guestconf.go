@@ -41,6 +41,7 @@ type Config struct {
 	// Guest logs (guest_log_list / guest_log_action).
 	GuestLogContainer   string   // [DEFAULT] guest_log_container_name (database_logs)
 	GuestLogLimit       int      // [DEFAULT] guest_log_limit: bytes per published object (1000000)
+	GuestLogExpiry      int      // [DEFAULT] guest_log_expiry: seconds before Swift deletes published objects (2592000)
 	GuestLogExposed     []string // [<manager>] guest_log_exposed_logs
 	GuestLogLongQueryMS int      // [<manager>] guest_log_long_query_time (ms)
 
@@ -70,6 +71,7 @@ func Load(f *config.File) (Config, error) {
 
 		GuestLogContainer: f.String(d, "guest_log_container_name", "database_logs"),
 		GuestLogLimit:     f.Int(d, "guest_log_limit", 1000000),
+		GuestLogExpiry:    f.Int(d, "guest_log_expiry", 2592000),
 	}
 	if dir := f.String(d, "log_dir", ""); dir != "" && c.LogFile != "" && !filepath.IsAbs(c.LogFile) {
 		c.LogFile = filepath.Join(dir, c.LogFile)
@@ -116,6 +118,9 @@ func Load(f *config.File) (Config, error) {
 	}
 	if c.GuestLogLimit <= 0 {
 		errs = append(errs, fmt.Errorf("[DEFAULT] guest_log_limit must be positive"))
+	}
+	if c.GuestLogExpiry < 0 {
+		errs = append(errs, fmt.Errorf("[DEFAULT] guest_log_expiry must not be negative"))
 	}
 	if c.GuestLogLongQueryMS < 0 {
 		errs = append(errs, fmt.Errorf("[%s] guest_log_long_query_time must not be negative", c.Manager))

@@ -13,8 +13,8 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 )
 
-// Restore drills on a real MariaDB guest and a directory store: two taskmanagers polling at once run a due
-// drill once; it restores the latest completed backup into a throwaway instance (no quota), records passed
+// Restore drills on a real MariaDB guest and a directory store: two Managers polling at once run a due drill
+// once; it restores the latest completed backup into a throwaway instance (no quota), records passed
 // with the databases the restored guest listed, and deletes the instance and its server. A corrupted object
 // records failed with the restore's integrity fault, and again nothing is left behind. An interrupted run's
 // throwaway instance is deleted by the next run.
@@ -89,14 +89,16 @@ func TestRestoreDrillWithRealGuest(t *testing.T) {
 		}
 	}
 
-	// 1. Two taskmanagers at once: one drill, passed.
+	// 1. Two taskmanagers (two Managers on the same catalog, cloud and broker) at once: one drill, passed.
+	m2 := New(e.m.Deps)
+	t.Cleanup(func() { _ = m2.Stop(context.Background()) })
 	e.clock.advance(25 * time.Hour)
 	var wg sync.WaitGroup
-	for _, owner := range []string{"tm-a", "tm-b"} {
+	for owner, m := range map[string]*Manager{"tm-a": e.m, "tm-b": m2} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := e.m.RunDueDrills(ctx, owner); err != nil {
+			if err := m.RunDueDrills(ctx, owner); err != nil {
 				t.Error(err)
 			}
 		}()
