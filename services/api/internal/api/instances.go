@@ -224,6 +224,13 @@ func (a *API) writeInstance(w http.ResponseWriter, r *http.Request, rc *requestC
 		if v.BackupSchedules, err = a.scheduleViews(r, row.ID); err != nil {
 			return err
 		}
+		h, err := a.cat.GetHealth(r.Context(), row.ID)
+		switch {
+		case err == nil:
+			v.Health = &healthView{Up: h.Up, Connections: h.Connections, ReplicationLag: h.ReplicationLag, Updated: h.UpdatedAt.UTC().Format(timeFormat)}
+		case !errors.Is(err, catalog.ErrNotFound):
+			return err
+		}
 	}
 	return writeJSON(w, code, map[string]instanceView{"instance": v})
 }

@@ -100,6 +100,17 @@ type instanceView struct {
 	Password             string            `json:"password,omitempty"`
 	// BackupSchedules (ours) is shown to admins by instance show.
 	BackupSchedules []backupScheduleView `json:"backup_schedules,omitempty"`
+	// Health (ours) is the database's health the guest last reported, shown to admins by instance show.
+	Health *healthView `json:"health,omitempty"`
+}
+
+// healthView is an instance's last reported database health (catalog.Health): replication_lag_seconds only on
+// a replica.
+type healthView struct {
+	Up             bool     `json:"up"`
+	Connections    int      `json:"connections"`
+	ReplicationLag *float64 `json:"replication_lag_seconds,omitempty"`
+	Updated        string   `json:"updated"`
 }
 
 // instanceList is the body of GET /instances and /instances/detail; links (the next page) only when there is one.
