@@ -169,6 +169,24 @@ func testGuestLogs(t *testing.T, c guestLogCase, addr string) {
 	}
 	c.sql(t, addr, c.slow)
 
+	// The general log records every statement, but never a password the guest sets.
+	if _, err := act(false, guestapi.GuestLogActionArgs{LogName: "general", Enable: true}); err != nil {
+		t.Fatal(err)
+	}
+	const marker = "Pw-Marker-7391"
+	userPW := marker
+	if err := a.Shared(func(m datastore.Manager) error {
+		return m.CreateUsers(ctx, []guestapi.User{{Name: "logged", Host: "%", Password: &userPW}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.sql(t, addr, "SELECT 'general_marker'")
+	general, err := os.ReadFile(datastore.GuestLogFile(layout, c.manager, "general"))
+	if err != nil || !strings.Contains(string(general), "general_marker") || strings.Contains(string(general), marker) {
+		t.Fatalf("general log (%v): statement logged %v, password logged %v:\n%s", err,
+			strings.Contains(string(general), "general_marker"), strings.Contains(string(general), marker), general)
+	}
+
 	// Publish: the objects hold the slow statement, named under the log's prefix, with a metafile.
 	l, err = act(false, guestapi.GuestLogActionArgs{LogName: c.log, Publish: true})
 	if err != nil || l.Status != guestapi.LogPublished || l.Published <= 0 || l.Container != "database_logs" ||

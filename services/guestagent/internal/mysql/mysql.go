@@ -6,6 +6,7 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -269,6 +270,29 @@ func (m *Manager) exec(ctx context.Context, q string, args ...any) error {
 		return err
 	}
 	_, err = db.ExecContext(ctx, q, args...)
+	return redact(err)
+}
+
+// execSecret is exec for a statement carrying a password: on a connection of its own with the general log
+// off (sql_log_off) and a long_query_time no statement reaches, so neither guest log (general, slow_query)
+// records the password for the tenant to publish. Both are session settings os_admin may change.
+func (m *Manager) execSecret(ctx context.Context, q string, args ...any) error {
+	db, err := m.admin()
+	if err != nil {
+		return err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return redact(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_off = 1, long_query_time = 31536000"); err != nil {
+		return redact(err)
+	}
+	_, err = conn.ExecContext(ctx, q, args...)
+	if _, rerr := conn.ExecContext(ctx, "SET SESSION sql_log_off = 0, long_query_time = @@GLOBAL.long_query_time"); rerr != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // never back to the pool with logging off
+	}
 	return redact(err)
 }
 

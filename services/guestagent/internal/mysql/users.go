@@ -53,10 +53,10 @@ func (m *Manager) CreateUsers(ctx context.Context, users []guestapi.User) error 
 	}
 	for _, u := range users {
 		h := host(u.Host)
-		if err := m.exec(ctx, "CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", u.Name, h, *u.Password); err != nil {
+		if err := m.execSecret(ctx, "CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?", u.Name, h, *u.Password); err != nil {
 			return err
 		}
-		if err := m.exec(ctx, "ALTER USER ?@? IDENTIFIED BY ?", u.Name, h, *u.Password); err != nil {
+		if err := m.execSecret(ctx, "ALTER USER ?@? IDENTIFIED BY ?", u.Name, h, *u.Password); err != nil {
 			return err
 		}
 		for _, d := range u.Databases {
@@ -180,7 +180,7 @@ func (m *Manager) UpdateAttributes(ctx context.Context, name, h string, attrs gu
 		return err
 	}
 	if attrs.Password != nil {
-		if err := m.exec(ctx, "ALTER USER ?@? IDENTIFIED BY ?", name, h, *attrs.Password); err != nil {
+		if err := m.execSecret(ctx, "ALTER USER ?@? IDENTIFIED BY ?", name, h, *attrs.Password); err != nil {
 			return err
 		}
 	}
@@ -204,7 +204,7 @@ func (m *Manager) ChangePasswords(ctx context.Context, users []guestapi.Password
 		if err := m.mustExist(ctx, u.Name, host(u.Host)); err != nil {
 			return err
 		}
-		if err := m.exec(ctx, "ALTER USER ?@? IDENTIFIED BY ?", u.Name, host(u.Host), u.Password); err != nil {
+		if err := m.execSecret(ctx, "ALTER USER ?@? IDENTIFIED BY ?", u.Name, host(u.Host), u.Password); err != nil {
 			return err
 		}
 	}
@@ -306,7 +306,7 @@ func (m *Manager) EnableRoot(ctx context.Context, pw string) (guestapi.User, err
 		"CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY ?",
 		"ALTER USER 'root'@'%' IDENTIFIED BY ?",
 	} {
-		if err := m.exec(ctx, q, pw); err != nil {
+		if err := m.execSecret(ctx, q, pw); err != nil {
 			return guestapi.User{}, err
 		}
 	}

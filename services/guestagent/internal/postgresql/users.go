@@ -60,7 +60,7 @@ func (m *Manager) setLogin(ctx context.Context, name, pw string, extra string) e
 	if ok {
 		verb = "ALTER ROLE "
 	}
-	return m.exec(ctx, verb+ident(name)+" WITH LOGIN "+extra+"PASSWORD "+lit(pw))
+	return m.execSecret(ctx, verb+ident(name)+" WITH LOGIN "+extra+"PASSWORD "+lit(pw))
 }
 
 // CreateUsers creates each login role and grants it its databases.
@@ -183,7 +183,7 @@ func (m *Manager) UpdateAttributes(ctx context.Context, name, host string, attrs
 		return err
 	}
 	if attrs.Password != nil {
-		if err := m.exec(ctx, "ALTER ROLE "+ident(name)+" WITH PASSWORD "+lit(*attrs.Password)); err != nil {
+		if err := m.execSecret(ctx, "ALTER ROLE "+ident(name)+" WITH PASSWORD "+lit(*attrs.Password)); err != nil {
 			return err
 		}
 	}
@@ -207,7 +207,7 @@ func (m *Manager) ChangePasswords(ctx context.Context, users []guestapi.Password
 		if err := m.mustExist(ctx, u.Name); err != nil {
 			return err
 		}
-		if err := m.exec(ctx, "ALTER ROLE "+ident(u.Name)+" WITH PASSWORD "+lit(u.Password)); err != nil {
+		if err := m.execSecret(ctx, "ALTER ROLE "+ident(u.Name)+" WITH PASSWORD "+lit(u.Password)); err != nil {
 			return err
 		}
 	}
@@ -356,4 +356,15 @@ func (m *Manager) IsRootEnabled(ctx context.Context) (bool, error) {
 	rows, err := m.query(ctx, "postgres", "SELECT 1 FROM pg_authid WHERE rolname IN ("+lit(rootUser)+", "+lit(legacyRoot)+
 		") AND rolsuper AND rolcanlogin AND rolpassword IS NOT NULL")
 	return len(rows) > 0, err
+}
+
+// noStatementLog keeps the session's statements out of the server log: the general guest log
+// (log_statement = all) and slow or failing statements would otherwise write a password literal into a file
+// the tenant can publish. os_admin is a superuser, so it may set these for its own session.
+const noStatementLog = "SET log_statement = 'none'; SET log_min_duration_statement = -1; SET log_min_error_statement = PANIC;\n"
+
+// execSecret is exec for a statement carrying a secret: psql sends each statement of its input on its own, so
+// the SETs are in force before the secret's statement reaches the server.
+func (m *Manager) execSecret(ctx context.Context, sql string) error {
+	return m.exec(ctx, noStatementLog+sql)
 }
