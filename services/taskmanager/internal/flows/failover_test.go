@@ -22,7 +22,7 @@ import (
 
 // appDB opens the created user's database on a MariaDB address with short timeouts (a writer that must notice
 // a dead server quickly).
-func appDB(t *testing.T, addr string) *sql.DB {
+func appDB(t testing.TB, addr string) *sql.DB {
 	t.Helper()
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "appuser", "secret-pw-1", "tcp", addr+":3306", "appdb"
@@ -38,7 +38,7 @@ func appDB(t *testing.T, addr string) *sql.DB {
 
 // killGuest kills an instance's guest agent and its process group (the database server dies with its agent):
 // the instance's machine is gone, its server stays (SHUTOFF on the local driver).
-func killGuest(t *testing.T, e *env, id string) {
+func killGuest(t testing.TB, e *env, id string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(e.drv.InstanceDir(e.get(id).ComputeInstanceID), "guest.pid"))
 	if err != nil {
