@@ -252,3 +252,80 @@ func testGuestLogs(t *testing.T, c guestLogCase, addr string) {
 		t.Fatalf("after disable: %s = %q, want %q", c.variable, got, c.off)
 	}
 }
+
+// A rotated log (a new first line, or a smaller file) shows Rotated with the whole file pending, and the next
+// publish discards the old objects before publishing the new file; a log file that does not exist cannot be
+// published. The error log of a guest whose server never ran, with a real directory store.
+func TestGuestLogRotation(t *testing.T) {
+	ctx := context.Background()
+	dir, store := t.TempDir(), t.TempDir()
+	layout := datastore.Layout{Root: dir}
+	vol := datastore.NewVolume(dir, 0)
+	log := logrus.NewEntry(logrus.StandardLogger())
+	a, err := New(Deps{Layout: layout, Volume: vol, Conductor: &recorder{}, Period: 1, Log: log,
+		NewManager: func() (datastore.Manager, error) {
+			return mysql.New(datastore.Options{Manager: "mariadb", Layout: layout, BindHost: "127.0.0.1", Port: 3306, Volume: vol, Log: log})
+		},
+		Storage: func(_, _ string, creds backupstore.Credentials) (backupstore.Store, error) {
+			return backupstore.New(backupstore.Config{Driver: backupstore.DriverDirectory, Directory: backupstore.DirectoryConfig{Root: store}}, creds)
+		},
+		GuestLogs: GuestLogConfig{InstanceID: "i1", Manager: "mariadb", Container: "database_logs", Limit: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := layout.Make(nil); err != nil {
+		t.Fatal(err)
+	}
+	publish := func() guestapi.GuestLog {
+		t.Helper()
+		l, err := a.GuestLogAction(ctx, guestapi.GuestLogActionArgs{LogName: "error", Publish: true}, true, backupstore.Credentials{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	content := func() string {
+		t.Helper()
+		entries, err := os.ReadDir(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all strings.Builder
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "i1.mariadb-error.log-") {
+				b, _ := os.ReadFile(filepath.Join(store, e.Name()))
+				all.Write(b)
+			}
+		}
+		return all.String()
+	}
+	if _, err := a.GuestLogAction(ctx, guestapi.GuestLogActionArgs{LogName: "guest", Publish: true}, true, backupstore.Credentials{}); err == nil ||
+		!strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("publishing a guest log without log_file: %v", err)
+	}
+	file := datastore.GuestLogFile(layout, "mariadb", "error")
+	if err := os.WriteFile(file, []byte("first start\nready for connections\nhalf a li"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Only whole lines are published: the line being written waits.
+	if l := publish(); l.Status != guestapi.LogPartial || l.Published != int64(len("first start\nready for connections\n")) || l.Pending != int64(len("half a li")) {
+		t.Fatalf("first publish: %+v", l)
+	}
+	if got := content(); got != "first start\nready for connections\n" {
+		t.Fatalf("published %q", got)
+	}
+	// Rotated: another first line.
+	if err := os.WriteFile(file, []byte("second start after rotation\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := a.GuestLogAction(ctx, guestapi.GuestLogActionArgs{LogName: "error"}, true, backupstore.Credentials{})
+	if err != nil || l.Status != guestapi.LogRotated || l.Pending != int64(len("second start after rotation\n")) {
+		t.Fatalf("after rotation: %+v %v", l, err)
+	}
+	if l := publish(); l.Status != guestapi.LogPublished || l.Published != int64(len("second start after rotation\n")) {
+		t.Fatalf("publish after rotation: %+v", l)
+	}
+	if got := content(); got != "second start after rotation\n" {
+		t.Fatalf("after rotation the store holds %q", got)
+	}
+}
