@@ -131,7 +131,7 @@ func (m *Manager) EnableAsSource(ctx context.Context) (ReplicationSource, error)
 	}
 	q := "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = " + lit(replUser) + ") THEN CREATE ROLE " + ident(replUser) +
 		"; END IF; END $$; ALTER ROLE " + ident(replUser) + " WITH REPLICATION LOGIN NOSUPERUSER PASSWORD " + lit(pw)
-	if err := m.exec(ctx, q); err != nil {
+	if err := m.execSecret(ctx, q); err != nil {
 		return ReplicationSource{}, fmt.Errorf("creating the replication role: %w", err)
 	}
 	if err := m.admitReplication(); err != nil {
