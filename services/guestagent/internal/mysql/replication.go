@@ -88,7 +88,7 @@ func (m *Manager) EnableAsSource(ctx context.Context) (ReplicationSource, error)
 	if err != nil {
 		return ReplicationSource{}, err
 	}
-	if err := m.exec(ctx, "CREATE OR REPLACE USER ?@'%' IDENTIFIED BY ?", replUser, pw); err != nil {
+	if err := m.execSecret(ctx, "CREATE OR REPLACE USER ?@'%' IDENTIFIED BY ?", replUser, pw); err != nil {
 		return ReplicationSource{}, fmt.Errorf("creating the replication account: %w", err)
 	}
 	if err := m.exec(ctx, "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'%'", replUser); err != nil {
@@ -172,7 +172,7 @@ func (m *Manager) AttachReplica(ctx context.Context, src ReplicationSource) erro
 	}
 	q := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST = '%s', MASTER_PORT = %d, MASTER_USER = '%s', MASTER_PASSWORD = '%s', "+
 		"MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 5", addr, src.Port, src.User, src.Password)
-	if err := m.exec(ctx, q); err != nil {
+	if err := m.execSecret(ctx, q); err != nil { // never in a general log a tenant can publish
 		return fmt.Errorf("pointing the replica at %s:%d: %w", addr, src.Port, err)
 	}
 	if err := m.exec(ctx, "START SLAVE"); err != nil {

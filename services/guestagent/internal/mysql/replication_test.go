@@ -30,6 +30,8 @@ func TestMariaDBReplication(t *testing.T) {
 	}
 	mustExec(t, src, "CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB")
 	mustExec(t, src, "INSERT INTO app.t SELECT seq, 'seed' FROM app.seq_1_to_1000")
+	// A tenant can publish the general log (guest logs): the replication account's password never reaches it.
+	generalLogOn(t, src)
 	source, err := src.EnableAsSource(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -60,8 +62,14 @@ func TestMariaDBReplication(t *testing.T) {
 		t.Fatalf("restored GTID %q %v", gtid, err)
 	}
 	source.GTID = gtid
+	generalLogOn(t, rep)
 	if err := rep.AttachReplica(ctx, source); err != nil {
 		t.Fatal(err)
+	}
+	for m, logged := range map[*Manager]string{src: "os_repl", rep: "START SLAVE"} { // logged: the log ran meanwhile
+		if log := generalLog(t, m); !strings.Contains(log, logged) || strings.Contains(log, source.Password) {
+			t.Fatalf("the general log of %d (%d bytes) lacks %q or holds the replication password", m.opts.Port, len(log), logged)
+		}
 	}
 	mustExec(t, src, "INSERT INTO app.t VALUES (2000, 'after attach')")
 	pos, err := src.LatestTxnID(ctx)
@@ -142,4 +150,26 @@ func clientPort(addr string, port int, user, pw, db, sql string) (string, error)
 	cmd.Env = append(os.Environ(), "MYSQL_PWD="+pw)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
+}
+
+// generalLogOn turns the general query log on as the guest log "general" does (kept across restarts).
+func generalLogOn(t *testing.T, m *Manager) {
+	t.Helper()
+	on, _ := datastore.GuestLogSettings(m.opts.Layout, "mariadb", "general", 1000)
+	if err := datastore.SaveEnabledLogs(m.opts.Layout, map[string]map[string]string{"general": on}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// generalLog is the server's general query log.
+func generalLog(t *testing.T, m *Manager) string {
+	t.Helper()
+	b, err := os.ReadFile(datastore.GuestLogFile(m.opts.Layout, "mariadb", "general"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
