@@ -91,6 +91,9 @@ type RestoreInfo struct {
 	SwiftURL      string        `json:"swift_url,omitempty"`
 	Datastore     string        `json:"datastore,omitempty"`
 	Chain         []RestoreLink `json:"chain"`
+	// RestoreTime (ours, RFC 3339): replay the source instance's (InstanceID) shipped transaction log after
+	// the chain up to this time (point-in-time recovery); "" restores the backup as it is.
+	RestoreTime string `json:"restore_time,omitempty"`
 }
 
 // Map is r as prepare's backup_info dict.

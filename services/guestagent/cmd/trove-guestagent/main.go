@@ -94,6 +94,7 @@ func run() error {
 		BackupKeysErr: backupKeysErr,
 		GuestLogs: agent.GuestLogConfig{InstanceID: cfg.GuestID, Manager: cfg.Manager, Container: cfg.GuestLogContainer,
 			Limit: cfg.GuestLogLimit, Expiry: int64(cfg.GuestLogExpiry), Exposed: cfg.GuestLogExposed, LongQueryMS: cfg.GuestLogLongQueryMS, AgentLog: cfg.LogFile},
+		PITR:    walShipping(file, cfg, log),
 		Period:  cfg.HeartbeatPeriod,
 		Version: cfg.DatastoreVersion,
 		Log:     log,
@@ -116,6 +117,7 @@ func run() error {
 	log.WithFields(logrus.Fields{"manager": cfg.Manager, "data_dir": cfg.DataDir, "envelope": cfg.Envelope}).Info("guest agent serving")
 	h.FailInterruptedBackup(ctx)
 	go a.Heartbeats(ctx)
+	go a.ShipWAL(ctx)
 	<-ctx.Done()
 	log.Info("stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -153,6 +155,21 @@ func storage(file *config.File, tenant string, log *logrus.Entry) agent.Storage 
 	}
 }
 
+// walShipping is the point-in-time recovery configuration: shipping the WAL every [postgresql]
+// wal_ship_interval to a store that needs no user token (directory, s3: Swift needs the user's token, which
+// the guest has only during a backup).
+func walShipping(file *config.File, cfg guestconf.Config, log *logrus.Entry) agent.PITRConfig {
+	if cfg.WALShipInterval <= 0 {
+		return agent.PITRConfig{}
+	}
+	if sc, err := backupstore.FromConfig(file); err == nil && sc.Driver == backupstore.DriverSwift {
+		log.Warn("[postgresql] wal_ship_interval is ignored: the swift backup store needs a user's token (use directory or s3 for point-in-time recovery)")
+		return agent.PITRConfig{}
+	}
+	log.WithField("interval_seconds", cfg.WALShipInterval.Seconds()).WithField("archive_timeout_seconds", cfg.ArchiveTimeout.Seconds()).Info("WAL shipping to the backup store is on")
+	return agent.PITRConfig{InstanceID: cfg.GuestID, Interval: cfg.WALShipInterval}
+}
+
 // backupEncryption reads [backup_encryption] and says once how backups will be protected (key ids only: the
 // keys are secrets). Unusable options are logged here; backups then fail saying why.
 func backupEncryption(file *config.File, log *logrus.Entry) (backupcrypt.Keys, error) {
@@ -187,7 +204,8 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func newManager(c guestconf.Config, layout datastore.Layout, volume *datastore.Volume, log *logrus.Entry) (datastore.Manager, error) {
 	opts := datastore.Options{Manager: c.Manager, Layout: layout, BindHost: c.BindHost, Port: c.Port, BinDir: c.ServerBinDir,
-		IgnoreUsers: c.IgnoreUsers, IgnoreDBs: c.IgnoreDBs, Volume: volume, Log: log.WithField("component", c.Manager)}
+		IgnoreUsers: c.IgnoreUsers, IgnoreDBs: c.IgnoreDBs, Volume: volume, Log: log.WithField("component", c.Manager),
+		ArchiveTimeout: c.ArchiveTimeout}
 	if c.Manager == "postgresql" {
 		return postgresql.New(opts)
 	}

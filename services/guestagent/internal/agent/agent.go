@@ -45,9 +45,11 @@ type Deps struct {
 	BackupKeysErr error
 	// GuestLogs configures guest_log_list and guest_log_action (guestlog.go).
 	GuestLogs GuestLogConfig
-	Period    time.Duration // heartbeat period
-	Version   string        // datastore version from guest_info.conf
-	Log       *logrus.Entry
+	// PITR turns on shipping the transaction log to the backup store (pitr.go).
+	PITR    PITRConfig
+	Period  time.Duration // heartbeat period
+	Version string        // datastore version from guest_info.conf
+	Log     *logrus.Entry
 }
 
 // Agent is the guest agent.

@@ -191,6 +191,11 @@ func (a *Agent) restore(ctx context.Context, raw map[string]any, creds backupsto
 	if sr, ok := a.mgr.(datastore.SeedRestorer); ok && seed {
 		restore = sr.RestoreReplicaSeed
 	}
+	if info.RestoreTime != "" && !seed {
+		if restore, err = a.pointInTime(info, store); err != nil { // pitr.go
+			return err
+		}
+	}
 	if err := restore(ctx, chain, open); err != nil {
 		streamMu.Lock()
 		defer streamMu.Unlock()

@@ -156,6 +156,10 @@ type Options struct {
 	Log         *logrus.Entry
 	// StartTimeout bounds waiting for a started server to answer (state_change_wait_time).
 	StartTimeout time.Duration
+	// ArchiveTimeout (PostgreSQL, point-in-time recovery): the longest a committed transaction waits before
+	// its WAL segment is archived on an idle server ([postgresql] archive_timeout; 0 = PostgreSQL's default,
+	// never).
+	ArchiveTimeout time.Duration
 }
 
 // Ignored reports whether name is in list.

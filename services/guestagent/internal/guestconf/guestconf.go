@@ -48,6 +48,12 @@ type Config struct {
 	Port        int      // [postgresql] postgresql_port (5432) / 3306 for mysql and mariadb
 	IgnoreUsers []string // [<manager>] ignore_users
 	IgnoreDBs   []string // [<manager>] ignore_dbs
+
+	// Point-in-time recovery (PostgreSQL): [postgresql] wal_ship_interval — seconds between shipping the
+	// archived WAL to the backup store (0, the default: off) — and [postgresql] archive_timeout (60 s): the
+	// longest an idle server waits before archiving its current WAL segment while shipping is on.
+	WALShipInterval time.Duration
+	ArchiveTimeout  time.Duration
 }
 
 // Load reads and validates the options from f.
@@ -84,6 +90,10 @@ func Load(f *config.File) (Config, error) {
 		defDBs = []string{"mysql", "information_schema", "performance_schema", "sys"}
 	case "postgresql":
 		c.Port = f.Int("postgresql", "postgresql_port", 5432)
+		c.WALShipInterval = f.Seconds("postgresql", "wal_ship_interval", 0)
+		if c.WALShipInterval > 0 {
+			c.ArchiveTimeout = f.Seconds("postgresql", "archive_timeout", 60)
+		}
 		defUsers = []string{"os_admin", "postgres"}
 		defDBs = []string{"os_admin", "postgres"}
 	}

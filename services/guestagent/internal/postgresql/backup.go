@@ -47,8 +47,8 @@ func (m *Manager) archiveArgs() ([]string, error) {
 			return nil, err
 		}
 	}
-	return []string{"-c", "archive_mode=on",
-		"-c", fmt.Sprintf("archive_command=test ! -f '%[1]s/%%f' && cp '%%p' '%[1]s/%%f'", dir)}, nil
+	return append([]string{"-c", "archive_mode=on",
+		"-c", fmt.Sprintf("archive_command=test ! -f '%[1]s/%%f' && cp '%%p' '%[1]s/%%f'", dir)}, m.pitrArgs()...), nil
 }
 
 // backupMeta is what an incremental on top of a backup needs: the first WAL segment it must carry.
@@ -188,7 +188,7 @@ func (m *Manager) pruneArchive(keep string) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if len(name) >= 24 && walSegment.MatchString(name[:24]) && name[:24] < keep {
+		if len(name) >= 24 && walSegment.MatchString(name[:24]) && name[:24] < keep && m.shipped(name[:24]) {
 			_ = os.Remove(filepath.Join(m.archiveDir(), name))
 		}
 	}
@@ -200,7 +200,7 @@ func (m *Manager) pruneArchive(keep string) {
 // stops it. os_admin (the bootstrap superuser, trusted on the private socket) and every role with its password
 // are the source's, as in Trove.
 func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener) error {
-	return m.restore(ctx, chain, open, false)
+	return m.restore(ctx, chain, open, false, nil)
 }
 
 // RestoreReplicaSeed restores a replica's seed (a full backup of its source) to start as a standby of it: the
@@ -211,10 +211,10 @@ func (m *Manager) RestoreReplicaSeed(ctx context.Context, chain []datastore.Back
 	if len(chain) != 1 {
 		return datastore.Errorf(datastore.KindBackupIntegrity, "a replica seed is one full backup, not a chain of %d", len(chain))
 	}
-	return m.restore(ctx, chain, open, true)
+	return m.restore(ctx, chain, open, true, nil)
 }
 
-func (m *Manager) restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener, standby bool) (err error) {
+func (m *Manager) restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener, standby bool, pt *pointInTime) (err error) {
 	l := m.opts.Layout
 	if err := l.Make(m.cred); err != nil {
 		return err
@@ -276,10 +276,15 @@ func (m *Manager) restore(ctx context.Context, chain []datastore.BackupRef, open
 		m.opts.Log.Info("replica seed restored: starts as a standby")
 		return nil
 	}
+	if pt != nil { // pitr.go
+		if err := pt.fetchWAL(ctx, wal, start); err != nil {
+			return err
+		}
+	}
 	if err := datastore.PrivateTree(l.Scratch(), m.cred); err != nil {
 		return err
 	}
-	return m.recover(ctx, wal)
+	return m.recover(ctx, wal, pt)
 }
 
 func countHistory(files []string) int {
@@ -405,7 +410,7 @@ func writeFile(path string, r io.Reader) error {
 
 // recover starts the server in archive recovery from wal and waits until it has promoted itself (replayed all
 // WAL, writable), then stops it.
-func (m *Manager) recover(ctx context.Context, wal string) error {
+func (m *Manager) recover(ctx context.Context, wal string, pt *pointInTime) error {
 	if strings.ContainsAny(wal, `'\`) {
 		return fmt.Errorf("the scratch directory %q cannot be quoted", wal)
 	}
@@ -415,6 +420,7 @@ func (m *Manager) recover(ctx context.Context, wal string) error {
 	}
 	c.Args = append(c.Args, "-c", fmt.Sprintf("restore_command=cp '%s/%%f' '%%p'", wal),
 		"-c", "recovery_target_timeline=latest", "-c", "listen_addresses=")
+	c.Args = append(c.Args, pt.recoveryArgs()...)
 	if err := m.Proc.Start(c); err != nil {
 		return err
 	}
@@ -435,6 +441,9 @@ func (m *Manager) recover(ctx context.Context, wal string) error {
 		return err == nil
 	})
 	if !ok {
+		if err := pt.notReached(c.LogFile); err != nil {
+			return err
+		}
 		return datastore.Errorf(datastore.KindBackupIntegrity, "the restored server did not finish recovery (see %s): %v", c.LogFile, last)
 	}
 	m.opts.Log.Info("restored data directory recovered and promoted")
