@@ -3,9 +3,9 @@ package flows
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/status"
 )
 
@@ -53,17 +54,31 @@ func killGuest(t testing.TB, e *env, id string) {
 	}
 }
 
-// Automatic failover with real guests: a MariaDB source with two replicas under a stream of writes; its guest and
-// database are killed; the watcher fences the source (server deleted), promotes the most advanced replica, the
-// other follows it, and the old source is rebuilt as a read-only replica of the new one — it never takes a write
-// again, and the taskmanager's restart of stopped servers does not bring the old one back.
+// Automatic failover with real guests (testAutoFailover), MariaDB and PostgreSQL.
 func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
+	testAutoFailover(t, replDS{image: "mariadb-local", manager: "mariadb", dsVersion: "10.11", port: 3306})
+}
+
+func TestPostgreSQLAutoFailoverWithRealGuest(t *testing.T) {
+	testAutoFailover(t, replDS{image: "postgresql-15-local", manager: "postgresql", dsVersion: "15", port: 5432})
+}
+
+// testAutoFailover: a source with two replicas under a stream of writes; its guest and database are killed; the
+// watcher fences the source (server deleted), promotes the most advanced replica, the other follows it, and the
+// old source is rebuilt as a read-only replica of the new one from a new volume — it never takes a write again,
+// and the taskmanager's restart of stopped servers does not bring the old one back. Before that, a healthy
+// source and one whose database is stopped while its guest answers are left alone.
+func testAutoFailover(t *testing.T, ds replDS) {
 	e := newGuestEnv(t)
 	e.m.Config.FailoverTimeout, e.m.Config.FailoverPoll = 3*time.Second, 250*time.Millisecond
+	version := e.version
+	if ds.manager == "postgresql" {
+		version = e.pgVersion
+	}
 	ctx := context.Background()
-	src := e.instanceOf(e.version, "fo", "aead")
+	src := e.instanceOf(version, "fo", "aead")
 	defer e.dumpGuestLog(src.ID)
-	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, "mariadb-local", "mariadb", "10.11")); err != nil {
+	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, ds.image, ds.manager, ds.dsVersion)); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	addrOf := func(id string) string {
@@ -75,15 +90,19 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 		return srv.Addresses[0].Addr
 	}
 	srcAddr := addrOf(src.ID)
-	appSQL(t, "mariadb", srcAddr, 3306, "CREATE TABLE w (n INT PRIMARY KEY)")
+	q := func(addr, stmt string) string { return appSQL(t, ds.manager, addr, ds.port, stmt) }
+	q(srcAddr, "CREATE TABLE w (n INT PRIMARY KEY)")
+	if ds.manager == "postgresql" { // the table is root's
+		q(srcAddr, "GRANT ALL ON w TO appuser")
+	}
 	var reps []string
 	for i := 1; i <= 2; i++ {
-		r := e.instanceOf(e.version, fmt.Sprintf("fo-%d", i), "aead")
+		r := e.instanceOf(version, fmt.Sprintf("fo-%d", i), "aead")
 		srcID := src.ID
 		if err := e.db.UpdateInstance(ctx, r.ID, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
 			t.Fatal(err)
 		}
-		a := createArgsFor(r, "mariadb-local", "mariadb", "10.11")
+		a := createArgsFor(r, ds.image, ds.manager, ds.dsVersion)
 		a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &srcID
 		if err := e.m.CreateInstance(ctx, rc, a); err != nil {
 			e.dumpGuestLog(r.ID)
@@ -92,14 +111,16 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 		defer e.dumpGuestLog(r.ID)
 		reps = append(reps, r.ID)
 	}
-	oldServer := e.get(src.ID).ComputeInstanceID
+	oldServer, oldVolume := e.get(src.ID).ComputeInstanceID, e.get(src.ID).VolumeID
 	// The guests' heartbeats carry their database's health: a replica's lag, none on the source.
 	waitFor(t, "the guests' health with their heartbeats", func() bool {
 		sh, serr := e.db.GetHealth(ctx, src.ID)
 		rh, rerr := e.db.GetHealth(ctx, reps[0])
 		return serr == nil && rerr == nil && sh.Up && sh.ReplicationLag == nil && rh.Up && rh.ReplicationLag != nil && *rh.ReplicationLag < 5
 	})
-	appSQL(t, "mariadb", srcAddr, 3306, "SET SESSION sql_log_bin = 0; CREATE TABLE only_old (x INT)")
+	if ds.manager == "mariadb" { // a table only the old source has (outside its binary log)
+		q(srcAddr, "SET SESSION sql_log_bin = 0; CREATE TABLE only_old (x INT)")
+	}
 
 	// A healthy set is left alone.
 	if err := e.m.CheckFailover(ctx); err != nil {
@@ -130,7 +151,7 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 	if err := sg.Restart(ctx, rc); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
-	appSQL(t, "mariadb", srcAddr, 3306, "INSERT INTO w VALUES (0)")
+	q(srcAddr, "INSERT INTO w VALUES (0)")
 	pos, err := sg.GetLatestTxnID(ctx, rc)
 	if err != nil {
 		t.Fatal(err)
@@ -156,16 +177,23 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 	)
 	stop := make(chan struct{})
 	writerDone := make(chan struct{})
+	write := func(addr string, n int) error { // as the tenant
+		if ds.manager == "mariadb" {
+			_, err := appDB(t, addr).Exec("INSERT INTO w VALUES (?)", n)
+			return err
+		}
+		_, err := ds.tenantWrite(addr, fmt.Sprintf("INSERT INTO w VALUES (%d)", n))
+		return err
+	}
 	go func() {
 		defer close(writerDone)
-		db := appDB(t, srcAddr)
 		for n := 1; ; n++ {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			if _, err := db.Exec("INSERT INTO w VALUES (?)", n); err == nil {
+			if err := write(srcAddr, n); err == nil {
 				mu.Lock()
 				acked = append(acked, ack{n, time.Now()})
 				mu.Unlock()
@@ -173,7 +201,7 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	time.Sleep(2 * time.Second)
+	time.Sleep(3 * time.Second)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go e.m.RunFailover(wctx)
@@ -191,7 +219,7 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 			if e.get(id).SlaveOfID != "" {
 				continue
 			}
-			if _, err := appDB(t, addrOf(id)).Exec("INSERT INTO w VALUES (-1)"); err == nil {
+			if err := write(addrOf(id), -1); err == nil {
 				winner = id
 			}
 		}
@@ -216,15 +244,15 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 	}
 	total := len(acked)
 	mu.Unlock()
-	if len(early) < 10 {
+	if len(early) < 3 {
 		t.Fatalf("only %d writes acknowledged before the kill", len(early))
 	}
 	winnerAddr := addrOf(winner)
-	has := appSQL(t, "mariadb", winnerAddr, 3306, fmt.Sprintf("SELECT COUNT(*) FROM w WHERE n BETWEEN 1 AND %d", early[len(early)-1]))
+	has := q(winnerAddr, fmt.Sprintf("SELECT COUNT(*) FROM w WHERE n BETWEEN 1 AND %d", early[len(early)-1]))
 	if has != fmt.Sprint(len(early)) {
 		t.Fatalf("the new source holds %s of the %d rows acknowledged before the kill", has, len(early))
 	}
-	onNew := appSQL(t, "mariadb", winnerAddr, 3306, "SELECT COUNT(*) FROM w WHERE n > 0")
+	onNew := q(winnerAddr, "SELECT COUNT(*) FROM w WHERE n > 0")
 	t.Logf("%d writes acknowledged by the old source; the new source holds %s of the stream's rows", total, onNew)
 
 	// The old source was fenced (server deleted), then rebuilt as a replica of the winner: it follows it and
@@ -246,12 +274,20 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 	if got := e.get(winner); got.Task() != status.TaskNone {
 		t.Fatalf("the new source: task %q", got.TaskDescription)
 	}
-	// The rebuilt replica holds the new source's data, not the old volume's: a table only the old source had
-	// (written outside its binary log) is gone.
-	if got := appSQL(t, "mariadb", addrOf(src.ID), 3306, "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'only_old'"); got != "0" {
-		t.Fatalf("the rebuilt replica still has the old source's data (only_old: %s)", got)
+	// The rebuilt replica holds the new source's data on a new volume, not the old volume's: the old volume is
+	// gone, and a table only the old source had (MariaDB: written outside its binary log) is too.
+	if _, err := e.drv.GetVolume(ctx, oldVolume); !errors.Is(err, compute.ErrNotFound) {
+		t.Fatalf("the fenced source's volume %s: %v", oldVolume, err)
 	}
-	appSQL(t, "mariadb", winnerAddr, 3306, "INSERT INTO w VALUES (-2)")
+	if v := e.get(src.ID).VolumeID; v == "" || v == oldVolume {
+		t.Fatalf("the rebuilt replica's volume %q (old %s)", v, oldVolume)
+	}
+	if ds.manager == "mariadb" {
+		if got := q(addrOf(src.ID), "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'only_old'"); got != "0" {
+			t.Fatalf("the rebuilt replica still has the old source's data (only_old: %s)", got)
+		}
+	}
+	q(winnerAddr, "INSERT INTO w VALUES (-2)")
 	wg, _, err := e.m.guest(ctx, winner)
 	if err != nil {
 		t.Fatal(err)
@@ -267,11 +303,10 @@ func TestMariaDBAutoFailoverWithRealGuest(t *testing.T) {
 		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
 			t.Fatalf("%s does not follow the new source: %v", id, err)
 		}
-		if got := appSQL(t, "mariadb", addrOf(id), 3306, "SELECT COUNT(*) FROM w WHERE n = -2"); got != "1" {
+		if got := q(addrOf(id), "SELECT COUNT(*) FROM w WHERE n = -2"); got != "1" {
 			t.Fatalf("%s lacks the new source's write: %q", id, got)
 		}
-		out, err := exec.Command("mariadb", "-h", addrOf(id), "-P", "3306", "-u", "appuser", "-psecret-pw-1", "-N", "-B", "appdb",
-			"-e", "INSERT INTO w VALUES (-3)").CombinedOutput()
+		out, err := ds.tenantWrite(addrOf(id), "INSERT INTO w VALUES (-3)")
 		if err == nil || !strings.Contains(string(out), "read-only") {
 			t.Fatalf("a tenant's write on %s: %v %s", id, err, out)
 		}
