@@ -107,6 +107,9 @@ type CreateInstanceArgs struct {
 	Locality         *string         `json:"locality"`
 	Access           *Access         `json:"access"`
 	DSVersion        string          `json:"ds_version"`
+	// RestoreTime (ours, RFC 3339, with BackupID): restore to this time by replaying the backup's instance's
+	// shipped transaction log (point-in-time recovery); prepare's backup_info carries it as restore_time.
+	RestoreTime *string `json:"restore_time,omitempty"`
 }
 
 // Validate checks what the taskmanager needs before it touches anything.

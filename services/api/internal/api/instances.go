@@ -452,7 +452,11 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		if !canonicalID(req.BackupRef) {
 			return fault.NotFound(req.BackupRef)
 		}
-		if _, err := a.restoreChain(ctx, rc, req.BackupRef, version.Manager, volumeSize); err != nil {
+		chain, err := a.restoreChain(ctx, rc, req.BackupRef, version.Manager, volumeSize)
+		if err != nil {
+			return err
+		}
+		if err := checkRestoreTime(req.RestoreTime, chain[len(chain)-1], version.Manager, time.Now()); err != nil {
 			return err
 		}
 	}
@@ -564,6 +568,10 @@ func (a *API) castCreate(r *http.Request, rc *requestContext, row *catalog.Insta
 	if req.BackupRef != "" {
 		id := req.BackupRef
 		args.BackupID = &id
+		if req.RestoreTime != "" {
+			rt := req.RestoreTime
+			args.RestoreTime = &rt
+		}
 		castCtx = backupRPCContext(r, rc) // the guest reads the backup as the user (Swift)
 	}
 	if row.SlaveOfID != "" {

@@ -55,6 +55,7 @@ type CreateInstance struct {
 	Databases        []Database
 	Users            []User
 	BackupRef        string
+	RestoreTime      string // restorePoint.restore_time (ours: point-in-time recovery); format checked by the API
 	AvailabilityZone string
 	Datastore        DatastoreRef
 	Nics             []Nic
@@ -139,6 +140,11 @@ func ParseCreateInstance(doc any) (*CreateInstance, error) {
 		}
 		if out.BackupRef, err = uuid(rp.key("backupRef"), m["backupRef"]); err != nil {
 			return nil, err
+		}
+		if v, ok := m["restore_time"]; ok {
+			if out.RestoreTime, err = nes(rp.key("restore_time"), v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if v, ok := inst["replica_of"]; ok {

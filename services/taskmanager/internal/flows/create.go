@@ -106,6 +106,9 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	args, err := m.prepareArgs(ctx, inst, a)
 	if err == nil && a.BackupID != nil && *a.BackupID != "" {
 		args.BackupInfo, err = m.restoreInfo(ctx, rc, *a.BackupID)
+		if err == nil && a.RestoreTime != nil && *a.RestoreTime != "" { // point-in-time recovery
+			args.BackupInfo["restore_time"] = *a.RestoreTime
+		}
 	}
 	if seed != nil { // Trove's snapshot (without the source's account: attach_replica carries it)
 		args.Snapshot = map[string]any{"dataset": map[string]any{"snapshot_id": seed.snapshot.ID}}
