@@ -138,6 +138,9 @@ func (pt *pointInTime) notReached(logFile string) error {
 		return nil
 	}
 	b, _ := os.ReadFile(logFile)
+	if bytes.Contains(b, []byte("requested recovery stop point is before consistent recovery point")) {
+		return datastore.Errorf(datastore.KindBackupIntegrity, "restore_time %s is before the backup was complete: choose a later time or an earlier backup", pt.target.UTC().Format(time.RFC3339))
+	}
 	if !bytes.Contains(b, []byte("recovery ended before configured recovery target was reached")) {
 		return nil
 	}
