@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,6 +162,12 @@ func (m *Manager) AttachReplica(ctx context.Context, src ReplicationSource) erro
 	}
 	if err := m.MakeReadOnly(ctx, true); err != nil {
 		return err
+	}
+	// Already following this source (a repeated call, a resumed build): nothing to do — pointing it at an
+	// older position again would replay what it applied.
+	if st, err := m.slaveStatus(ctx); err == nil && st != nil && st["Master_Host"] == addr.String() &&
+		st["Master_Port"] == strconv.Itoa(src.Port) && st["Slave_IO_Running"] == "Yes" && st["Slave_SQL_Running"] == "Yes" {
+		return nil
 	}
 	if err := m.exec(ctx, "STOP SLAVE"); err != nil {
 		return err

@@ -87,6 +87,22 @@ func TestMariaDBReplication(t *testing.T) {
 	if running, msg, err := rep.ReplicaRunning(ctx); err != nil || !running {
 		t.Fatalf("replication threads: %v %q %v", running, msg, err)
 	}
+	// Attaching again to the same source from the seed's position (a repeated call, a resumed build) changes
+	// nothing: no event is applied twice, replication keeps running.
+	if err := rep.AttachReplica(ctx, source); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, src, "INSERT INTO app.t VALUES (2500, 'after a second attach')")
+	if pos, err = src.LatestTxnID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WaitForTxn(ctx, pos, 30*time.Second); err != nil {
+		running, msg, _ := rep.ReplicaRunning(ctx)
+		t.Fatalf("after a second attach: %v (running %v: %s)", err, running, msg)
+	}
+	if got, want := tableSum(t, rep), tableSum(t, src); got != want {
+		t.Fatalf("after a second attach the replica holds %s, source %s", got, want)
+	}
 	// Health with each heartbeat: the replica reports its lag (caught up: 0), the source none.
 	if h, err := rep.Health(ctx); err != nil || !h.Up || h.Connections < 1 || h.ReplicationLag == nil || *h.ReplicationLag != 0 {
 		t.Fatalf("replica health %+v %v", h, err)

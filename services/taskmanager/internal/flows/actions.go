@@ -358,9 +358,15 @@ func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error 
 		if grace.Before(deadline) {
 			deadline = grace
 		}
-		return m.waitActive(ctx, rc, inst.ID, deadline, lost)
+		if err := m.waitActive(ctx, rc, inst.ID, deadline, lost); err != nil || inst.SlaveOfID == "" {
+			return err
+		}
+		return m.resumeReplicaAttach(ctx, rc, inst.ID)
 	}
-	return m.waitActive(ctx, rc, inst.ID, deadline, "")
+	if err := m.waitActive(ctx, rc, inst.ID, deadline, ""); err != nil || inst.SlaveOfID == "" {
+		return err
+	}
+	return m.resumeReplicaAttach(ctx, rc, inst.ID)
 }
 
 func (m *Manager) resumeResize(ctx context.Context, rc rpc.Context, inst catalog.Instance) error {

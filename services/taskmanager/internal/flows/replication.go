@@ -54,7 +54,7 @@ func (m *Manager) replicaSnapshot(ctx context.Context, rc rpc.Context, replicaID
 	if err != nil {
 		return nil, fmt.Errorf("get_replica_context on the source: %w", err)
 	}
-	b, err := m.Catalog.CreateBackup(ctx, catalog.Backup{Name: "Replication snapshot for " + replicaID,
+	b, err := m.Catalog.CreateBackup(ctx, catalog.Backup{Name: snapshotName(replicaID),
 		Description: "Seed of replica " + replicaID + "; deleted once the replica follows its source.",
 		TenantID:    src.TenantID, InstanceID: src.ID, DatastoreVersionID: src.DatastoreVersionID, BackupType: guestapi.BackupFull},
 		catalog.Defaults{Instances: -1, RAM: -1, Volumes: -1, Backups: -1})
@@ -163,6 +163,44 @@ func (m *Manager) attachReplica(ctx context.Context, rc rpc.Context, id string, 
 	m.log(id).WithField("source", fmt.Sprintf("%s:%d", info.Master.Host, info.Master.Port)).Info("replica attached to its source")
 	return nil
 }
+
+// resumeReplicaAttach ends a replica build the taskmanager was stopped in, once the replica runs: it follows
+// its source from the position of the snapshot it was restored from (attaching again to the same source is a
+// no-op in the guest), and the build's snapshot is deleted. A failure is the build's error task with a fault.
+func (m *Manager) resumeReplicaAttach(ctx context.Context, rc rpc.Context, id string) error {
+	inst, err := m.Catalog.GetInstance(ctx, id)
+	if err != nil || inst.Task() != status.TaskNone || inst.SlaveOfID == "" {
+		return err // deleted, failed meanwhile, or detached
+	}
+	fail := func(err error) error {
+		return m.failTask(ctx, id, status.TaskNone, status.TaskBuildingErrorReplica, "Error attaching the replica to its source.", err)
+	}
+	sg, _, err := m.guest(ctx, inst.SlaveOfID)
+	if err != nil {
+		return fail(err)
+	}
+	rctx, err := sg.GetReplicaContext(ctx, rc)
+	if err != nil {
+		return fail(fmt.Errorf("get_replica_context on the source: %w", err))
+	}
+	if err := m.attachReplica(ctx, rc, id, &replicaSeed{sourceID: inst.SlaveOfID, context: rctx}); err != nil {
+		return fail(err)
+	}
+	snaps, _, err := m.Catalog.ListBackups(ctx, catalog.BackupFilter{InstanceID: inst.SlaveOfID})
+	if err != nil {
+		m.log(id).WithError(err).Warn("looking for the interrupted build's replication snapshot")
+	}
+	for _, b := range snaps {
+		if b.Name == snapshotName(id) {
+			m.dropSnapshot(ctx, rc, id, &replicaSeed{snapshot: b})
+		}
+	}
+	m.log(id).Info("interrupted replica build resumed: the replica follows its source")
+	return nil
+}
+
+// snapshotName names the replication snapshot of replica id's build.
+func snapshotName(id string) string { return "Replication snapshot for " + id }
 
 // DetachReplica is detach_replica: replica id stops following its source and becomes standalone.
 func (m *Manager) DetachReplica(ctx context.Context, rc rpc.Context, id string) error {
