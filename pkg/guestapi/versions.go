@@ -46,6 +46,7 @@ var methodVersions = map[string]sendVersion{
 	MethodSSLAction:              {version: "1.3"},
 	MethodSSLRollback:            {version: "1.3"},
 	MethodRotateRPCKey:           {version: BaseVersion, ours: true},
+	MethodGetRecoveryWindow:      {version: BaseVersion, ours: true},
 }
 
 // releaseCaps are the release names [upgrade_levels] guestagent accepts: every VERSION_ALIASES entry of

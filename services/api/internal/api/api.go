@@ -163,6 +163,7 @@ func (a *API) Handler() http.Handler {
 		{"DELETE", "instances/{id}/users/{user}/databases/{db}", a.revokeAccess},
 		{"GET", "instances/{id}/backups", a.listBackups},
 		{"GET", "instances/{id}/backup_schedules", a.listBackupSchedules},
+		{"GET", "instances/{id}/recovery_window", a.recoveryWindow},
 		{"POST", "instances/{id}/backup_schedules", a.createBackupSchedule},
 		{"DELETE", "instances/{id}/backup_schedules/{sid}", a.deleteBackupSchedule},
 		{"GET", "instances/{id}/restore_drills", a.listRestoreDrills},

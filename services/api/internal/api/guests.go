@@ -38,6 +38,7 @@ type Guest interface {
 	RevokeAccess(ctx context.Context, rc rpc.Context, a guestapi.RevokeAccessArgs) error
 	GuestLogList(ctx context.Context, rc rpc.Context) ([]guestapi.GuestLog, error)
 	GuestLogAction(ctx context.Context, rc rpc.Context, a guestapi.GuestLogActionArgs) (guestapi.GuestLog, error)
+	GetRecoveryWindow(ctx context.Context, rc rpc.Context) (guestapi.RecoveryWindow, error)
 }
 
 // Guests gives the client of one instance's guest (its RPC codec depends on the instance's keys).

@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
 )
 
@@ -70,5 +74,75 @@ func TestRestoreTimeChecks(t *testing.T) {
 	a := e.tm.lastCall(t, taskapi.MethodCreateInstance).Args.(taskapi.CreateInstanceArgs)
 	if a.BackupID == nil || *a.BackupID != pg || a.RestoreTime == nil || *a.RestoreTime != at {
 		t.Fatalf("create_instance args: backup %v restore_time %v", a.BackupID, a.RestoreTime)
+	}
+}
+
+func (g *memGuest) GetRecoveryWindow(context.Context, rpc.Context) (guestapi.RecoveryWindow, error) {
+	return guestapi.RecoveryWindow{}, g.rec("get_recovery_window")
+}
+
+// windowGuest is a guest that has shipped WAL from first to last.
+type windowGuest struct {
+	*memGuest
+	win guestapi.RecoveryWindow
+}
+
+func (g *windowGuest) GetRecoveryWindow(context.Context, rpc.Context) (guestapi.RecoveryWindow, error) {
+	return g.win, g.rec("get_recovery_window")
+}
+
+type windowGuests struct{ g *windowGuest }
+
+func (m windowGuests) Guest(context.Context, string) (Guest, error) { return m.g, nil }
+
+// GET /instances/{id}/recovery_window: from the oldest COMPLETED backup made since the guest began shipping to
+// the last shipped WAL; nulls before any such backup; another project's instance 404.
+func TestRecoveryWindow(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.StorageStrategy = "directory" })
+	g := &windowGuest{memGuest: &memGuest{dbs: map[string]bool{}, users: map[string]guestapi.User{}}}
+	e.api.guests = windowGuests{g}
+	id := e.createInstance("demo", "src")
+	e.markActive(id)
+	p := "/v1.0/" + projDemo + "/instances/" + id + "/recovery_window"
+	window := func() recoveryWindowView {
+		t.Helper()
+		r := e.do("demo", "GET", p, nil)
+		if r.Code != 200 {
+			t.Fatalf("recovery_window: %d %s", r.Code, r.Raw)
+		}
+		var v struct {
+			W recoveryWindowView `json:"recovery_window"`
+		}
+		if err := json.Unmarshal([]byte(r.Raw), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.W
+	}
+	if w := window(); w.Shipping || w.Earliest != nil || w.Latest != nil {
+		t.Fatalf("nothing shipped: %+v", w)
+	}
+	first := time.Now().Add(-time.Minute).UTC()
+	g.win = guestapi.RecoveryWindow{Shipping: true, FirstShipped: &first}
+	last := time.Now().Add(time.Hour).UTC()
+	g.win.LastShipped = &last
+	if w := window(); !w.Shipping || w.Earliest != nil {
+		t.Fatalf("no backup yet: %+v", w)
+	}
+	var bids []string
+	for i := 0; i < 2; i++ {
+		r := e.do("demo", "POST", "/v1.0/"+projDemo+"/backups", `{"backup": {"name": "b", "instance": "`+id+`"}}`)
+		if r.Code != 202 {
+			t.Fatalf("backup: %d %s", r.Code, r.Raw)
+		}
+		bids = append(bids, r.Body["backup"].(map[string]any)["id"].(string))
+		e.completeBackup(bids[i])
+		time.Sleep(1100 * time.Millisecond)
+	}
+	w := window()
+	if w.BackupID == nil || *w.BackupID != bids[0] || w.Earliest == nil || w.Latest == nil || *w.Latest != last.Format(time.RFC3339) {
+		t.Fatalf("window %+v, want from backup %s to %s", w, bids[0], last.Format(time.RFC3339))
+	}
+	if r := e.do("demo2", "GET", "/v1.0/"+projDemo2+"/instances/"+id+"/recovery_window", nil); r.Code != 404 {
+		t.Fatalf("another project's instance: %d %s", r.Code, r.Raw)
 	}
 }

@@ -59,6 +59,17 @@ func (a *Agent) walShipState() walShipState {
 // to it can be restored (zero: nothing shipped).
 func (a *Agent) RecoveryWindowEnd() time.Time { return a.walShipState().LastTime }
 
+// RecoveryWindow is get_recovery_window's answer.
+func (a *Agent) RecoveryWindow() guestapi.RecoveryWindow {
+	st := a.walShipState()
+	w := guestapi.RecoveryWindow{Shipping: a.d.PITR.Interval > 0, LastFile: st.Last}
+	if !st.FirstTime.IsZero() {
+		first, last := st.FirstTime.UTC(), st.LastTime.UTC()
+		w.FirstShipped, w.LastShipped = &first, &last
+	}
+	return w
+}
+
 var errNoArchiver = errors.New("this datastore has no transaction-log archive")
 
 // ShipLogs ships the finished log files not yet in the store, oldest first, and returns how many it shipped.

@@ -114,6 +114,10 @@ func TestPointInTimeRestorePostgreSQL(t *testing.T) {
 	if end := src.RecoveryWindowEnd(); end.Before(mid) {
 		t.Fatalf("recoverable window ends %s, before %s", end, mid)
 	}
+	if w := src.RecoveryWindow(); !w.Shipping || w.FirstShipped == nil || w.LastShipped == nil || w.LastShipped.Before(mid) ||
+		w.FirstShipped.After(*w.LastShipped) || w.LastFile < last {
+		t.Fatalf("recovery window %+v (last segment %s)", w, last)
+	}
 	shipped, _ := filepath.Glob(filepath.Join(store, testTenant, "wal-"+srcID+"-*.gz"))
 	if len(shipped) < 3 {
 		t.Fatalf("shipped objects %v", shipped)

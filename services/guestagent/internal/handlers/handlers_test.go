@@ -62,7 +62,7 @@ func TestOrder(t *testing.T) {
 		guestapi.MethodUpgrade: rpc.Write, guestapi.MethodPostUpgrade: rpc.Write, guestapi.MethodRotateRPCKey: rpc.Write,
 		guestapi.MethodUpdateOverrides: rpc.Write, guestapi.MethodApplyOverrides: rpc.Write,
 		guestapi.MethodResetConfiguration: rpc.Write, guestapi.MethodStartDBWithConfChanges: rpc.Write,
-		guestapi.MethodCreateBackup: rpc.Write,
+		guestapi.MethodCreateBackup: rpc.Write, guestapi.MethodGetRecoveryWindow: rpc.Unordered,
 
 		guestapi.MethodGetReplicaContext: rpc.Write, guestapi.MethodAttachReplica: rpc.Write,
 		guestapi.MethodDetachReplica: rpc.Write, guestapi.MethodMakeReadOnly: rpc.Write,
