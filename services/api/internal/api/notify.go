@@ -74,3 +74,21 @@ func (t *NotifyingTaskManager) ResizeFlavor(ctx context.Context, rc rpc.Context,
 	return t.Client.ResizeFlavor(ctx, t.start(ctx, rc, "DBaaSInstanceResizeInstance",
 		map[string]any{"instance_id": a.InstanceID, "new_flavor_id": a.NewFlavor.ID}), a)
 }
+
+// CreateBackup casts create_backup with DBaaSBackupCreate (Trove's traits: name, instance_id, description,
+// parent_id, incremental, backup_id); the taskmanager ends it once the guest has the backup, as Trove's.
+func (t *NotifyingTaskManager) CreateBackup(ctx context.Context, rc rpc.Context, a taskapi.CreateBackupArgs) error {
+	info := a.BackupInfo
+	var parent any
+	if info.Parent != nil {
+		parent = info.Parent.ID
+	}
+	traits := map[string]any{"name": info.Name, "instance_id": a.InstanceID, "description": info.Description,
+		"parent_id": parent, "incremental": info.Parent != nil, "backup_id": info.ID}
+	return t.Client.CreateBackup(ctx, t.start(ctx, rc, "DBaaSBackupCreate", traits), a)
+}
+
+// DeleteBackup casts delete_backup with DBaaSBackupDelete (backup_id), ended by the taskmanager.
+func (t *NotifyingTaskManager) DeleteBackup(ctx context.Context, rc rpc.Context, a taskapi.DeleteBackupArgs) error {
+	return t.Client.DeleteBackup(ctx, t.start(ctx, rc, "DBaaSBackupDelete", map[string]any{"backup_id": a.BackupID}), a)
+}

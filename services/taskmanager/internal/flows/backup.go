@@ -39,11 +39,12 @@ func StorageFrom(cfg backupstore.Config) Storage {
 
 func (m *Manager) registerBackups(srv *rpc.Server) {
 	rpc.Register(srv, taskapi.MethodCreateBackup, func(_ context.Context, rc rpc.Context, a taskapi.CreateBackupArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "create_backup", func(ctx context.Context) error { return m.CreateBackup(ctx, rc, a) })
+		// DBaaSBackupCreate ends once the guest has the backup (Trove's taskmanager create_backup).
+		m.Go(a.InstanceID, "create_backup", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.CreateBackup(ctx, rc, a) }))
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodDeleteBackup, func(_ context.Context, rc rpc.Context, a taskapi.DeleteBackupArgs) (rpc.Void, error) {
-		m.Go(a.BackupID, "delete_backup", func(ctx context.Context) error { return m.DeleteBackup(ctx, rc, a.BackupID) })
+		m.Go(a.BackupID, "delete_backup", m.ending(&rc, "", func(ctx context.Context) error { return m.DeleteBackup(ctx, rc, a.BackupID) }))
 		return rpc.Void{}, nil
 	})
 }

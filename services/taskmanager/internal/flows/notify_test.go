@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/rpc/rpctest"
@@ -112,6 +113,30 @@ func TestUsageNotificationsReachPythonListener(t *testing.T) {
 		if _, ok := exists.Payload[k]; !ok {
 			t.Errorf("trove.instance.exists lacks %s: %v", k, exists.Payload)
 		}
+	}
+
+	// delete_backup carrying the API's DBaaSBackupDelete: ended by the taskmanager once the backup is gone.
+	b, err := e.db.CreateBackup(ctx, catalog.Backup{Name: "never stored", TenantID: in.TenantID, InstanceID: in.ID,
+		DatastoreVersionID: in.DatastoreVersionID, BackupType: "InnoBackupEx"}, catalog.TroveDefaults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	brc := rc
+	if brc.Notification, err = json.Marshal(notification.NewDBaaS("DBaaSBackupDelete", rc.RequestID, "127.0.0.9", "127.0.0.1:8779",
+		in.TenantID, map[string]any{"backup_id": b.ID})); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.DeleteBackup(ctx, brc, taskapi.DeleteBackupArgs{BackupID: b.ID}); err != nil {
+		t.Fatal(err)
+	}
+	bend := testenv.WaitNotification(t, received, 30*time.Second, "dbaas.backup_delete.end", func(m testenv.Notification) bool {
+		return m.EventType == "dbaas.backup_delete.end" && m.Payload["backup_id"] == b.ID
+	})
+	if bend.Payload["server_type"] != "taskmanager" {
+		t.Errorf("dbaas.backup_delete.end = %+v", bend)
+	}
+	if _, err := e.db.GetBackup(ctx, b.ID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("the backup row after delete_backup: %v", err)
 	}
 
 	if err := e.db.SetTask(ctx, in.ID, status.TaskDeleting); err != nil {

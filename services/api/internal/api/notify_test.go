@@ -1,0 +1,100 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/notification"
+	"github.com/trove-go/trove/pkg/rpc"
+	"github.com/trove-go/trove/pkg/rpc/rpctest"
+	"github.com/trove-go/trove/pkg/taskapi"
+	"github.com/trove-go/trove/pkg/testenv"
+)
+
+const tmKey = "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz" // the taskmanager topic's key in this test
+
+// Backup create and delete through NotifyingTaskManager: dbaas.backup_create.start / backup_delete.start with
+// Trove's traits reach a real oslo.messaging listener, and each cast carries its notification for the
+// taskmanager to end.
+func TestNotifyingTaskManagerBackups(t *testing.T) {
+	url := testenv.TransportURL(t)
+	exchange, topic := testenv.UniqueName(t, "trove-api-notify"), testenv.UniqueName(t, "notifications")
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tr, err := rpc.Dial(ctx, rpctest.Config(url, exchange), logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmTopic := testenv.UniqueName(t, "taskmanager")
+	t.Cleanup(func() {
+		_ = tr.DeleteQueues(context.Background(), topic+".info", topic+".error", tmTopic)
+		tr.Close()
+	})
+	received := testenv.NotificationListener(t, url, exchange, topic)
+	n, err := notification.New(ctx, notification.Config{NotifyConfig: rpc.NotifyConfig{Driver: "messagingv2", Topics: []string{topic}},
+		Host: "api-host"}, rpctest.Config(url, exchange), tr, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The taskmanager's side: what each cast carried.
+	casts := make(chan rpc.Context, 2)
+	srv := tr.NewServer(rpc.ServerConfig{Topic: tmTopic, Server: "tm", Version: taskapi.Version, Codec: rpc.TroveCodec(tmKey)})
+	rpc.Register(srv, taskapi.MethodCreateBackup, func(_ context.Context, rc rpc.Context, _ taskapi.CreateBackupArgs) (rpc.Void, error) {
+		casts <- rc
+		return rpc.Void{}, nil
+	})
+	rpc.Register(srv, taskapi.MethodDeleteBackup, func(_ context.Context, rc rpc.Context, _ taskapi.DeleteBackupArgs) (rpc.Void, error) {
+		casts <- rc
+		return rpc.Void{}, nil
+	})
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background()) //nolint:errcheck
+	tm := &NotifyingTaskManager{Client: taskapi.NewClient(tr.Client(taskapi.Target(tmTopic), rpc.TroveCodec(tmKey))), Notify: n}
+
+	rctx := context.WithValue(ctx, ctxKey{}, &requestContext{remoteAddr: "127.0.0.9:40000", host: "127.0.0.1:8779"})
+	rc := rpc.Context{RequestID: "req-backup-1", ProjectID: "p1"}
+	desc := "nightly"
+	info := guestapi.BackupInfo{ID: "0b1e5b0c-0000-4000-8000-000000000001", Name: "b1", Description: &desc, InstanceID: "i-1",
+		BackupType: guestapi.BackupIncremental, Datastore: "mariadb", DatastoreVersion: "10.11",
+		Parent: &guestapi.BackupParent{ID: "0b1e5b0c-0000-4000-8000-000000000000", Location: "x", Checksum: "y"}}
+	if err := tm.CreateBackup(rctx, rc, taskapi.CreateBackupArgs{BackupInfo: info, InstanceID: "i-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.DeleteBackup(rctx, rc, taskapi.DeleteBackupArgs{BackupID: info.ID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, class := range []string{"DBaaSBackupCreate", "DBaaSBackupDelete"} {
+		select {
+		case got := <-casts:
+			var carried map[string]any
+			if err := json.Unmarshal(got.Notification, &carried); err != nil || carried["notification_classname"] != "trove.common.notification."+class {
+				t.Errorf("the cast carries %s %v, want %s", got.Notification, err, class)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no cast for %s", class)
+		}
+	}
+	c := testenv.WaitNotification(t, received, 30*time.Second, "dbaas.backup_create.start", func(m testenv.Notification) bool {
+		return m.EventType == "dbaas.backup_create.start"
+	})
+	if c.Payload["name"] != "b1" || c.Payload["instance_id"] != "i-1" || c.Payload["description"] != "nightly" ||
+		c.Payload["parent_id"] != "0b1e5b0c-0000-4000-8000-000000000000" || c.Payload["incremental"] != true ||
+		c.Payload["backup_id"] != info.ID || c.Payload["client_ip"] != "127.0.0.9" || c.PublisherID != "api.api-host" {
+		t.Errorf("dbaas.backup_create.start = %+v", c)
+	}
+	d := testenv.WaitNotification(t, received, 30*time.Second, "dbaas.backup_delete.start", func(m testenv.Notification) bool {
+		return m.EventType == "dbaas.backup_delete.start"
+	})
+	if d.Payload["backup_id"] != info.ID {
+		t.Errorf("dbaas.backup_delete.start = %+v", d)
+	}
+}
