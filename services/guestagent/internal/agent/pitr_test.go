@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,12 +15,13 @@ import (
 	"github.com/trove-go/trove/pkg/backupcrypt"
 	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/guestapi"
+	"github.com/trove-go/trove/pkg/testenv"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
 	"github.com/trove-go/trove/services/guestagent/internal/postgresql"
 )
 
 // pgAgent is a prepared agent over a real PostgreSQL on addr with a directory store at storeRoot, shipping its
-// WAL as instance id when pitr.
+// WAL as instance id.
 func pgAgent(t *testing.T, addr, storeRoot, id string, info map[string]any, keys backupcrypt.Keys) (*Agent, error) {
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} { // postgres runs as its own user when we are root
@@ -79,24 +79,14 @@ func TestPointInTimeRestorePostgreSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pgSQL(t, loopback(61), "CREATE TABLE pitr (n int, at timestamptz DEFAULT clock_timestamp())")
+	pgSQL(t, loopback(61), "CREATE TABLE t (n int, at timestamptz DEFAULT clock_timestamp())")
 	id := "5f1f1d0e-0000-4000-8000-0000000000f1"
 	obj, err := src.CreateBackup(ctx, guestapi.BackupInfo{ID: id, BackupType: guestapi.BackupFull,
 		StorageDriver: backupstore.DriverDirectory}, backupstore.Credentials{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mid time.Time
-	var last string
-	for n := 1; n <= 3; n++ {
-		time.Sleep(1500 * time.Millisecond)
-		if n == 3 {
-			mid = time.Now()
-			time.Sleep(1500 * time.Millisecond)
-		}
-		pgSQL(t, loopback(61), fmt.Sprintf("INSERT INTO pitr (n) VALUES (%d)", n))
-		last = pgSQL(t, loopback(61), "SELECT pg_walfile_name(pg_switch_wal())")
-	}
+	mid, last := testenv.TimedRows(func(stmt string) string { return pgSQL(t, loopback(61), stmt) })
 	// wait until the last switched segment is archived, then ship
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		if _, err := os.Stat(filepath.Join(src.d.Layout.Root, "wal_archive", last)); err == nil {
@@ -141,10 +131,10 @@ func TestPointInTimeRestorePostgreSQL(t *testing.T) {
 	if _, err := pgAgent(t, loopback(62), store, "a0000000-0000-4000-8000-0000000000f2", info.Map(), keys); err != nil {
 		t.Fatalf("restore to %s: %v", info.RestoreTime, err)
 	}
-	if got := pgSQL(t, loopback(62), "SELECT string_agg(n::text, ',' ORDER BY n) FROM pitr"); got != "1,2" {
+	if got := pgSQL(t, loopback(62), "SELECT string_agg(n::text, ',' ORDER BY n) FROM t"); got != "1,2" {
 		t.Fatalf("restored to between t2 and t3: rows %q, want 1,2", got)
 	}
-	pgSQL(t, loopback(62), "INSERT INTO pitr (n) VALUES (4)") // promoted: writable
+	pgSQL(t, loopback(62), "INSERT INTO t (n) VALUES (4)") // promoted: writable
 
 	// beyond the shipped WAL: refused, nothing started
 	info.RestoreTime = time.Now().Add(time.Minute).UTC().Format(time.RFC3339)

@@ -2,13 +2,13 @@ package flows
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/testenv"
 )
 
 // restoreToTime creates a new instance from a backup at restore_time, as trove-api casts it.
@@ -48,17 +48,7 @@ func TestPointInTimeRestoreWithRealGuest(t *testing.T) {
 	addr := srv.Addresses[0].Addr
 	q(addr, "CREATE TABLE t (n INT)")
 	b := backupNow(t, e, src, "postgresql", "15", nil)
-	var mid time.Time
-	var last string
-	for n := 1; n <= 3; n++ {
-		time.Sleep(1500 * time.Millisecond)
-		if n == 3 {
-			mid = time.Now()
-			time.Sleep(1500 * time.Millisecond)
-		}
-		q(addr, fmt.Sprintf("INSERT INTO t (n) VALUES (%d)", n))
-		last = q(addr, "SELECT pg_walfile_name(pg_switch_wal())")
-	}
+	mid, last := testenv.TimedRows(func(stmt string) string { return q(addr, stmt) })
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if m, _ := filepath.Glob(filepath.Join(store, "*", "wal-"+src.ID+"-"+last+".gz")); len(m) == 1 {
 			break
