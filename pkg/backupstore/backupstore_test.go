@@ -88,8 +88,8 @@ func roundTrip(t *testing.T, s Store, name string, data []byte, list lister) Obj
 	if names := list(t); slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, name) }) {
 		t.Fatalf("after Delete still listed: %v", names)
 	}
-	if _, err := s.Open(ctx, obj.Location); err == nil {
-		t.Fatalf("Open after Delete succeeded")
+	if _, err := s.Open(ctx, obj.Location); !errors.Is(err, ErrNoObject) {
+		t.Fatalf("Open after Delete: %v, want ErrNoObject", err)
 	}
 	return obj
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -23,6 +24,16 @@ func checkName(name string) error {
 	}
 	return nil
 }
+
+// ErrNoObject is what Open returns (errors.Is) when the store has no object at the location, as opposed to a
+// store that could not answer.
+var ErrNoObject = errors.New("backupstore: no such object")
+
+// noObject is a driver's own message for a missing object, matching ErrNoObject.
+type noObject struct{ msg string }
+
+func (e noObject) Error() string        { return e.msg }
+func (e noObject) Is(target error) bool { return target == ErrNoObject }
 
 // ctxReader fails reads once ctx is done, so a Put whose context ends stops reading at once.
 type ctxReader struct {

@@ -124,7 +124,7 @@ func (d *directoryStore) Open(ctx context.Context, location string) (io.ReadClos
 	// O_NOFOLLOW: a symlink planted under root cannot lead a restore elsewhere.
 	f, err := os.OpenFile(p, os.O_RDONLY|noFollow, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("backupstore: no object at %s (deleted, or never finished)", location)
+		return nil, noObject{fmt.Sprintf("backupstore: no object at %s (deleted, or never finished)", location)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backupstore: opening %s: %w", location, err)

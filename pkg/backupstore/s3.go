@@ -64,7 +64,7 @@ func (s *s3Store) s3Err(what string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.Code == "NoSuchKey":
-		return fmt.Errorf("backupstore: s3 %s: no such object", what)
+		return noObject{fmt.Sprintf("backupstore: s3 %s: no such object", what)}
 	case resp.Code == "NoSuchBucket":
 		return fmt.Errorf("backupstore: s3 %s: no bucket %s", what, s.cfg.Bucket)
 	case resp.StatusCode == http.StatusForbidden || resp.Code == "AccessDenied" || resp.Code == "SignatureDoesNotMatch" || resp.Code == "InvalidAccessKeyId":

@@ -72,7 +72,7 @@ func (s *swiftStore) swiftErr(what string, err error) error {
 		case http.StatusForbidden:
 			return fmt.Errorf("backupstore: swift %s: 403 Forbidden — the token's project may not use this account (another tenant's object, or the user lacks the member role)", what)
 		case http.StatusNotFound:
-			return fmt.Errorf("backupstore: swift %s: 404 Not Found", what)
+			return noObject{fmt.Sprintf("backupstore: swift %s: 404 Not Found", what)}
 		}
 		return fmt.Errorf("backupstore: swift %s: %s %s answered %d: %s", what, code.Method, code.URL, code.Actual, bytes.TrimSpace(code.Body))
 	}

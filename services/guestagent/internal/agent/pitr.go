@@ -109,9 +109,12 @@ func (a *Agent) ShipLogs(ctx context.Context) (int, error) {
 		name := walObjectName(a.d.PITR.InstanceID, f.Name)
 		there := false
 		if st.Base != "" {
-			if rc, err := store.Open(ctx, st.Base+name); err == nil {
+			rc, err := store.Open(ctx, st.Base+name)
+			if err != nil && !errors.Is(err, backupstore.ErrNoObject) {
+				return n, err
+			}
+			if there = err == nil; there {
 				rc.Close()
-				there = true
 			}
 		}
 		if !there {
@@ -233,11 +236,14 @@ func (a *Agent) pointInTime(info guestapi.RestoreInfo, store backupstore.Store) 
 }
 
 // fetchLog copies the shipped file name of instance into dir (decrypted, gunzipped); false when the store does
-// not have it.
+// not have it (a store that cannot answer is a fault, never the end of the log).
 func (a *Agent) fetchLog(ctx context.Context, store backupstore.Store, base, instance, name, dir string) (bool, error) {
 	rc, err := store.Open(ctx, base+walObjectName(instance, name))
-	if err != nil {
+	if errors.Is(err, backupstore.ErrNoObject) {
 		return false, nil
+	}
+	if err != nil {
+		return false, datastore.Errorf(datastore.KindBackupIntegrity, "shipped WAL %s of instance %s cannot be read: %v", name, instance, err)
 	}
 	v := &verifying{src: rc, h: md5.New(), id: "WAL " + name}
 	plain, err := a.decrypted(v)
