@@ -48,6 +48,7 @@ var validBodies = map[string]any{
 	"PUT /{t}/instances/{id}":                         `{"instance": {"name": "renamed"}}`,
 	"PATCH /{t}/instances/{id}":                       `{"instance": {"name": "renamed"}}`,
 	"POST /{t}/instances/{id}/action":                 `{"restart": {}}`,
+	"POST /{t}/instances/{id}/log":                    `{"name": "general", "publish": 1}`,
 	"POST /{t}/instances/{iid}/databases":             `{"databases": [{"name": "app2"}]}`,
 	"POST /{t}/instances/{iid}/users":                 `{"users": [{"name": "app2", "password": "pw"}]}`,
 	"PUT /{t}/instances/{iid}/users":                  `{"users": [{"name": "appuser", "password": "pw"}]}`,
