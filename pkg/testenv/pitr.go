@@ -10,6 +10,12 @@ import (
 // returns a time between the second and the third commit and the last segment switched. Point-in-time
 // recovery tests restore to mid and expect exactly rows 1 and 2.
 func TimedRows(sql func(stmt string) string) (mid time.Time, lastSegment string) {
+	return TimedRowsWith(sql, "SELECT pg_walfile_name(pg_switch_wal())")
+}
+
+// TimedRowsWith is TimedRows running switchLog (e.g. MariaDB's FLUSH BINARY LOGS) after each row; it returns
+// the last switchLog's output.
+func TimedRowsWith(sql func(stmt string) string, switchLog string) (mid time.Time, last string) {
 	for n := 1; n <= 3; n++ {
 		time.Sleep(1500 * time.Millisecond)
 		if n == 3 {
@@ -17,7 +23,7 @@ func TimedRows(sql func(stmt string) string) (mid time.Time, lastSegment string)
 			time.Sleep(1500 * time.Millisecond)
 		}
 		sql(fmt.Sprintf("INSERT INTO t (n) VALUES (%d)", n))
-		lastSegment = sql("SELECT pg_walfile_name(pg_switch_wal())")
+		last = sql(switchLog)
 	}
-	return mid, lastSegment
+	return mid, last
 }

@@ -9,15 +9,15 @@ import (
 )
 
 // checkRestoreTime validates restorePoint.restore_time (point-in-time recovery, ours): an RFC 3339 time, not
-// before the backup was created and not in the future, for a PostgreSQL backup in a store the guest ships its
-// WAL to (directory, s3). Whether the source's shipped WAL reaches it is known only to the guest, whose restore
+// before the backup was created and not in the future, for a PostgreSQL or MariaDB backup in a store the guest ships its
+// WAL or binary log to (directory, s3). Whether the source's shipped WAL reaches it is known only to the guest, whose restore
 // then fails with a fault naming the recoverable window.
 func checkRestoreTime(raw string, b catalog.Backup, manager string, now time.Time) error {
 	if raw == "" {
 		return nil
 	}
-	if manager != "postgresql" {
-		return fault.BadRequest("restorePoint.restore_time (point-in-time restore) is supported for PostgreSQL backups only, not %s.", manager)
+	if manager != "postgresql" && manager != "mariadb" && manager != "mysql" {
+		return fault.BadRequest("restorePoint.restore_time (point-in-time restore) is supported for PostgreSQL and MariaDB backups only, not %s.", manager)
 	}
 	t, err := time.Parse(time.RFC3339, raw)
 	if err != nil {
@@ -31,7 +31,7 @@ func checkRestoreTime(raw string, b catalog.Backup, manager string, now time.Tim
 		return fault.BadRequest("restorePoint.restore_time %s is in the future.", raw)
 	}
 	if b.StorageDriver == backupstore.DriverSwift {
-		return fault.BadRequest("Point-in-time restore needs a directory or s3 backup store: the WAL of backup %s's instance is not shipped to Swift.", b.ID)
+		return fault.BadRequest("Point-in-time restore needs a directory or s3 backup store: the transaction log of backup %s's instance is not shipped to Swift.", b.ID)
 	}
 	if b.InstanceID == "" {
 		return fault.BadRequest("Backup %s has no source instance whose WAL could be replayed.", b.ID)

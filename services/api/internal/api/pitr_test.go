@@ -13,7 +13,7 @@ import (
 )
 
 // restorePoint.restore_time (point-in-time recovery): an RFC 3339 time after the backup's creation and not in
-// the future, for a PostgreSQL backup, reaches create_instance; everything else is a 400 saying why.
+// the future, for a PostgreSQL or MySQL/MariaDB backup, reaches create_instance; everything else is a 400 saying why.
 func TestRestoreTimeChecks(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.StorageStrategy = "directory" })
 	e.sql.MustExec("UPDATE datastore_versions SET active = 1 WHERE manager = 'postgresql'")
@@ -63,8 +63,11 @@ func TestRestoreTimeChecks(t *testing.T) {
 		"name": "restored", "flavorRef": "1", "volume": map[string]any{"size": 1},
 		"restorePoint": map[string]any{"backupRef": my, "restore_time": now.Format(time.RFC3339)},
 		"datastore":    map[string]any{"type": "mysql", "version": "8.0"}}})
-	if r.Code != 400 || !strings.Contains(r.faultMessage(), "PostgreSQL backups only") {
+	if r.Code != 200 {
 		t.Fatalf("restore_time on a MySQL backup: %d %s", r.Code, r.Raw)
+	}
+	if a := e.tm.lastCall(t, taskapi.MethodCreateInstance).Args.(taskapi.CreateInstanceArgs); a.RestoreTime == nil || *a.BackupID != my {
+		t.Fatalf("create_instance args of the MySQL restore: %+v", a)
 	}
 
 	at := now.Format(time.RFC3339)

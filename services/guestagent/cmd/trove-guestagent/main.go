@@ -156,17 +156,17 @@ func storage(file *config.File, tenant string, log *logrus.Entry) agent.Storage 
 }
 
 // walShipping is the point-in-time recovery configuration: shipping the WAL every [postgresql]
-// wal_ship_interval to a store that needs no user token (directory, s3: Swift needs the user's token, which
-// the guest has only during a backup).
+// wal_ship_interval (the binary log every [<manager>] binlog_ship_interval) to a store that needs no user
+// token (directory, s3: Swift needs the user's token, which the guest has only during a backup).
 func walShipping(file *config.File, cfg guestconf.Config, log *logrus.Entry) agent.PITRConfig {
 	if cfg.WALShipInterval <= 0 {
 		return agent.PITRConfig{}
 	}
 	if sc, err := backupstore.FromConfig(file); err == nil && sc.Driver == backupstore.DriverSwift {
-		log.Warn("[postgresql] wal_ship_interval is ignored: the swift backup store needs a user's token (use directory or s3 for point-in-time recovery)")
+		log.Warn("transaction log shipping (wal_ship_interval / binlog_ship_interval) is ignored: the swift backup store needs a user's token (use directory or s3 for point-in-time recovery)")
 		return agent.PITRConfig{}
 	}
-	log.WithField("interval_seconds", cfg.WALShipInterval.Seconds()).WithField("archive_timeout_seconds", cfg.ArchiveTimeout.Seconds()).Info("WAL shipping to the backup store is on")
+	log.WithField("interval_seconds", cfg.WALShipInterval.Seconds()).WithField("archive_timeout_seconds", cfg.ArchiveTimeout.Seconds()).Info("transaction log shipping to the backup store is on")
 	return agent.PITRConfig{InstanceID: cfg.GuestID, Interval: cfg.WALShipInterval}
 }
 

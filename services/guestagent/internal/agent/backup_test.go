@@ -21,7 +21,6 @@ import (
 	"github.com/trove-go/trove/pkg/backupstore"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/guestagent/internal/datastore"
-	"github.com/trove-go/trove/services/guestagent/internal/mysql"
 )
 
 const testTenant = "tenant-1"
@@ -38,26 +37,9 @@ func mariadbAgentKeys(t testing.TB, addr, storeRoot string, info map[string]any,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	layout := datastore.Layout{Root: dir}
-	vol := datastore.NewVolume(dir, 0)
-	log := logrus.NewEntry(logrus.StandardLogger())
-	opts := datastore.Options{Manager: "mariadb", Layout: layout, BindHost: addr, Port: 3306, Volume: vol, Log: log, IgnoreUsers: []string{"os_admin"}}
-	a, err := New(Deps{Layout: layout, Volume: vol, Conductor: &recorder{}, Period: time.Hour, Log: log,
-		NewManager: func() (datastore.Manager, error) { return mysql.New(opts) },
-		Storage: func(driver, _ string, creds backupstore.Credentials) (backupstore.Store, error) {
-			return backupstore.New(backupstore.Config{Driver: driver, Directory: backupstore.DirectoryConfig{Root: backupstore.ProjectDir(storeRoot, testTenant)}}, creds)
-		},
-		BackupKeys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Shutdown(context.Background()) })
-	pw := rootPassword
-	args := guestapi.PrepareArgs{RootPassword: &pw}
-	if info != nil {
-		args = guestapi.PrepareArgs{BackupInfo: info}
-	}
-	return a, a.Prepare(context.Background(), args)
+	opts := datastore.Options{Manager: "mariadb", Layout: datastore.Layout{Root: dir}, BindHost: addr, Port: 3306, Volume: datastore.NewVolume(dir, 0),
+		Log: logrus.NewEntry(logrus.StandardLogger()), IgnoreUsers: []string{"os_admin"}}
+	return agentWith(t, opts, newMariaDB, storeRoot, info, keys, PITRConfig{})
 }
 
 func rootSQL(t testing.TB, addr, stmt string) string {

@@ -49,9 +49,11 @@ type Config struct {
 	IgnoreUsers []string // [<manager>] ignore_users
 	IgnoreDBs   []string // [<manager>] ignore_dbs
 
-	// Point-in-time recovery (PostgreSQL): [postgresql] wal_ship_interval — seconds between shipping the
-	// archived WAL to the backup store (0, the default: off) — and [postgresql] archive_timeout (60 s): the
-	// longest an idle server waits before archiving its current WAL segment while shipping is on.
+	// Point-in-time recovery: [postgresql] wal_ship_interval — seconds between shipping the archived WAL to
+	// the backup store (0, the default: off) — and [postgresql] archive_timeout (60 s): the longest an idle
+	// server waits before archiving its current WAL segment while shipping is on. MariaDB/MySQL:
+	// [<manager>] binlog_ship_interval (0: off) and binlog_flush_interval (60 s: FLUSH BINARY LOGS at least
+	// that often, so the current binary log file is closed and shipped).
 	WALShipInterval time.Duration
 	ArchiveTimeout  time.Duration
 }
@@ -96,6 +98,12 @@ func Load(f *config.File) (Config, error) {
 		}
 		defUsers = []string{"os_admin", "postgres"}
 		defDBs = []string{"os_admin", "postgres"}
+	}
+	if c.Manager == "mysql" || c.Manager == "mariadb" {
+		c.WALShipInterval = f.Seconds(c.Manager, "binlog_ship_interval", 0)
+		if c.WALShipInterval > 0 {
+			c.ArchiveTimeout = f.Seconds(c.Manager, "binlog_flush_interval", 60)
+		}
 	}
 	if c.Manager != "" {
 		c.IgnoreUsers = f.List(c.Manager, "ignore_users", defUsers)

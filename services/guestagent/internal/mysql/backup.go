@@ -113,7 +113,13 @@ func readCheckpoints(dir string) (map[string]string, error) {
 // moves the result into the empty data directory (`--move-back`), then starts the server once with an
 // init-file that (re)creates os_admin with this guest's password — the restored mysql.user holds the source
 // instance's — and stops it. Every other account, root included, is the source's, as in Trove.
-func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener) (err error) {
+func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener) error {
+	return m.restore(ctx, chain, open, nil)
+}
+
+// restore is Restore; then, when set, replay runs on the adopted data directory before the restore is
+// recorded done (pitr.go), its failure emptying it like any other.
+func (m *Manager) restore(ctx context.Context, chain []datastore.BackupRef, open datastore.BackupOpener, replay func(context.Context) error) (err error) {
 	l := m.opts.Layout
 	if err := l.Make(nil); err != nil {
 		return err
@@ -173,7 +179,42 @@ func (m *Manager) Restore(ctx context.Context, chain []datastore.BackupRef, open
 	if _, err := os.Stat(filepath.Join(l.Data(), "mysql")); err != nil {
 		return datastore.Errorf(datastore.KindBackupIntegrity, "the restored backup has no mysql system database")
 	}
-	return m.adoptRestored(ctx)
+	if err := m.adoptRestored(ctx); err != nil || replay == nil {
+		return err
+	}
+	return replay(ctx)
+}
+
+// startLocal starts the server with c and waits until os_admin answers over the socket: last is the final
+// failure when it never did. stop stops it.
+func (m *Manager) startLocal(ctx context.Context, c datastore.Command) (stop func(), last error, err error) {
+	if err := m.Proc.Start(c); err != nil {
+		return nil, nil, err
+	}
+	stop = func() { m.closeAdmin(); _ = m.Proc.Stop(60 * time.Second) }
+	timeout := m.opts.StartTimeout
+	if timeout <= 0 {
+		timeout = 180 * time.Second
+	}
+	ok := datastore.WaitFor(m.Proc, timeout, 100*time.Millisecond, func() bool {
+		db, err := m.admin()
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err = db.ExecContext(pctx, "SELECT 1")
+			cancel()
+		}
+		if last = err; err != nil {
+			m.closeAdmin()
+		}
+		return err == nil
+	})
+	if !ok && last == nil {
+		last = errors.New("the server exited")
+	}
+	if ok {
+		last = nil
+	}
+	return stop, last, nil
 }
 
 // unpack streams backup i through mbstream -x into dir, refusing a stream that is no xbstream.
@@ -232,30 +273,14 @@ func (m *Manager) adoptRestored(ctx context.Context) error {
 		return err
 	}
 	c.Args = append(c.Args, "--init-file="+init, "--skip-networking")
-	if err := m.Proc.Start(c); err != nil {
+	stop, last, err := m.startLocal(ctx, c)
+	if err != nil {
 		return err
 	}
-	defer func() { m.closeAdmin(); _ = m.Proc.Stop(60 * time.Second) }()
-	timeout := m.opts.StartTimeout
-	if timeout <= 0 {
-		timeout = 180 * time.Second
-	}
-	var last error
-	ok := datastore.WaitFor(m.Proc, timeout, 100*time.Millisecond, func() bool {
-		db, err := m.admin()
-		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err = db.ExecContext(pctx, "SELECT 1")
-			cancel()
-		}
-		if last = err; err != nil {
-			m.closeAdmin()
-		}
-		return err == nil
-	})
-	if !ok {
+	defer stop()
+	if last != nil {
 		return datastore.Errorf(datastore.KindBackupIntegrity, "the restored server did not start with os_admin (see %s): %v",
-			c.LogFile, errors.Join(last))
+			c.LogFile, last)
 	}
 	m.opts.Log.Info("restored data directory adopted: os_admin is this guest's")
 	return nil

@@ -47,7 +47,7 @@ func New(opts datastore.Options) (*Manager, error) {
 		Command: m.serverCommand,
 		Ping:    m.ping,
 	}
-	return m, nil
+	return m, m.pitrInit() // pitr.go
 }
 
 func (m *Manager) socket() string    { return filepath.Join(m.opts.Layout.Run(), "mysqld.sock") }
