@@ -145,6 +145,37 @@ func TestPointInTimeRestorePostgreSQL(t *testing.T) {
 	}
 	pgSQL(t, loopback(62), "INSERT INTO t (n) VALUES (4)") // promoted: writable
 
+	// a segment archived but not shipped survives a full backup's pruning of the archive; once shipped, the
+	// next full backup prunes it
+	unshipped := pgSQL(t, loopback(61), "SELECT pg_walfile_name(pg_switch_wal())")
+	archived := filepath.Join(src.d.Layout.Root, "wal_archive", unshipped)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(archived); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segment %s not archived", unshipped)
+		}
+	}
+	full := func(id string) {
+		t.Helper()
+		if _, err := src.CreateBackup(ctx, guestapi.BackupInfo{ID: id, BackupType: guestapi.BackupFull,
+			StorageDriver: backupstore.DriverDirectory}, backupstore.Credentials{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full("5f1f1d0e-0000-4000-8000-0000000000f2")
+	if _, err := os.Stat(archived); err != nil {
+		t.Fatalf("unshipped segment %s pruned by a full backup: %v", unshipped, err)
+	}
+	if n, err := src.ShipLogs(ctx); err != nil || n == 0 {
+		t.Fatalf("ship: %d files, %v", n, err)
+	}
+	full("5f1f1d0e-0000-4000-8000-0000000000f3")
+	if _, err := os.Stat(archived); !os.IsNotExist(err) {
+		t.Fatalf("shipped segment %s kept after a full backup: %v", unshipped, err)
+	}
+
 	// beyond the shipped WAL: refused, nothing started
 	info.RestoreTime = time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
 	_, err = pgAgent(t, loopback(63), store, "a0000000-0000-4000-8000-0000000000f3", info.Map(), keys)

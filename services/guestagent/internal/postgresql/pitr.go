@@ -18,11 +18,15 @@ import (
 // whatever a full backup prunes. A restore to a time replays the base backup, its incrementals and the source
 // instance's shipped WAL up to recovery_target_time and promotes there.
 
-// shippedMark is <root>/wal_shipped: the last WAL segment in the store. Its existence turns shipping on.
+// shippedMark is <root>/wal_shipped: the last WAL segment in the store (written by the shipping loop).
 func (m *Manager) shippedMark() string { return filepath.Join(m.opts.Layout.Root, "wal_shipped") }
 
-// shipped reports whether seg may leave the local archive: shipping is off, or seg is in the store.
+// shipped reports whether seg may leave the local archive: shipping is off (ArchiveTimeout is set only with
+// it; a mark left from when it was on keeps nothing), or seg is in the store.
 func (m *Manager) shipped(seg string) bool {
+	if m.opts.ArchiveTimeout <= 0 {
+		return true
+	}
 	b, err := os.ReadFile(m.shippedMark())
 	if err != nil {
 		return true
