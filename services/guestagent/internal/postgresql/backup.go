@@ -48,7 +48,8 @@ func (m *Manager) archiveArgs() ([]string, error) {
 		}
 	}
 	return append([]string{"-c", "archive_mode=on",
-		"-c", fmt.Sprintf("archive_command=test ! -f '%[1]s/%%f' && cp '%%p' '%[1]s/%%f'", dir)}, m.pitrArgs()...), nil
+		// copied under a temporary name, then renamed: a reader of the archive never sees half a segment
+		"-c", fmt.Sprintf("archive_command=test ! -f '%[1]s/%%f' && cp '%%p' '%[1]s/.%%f.tmp' && mv '%[1]s/.%%f.tmp' '%[1]s/%%f'", dir)}, m.pitrArgs()...), nil
 }
 
 // backupMeta is what an incremental on top of a backup needs: the first WAL segment it must carry.
