@@ -209,6 +209,16 @@ func (e *env) instanceOf(v catalog.DatastoreVersion, name string, envelope strin
 	return rows[0]
 }
 
+// addrOf is the address of an instance's server.
+func (e *env) addrOf(id string) string {
+	e.t.Helper()
+	srv, err := e.drv.GetServer(context.Background(), e.get(id).ComputeInstanceID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return srv.Addresses[0].Addr
+}
+
 func (e *env) get(id string) catalog.Instance {
 	e.t.Helper()
 	in, err := e.db.GetInstanceAny(context.Background(), id)

@@ -1,11 +1,13 @@
 package flows
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,7 +18,6 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/compute"
 	"github.com/trove-go/trove/pkg/status"
 )
@@ -71,46 +72,12 @@ func TestPostgreSQLAutoFailoverWithRealGuest(t *testing.T) {
 func testAutoFailover(t *testing.T, ds replDS) {
 	e := newGuestEnv(t)
 	e.m.Config.FailoverTimeout, e.m.Config.FailoverPoll = 3*time.Second, 250*time.Millisecond
-	version := e.version
-	if ds.manager == "postgresql" {
-		version = e.pgVersion
-	}
 	ctx := context.Background()
-	src := e.instanceOf(version, "fo", "aead")
-	defer e.dumpGuestLog(src.ID)
-	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, ds.image, ds.manager, ds.dsVersion)); err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	addrOf := func(id string) string {
-		t.Helper()
-		srv, err := e.drv.GetServer(ctx, e.get(id).ComputeInstanceID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv.Addresses[0].Addr
-	}
+	src, version := replicaSource(t, e, ds, "fo", "w")
+	addrOf := func(id string) string { t.Helper(); return e.addrOf(id) }
 	srcAddr := addrOf(src.ID)
 	q := func(addr, stmt string) string { return appSQL(t, ds.manager, addr, ds.port, stmt) }
-	q(srcAddr, "CREATE TABLE w (n INT PRIMARY KEY)")
-	if ds.manager == "postgresql" { // the table is root's
-		q(srcAddr, "GRANT ALL ON w TO appuser")
-	}
-	var reps []string
-	for i := 1; i <= 2; i++ {
-		r := e.instanceOf(version, fmt.Sprintf("fo-%d", i), "aead")
-		srcID := src.ID
-		if err := e.db.UpdateInstance(ctx, r.ID, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
-			t.Fatal(err)
-		}
-		a := createArgsFor(r, ds.image, ds.manager, ds.dsVersion)
-		a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &srcID
-		if err := e.m.CreateInstance(ctx, rc, a); err != nil {
-			e.dumpGuestLog(r.ID)
-			t.Fatalf("create replica %d: %v (fault %s)", i, err, e.fault(r.ID))
-		}
-		defer e.dumpGuestLog(r.ID)
-		reps = append(reps, r.ID)
-	}
+	reps := addReplicas(t, e, ds, src, version, 2)
 	oldServer, oldVolume := e.get(src.ID).ComputeInstanceID, e.get(src.ID).VolumeID
 	// The guests' heartbeats carry their database's health: a replica's lag, none on the source.
 	waitFor(t, "the guests' health with their heartbeats", func() bool {
@@ -185,18 +152,26 @@ func testAutoFailover(t *testing.T, ds replDS) {
 		_, err := ds.tenantWrite(addr, fmt.Sprintf("INSERT INTO w VALUES (%d)", n))
 		return err
 	}
-	go func() {
+	record := func(n int) {
+		mu.Lock()
+		acked = append(acked, ack{n, time.Now()})
+		mu.Unlock()
+	}
+	go func() { // one session, as an application's
 		defer close(writerDone)
+		if ds.manager == "postgresql" {
+			pgStream(srcAddr, stop, record)
+			return
+		}
+		db := appDB(t, srcAddr)
 		for n := 1; ; n++ {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			if err := write(srcAddr, n); err == nil {
-				mu.Lock()
-				acked = append(acked, ack{n, time.Now()})
-				mu.Unlock()
+			if _, err := db.Exec("INSERT INTO w VALUES (?)", n); err == nil {
+				record(n)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -244,7 +219,7 @@ func testAutoFailover(t *testing.T, ds replDS) {
 	}
 	total := len(acked)
 	mu.Unlock()
-	if len(early) < 3 {
+	if len(early) < 10 {
 		t.Fatalf("only %d writes acknowledged before the kill", len(early))
 	}
 	winnerAddr := addrOf(winner)
@@ -318,5 +293,36 @@ func testAutoFailover(t *testing.T, ds replDS) {
 	}
 	if slices.Contains(started, oldServer) {
 		t.Fatalf("the fenced server %s was started again", oldServer)
+	}
+}
+
+// pgStream inserts rows 1, 2, … into w through one psql session as the tenant, each after the previous one's
+// acknowledgement (record), until stop or until the session ends (the server died).
+func pgStream(addr string, stop <-chan struct{}, record func(n int)) {
+	cmd := exec.Command("psql", "-X", "-h", addr, "-p", "5432", "-U", "appuser", "-d", "appdb")
+	cmd.Env = append(os.Environ(), "PGPASSWORD=secret-pw-1", "PGCONNECT_TIMEOUT=5")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil || cmd.Start() != nil {
+		return
+	}
+	defer func() { in.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	acks := bufio.NewScanner(out)
+	for n := 1; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if _, err := fmt.Fprintf(in, "INSERT INTO w VALUES (%d);\n", n); err != nil || !acks.Scan() {
+			return
+		}
+		if strings.HasPrefix(acks.Text(), "INSERT 0 1") {
+			record(n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -127,6 +127,54 @@ func (d replDS) tenantWrite(addr, stmt string) ([]byte, error) {
 		"-e", stmt).CombinedOutput()
 }
 
+// replicaSource builds, with the create flow, a source named name on ds holding table (n INT PRIMARY KEY,
+// writable by the tenant's appuser) and returns it with the version used.
+func replicaSource(t *testing.T, e *env, ds replDS, name, table string) (catalog.Instance, catalog.DatastoreVersion) {
+	t.Helper()
+	version := e.version
+	if ds.manager == "postgresql" {
+		version = e.pgVersion
+	}
+	src := e.instanceOf(version, name, "aead")
+	t.Cleanup(func() { e.dumpGuestLog(src.ID) })
+	if err := e.m.CreateInstance(context.Background(), rc, createArgsFor(src, ds.image, ds.manager, ds.dsVersion)); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	addr := e.addrOf(src.ID)
+	appSQL(t, ds.manager, addr, ds.port, "CREATE TABLE "+table+" (n INT PRIMARY KEY)")
+	if ds.manager == "postgresql" { // the table is root's
+		appSQL(t, ds.manager, addr, ds.port, "GRANT ALL ON "+table+" TO appuser")
+	}
+	return src, version
+}
+
+// addReplicas builds n replicas of src with the create flow (snapshot, restore, attach), named <src>-1 … <src>-n.
+func addReplicas(t *testing.T, e *env, ds replDS, src catalog.Instance, version catalog.DatastoreVersion, n int) []string {
+	t.Helper()
+	var reps []string
+	for i := 1; i <= n; i++ {
+		r := e.instanceOf(version, fmt.Sprintf("%s-%d", src.Name, i), "aead")
+		srcID := src.ID
+		if err := e.db.UpdateInstance(context.Background(), r.ID, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
+			t.Fatal(err)
+		}
+		a := createArgsFor(r, ds.image, ds.manager, ds.dsVersion)
+		a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &srcID
+		began := time.Now()
+		if err := e.m.CreateInstance(context.Background(), rc, a); err != nil {
+			e.dumpGuestLog(r.ID)
+			t.Fatalf("create replica %d: %v (fault %s)", i, err, e.fault(r.ID))
+		}
+		t.Logf("replica %d: created and attached in %s", i, time.Since(began).Round(time.Millisecond))
+		t.Cleanup(func() { e.dumpGuestLog(r.ID) })
+		if got := e.get(r.ID); got.Task() != status.TaskNone || got.SlaveOfID != src.ID {
+			t.Fatalf("replica %d: task %q slave_of %q", i, got.TaskDescription, got.SlaveOfID)
+		}
+		reps = append(reps, r.ID)
+	}
+	return reps
+}
+
 // testReplicaFlows: create_instance with slave_of_id builds two replicas of a real instance (snapshot backup
 // of the source, restore, attach, snapshot deleted); rows written on the source reach both, a tenant's write
 // on a replica is refused; promote makes the first the source (the old source and the other replica follow
@@ -134,53 +182,13 @@ func (d replDS) tenantWrite(addr, stmt string) ([]byte, error) {
 // source's server is deleted, makes the most advanced replica the source and the other follows it.
 func testReplicaFlows(t *testing.T, ds replDS) {
 	e := newGuestEnv(t)
-	version := e.version
-	if ds.manager == "postgresql" {
-		version = e.pgVersion
-	}
 	ctx := context.Background()
-	src := e.instanceOf(version, "primary", "aead")
-	defer e.dumpGuestLog(src.ID)
-	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, ds.image, ds.manager, ds.dsVersion)); err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	addrOf := func(id string) string {
-		t.Helper()
-		srv, err := e.drv.GetServer(ctx, e.get(id).ComputeInstanceID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv.Addresses[0].Addr
-	}
+	src, version := replicaSource(t, e, ds, "primary", "t")
+	addrOf := func(id string) string { t.Helper(); return e.addrOf(id) }
 	srcAddr := addrOf(src.ID)
 	q := func(addr, stmt string) string { return appSQL(t, ds.manager, addr, ds.port, stmt) }
-	q(srcAddr, "CREATE TABLE t (n INT PRIMARY KEY)")
-	if ds.manager == "postgresql" { // the table is root's
-		q(srcAddr, "GRANT ALL ON t TO appuser")
-	}
 	q(srcAddr, "INSERT INTO t VALUES (1), (2), (3)")
-
-	var reps []string
-	for i := 1; i <= 2; i++ {
-		r := e.instanceOf(version, fmt.Sprintf("primary-%d", i), "aead")
-		srcID := src.ID
-		if err := e.db.UpdateInstance(ctx, r.ID, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
-			t.Fatal(err)
-		}
-		a := createArgsFor(r, ds.image, ds.manager, ds.dsVersion)
-		a.Databases, a.Users, a.RootPassword, a.SlaveOfID = nil, nil, nil, &srcID
-		began := time.Now()
-		if err := e.m.CreateInstance(ctx, rc, a); err != nil {
-			e.dumpGuestLog(r.ID)
-			t.Fatalf("create replica %d: %v (fault %s)", i, err, e.fault(r.ID))
-		}
-		t.Logf("replica %d: created and attached in %s", i, time.Since(began).Round(time.Millisecond))
-		defer e.dumpGuestLog(r.ID)
-		if got := e.get(r.ID); got.Task() != status.TaskNone || got.SlaveOfID != src.ID {
-			t.Fatalf("replica %d: task %q slave_of %q", i, got.TaskDescription, got.SlaveOfID)
-		}
-		reps = append(reps, r.ID)
-	}
+	reps := addReplicas(t, e, ds, src, version, 2)
 	// The snapshots are gone once the replicas follow.
 	if bs, _, err := e.db.ListBackups(ctx, catalog.BackupFilter{}); err != nil || len(bs) != 0 {
 		t.Fatalf("backups left after the replica builds: %d %v", len(bs), err)

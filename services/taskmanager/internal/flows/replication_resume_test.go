@@ -15,21 +15,11 @@ import (
 func TestResumeInterruptedReplicaAttachWithRealGuest(t *testing.T) {
 	e := newGuestEnv(t)
 	ctx := context.Background()
-	src := e.instanceOf(e.version, "rsrc", "aead")
-	defer e.dumpGuestLog(src.ID)
-	if err := e.m.CreateInstance(ctx, rc, createArgsFor(src, "mariadb-local", "mariadb", "10.11")); err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	addrOf := func(id string) string {
-		t.Helper()
-		srv, err := e.drv.GetServer(ctx, e.get(id).ComputeInstanceID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv.Addresses[0].Addr
-	}
+	ds := replDS{image: "mariadb-local", manager: "mariadb", dsVersion: "10.11", port: 3306}
+	src, _ := replicaSource(t, e, ds, "rsrc", "t")
+	addrOf := func(id string) string { t.Helper(); return e.addrOf(id) }
 	srcAddr := addrOf(src.ID)
-	appSQL(t, "mariadb", srcAddr, 3306, "CREATE TABLE t (n INT PRIMARY KEY); INSERT INTO t VALUES (1), (2)")
+	appSQL(t, "mariadb", srcAddr, 3306, "INSERT INTO t VALUES (1), (2)")
 
 	// The build up to prepare: the snapshot, then the replica restored from it — but never attached.
 	r := e.instanceOf(e.version, "rsrc-1", "aead")
@@ -78,7 +68,6 @@ func TestResumeInterruptedReplicaAttachWithRealGuest(t *testing.T) {
 	if got := appSQL(t, "mariadb", addrOf(r.ID), 3306, "SELECT COUNT(*), SUM(n) FROM t"); got != "4\t10" {
 		t.Fatalf("the resumed replica holds %q", got)
 	}
-	ds := replDS{manager: "mariadb", port: 3306}
 	if out, err := ds.tenantWrite(addrOf(r.ID), "INSERT INTO t VALUES (99)"); err == nil || !strings.Contains(string(out), "read-only") {
 		t.Fatalf("a tenant's write on the resumed replica: %v %s", err, out)
 	}
