@@ -162,6 +162,7 @@ func run() error {
 	a := api.New(api.Deps{
 		Config: cfg, Catalog: db, Validator: ks, WWWAuthenticate: ks.WWWAuthenticate(), Policy: enforcer,
 		TaskManager: taskmanager, Guests: guests, Servers: servers, Flavors: flavors, Log: log.WithField("component", "api"), Metrics: httpMetrics,
+		Notify: notifier,
 	})
 	err = a.Serve(ctx, nil)
 	logrus.WithField("service", "trove-api").Info("stopped")

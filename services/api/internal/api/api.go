@@ -14,6 +14,7 @@ import (
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/keystone"
 	"github.com/trove-go/trove/pkg/metrics"
+	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/policy"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/taskapi"
@@ -57,6 +58,8 @@ type Deps struct {
 	Now func() time.Time
 	// Metrics counts requests per route template and status; nil counts nothing.
 	Metrics *metrics.HTTP
+	// Notify emits the dbaas.*.start of database and user operations (the guest ends them); nil emits nothing.
+	Notify *notification.Notifier
 }
 
 // API serves Trove's REST API v1.0.
@@ -68,6 +71,7 @@ type API struct {
 	wwwAuth   string
 	policy    *policy.Enforcer
 	tm        TaskManager
+	notify    *notification.Notifier
 	guests    Guests
 	servers   Servers
 	flavors   Flavors
@@ -82,7 +86,8 @@ type API struct {
 // New builds the API.
 func New(d Deps) *API {
 	a := &API{cfg: d.Config, cat: d.Catalog, validator: d.Validator, wwwAuth: d.WWWAuthenticate, policy: d.Policy,
-		tm: d.TaskManager, guests: d.Guests, servers: d.Servers, flavors: d.Flavors, log: d.Log, now: d.Now, metrics: d.Metrics}
+		tm: d.TaskManager, guests: d.Guests, servers: d.Servers, flavors: d.Flavors, log: d.Log, now: d.Now, metrics: d.Metrics,
+		notify: d.Notify}
 	if a.now == nil {
 		a.now = time.Now
 	}

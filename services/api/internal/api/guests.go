@@ -136,7 +136,7 @@ func guestPageArgs(r *http.Request) guestapi.ListArgs {
 }
 
 func (a *API) createDatabases(w http.ResponseWriter, r *http.Request) error {
-	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:database:create")
+	rc, row, rules, g, err := a.guestInstance(r, "instance:extension:database:create")
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,12 @@ func (a *API) createDatabases(w http.ResponseWriter, r *http.Request) error {
 			return fault.BadRequest("A database with the name %s already exists.", shown(s.Name))
 		}
 	}
-	if err := g.CreateDatabase(r.Context(), rc.rpcContext(), guestapi.CreateDatabaseArgs{Databases: schemas}); err != nil {
+	names := make([]string, len(schemas))
+	for i, s := range schemas {
+		names[i] = s.Name
+	}
+	grc := a.guestNotification(r, rc, "DBaaSDatabaseCreate", map[string]any{"instance_id": row.ID, "dbname": strings.Join(names, ".")})
+	if err := g.CreateDatabase(r.Context(), grc, guestapi.CreateDatabaseArgs{Databases: schemas}); err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
@@ -214,7 +219,7 @@ func toSchema(d schema.Database) guestapi.Schema {
 }
 
 func (a *API) deleteDatabase(w http.ResponseWriter, r *http.Request) error {
-	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:database:delete")
+	rc, row, rules, g, err := a.guestInstance(r, "instance:extension:database:delete")
 	if err != nil {
 		return err
 	}
@@ -229,7 +234,8 @@ func (a *API) deleteDatabase(w http.ResponseWriter, r *http.Request) error {
 	if !existing[name] {
 		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", shown(name))
 	}
-	if err := g.DeleteDatabase(r.Context(), rc.rpcContext(), guestapi.DeleteDatabaseArgs{Database: guestapi.Schema{Name: name}}); err != nil {
+	grc := a.guestNotification(r, rc, "DBaaSDatabaseDelete", map[string]any{"instance_id": row.ID, "dbname": name})
+	if err := g.DeleteDatabase(r.Context(), grc, guestapi.DeleteDatabaseArgs{Database: guestapi.Schema{Name: name}}); err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
@@ -273,7 +279,7 @@ func (a *API) listUsers(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) createUsers(w http.ResponseWriter, r *http.Request) error {
-	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:user:create")
+	rc, row, rules, g, err := a.guestInstance(r, "instance:extension:user:create")
 	if err != nil {
 		return err
 	}
@@ -321,7 +327,12 @@ func (a *API) createUsers(w http.ResponseWriter, r *http.Request) error {
 		}
 		users = append(users, gu)
 	}
-	if err := g.CreateUser(r.Context(), rc.rpcContext(), guestapi.CreateUserArgs{Users: users}); err != nil {
+	names := make([]string, len(users))
+	for i, u := range users {
+		names[i] = u.Name
+	}
+	grc := a.guestNotification(r, rc, "DBaaSUserCreate", map[string]any{"instance_id": row.ID, "username": strings.Join(names, ".")})
+	if err := g.CreateUser(r.Context(), grc, guestapi.CreateUserArgs{Users: users}); err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
@@ -342,18 +353,20 @@ func parseUserID(raw string) (name, host string) {
 
 // userTarget is the user a /users/{user} route addresses, with its instance's guest and name rules.
 type userTarget struct {
-	rc    *requestContext
-	g     Guest
-	u     *guestapi.User
-	rules guestapi.Rules
+	rc         *requestContext
+	g          Guest
+	u          *guestapi.User
+	rules      guestapi.Rules
+	instanceID string
 }
 
 func (a *API) findUser(r *http.Request, rule string) (userTarget, error) {
-	rc, _, rules, g, err := a.guestInstance(r, rule)
+	rc, row, rules, g, err := a.guestInstance(r, rule)
 	t := userTarget{rc: rc, g: g, rules: rules}
 	if err != nil {
 		return t, err
 	}
+	t.instanceID = row.ID
 	name, host := parseUserID(mux.Vars(r)["user"])
 	if err := rules.ValidateUserName(name, host); err != nil || reservedUser(rules, a.cfg.manager(rules.Manager), name) {
 		return t, fault.BadRequest("User %s@%s is not a valid user.", shown(name), shown(host))
@@ -382,7 +395,8 @@ func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rc, g, u := t.rc, t.g, t.u
-	if err := g.DeleteUser(r.Context(), rc.rpcContext(), guestapi.DeleteUserArgs{User: guestapi.User{Name: u.Name, Host: u.HostOrDefault()}}); err != nil {
+	grc := a.guestNotification(r, rc, "DBaaSUserDelete", map[string]any{"instance_id": t.instanceID, "username": u.Name})
+	if err := g.DeleteUser(r.Context(), grc, guestapi.DeleteUserArgs{User: guestapi.User{Name: u.Name, Host: u.HostOrDefault()}}); err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
@@ -502,7 +516,8 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	host := u.HostOrDefault()
 	args := guestapi.UpdateAttributesArgs{UserRef: guestapi.UserRef{Username: u.Name, Hostname: &host},
 		UserAttrs: guestapi.UserAttrs{Name: upd.Name, Password: upd.Password, Host: upd.Host}}
-	if err := g.UpdateAttributes(r.Context(), rc.rpcContext(), args); err != nil {
+	grc := a.guestNotification(r, rc, "DBaaSUserUpdateAttributes", map[string]any{"instance_id": t.instanceID, "username": u.Name})
+	if err := g.UpdateAttributes(r.Context(), grc, args); err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
@@ -510,7 +525,7 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 
 // changePasswords is PUT /users: every user must exist.
 func (a *API) changePasswords(w http.ResponseWriter, r *http.Request) error {
-	rc, _, rules, g, err := a.guestInstance(r, "instance:extension:user:update_all")
+	rc, row, rules, g, err := a.guestInstance(r, "instance:extension:user:update_all")
 	if err != nil {
 		return err
 	}
@@ -540,7 +555,12 @@ func (a *API) changePasswords(w http.ResponseWriter, r *http.Request) error {
 		}
 		changes = append(changes, guestapi.PasswordChange{Name: u.Name, Host: host, Password: u.Password})
 	}
-	if err := g.ChangePasswords(r.Context(), rc.rpcContext(), guestapi.ChangePasswordsArgs{Users: changes}); err != nil {
+	names := make([]string, len(changes))
+	for i, c := range changes {
+		names[i] = c.Name
+	}
+	grc := a.guestNotification(r, rc, "DBaaSUserChangePassword", map[string]any{"instance_id": row.ID, "username": strings.Join(names, ".")})
+	if err := g.ChangePasswords(r.Context(), grc, guestapi.ChangePasswordsArgs{Users: changes}); err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
@@ -622,4 +642,10 @@ func (a *API) revokeAccess(w http.ResponseWriter, r *http.Request) error {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
+}
+
+// guestNotification is the RPC context of a guest operation carrying Trove's dbaas.<event> notification: the
+// API emits .start, the guest ends it (notify_end / notify_exc_info through the conductor), as Trove's.
+func (a *API) guestNotification(r *http.Request, rc *requestContext, class string, traits map[string]any) rpc.Context {
+	return startNotification(r.Context(), a.notify, rc.rpcContext(), class, traits)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -19,12 +20,24 @@ type memGuest struct {
 	dbs   map[string]bool
 	users map[string]guestapi.User // by name@host
 	calls []string
+	notes []string // notification classes carried by write calls (note)
 	fail  error
 }
 
 type memGuests struct{ g *memGuest }
 
 func (m memGuests) Guest(context.Context, string) (Guest, error) { return m.g, nil }
+
+// note records the class of the notification a write call carries ("" without one).
+func (g *memGuest) note(rc rpc.Context) {
+	var n struct {
+		Class string `json:"notification_classname"`
+	}
+	_ = json.Unmarshal(rc.Notification, &n)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.notes = append(g.notes, n.Class)
+}
 
 func (g *memGuest) rec(name string) error {
 	g.mu.Lock()
@@ -49,7 +62,8 @@ func (g *memGuest) ListDatabases(_ context.Context, _ rpc.Context, a guestapi.Li
 	return p, nil
 }
 
-func (g *memGuest) CreateDatabase(_ context.Context, _ rpc.Context, a guestapi.CreateDatabaseArgs) error {
+func (g *memGuest) CreateDatabase(_ context.Context, rc rpc.Context, a guestapi.CreateDatabaseArgs) error {
+	g.note(rc)
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -59,7 +73,8 @@ func (g *memGuest) CreateDatabase(_ context.Context, _ rpc.Context, a guestapi.C
 	return g.rec("create_database")
 }
 
-func (g *memGuest) DeleteDatabase(_ context.Context, _ rpc.Context, a guestapi.DeleteDatabaseArgs) error {
+func (g *memGuest) DeleteDatabase(_ context.Context, rc rpc.Context, a guestapi.DeleteDatabaseArgs) error {
+	g.note(rc)
 	delete(g.dbs, a.Database.Name)
 	return g.rec("delete_database")
 }
@@ -72,7 +87,8 @@ func (g *memGuest) ListUsers(_ context.Context, _ rpc.Context, a guestapi.ListAr
 	return p, g.rec("list_users")
 }
 
-func (g *memGuest) CreateUser(_ context.Context, _ rpc.Context, a guestapi.CreateUserArgs) error {
+func (g *memGuest) CreateUser(_ context.Context, rc rpc.Context, a guestapi.CreateUserArgs) error {
+	g.note(rc)
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -93,7 +109,8 @@ func (g *memGuest) GetUser(_ context.Context, _ rpc.Context, a guestapi.GetUserA
 	return nil, nil
 }
 
-func (g *memGuest) DeleteUser(_ context.Context, _ rpc.Context, a guestapi.DeleteUserArgs) error {
+func (g *memGuest) DeleteUser(_ context.Context, rc rpc.Context, a guestapi.DeleteUserArgs) error {
+	g.note(rc)
 	delete(g.users, a.User.ID())
 	return g.rec("delete_user")
 }
@@ -108,7 +125,8 @@ func (g *memGuest) EnableRootWithPassword(_ context.Context, _ rpc.Context, a gu
 
 func (g *memGuest) DisableRoot(context.Context, rpc.Context) error { return g.rec("disable_root") }
 
-func (g *memGuest) UpdateAttributes(_ context.Context, _ rpc.Context, a guestapi.UpdateAttributesArgs) error {
+func (g *memGuest) UpdateAttributes(_ context.Context, rc rpc.Context, a guestapi.UpdateAttributesArgs) error {
+	g.note(rc)
 	if err := a.Validate(); err != nil {
 		return err
 	}
@@ -124,7 +142,8 @@ func (g *memGuest) UpdateAttributes(_ context.Context, _ rpc.Context, a guestapi
 	return g.rec("update_attributes")
 }
 
-func (g *memGuest) ChangePasswords(_ context.Context, _ rpc.Context, a guestapi.ChangePasswordsArgs) error {
+func (g *memGuest) ChangePasswords(_ context.Context, rc rpc.Context, a guestapi.ChangePasswordsArgs) error {
+	g.note(rc)
 	if err := a.Validate(); err != nil {
 		return err
 	}

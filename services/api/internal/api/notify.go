@@ -23,17 +23,25 @@ type NotifyingTaskManager struct {
 
 // start emits the start notification of class for the request in ctx and returns rc carrying it.
 func (t *NotifyingTaskManager) start(ctx context.Context, rc rpc.Context, class string, traits map[string]any) rpc.Context {
+	return startNotification(ctx, t.Notify, rc, class, traits)
+}
+
+// startNotification is Trove's StartNotification: dbaas.<event>.start of class (client_ip, server_ip,
+// tenant_id, request_id, server_type api and traits) for the request in ctx, and rc carrying the notification
+// (trove_notification) for whoever ends it — the taskmanager for its casts, the guest (notify_end through the
+// conductor) for database and user operations. Without notifications (n off) rc is returned unchanged.
+func startNotification(ctx context.Context, n *notification.Notifier, rc rpc.Context, class string, traits map[string]any) rpc.Context {
 	req, _ := ctx.Value(ctxKey{}).(*requestContext)
-	if !t.Notify.Enabled() || req == nil {
+	if !n.Enabled() || req == nil {
 		return rc
 	}
 	client := req.remoteAddr
 	if h, _, err := net.SplitHostPort(client); err == nil {
 		client = h
 	}
-	n := notification.NewDBaaS(class, rc.RequestID, client, req.host, rc.ProjectID, traits)
-	t.Notify.DBaaS(ctx, rc, n, "start", nil)
-	if b, err := json.Marshal(n); err == nil {
+	s := notification.NewDBaaS(class, rc.RequestID, client, req.host, rc.ProjectID, traits)
+	n.DBaaS(ctx, rc, s, "start", nil)
+	if b, err := json.Marshal(s); err == nil {
 		rc.Notification = b
 	}
 	return rc

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,27 +23,11 @@ const tmKey = "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz" // the taskmanager topic's 
 // Trove's traits reach a real oslo.messaging listener, and each cast carries its notification for the
 // taskmanager to end.
 func TestNotifyingTaskManagerBackups(t *testing.T) {
-	url := testenv.TransportURL(t)
-	exchange, topic := testenv.UniqueName(t, "trove-api-notify"), testenv.UniqueName(t, "notifications")
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
+	n, received, tr := apiNotifier(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tr, err := rpc.Dial(ctx, rpctest.Config(url, exchange), logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmTopic := testenv.UniqueName(t, "taskmanager")
-	t.Cleanup(func() {
-		_ = tr.DeleteQueues(context.Background(), topic+".info", topic+".error", tmTopic)
-		tr.Close()
-	})
-	received := testenv.NotificationListener(t, url, exchange, topic)
-	n, err := notification.New(ctx, notification.Config{NotifyConfig: rpc.NotifyConfig{Driver: "messagingv2", Topics: []string{topic}},
-		Host: "api-host"}, rpctest.Config(url, exchange), tr, logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { _ = tr.DeleteQueues(context.Background(), tmTopic) })
 	// The taskmanager's side: what each cast carried.
 	casts := make(chan rpc.Context, 2)
 	srv := tr.NewServer(rpc.ServerConfig{Topic: tmTopic, Server: "tm", Version: taskapi.Version, Codec: rpc.TroveCodec(tmKey)})
@@ -96,5 +81,83 @@ func TestNotifyingTaskManagerBackups(t *testing.T) {
 	})
 	if d.Payload["backup_id"] != info.ID {
 		t.Errorf("dbaas.backup_delete.start = %+v", d)
+	}
+}
+
+// apiNotifier is a real notifier on a fresh exchange with a Python oslo.messaging listener on its topic.
+func apiNotifier(t *testing.T) (*notification.Notifier, func() []testenv.Notification, *rpc.Transport) {
+	t.Helper()
+	url := testenv.TransportURL(t)
+	exchange, topic := testenv.UniqueName(t, "trove-api-notify"), testenv.UniqueName(t, "notifications")
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tr, err := rpc.Dial(ctx, rpctest.Config(url, exchange), logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = tr.DeleteQueues(context.Background(), topic+".info", topic+".error")
+		tr.Close()
+	})
+	received := testenv.NotificationListener(t, url, exchange, topic)
+	n, err := notification.New(ctx, notification.Config{NotifyConfig: rpc.NotifyConfig{Driver: "messagingv2", Topics: []string{topic}},
+		Host: "api-host"}, rpctest.Config(url, exchange), tr, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, received, tr
+}
+
+// Database and user operations carry Trove's notification to the guest (which ends it through the conductor)
+// after trove-api emitted dbaas.<event>.start with instance_id and dbname / username.
+func TestGuestOperationsCarryNotifications(t *testing.T) {
+	e := newEnv(t)
+	p, g := activeGuestInstance(t, e)
+	id := p[strings.LastIndexByte(p, '/')+1:]
+	n, received, _ := apiNotifier(t)
+	e.api.notify = n
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/databases", `{"databases": [{"name": "app1"}, {"name": "app2"}]}`},
+		{"POST", "/users", `{"users": [{"name": "u1", "password": "pw-123456", "databases": [{"name": "app1"}]}]}`},
+		{"PUT", "/users/u1", `{"user": {"password": "pw-654321"}}`},
+		{"PUT", "/users", `{"users": [{"name": "u1", "password": "pw-777777"}]}`},
+		{"DELETE", "/users/u1", ""},
+		{"DELETE", "/databases/app2", ""},
+	} {
+		if r := e.do("demo", c.method, p+c.path, c.body); r.Code != 202 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, r.Code, r.Raw)
+		}
+	}
+	want := []string{"DBaaSDatabaseCreate", "DBaaSUserCreate", "DBaaSUserUpdateAttributes", "DBaaSUserChangePassword", "DBaaSUserDelete", "DBaaSDatabaseDelete"}
+	g.mu.Lock()
+	notes := append([]string(nil), g.notes...)
+	g.mu.Unlock()
+	if len(notes) != len(want) {
+		t.Fatalf("the guest's write calls carried %v, want %v", notes, want)
+	}
+	for i, w := range want {
+		if notes[i] != "trove.common.notification."+w {
+			t.Errorf("call %d carried %q, want %s", i, notes[i], w)
+		}
+	}
+	for event, traits := range map[string]map[string]any{
+		"dbaas.database_create.start":        {"dbname": "app1.app2"},
+		"dbaas.user_create.start":            {"username": "u1"},
+		"dbaas.user_update_attributes.start": {"username": "u1"},
+		"dbaas.user_change_password.start":   {"username": "u1"},
+		"dbaas.user_delete.start":            {"username": "u1"},
+		"dbaas.database_delete.start":        {"dbname": "app2"},
+	} {
+		got := testenv.WaitNotification(t, received, 30*time.Second, event, func(m testenv.Notification) bool { return m.EventType == event })
+		if got.Payload["instance_id"] != id || got.Payload["tenant_id"] != projDemo {
+			t.Errorf("%s = %+v", event, got.Payload)
+		}
+		for k, v := range traits {
+			if got.Payload[k] != v {
+				t.Errorf("%s: %s = %v, want %v", event, k, got.Payload[k], v)
+			}
+		}
 	}
 }
