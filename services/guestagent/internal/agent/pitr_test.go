@@ -51,7 +51,7 @@ func newPostgreSQL(o datastore.Options) (datastore.Manager, error) { return post
 
 // pgAgent is a prepared agent over a real PostgreSQL on addr with a directory store at storeRoot, shipping its
 // WAL as instance id.
-func pgAgent(t *testing.T, addr, storeRoot, id string, info map[string]any, keys backupcrypt.Keys) (*Agent, error) {
+func pgAgent(t testing.TB, addr, storeRoot, id string, info map[string]any, keys backupcrypt.Keys) (*Agent, error) {
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} { // postgres runs as its own user when we are root
 		if err := os.Chmod(d, 0o711); err != nil {
@@ -64,7 +64,7 @@ func pgAgent(t *testing.T, addr, storeRoot, id string, info map[string]any, keys
 	return agentWith(t, opts, newPostgreSQL, storeRoot, info, keys, PITRConfig{InstanceID: id, Interval: time.Hour})
 }
 
-func pgSQL(t *testing.T, addr, sql string) string {
+func pgSQL(t testing.TB, addr, sql string) string {
 	t.Helper()
 	cmd := exec.Command("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", addr, "-p", "5432", "-U", "root", "-d", "postgres", "-c", sql)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+rootPassword, "PGCONNECT_TIMEOUT=5")

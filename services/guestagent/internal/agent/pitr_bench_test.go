@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trove-go/trove/pkg/backupcrypt"
+	"github.com/trove-go/trove/pkg/backupstore"
+	"github.com/trove-go/trove/pkg/guestapi"
+)
+
+// BenchmarkPITRPostgreSQL measures point-in-time recovery on real PostgreSQL servers, once per b.N: a source of
+// TROVE_BENCH_PITR_MB (default 64) is backed up, then takes a steady load (20 commits a second for
+// TROVE_BENCH_PITR_SECONDS, default 20) while its agent ships archived WAL every 2 s (archive_timeout 60 s, the
+// default, and a WAL switch every 10 s by the load); archive-lag-s-p50/p99 is commit → its segment in the store.
+// Then the backup is restored twice into new servers: restore-base-s (the backup alone, the baseline) and
+// restore-pitr-s (the backup plus the WAL replayed to the last commit).
+//
+//	TROVE_BENCH_PITR_MB=1024 TROVE_BENCH_PITR_SECONDS=600 go test ./internal/agent -run '^$' -bench BenchmarkPITRPostgreSQL -benchtime 1x
+func BenchmarkPITRPostgreSQL(b *testing.B) {
+	mb, secs := 64, 20
+	if s := os.Getenv("TROVE_BENCH_PITR_MB"); s != "" {
+		mb, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("TROVE_BENCH_PITR_SECONDS"); s != "" {
+		secs, _ = strconv.Atoi(s)
+	}
+	for i := 0; i < b.N; i++ {
+		benchPITROnce(b, mb, secs)
+	}
+}
+
+func benchPITROnce(b *testing.B, mb, secs int) {
+	ctx := context.Background()
+	store := b.TempDir()
+	keys := backupcrypt.Keys{Current: kekOld}
+	const srcID = "a0000000-0000-4000-8000-0000000000b1"
+	src, err := pgAgent(b, loopback(71), store, srcID, nil, keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sql := func(stmt string) string { return pgSQL(b, loopback(71), stmt) }
+	sql("CREATE TABLE big (id int, v text); CREATE TABLE t (n int, at timestamptz DEFAULT clock_timestamp())")
+	// 1 KiB rows of random hex (the subquery is correlated with g, so it runs per row)
+	sql(fmt.Sprintf("INSERT INTO big SELECT g, (SELECT string_agg(md5(random()::text || s::text), '') FROM generate_series(1, 32) s WHERE g > 0) "+
+		"FROM generate_series(1, %d) g", mb*1024))
+	const backupID = "5f1f1d0e-0000-4000-8000-0000000000b1"
+	obj, err := src.CreateBackup(ctx, guestapi.BackupInfo{ID: backupID, BackupType: guestapi.BackupFull,
+		StorageDriver: backupstore.DriverDirectory}, backupstore.Credentials{})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// The load: each commit's WAL segment and time; the shipper records when each segment reached the store.
+	type commit struct {
+		segment string
+		at      time.Time
+	}
+	var (
+		mu      sync.Mutex
+		commits []commit
+		shipped = map[string]time.Time{}
+	)
+	stop := make(chan struct{})
+	shipperDone := make(chan struct{})
+	go func() {
+		defer close(shipperDone)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+			if _, err := src.ShipLogs(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+			mu.Lock()
+			for _, c := range commits {
+				if _, ok := shipped[c.segment]; !ok {
+					if _, err := os.Stat(filepath.Join(store, testTenant, "wal-"+srcID+"-"+c.segment+".gz")); err == nil {
+						shipped[c.segment] = time.Now()
+					}
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	began := time.Now()
+	for n := 1; time.Since(began) < time.Duration(secs)*time.Second; n++ {
+		seg := sql(fmt.Sprintf("INSERT INTO t (n) VALUES (%d); SELECT pg_walfile_name(pg_current_wal_lsn())", n))
+		mu.Lock()
+		commits = append(commits, commit{seg, time.Now()})
+		mu.Unlock()
+		if n%200 == 0 {
+			sql("SELECT pg_switch_wal()")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	target := time.Now()
+	time.Sleep(100 * time.Millisecond)
+	// a commit after the target ends the replay there (recovery must see a later commit to stop at the target)
+	after := sql("INSERT INTO t (n) VALUES (-1); SELECT pg_walfile_name(pg_current_wal_lsn())")
+	mu.Lock()
+	commits = append(commits, commit{after, time.Now()})
+	mu.Unlock()
+	sql("SELECT pg_switch_wal()")
+	// until every commit's segment is in the store
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		mu.Lock()
+		missing := 0
+		for _, c := range commits {
+			if _, ok := shipped[c.segment]; !ok {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d commits' segments not shipped within 3 minutes", missing)
+		}
+	}
+	close(stop)
+	<-shipperDone
+	var lags []float64
+	for _, c := range commits {
+		lags = append(lags, shipped[c.segment].Sub(c.at).Seconds())
+	}
+	sort.Float64s(lags)
+	b.ReportMetric(lags[len(lags)/2], "archive-lag-s-p50")
+	b.ReportMetric(lags[len(lags)*99/100], "archive-lag-s-p99")
+
+	info := guestapi.RestoreInfo{ID: backupID, InstanceID: srcID, Location: obj.Location, Checksum: obj.MD5, Type: "full",
+		StorageDriver: backupstore.DriverDirectory, Chain: []guestapi.RestoreLink{{ID: backupID, Location: obj.Location, Checksum: obj.MD5}}}
+	t0 := time.Now()
+	if _, err := pgAgent(b, loopback(72), store, "a0000000-0000-4000-8000-0000000000b2", info.Map(), keys); err != nil {
+		b.Fatalf("restore: %v", err)
+	}
+	b.ReportMetric(time.Since(t0).Seconds(), "restore-base-s")
+	info.RestoreTime = target.UTC().Format(time.RFC3339Nano)
+	t0 = time.Now()
+	if _, err := pgAgent(b, loopback(73), store, "a0000000-0000-4000-8000-0000000000b3", info.Map(), keys); err != nil {
+		b.Fatalf("restore to %s: %v", info.RestoreTime, err)
+	}
+	b.ReportMetric(time.Since(t0).Seconds(), "restore-pitr-s")
+	if got, want := pgSQL(b, loopback(73), "SELECT count(*) FROM t"), strconv.Itoa(len(commits)-1); got != want {
+		b.Fatalf("restored to the last commit: %s rows, want %s", got, want)
+	}
+}
