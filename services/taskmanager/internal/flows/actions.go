@@ -324,7 +324,14 @@ func (m *Manager) Resume(ctx context.Context) error {
 			m.Go(inst.ID, "resume update", func(ctx context.Context) error { return m.resumeUpdating(ctx, rc, inst) })
 		case status.TaskDetaching:
 			m.Go(inst.ID, "resume detach", func(ctx context.Context) error { return m.DetachReplica(ctx, rc, inst.ID) })
-		case status.TaskPromoting, status.TaskEjecting:
+		case status.TaskEjecting:
+			if inst.SlaveOfID != "" && inst.ComputeInstanceID == "" {
+				// a failed-over source (fenced, already following the new source) not yet rebuilt as its replica
+				m.Go(inst.ID, "resume failover", func(ctx context.Context) error { return m.rebuildAsReplica(ctx, rc, inst, inst.SlaveOfID) })
+				continue
+			}
+			fallthrough
+		case status.TaskPromoting:
 			// An interrupted switchover is not redone (its steps depend on the set's state then): the task goes
 			// back to NONE with a fault asking to check the roles.
 			m.Go(inst.ID, "resume replication", func(ctx context.Context) error {
@@ -342,6 +349,16 @@ func (m *Manager) Resume(ctx context.Context) error {
 
 func (m *Manager) resumeBuild(ctx context.Context, inst catalog.Instance) error {
 	rc := rpc.Context{RequestID: "req-taskmanager-resume"}
+	if inst.SlaveOfID != "" && inst.ComputeInstanceID == "" {
+		// A replica whose build never made its server: the row says what to build (replicaBuildArgs); a snapshot
+		// the interrupted build made is dropped, the build makes its own.
+		a, err := m.replicaBuildArgs(ctx, inst)
+		if err != nil {
+			return m.buildTimeout(ctx, inst.ID, "The taskmanager restarted before the replica's server was created, and the replica cannot be rebuilt: "+err.Error())
+		}
+		m.dropLeftoverSnapshots(ctx, rc, inst)
+		return m.CreateInstance(ctx, rc, a)
+	}
 	st, err := m.Catalog.GetServiceStatus(ctx, inst.ID)
 	if err != nil {
 		return err

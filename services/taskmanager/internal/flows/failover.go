@@ -233,19 +233,10 @@ func (m *Manager) rebuildAsReplica(ctx context.Context, rc rpc.Context, old cata
 	if err := m.Catalog.UpdateInstance(ctx, id, catalog.InstanceUpdate{SlaveOfID: &src}); err != nil {
 		return err
 	}
-	ver, err := m.Catalog.GetVersion(ctx, old.DatastoreVersionID)
+	old.SlaveOfID = src
+	a, err := m.replicaBuildArgs(ctx, old)
 	if err != nil {
 		return err
-	}
-	flavor, err := m.Compute.GetFlavor(ctx, old.FlavorID)
-	if err != nil {
-		return fmt.Errorf("the instance's flavor %s: %w", old.FlavorID, err)
-	}
-	a := taskapi.CreateInstanceArgs{InstanceID: id, Name: old.Name, ImageID: ver.ImageID, DatastoreManager: ver.Manager, DSVersion: ver.Name,
-		Flavor: taskapi.Flavor{ID: flavor.ID, Name: flavor.Name, RAM: flavor.RAM, VCPUs: flavor.VCPUs, Disk: flavor.Disk}, SlaveOfID: &src}
-	if old.VolumeID != "" || old.VolumeSize > 0 {
-		size := old.VolumeSize
-		a.VolumeSize = &size
 	}
 	if old.VolumeID != "" {
 		if err := m.retry(ctx, id, "deleting the fenced source's volume", func() error { return ignoreNotFound(m.Compute.DeleteVolume(ctx, old.VolumeID)) }); err != nil {
@@ -271,4 +262,25 @@ func (m *Manager) rebuildAsReplica(ctx context.Context, rc rpc.Context, old cata
 	m.recordFault(ctx, id, fmt.Sprintf("Automatic failover: this instance was the replication source and stopped answering; %s is the source now. "+
 		"Its server was deleted and it was rebuilt as a replica of %s (writes it took that never reached a replica were not kept).", sourceID, sourceID), nil)
 	return nil
+}
+
+// replicaBuildArgs are the create_instance arguments of inst rebuilt as a replica of its source (SlaveOfID),
+// from its row: the request's own arguments are gone (a failover's rejoin, a build resumed after a restart).
+func (m *Manager) replicaBuildArgs(ctx context.Context, inst catalog.Instance) (taskapi.CreateInstanceArgs, error) {
+	ver, err := m.Catalog.GetVersion(ctx, inst.DatastoreVersionID)
+	if err != nil {
+		return taskapi.CreateInstanceArgs{}, err
+	}
+	flavor, err := m.Compute.GetFlavor(ctx, inst.FlavorID)
+	if err != nil {
+		return taskapi.CreateInstanceArgs{}, fmt.Errorf("the instance's flavor %s: %w", inst.FlavorID, err)
+	}
+	src := inst.SlaveOfID
+	a := taskapi.CreateInstanceArgs{InstanceID: inst.ID, Name: inst.Name, ImageID: ver.ImageID, DatastoreManager: ver.Manager, DSVersion: ver.Name,
+		Flavor: taskapi.Flavor{ID: flavor.ID, Name: flavor.Name, RAM: flavor.RAM, VCPUs: flavor.VCPUs, Disk: flavor.Disk}, SlaveOfID: &src}
+	if inst.VolumeID != "" || inst.VolumeSize > 0 {
+		size := inst.VolumeSize
+		a.VolumeSize = &size
+	}
+	return a, nil
 }

@@ -186,17 +186,22 @@ func (m *Manager) resumeReplicaAttach(ctx context.Context, rc rpc.Context, id st
 	if err := m.attachReplica(ctx, rc, id, &replicaSeed{sourceID: inst.SlaveOfID, context: rctx}); err != nil {
 		return fail(err)
 	}
-	snaps, _, err := m.Catalog.ListBackups(ctx, catalog.BackupFilter{InstanceID: inst.SlaveOfID})
-	if err != nil {
-		m.log(id).WithError(err).Warn("looking for the interrupted build's replication snapshot")
-	}
-	for _, b := range snaps {
-		if b.Name == snapshotName(id) {
-			m.dropSnapshot(ctx, rc, id, &replicaSeed{snapshot: b})
-		}
-	}
+	m.dropLeftoverSnapshots(ctx, rc, inst)
 	m.log(id).Info("interrupted replica build resumed: the replica follows its source")
 	return nil
+}
+
+// dropLeftoverSnapshots deletes the replication snapshots an interrupted build of replica inst left.
+func (m *Manager) dropLeftoverSnapshots(ctx context.Context, rc rpc.Context, inst catalog.Instance) {
+	snaps, _, err := m.Catalog.ListBackups(ctx, catalog.BackupFilter{InstanceID: inst.SlaveOfID})
+	if err != nil {
+		m.log(inst.ID).WithError(err).Warn("looking for the interrupted build's replication snapshot")
+	}
+	for _, b := range snaps {
+		if b.Name == snapshotName(inst.ID) {
+			m.dropSnapshot(ctx, rc, inst.ID, &replicaSeed{snapshot: b})
+		}
+	}
 }
 
 // snapshotName names the replication snapshot of replica id's build.

@@ -82,3 +82,61 @@ func TestResumeInterruptedReplicaAttachWithRealGuest(t *testing.T) {
 		t.Fatalf("backups left after the resumed build: %d %v", len(bs), err)
 	}
 }
+
+// Replica builds the taskmanager lost before their server existed are rebuilt from their rows at restart: a
+// replica still BUILDING without a server (the create request's arguments are gone), and a failed-over source
+// left EJECTING after it was fenced and pointed at the new source, not yet rebuilt. Both end following the source.
+func TestResumeReplicaRebuildsWithRealGuest(t *testing.T) {
+	e := newGuestEnv(t)
+	ctx := context.Background()
+	ds := replDS{image: "mariadb-local", manager: "mariadb", dsVersion: "10.11", port: 3306}
+	src, version := replicaSource(t, e, ds, "rbsrc", "t")
+	srcAddr := e.addrOf(src.ID)
+	appSQL(t, "mariadb", srcAddr, 3306, "INSERT INTO t VALUES (1), (2)")
+	srcID := src.ID
+	lost := e.instanceOf(version, "rbsrc-lost", "aead") // BUILDING, status NEW, no server
+	fenced := e.instanceOf(version, "rbsrc-fenced", "aead")
+	for _, id := range []string{lost.ID, fenced.ID} {
+		if err := e.db.UpdateInstance(ctx, id, catalog.InstanceUpdate{SlaveOfID: &srcID}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.dumpGuestLog(id) })
+	}
+	if err := e.db.SetTask(ctx, fenced.ID, status.TaskEjecting); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Wait()
+	appSQL(t, "mariadb", srcAddr, 3306, "INSERT INTO t VALUES (3)")
+	sg, _, err := e.m.guest(ctx, src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, err := sg.GetLatestTxnID(ctx, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{lost.ID, fenced.ID} {
+		if got := e.get(id); got.Task() != status.TaskNone || got.SlaveOfID != src.ID || got.ComputeInstanceID == "" {
+			t.Fatalf("%s after resume: task %q slave_of %q server %q (fault %s)", id, got.TaskDescription, got.SlaveOfID, got.ComputeInstanceID, e.fault(id))
+		}
+		g, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.WaitForTxn(ctx, rc, pos); err != nil {
+			t.Fatalf("%s does not follow the source: %v", id, err)
+		}
+		if got := appSQL(t, "mariadb", e.addrOf(id), 3306, "SELECT COUNT(*) FROM t"); got != "3" {
+			t.Fatalf("%s holds %s rows", id, got)
+		}
+	}
+	if !strings.Contains(e.fault(fenced.ID), "Automatic failover") {
+		t.Fatalf("the rebuilt failed-over source's fault: %s", e.fault(fenced.ID))
+	}
+	if bs, _, err := e.db.ListBackups(ctx, catalog.BackupFilter{}); err != nil || len(bs) != 0 {
+		t.Fatalf("backups left after the rebuilds: %d %v", len(bs), err)
+	}
+}
