@@ -230,7 +230,9 @@ type serverFault struct{ id, fault string }
 func (e serverFault) Error() string { return fmt.Sprintf("server %s went to ERROR: %s", e.id, e.fault) }
 
 // awaitServer polls the server until ACTIVE (the local driver's are at once; Nova's after scheduling and
-// boot). ERROR is permanent (serverFault); the deadline is the build's.
+// boot). ERROR is permanent (serverFault); the deadline is the build's. SHUTOFF ends the wait too: a server that
+// stopped while building (the local driver's guest exited) never becomes ACTIVE by itself, and the guest wait
+// fails the build with the server's fault (waitActive) instead of waiting for the whole build deadline.
 func (m *Manager) awaitServer(ctx context.Context, id, serverID string, deadline time.Time) error {
 	poll := 200 * time.Millisecond
 	for {
@@ -240,7 +242,7 @@ func (m *Manager) awaitServer(ctx context.Context, id, serverID string, deadline
 			m.log(id).WithError(err).Warn("reading the server; retrying")
 		case err != nil:
 			return permanent(fmt.Errorf("server %s disappeared while building", serverID))
-		case srv.Status == compute.ServerActive:
+		case srv.Status == compute.ServerActive, srv.Status == compute.ServerShutoff:
 			return nil
 		case srv.Status == compute.ServerError:
 			fault := srv.Fault
