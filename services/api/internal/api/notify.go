@@ -100,3 +100,24 @@ func (t *NotifyingTaskManager) CreateBackup(ctx context.Context, rc rpc.Context,
 func (t *NotifyingTaskManager) DeleteBackup(ctx context.Context, rc rpc.Context, a taskapi.DeleteBackupArgs) error {
 	return t.Client.DeleteBackup(ctx, t.start(ctx, rc, "DBaaSBackupDelete", map[string]any{"backup_id": a.BackupID}), a)
 }
+
+// PromoteToReplicaSource casts promote_to_replica_source with DBaaSInstancePromote (instance_id).
+func (t *NotifyingTaskManager) PromoteToReplicaSource(ctx context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error {
+	return t.Client.PromoteToReplicaSource(ctx, t.start(ctx, rc, "DBaaSInstancePromote", map[string]any{"instance_id": a.InstanceID}), a)
+}
+
+// EjectReplicaSource casts eject_replica_source with DBaaSInstanceEject (instance_id).
+func (t *NotifyingTaskManager) EjectReplicaSource(ctx context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error {
+	return t.Client.EjectReplicaSource(ctx, t.start(ctx, rc, "DBaaSInstanceEject", map[string]any{"instance_id": a.InstanceID}), a)
+}
+
+// DetachReplica casts detach_replica with DBaaSInstanceDetach (instance_id).
+func (t *NotifyingTaskManager) DetachReplica(ctx context.Context, rc rpc.Context, a taskapi.ReplicationArgs) error {
+	return t.Client.DetachReplica(ctx, t.start(ctx, rc, "DBaaSInstanceDetach", map[string]any{"instance_id": a.InstanceID}), a)
+}
+
+// Upgrade casts upgrade with DBaaSInstanceUpgrade (instance_id, datastore_version_id).
+func (t *NotifyingTaskManager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error {
+	return t.Client.Upgrade(ctx, t.start(ctx, rc, "DBaaSInstanceUpgrade",
+		map[string]any{"instance_id": a.InstanceID, "datastore_version_id": a.DatastoreVersionID}), a)
+}

@@ -19,23 +19,33 @@ import (
 
 const tmKey = "bzH6y0SGmjuoY0FNSTptrhgieGXNDX6PIhvz" // the taskmanager topic's key in this test
 
-// Backup create and delete through NotifyingTaskManager: dbaas.backup_create.start / backup_delete.start with
-// Trove's traits reach a real oslo.messaging listener, and each cast carries its notification for the
-// taskmanager to end.
-func TestNotifyingTaskManagerBackups(t *testing.T) {
+// Casts through NotifyingTaskManager — backup create and delete, promote, eject, detach, upgrade: each
+// dbaas.<event>.start with Trove's traits reaches a real oslo.messaging listener, and each cast carries its
+// notification for the taskmanager to end.
+func TestNotifyingTaskManagerCasts(t *testing.T) {
 	n, received, tr := apiNotifier(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tmTopic := testenv.UniqueName(t, "taskmanager")
 	t.Cleanup(func() { _ = tr.DeleteQueues(context.Background(), tmTopic) })
 	// The taskmanager's side: what each cast carried.
-	casts := make(chan rpc.Context, 2)
+	casts := make(chan rpc.Context, 6)
 	srv := tr.NewServer(rpc.ServerConfig{Topic: tmTopic, Server: "tm", Version: taskapi.Version, Codec: rpc.TroveCodec(tmKey)})
 	rpc.Register(srv, taskapi.MethodCreateBackup, func(_ context.Context, rc rpc.Context, _ taskapi.CreateBackupArgs) (rpc.Void, error) {
 		casts <- rc
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodDeleteBackup, func(_ context.Context, rc rpc.Context, _ taskapi.DeleteBackupArgs) (rpc.Void, error) {
+		casts <- rc
+		return rpc.Void{}, nil
+	})
+	for _, m := range []string{taskapi.MethodPromoteToReplicaSource, taskapi.MethodEjectReplicaSource, taskapi.MethodDetachReplica} {
+		rpc.Register(srv, m, func(_ context.Context, rc rpc.Context, _ taskapi.ReplicationArgs) (rpc.Void, error) {
+			casts <- rc
+			return rpc.Void{}, nil
+		})
+	}
+	rpc.Register(srv, taskapi.MethodUpgrade, func(_ context.Context, rc rpc.Context, _ taskapi.UpgradeArgs) (rpc.Void, error) {
 		casts <- rc
 		return rpc.Void{}, nil
 	})
@@ -57,7 +67,21 @@ func TestNotifyingTaskManagerBackups(t *testing.T) {
 	if err := tm.DeleteBackup(rctx, rc, taskapi.DeleteBackupArgs{BackupID: info.ID}); err != nil {
 		t.Fatal(err)
 	}
-	for _, class := range []string{"DBaaSBackupCreate", "DBaaSBackupDelete"} {
+	const inst = "0b1e5b0c-0000-4000-8000-0000000000aa"
+	for _, cast := range []func() error{
+		func() error { return tm.PromoteToReplicaSource(rctx, rc, taskapi.ReplicationArgs{InstanceID: inst}) },
+		func() error { return tm.EjectReplicaSource(rctx, rc, taskapi.ReplicationArgs{InstanceID: inst}) },
+		func() error { return tm.DetachReplica(rctx, rc, taskapi.ReplicationArgs{InstanceID: inst}) },
+		func() error {
+			return tm.Upgrade(rctx, rc, taskapi.UpgradeArgs{InstanceID: inst, DatastoreVersionID: "0b1e5b0c-0000-4000-8000-0000000000bb"})
+		},
+	} {
+		if err := cast(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, class := range []string{"DBaaSBackupCreate", "DBaaSBackupDelete", "DBaaSInstancePromote", "DBaaSInstanceEject",
+		"DBaaSInstanceDetach", "DBaaSInstanceUpgrade"} {
 		select {
 		case got := <-casts:
 			var carried map[string]any
@@ -81,6 +105,16 @@ func TestNotifyingTaskManagerBackups(t *testing.T) {
 	})
 	if d.Payload["backup_id"] != info.ID {
 		t.Errorf("dbaas.backup_delete.start = %+v", d)
+	}
+	for _, event := range []string{"dbaas.instance_promote.start", "dbaas.instance_eject.start", "dbaas.instance_detach.start", "dbaas.upgrade.start"} {
+		got := testenv.WaitNotification(t, received, 30*time.Second, event, func(m testenv.Notification) bool { return m.EventType == event })
+		if got.Payload["instance_id"] != inst {
+			t.Errorf("%s = %+v", event, got.Payload)
+		}
+	}
+	u := testenv.WaitNotification(t, received, 30*time.Second, "dbaas.upgrade.start", func(m testenv.Notification) bool { return m.EventType == "dbaas.upgrade.start" })
+	if u.Payload["datastore_version_id"] != "0b1e5b0c-0000-4000-8000-0000000000bb" {
+		t.Errorf("dbaas.upgrade.start = %+v", u.Payload)
 	}
 }
 

@@ -110,7 +110,7 @@ func (m *Manager) Register(srv *rpc.Server) {
 		return rpc.Void{}, nil
 	})
 	rpc.Register(srv, taskapi.MethodUpgrade, func(_ context.Context, rc rpc.Context, a taskapi.UpgradeArgs) (rpc.Void, error) {
-		m.Go(a.InstanceID, "upgrade", func(ctx context.Context) error { return m.Upgrade(ctx, rc, a) })
+		m.Go(a.InstanceID, "upgrade", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.Upgrade(ctx, rc, a) }))
 		return rpc.Void{}, nil
 	})
 	m.registerSecureRPC(srv)
