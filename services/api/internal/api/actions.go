@@ -180,10 +180,12 @@ func (a *API) resizeVolume(w http.ResponseWriter, r *http.Request, rc *requestCo
 // resetStatus is Trove's reset_status: task NONE and guest status UNKNOWN (the next heartbeat corrects it).
 func (a *API) resetStatus(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance) error {
 	ctx := r.Context()
-	if err := a.cat.SetTask(ctx, row.ID, status.TaskNone); err != nil {
-		return err
-	}
-	if err := a.cat.SetServiceStatus(ctx, row.ID, status.Unknown); err != nil {
+	if err := a.notified(r, rc, "DBaaSInstanceResetStatus", map[string]any{"instance_id": row.ID}, func() (map[string]any, error) {
+		if err := a.cat.SetTask(ctx, row.ID, status.TaskNone); err != nil {
+			return nil, err
+		}
+		return nil, a.cat.SetServiceStatus(ctx, row.ID, status.Unknown)
+	}); err != nil {
 		return err
 	}
 	rc.logger().WithField("instance_id", row.ID).Info("instance status reset")

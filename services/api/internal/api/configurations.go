@@ -337,7 +337,12 @@ func (a *API) createConfiguration(w http.ResponseWriter, r *http.Request) error 
 	if body.Description != nil {
 		c.Description = *body.Description
 	}
-	if c, err = a.cat.CreateConfiguration(ctx, c, values); err != nil {
+	if err := a.notified(r, rc, "DBaaSConfigurationCreate", map[string]any{"name": c.Name, "datastore": ds.Name, "datastore_version": v.Name},
+		func() (map[string]any, error) {
+			var err error
+			c, err = a.cat.CreateConfiguration(ctx, c, values)
+			return map[string]any{"configuration_id": c.ID}, err
+		}); err != nil {
 		return err
 	}
 	view, err := a.renderConfiguration(ctx, &c, true)
@@ -421,7 +426,20 @@ func (a *API) updateConfiguration(patch bool) handlerFunc {
 				return err
 			}
 		}
-		if err := a.cat.UpdateConfiguration(ctx, c.ID, body.Name, body.Description, values, !patch && body.Values != nil); err != nil {
+		class, traits := "DBaaSConfigurationEdit", map[string]any{"configuration_id": c.ID}
+		if !patch {
+			name, desc := c.Name, c.Description
+			if body.Name != nil {
+				name = *body.Name
+			}
+			if body.Description != nil {
+				desc = *body.Description
+			}
+			class, traits = "DBaaSConfigurationUpdate", map[string]any{"configuration_id": c.ID, "name": name, "description": desc}
+		}
+		if err := a.notified(r, rc, class, traits, func() (map[string]any, error) {
+			return nil, a.cat.UpdateConfiguration(ctx, c.ID, body.Name, body.Description, values, !patch && body.Values != nil)
+		}); err != nil {
 			return err
 		}
 		rc.logger().WithField("configuration_id", c.ID).Info("configuration group updated")
@@ -447,7 +465,9 @@ func (a *API) deleteConfiguration(w http.ResponseWriter, r *http.Request) error 
 	if len(attached) > 0 {
 		return fault.BadRequest("A configuration group cannot be deleted if it is associated with one or more non-terminated instances. Detach the configuration group from all non-terminated instances and please try again.")
 	}
-	if err := a.cat.DeleteConfiguration(r.Context(), c.ID); err != nil {
+	if err := a.notified(r, rc, "DBaaSConfigurationDelete", map[string]any{"configuration_id": c.ID}, func() (map[string]any, error) {
+		return nil, a.cat.DeleteConfiguration(r.Context(), c.ID)
+	}); err != nil {
 		return err
 	}
 	return writeEmpty(w, http.StatusAccepted)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 
 	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
@@ -120,4 +121,22 @@ func (t *NotifyingTaskManager) DetachReplica(ctx context.Context, rc rpc.Context
 func (t *NotifyingTaskManager) Upgrade(ctx context.Context, rc rpc.Context, a taskapi.UpgradeArgs) error {
 	return t.Client.Upgrade(ctx, t.start(ctx, rc, "DBaaSInstanceUpgrade",
 		map[string]any{"instance_id": a.InstanceID, "datastore_version_id": a.DatastoreVersionID}), a)
+}
+
+// notified runs an operation trove-api completes itself (configuration groups, reset status) between Trove's
+// dbaas.<event>.start and .end (end traits added), or .error with the failure's message.
+func (a *API) notified(r *http.Request, rc *requestContext, class string, traits map[string]any, fn func() (map[string]any, error)) error {
+	ctx := r.Context()
+	nrc := startNotification(ctx, a.notify, rc.rpcContext(), class, traits)
+	end, err := fn()
+	var n notification.Serialized
+	if len(nrc.Notification) == 0 || json.Unmarshal(nrc.Notification, &n) != nil {
+		return err
+	}
+	if err != nil {
+		a.notify.DBaaS(ctx, nrc, n, "error", map[string]any{"message": err.Error(), "exception": []string{err.Error()}})
+		return err
+	}
+	a.notify.DBaaS(ctx, nrc, n, "end", end)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
@@ -192,6 +193,59 @@ func TestGuestOperationsCarryNotifications(t *testing.T) {
 			if got.Payload[k] != v {
 				t.Errorf("%s: %s = %v, want %v", event, k, got.Payload[k], v)
 			}
+		}
+	}
+}
+
+// Operations trove-api completes itself — configuration group create, update (PUT), edit (PATCH), delete, and
+// reset status — are notified between dbaas.<event>.start and .end with Trove's traits.
+func TestAPIOperationsNotified(t *testing.T) {
+	e := newEnv(t)
+	if err := e.db.UpsertConfigParams(t.Context(), e.mysql.ID, []catalog.ConfigParam{
+		{Name: "max_connections", DataType: "integer", MinSize: "1", MaxSize: "100000"}}); err != nil {
+		t.Fatal(err)
+	}
+	n, received, _ := apiNotifier(t)
+	e.api.notify = n
+	p := "/v1.0/" + projDemo + "/configurations"
+	r := e.do("demo", "POST", p, `{"configuration": {"name": "tuned", "datastore": {"type": "mysql", "version": "8.0"}, "values": {"max_connections": 200}}}`)
+	if r.Code != 200 {
+		t.Fatalf("create: %d %s", r.Code, r.Raw)
+	}
+	cid := r.Body["configuration"].(map[string]any)["id"].(string)
+	for _, c := range []struct{ method, body string }{
+		{"PATCH", `{"configuration": {"values": {"max_connections": 300}}}`},
+		{"PUT", `{"configuration": {"name": "retuned", "values": {"max_connections": 400}}}`},
+		{"DELETE", ""},
+	} {
+		if r := e.do("demo", c.method, p+"/"+cid, c.body); r.Code/100 != 2 {
+			t.Fatalf("%s: %d %s", c.method, r.Code, r.Raw)
+		}
+	}
+	id := e.createInstance("demo", "db-n")
+	if r := e.do("admin", "POST", "/v1.0/"+projAdmin+"/instances/"+id+"/action", `{"reset_status": {}}`); r.Code != 202 {
+		t.Fatalf("reset_status: %d %s", r.Code, r.Raw)
+	}
+	for event, traits := range map[string]map[string]any{
+		"dbaas.configuration_create.start":  {"name": "tuned", "datastore": "mysql", "datastore_version": "8.0"},
+		"dbaas.configuration_create.end":    {"configuration_id": cid},
+		"dbaas.configuration_edit.start":    {"configuration_id": cid},
+		"dbaas.configuration_edit.end":      {"configuration_id": cid},
+		"dbaas.configuration_update.start":  {"configuration_id": cid, "name": "retuned"},
+		"dbaas.configuration_update.end":    {"configuration_id": cid},
+		"dbaas.configuration_delete.start":  {"configuration_id": cid},
+		"dbaas.configuration_delete.end":    {"configuration_id": cid},
+		"dbaas.instance_reset_status.start": {"instance_id": id},
+		"dbaas.instance_reset_status.end":   {"instance_id": id},
+	} {
+		got := testenv.WaitNotification(t, received, 30*time.Second, event, func(m testenv.Notification) bool { return m.EventType == event })
+		for k, v := range traits {
+			if got.Payload[k] != v {
+				t.Errorf("%s: %s = %v, want %v (%v)", event, k, got.Payload[k], v, got.Payload)
+			}
+		}
+		if got.Payload["server_type"] != "api" || got.Payload["tenant_id"] == nil {
+			t.Errorf("%s = %+v", event, got.Payload)
 		}
 	}
 }
