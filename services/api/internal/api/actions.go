@@ -180,7 +180,7 @@ func (a *API) resizeVolume(w http.ResponseWriter, r *http.Request, rc *requestCo
 // resetStatus is Trove's reset_status: task NONE and guest status UNKNOWN (the next heartbeat corrects it).
 func (a *API) resetStatus(w http.ResponseWriter, r *http.Request, rc *requestContext, row *catalog.Instance) error {
 	ctx := r.Context()
-	if err := a.notified(r, rc, "DBaaSInstanceResetStatus", map[string]any{"instance_id": row.ID}, func() (map[string]any, error) {
+	if err := a.notified(r.Context(), rc, "DBaaSInstanceResetStatus", map[string]any{"instance_id": row.ID}, func() (map[string]any, error) {
 		if err := a.cat.SetTask(ctx, row.ID, status.TaskNone); err != nil {
 			return nil, err
 		}

@@ -79,15 +79,17 @@ func (a *API) checkAssignable(row *catalog.Instance) error {
 func (a *API) applyConfigurationChange(ctx context.Context, rc *requestContext, row *catalog.Instance, ch *configurationChange) error {
 	task := status.TaskUpdating
 	id := ch.ID
-	if err := a.cat.UpdateInstance(ctx, row.ID, catalog.InstanceUpdate{Task: &task, ConfigurationID: &id}); err != nil {
-		return err
-	}
-	what := "attach"
+	what, class, traits := "attach", "DBaaSInstanceAttachConfiguration", map[string]any{"instance_id": row.ID, "configuration_id": id}
 	if id == "" {
-		what = "detach"
+		what, class, traits = "detach", "DBaaSInstanceDetachConfiguration", map[string]any{"instance_id": row.ID}
 	}
-	rc.logger().WithField("instance_id", row.ID).WithField("configuration_id", id).Infof("configuration %s accepted", what)
-	return a.pushOverrides(ctx, rc, []string{row.ID})
+	return a.notified(ctx, rc, class, traits, func() (map[string]any, error) {
+		if err := a.cat.UpdateInstance(ctx, row.ID, catalog.InstanceUpdate{Task: &task, ConfigurationID: &id}); err != nil {
+			return nil, err
+		}
+		rc.logger().WithField("instance_id", row.ID).WithField("configuration_id", id).Infof("configuration %s accepted", what)
+		return nil, a.pushOverrides(ctx, rc, []string{row.ID})
+	})
 }
 
 // pushOverrides casts update_overrides for instances whose task the caller set UPDATING and waits until every

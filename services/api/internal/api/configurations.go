@@ -337,7 +337,7 @@ func (a *API) createConfiguration(w http.ResponseWriter, r *http.Request) error 
 	if body.Description != nil {
 		c.Description = *body.Description
 	}
-	if err := a.notified(r, rc, "DBaaSConfigurationCreate", map[string]any{"name": c.Name, "datastore": ds.Name, "datastore_version": v.Name},
+	if err := a.notified(r.Context(), rc, "DBaaSConfigurationCreate", map[string]any{"name": c.Name, "datastore": ds.Name, "datastore_version": v.Name},
 		func() (map[string]any, error) {
 			var err error
 			c, err = a.cat.CreateConfiguration(ctx, c, values)
@@ -437,7 +437,7 @@ func (a *API) updateConfiguration(patch bool) handlerFunc {
 			}
 			class, traits = "DBaaSConfigurationUpdate", map[string]any{"configuration_id": c.ID, "name": name, "description": desc}
 		}
-		if err := a.notified(r, rc, class, traits, func() (map[string]any, error) {
+		if err := a.notified(r.Context(), rc, class, traits, func() (map[string]any, error) {
 			return nil, a.cat.UpdateConfiguration(ctx, c.ID, body.Name, body.Description, values, !patch && body.Values != nil)
 		}); err != nil {
 			return err
@@ -465,7 +465,7 @@ func (a *API) deleteConfiguration(w http.ResponseWriter, r *http.Request) error 
 	if len(attached) > 0 {
 		return fault.BadRequest("A configuration group cannot be deleted if it is associated with one or more non-terminated instances. Detach the configuration group from all non-terminated instances and please try again.")
 	}
-	if err := a.notified(r, rc, "DBaaSConfigurationDelete", map[string]any{"configuration_id": c.ID}, func() (map[string]any, error) {
+	if err := a.notified(r.Context(), rc, "DBaaSConfigurationDelete", map[string]any{"configuration_id": c.ID}, func() (map[string]any, error) {
 		return nil, a.cat.DeleteConfiguration(r.Context(), c.ID)
 	}); err != nil {
 		return err

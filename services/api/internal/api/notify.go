@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http"
 
 	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
@@ -125,8 +124,7 @@ func (t *NotifyingTaskManager) Upgrade(ctx context.Context, rc rpc.Context, a ta
 
 // notified runs an operation trove-api completes itself (configuration groups, reset status) between Trove's
 // dbaas.<event>.start and .end (end traits added), or .error with the failure's message.
-func (a *API) notified(r *http.Request, rc *requestContext, class string, traits map[string]any, fn func() (map[string]any, error)) error {
-	ctx := r.Context()
+func (a *API) notified(ctx context.Context, rc *requestContext, class string, traits map[string]any, fn func() (map[string]any, error)) error {
 	nrc := startNotification(ctx, a.notify, rc.rpcContext(), class, traits)
 	end, err := fn()
 	var n notification.Serialized

@@ -14,6 +14,7 @@ import (
 	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 	"github.com/trove-go/trove/pkg/rpc/rpctest"
+	"github.com/trove-go/trove/pkg/status"
 	"github.com/trove-go/trove/pkg/taskapi"
 	"github.com/trove-go/trove/pkg/testenv"
 )
@@ -197,8 +198,8 @@ func TestGuestOperationsCarryNotifications(t *testing.T) {
 	}
 }
 
-// Operations trove-api completes itself — configuration group create, update (PUT), edit (PATCH), delete, and
-// reset status — are notified between dbaas.<event>.start and .end with Trove's traits.
+// Operations trove-api completes itself — configuration group create, update (PUT), edit (PATCH), delete,
+// attach and detach, and reset status — are notified between dbaas.<event>.start and .end with Trove's traits.
 func TestAPIOperationsNotified(t *testing.T) {
 	e := newEnv(t)
 	if err := e.db.UpsertConfigParams(t.Context(), e.mysql.ID, []catalog.ConfigParam{
@@ -213,6 +214,22 @@ func TestAPIOperationsNotified(t *testing.T) {
 		t.Fatalf("create: %d %s", r.Code, r.Raw)
 	}
 	cid := r.Body["configuration"].(map[string]any)["id"].(string)
+	finishOverrides = func(id string) { // the taskmanager's update_overrides flow
+		if _, err := e.db.SetTaskIf(t.Context(), id, status.TaskUpdating, status.TaskNone); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { finishOverrides = nil })
+	id := e.createInstance("demo", "db-n")
+	e.markActive(id)
+	ip := "/v1.0/" + projDemo + "/instances/" + id
+	if r := e.do("demo", "PUT", ip, `{"instance": {"configuration": "`+cid+`"}}`); r.Code != 202 {
+		t.Fatalf("attach: %d %s", r.Code, r.Raw)
+	}
+	e.markActive(id)
+	if r := e.do("demo", "PUT", ip, `{"instance": {"configuration": null}}`); r.Code != 202 {
+		t.Fatalf("detach: %d %s", r.Code, r.Raw)
+	}
 	for _, c := range []struct{ method, body string }{
 		{"PATCH", `{"configuration": {"values": {"max_connections": 300}}}`},
 		{"PUT", `{"configuration": {"name": "retuned", "values": {"max_connections": 400}}}`},
@@ -222,21 +239,24 @@ func TestAPIOperationsNotified(t *testing.T) {
 			t.Fatalf("%s: %d %s", c.method, r.Code, r.Raw)
 		}
 	}
-	id := e.createInstance("demo", "db-n")
 	if r := e.do("admin", "POST", "/v1.0/"+projAdmin+"/instances/"+id+"/action", `{"reset_status": {}}`); r.Code != 202 {
 		t.Fatalf("reset_status: %d %s", r.Code, r.Raw)
 	}
 	for event, traits := range map[string]map[string]any{
-		"dbaas.configuration_create.start":  {"name": "tuned", "datastore": "mysql", "datastore_version": "8.0"},
-		"dbaas.configuration_create.end":    {"configuration_id": cid},
-		"dbaas.configuration_edit.start":    {"configuration_id": cid},
-		"dbaas.configuration_edit.end":      {"configuration_id": cid},
-		"dbaas.configuration_update.start":  {"configuration_id": cid, "name": "retuned"},
-		"dbaas.configuration_update.end":    {"configuration_id": cid},
-		"dbaas.configuration_delete.start":  {"configuration_id": cid},
-		"dbaas.configuration_delete.end":    {"configuration_id": cid},
-		"dbaas.instance_reset_status.start": {"instance_id": id},
-		"dbaas.instance_reset_status.end":   {"instance_id": id},
+		"dbaas.configuration_create.start":          {"name": "tuned", "datastore": "mysql", "datastore_version": "8.0"},
+		"dbaas.configuration_create.end":            {"configuration_id": cid},
+		"dbaas.configuration_edit.start":            {"configuration_id": cid},
+		"dbaas.configuration_edit.end":              {"configuration_id": cid},
+		"dbaas.configuration_update.start":          {"configuration_id": cid, "name": "retuned"},
+		"dbaas.configuration_update.end":            {"configuration_id": cid},
+		"dbaas.configuration_delete.start":          {"configuration_id": cid},
+		"dbaas.configuration_delete.end":            {"configuration_id": cid},
+		"dbaas.instance_attach_configuration.start": {"instance_id": id, "configuration_id": cid},
+		"dbaas.instance_attach_configuration.end":   {"instance_id": id},
+		"dbaas.instance_detach_configuration.start": {"instance_id": id},
+		"dbaas.instance_detach_configuration.end":   {"instance_id": id},
+		"dbaas.instance_reset_status.start":         {"instance_id": id},
+		"dbaas.instance_reset_status.end":           {"instance_id": id},
 	} {
 		got := testenv.WaitNotification(t, received, 30*time.Second, event, func(m testenv.Notification) bool { return m.EventType == event })
 		for k, v := range traits {
