@@ -196,7 +196,12 @@ pid_alive() {
 	local pid
 	[[ -s "$1" ]] || return 1
 	pid=$(cat "$1" 2>/dev/null) || return 1
-	[[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null
+	[[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+	# After a restart of the machine that kept /run (a container), the number may name another process: ours
+	# started before its pid file was written, a reused number after.
+	local etimes
+	etimes=$(ps -o etimes= -p "$pid" 2>/dev/null) || return 1
+	(($(date +%s) - etimes <= $(stat -c %Y "$1") + 5))
 }
 
 # all_gone PID...: true when none of the processes exists any more.
