@@ -21,3 +21,14 @@ func OpenConfig(f *config.File) (*DB, error) {
 	}
 	return d, nil
 }
+
+// QuotaDefaultsFrom reads Trove's default hard limits: max_instances_per_tenant (10), max_ram_per_tenant (−1),
+// max_volumes_per_tenant (40), max_backups_per_tenant (50), each falling back to its deprecated *_per_user name.
+func QuotaDefaultsFrom(f *config.File) Defaults {
+	return Defaults{
+		Instances: f.Int("DEFAULT", "max_instances_per_tenant", f.Int("DEFAULT", "max_instances_per_user", TroveDefaults.Instances)),
+		RAM:       f.Int("DEFAULT", "max_ram_per_tenant", TroveDefaults.RAM),
+		Volumes:   f.Int("DEFAULT", "max_volumes_per_tenant", f.Int("DEFAULT", "max_volumes_per_user", TroveDefaults.Volumes)),
+		Backups:   f.Int("DEFAULT", "max_backups_per_tenant", f.Int("DEFAULT", "max_backups_per_user", TroveDefaults.Backups)),
+	}
+}

@@ -2,9 +2,11 @@ package catalog
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -213,4 +215,45 @@ func sortedKeys(m map[string]int) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// TenantQuota is one quota resource of one tenant, for Trove's periodic dbaas.quota notifications.
+type TenantQuota struct {
+	Tenant string
+	Quota
+	Updated time.Time // quota_usages.updated; zero when the tenant has no usage row for the resource
+}
+
+// AllQuotas returns the quotas of every tenant the catalog knows (a quotas or quota_usages row), by tenant and in
+// Resources order. Trove lists the tenants from Nova; the catalog has every tenant that ever held a resource.
+func (d *DB) AllQuotas(ctx context.Context, def Defaults) ([]TenantQuota, error) {
+	var tenants []string
+	if err := d.x.SelectContext(ctx, &tenants, `SELECT tenant_id FROM quota_usages WHERE tenant_id IS NOT NULL
+		UNION SELECT tenant_id FROM quotas WHERE tenant_id IS NOT NULL ORDER BY 1`); err != nil {
+		return nil, err
+	}
+	var out []TenantQuota
+	for _, t := range tenants {
+		qs, err := d.GetQuotas(ctx, t, def)
+		if err != nil {
+			return nil, err
+		}
+		var rows []struct {
+			Resource string       `db:"resource"`
+			Updated  sql.NullTime `db:"updated"`
+		}
+		if err := d.x.SelectContext(ctx, &rows, "SELECT resource, updated FROM quota_usages WHERE tenant_id = ?", t); err != nil {
+			return nil, err
+		}
+		updated := map[string]time.Time{}
+		for _, r := range rows {
+			if r.Updated.Valid {
+				updated[r.Resource] = r.Updated.Time
+			}
+		}
+		for _, q := range qs {
+			out = append(out, TenantQuota{Tenant: t, Quota: q, Updated: updated[q.Resource]})
+		}
+	}
+	return out, nil
 }

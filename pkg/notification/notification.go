@@ -40,6 +40,9 @@ type Config struct {
 	// only when it is set (any value: the Go taskmanager has one transformer, Trove's NotificationTransformer).
 	ExistsTransformer string
 	ExistsInterval    time.Duration // [DEFAULT] exists_notification_interval (3600 s): period and audit window
+	// QuotaInterval is [DEFAULT] quota_notification_interval: the taskmanager emits dbaas.quota for every tenant
+	// and resource this often; unset or 0 (Trove's default) emits none.
+	QuotaInterval time.Duration
 }
 
 // ConfigFrom reads the options with Trove's defaults.
@@ -47,7 +50,8 @@ func ConfigFrom(f *config.File) (Config, error) {
 	nc, err := rpc.NotifyConfigFrom(f)
 	c := Config{NotifyConfig: nc, Host: f.String("DEFAULT", "host", "0.0.0.0"), Region: f.String("DEFAULT", "region", "LOCAL_DEV"),
 		ServiceIDs: DefaultServiceIDs, ExistsTransformer: f.String("DEFAULT", "exists_notification_transformer", ""),
-		ExistsInterval: f.Seconds("DEFAULT", "exists_notification_interval", 3600)}
+		ExistsInterval: f.Seconds("DEFAULT", "exists_notification_interval", 3600),
+		QuotaInterval:  f.Seconds("DEFAULT", "quota_notification_interval", 0)}
 	if ids := f.List("DEFAULT", "notification_service_id", nil); len(ids) > 0 {
 		c.ServiceIDs = map[string]string{}
 		for _, kv := range ids {
@@ -60,6 +64,9 @@ func ConfigFrom(f *config.File) (Config, error) {
 	}
 	if err == nil && c.ExistsInterval <= 0 {
 		err = fmt.Errorf("[DEFAULT] exists_notification_interval must be positive")
+	}
+	if err == nil && c.QuotaInterval < 0 {
+		err = fmt.Errorf("[DEFAULT] quota_notification_interval must not be negative (0 or unset: no dbaas.quota)")
 	}
 	return c, err
 }
@@ -214,6 +221,31 @@ func (n *Notifier) Exists(ctx context.Context, instances []Instance, now time.Ti
 		n.emit(ctx, rpc.Context{}, rpc.Notification{PublisherID: "taskmanager." + n.cfg.Host,
 			EventType: "trove.instance.exists", Priority: "INFO", Payload: p})
 	}
+}
+
+// Quota is one tenant's quota resource for dbaas.quota.
+type Quota struct {
+	Resource               string
+	InUse, Reserved, Limit int
+	Updated                time.Time // zero: never used
+}
+
+// Quota emits Trove's DBaaSQuotas: dbaas.quota with resource, in_use, reserved, limit and updated (the usage
+// row's time as oslo's to_primitive writes a datetime, null when never used), published as [DEFAULT] host (Trove
+// passes the host as publisher_id) with the service's context. Trove's payload does not say whose quota it is;
+// ours adds tenant_id.
+func (n *Notifier) Quota(ctx context.Context, tenant string, q Quota) {
+	if !n.Enabled() {
+		return
+	}
+	var updated any
+	if !q.Updated.IsZero() {
+		updated = q.Updated.UTC().Format("2006-01-02T15:04:05.000000")
+	}
+	p := map[string]any{"resource": q.Resource, "in_use": q.InUse, "reserved": q.Reserved, "limit": q.Limit, "updated": updated,
+		"tenant_id": tenant}
+	n.emit(ctx, rpc.Context{}, rpc.Notification{PublisherID: n.cfg.Host, EventType: "dbaas.quota",
+		Priority: "INFO", Payload: p})
 }
 
 // Serialized is a DBaaS notification as it crosses RPC in trove_notification / serialized_notification: its

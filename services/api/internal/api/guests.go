@@ -613,7 +613,13 @@ func (a *API) grantAccess(w http.ResponseWriter, r *http.Request) error {
 			return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", shown(d))
 		}
 	}
-	if err := g.GrantAccess(r.Context(), rc.rpcContext(), guestapi.GrantAccessArgs{UserRef: userRef(u), Databases: dbs}); err != nil {
+	// dbaas.user_grant (Trove's traits: instance_id, username, database — the requested names); the guest call is
+	// synchronous, so trove-api ends it too.
+	err = a.notified(r.Context(), rc, "DBaaSUserGrant", map[string]any{"instance_id": t.instanceID, "username": u.Name, "database": dbs},
+		func() (map[string]any, error) {
+			return nil, g.GrantAccess(r.Context(), rc.rpcContext(), guestapi.GrantAccessArgs{UserRef: userRef(u), Databases: dbs})
+		})
+	if err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)
@@ -632,13 +638,20 @@ func (a *API) revokeAccess(w http.ResponseWriter, r *http.Request) error {
 		return guestFault(err)
 	}
 	found := false
+	names := make([]string, 0, len(granted))
 	for _, d := range granted {
 		found = found || d.Name == db
+		names = append(names, d.Name)
 	}
 	if !found {
 		return fault.New(http.StatusNotFound, "Database %s cannot be found on the instance.", shown(db))
 	}
-	if err := g.RevokeAccess(r.Context(), rc.rpcContext(), guestapi.RevokeAccessArgs{UserRef: userRef(u), Database: db}); err != nil {
+	// dbaas.user_revoke: Trove's database trait is the list the user had access to before the revoke.
+	err = a.notified(r.Context(), rc, "DBaaSUserRevoke", map[string]any{"instance_id": t.instanceID, "username": u.Name, "database": names},
+		func() (map[string]any, error) {
+			return nil, g.RevokeAccess(r.Context(), rc.rpcContext(), guestapi.RevokeAccessArgs{UserRef: userRef(u), Database: db})
+		})
+	if err != nil {
 		return guestFault(err)
 	}
 	return writeEmpty(w, http.StatusAccepted)

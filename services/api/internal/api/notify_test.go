@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,8 @@ func TestGuestOperationsCarryNotifications(t *testing.T) {
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/databases", `{"databases": [{"name": "app1"}, {"name": "app2"}]}`},
 		{"POST", "/users", `{"users": [{"name": "u1", "password": "pw-123456", "databases": [{"name": "app1"}]}]}`},
+		{"PUT", "/users/u1/databases", `{"databases": [{"name": "app2"}]}`},
+		{"DELETE", "/users/u1/databases/app2", ""},
 		{"PUT", "/users/u1", `{"user": {"password": "pw-654321"}}`},
 		{"PUT", "/users", `{"users": [{"name": "u1", "password": "pw-777777"}]}`},
 		{"DELETE", "/users/u1", ""},
@@ -182,6 +185,10 @@ func TestGuestOperationsCarryNotifications(t *testing.T) {
 		"dbaas.database_create.start":        {"dbname": "app1.app2"},
 		"dbaas.user_create.start":            {"username": "u1"},
 		"dbaas.user_update_attributes.start": {"username": "u1"},
+		"dbaas.user_grant.start":             {"username": "u1"},
+		"dbaas.user_grant.end":               {"username": "u1"},
+		"dbaas.user_revoke.start":            {"username": "u1"},
+		"dbaas.user_revoke.end":              {"username": "u1"},
 		"dbaas.user_change_password.start":   {"username": "u1"},
 		"dbaas.user_delete.start":            {"username": "u1"},
 		"dbaas.database_delete.start":        {"dbname": "app2"},
@@ -194,6 +201,11 @@ func TestGuestOperationsCarryNotifications(t *testing.T) {
 			if got.Payload[k] != v {
 				t.Errorf("%s: %s = %v, want %v", event, k, got.Payload[k], v)
 			}
+		}
+		// Trove's database trait: the names granted, and for a revoke those the user had before it.
+		want := map[string]string{"dbaas.user_grant.start": "[app2]", "dbaas.user_revoke.start": "[app1 app2]"}[event]
+		if got := fmt.Sprint(got.Payload["database"]); want != "" && got != want {
+			t.Errorf("%s: database = %s, want %s", event, got, want)
 		}
 	}
 }

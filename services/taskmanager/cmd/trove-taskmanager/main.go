@@ -144,6 +144,10 @@ func run() error {
 	if nc := notifier.Config(); notifier.Enabled() && nc.ExistsTransformer != "" {
 		go m.ExistsLoop(ctx, nc.ExistsInterval)
 	}
+	// and dbaas.quota only with quota_notification_interval set.
+	if nc := notifier.Config(); notifier.Enabled() && nc.QuotaInterval > 0 {
+		go m.QuotaLoop(ctx, nc.QuotaInterval)
+	}
 	log.WithField("topic", topic).Info("taskmanager serving")
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), daemon.StopTimeout)

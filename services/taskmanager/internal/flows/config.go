@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/config"
 	"github.com/trove-go/trove/pkg/guestapi"
 )
@@ -65,6 +66,10 @@ type Config struct {
 	AutoFailover    bool
 	FailoverTimeout time.Duration
 	FailoverPoll    time.Duration
+
+	// Quotas are the default hard limits (max_instances_per_tenant, …): a scheduled backup takes a backups quota
+	// as trove-api's would, and dbaas.quota reports the limits.
+	Quotas catalog.Defaults
 }
 
 // ConfigFrom reads the flow options with Trove's defaults.
@@ -96,6 +101,8 @@ func ConfigFrom(f *config.File) Config {
 		AutoFailover:    f.Bool("taskmanager", "auto_failover", false),
 		FailoverTimeout: f.Seconds("taskmanager", "auto_failover_timeout", 15),
 		FailoverPoll:    f.Seconds("taskmanager", "auto_failover_poll_interval", 2),
+
+		Quotas: catalog.QuotaDefaultsFrom(f),
 	}
 }
 

@@ -87,6 +87,9 @@ func New(d Deps) *Manager {
 	if d.Config.RetryBudget <= 0 {
 		d.Config.RetryBudget = 1
 	}
+	if d.Config.Quotas == (catalog.Defaults{}) {
+		d.Config.Quotas = catalog.TroveDefaults
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{Deps: d, ctx: ctx, cancel: cancel, queues: map[string][]job{}, watch: &failoverWatch{down: map[string]time.Time{}}}
 }

@@ -51,17 +51,41 @@ func (m *Manager) PublishExists(ctx context.Context) error {
 	return nil
 }
 
+// PublishQuotas emits dbaas.quota for every resource of every tenant the catalog knows (Trove's
+// publish_quota_notifications, every quota_notification_interval).
+func (m *Manager) PublishQuotas(ctx context.Context) error {
+	qs, err := m.Catalog.AllQuotas(ctx, m.Config.Quotas)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		m.Notify.Quota(ctx, q.Tenant, notification.Quota{Resource: q.Resource, InUse: q.InUse, Reserved: q.Reserved,
+			Limit: q.Limit, Updated: q.Updated})
+	}
+	return nil
+}
+
 // ExistsLoop runs PublishExists every interval until ctx ends.
 func (m *Manager) ExistsLoop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+	m.every(ctx, every, "trove.instance.exists", m.PublishExists)
+}
+
+// QuotaLoop runs PublishQuotas every interval until ctx ends.
+func (m *Manager) QuotaLoop(ctx context.Context, every time.Duration) {
+	m.every(ctx, every, "dbaas.quota", m.PublishQuotas)
+}
+
+// every runs publish each interval until ctx ends; a failed run is logged and the next one tried.
+func (m *Manager) every(ctx context.Context, interval time.Duration, what string, publish func(context.Context) error) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := m.PublishExists(ctx); err != nil {
-				m.Log.WithError(err).Warn("publishing trove.instance.exists")
+			if err := publish(ctx); err != nil {
+				m.Log.WithError(err).Warn("publishing " + what + " failed; tried again in " + interval.String())
 			}
 		}
 	}

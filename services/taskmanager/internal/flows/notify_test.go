@@ -115,6 +115,23 @@ func TestUsageNotificationsReachPythonListener(t *testing.T) {
 		}
 	}
 
+	// dbaas.quota (quota_notification_interval): every resource of the tenant, with the instance counted.
+	if err := e.m.PublishQuotas(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quota := testenv.WaitNotification(t, received, 30*time.Second, "dbaas.quota", func(m testenv.Notification) bool {
+		return m.EventType == "dbaas.quota" && m.Payload["tenant_id"] == in.TenantID && m.Payload["resource"] == "instances"
+	})
+	for _, k := range []string{"resource", "in_use", "reserved", "limit", "updated"} {
+		if _, ok := quota.Payload[k]; !ok {
+			t.Errorf("dbaas.quota lacks %s: %v", k, quota.Payload)
+		}
+	}
+	if quota.Payload["in_use"] != float64(1) || quota.Payload["limit"] != float64(catalog.TroveDefaults.Instances) ||
+		quota.Payload["updated"] == nil || quota.PublisherID != "tm-test" {
+		t.Errorf("dbaas.quota = %+v", quota)
+	}
+
 	// delete_backup carrying the API's DBaaSBackupDelete: ended by the taskmanager once the backup is gone.
 	b, err := e.db.CreateBackup(ctx, catalog.Backup{Name: "never stored", TenantID: in.TenantID, InstanceID: in.ID,
 		DatastoreVersionID: in.DatastoreVersionID, BackupType: "InnoBackupEx"}, catalog.TroveDefaults)

@@ -145,7 +145,7 @@ func (m *Manager) scheduledBackup(ctx context.Context, s catalog.BackupSchedule,
 			info.Parent = &guestapi.BackupParent{ID: p.ID, Location: p.Location, Checksum: p.Checksum}
 		}
 	}
-	if _, err := m.Catalog.CreateBackupIfIdle(ctx, b, catalog.TroveDefaults); errors.Is(err, catalog.ErrConflict) {
+	if _, err := m.Catalog.CreateBackupIfIdle(ctx, b, m.Config.Quotas); errors.Is(err, catalog.ErrConflict) {
 		return "", fmt.Errorf("%w: instance %s has a running backup", errWaiting, in.ID)
 	} else if err != nil {
 		return id, err // over quota included: recorded as the run's error
