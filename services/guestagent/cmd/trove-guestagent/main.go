@@ -205,7 +205,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 func newManager(c guestconf.Config, layout datastore.Layout, volume *datastore.Volume, log *logrus.Entry) (datastore.Manager, error) {
 	opts := datastore.Options{Manager: c.Manager, Layout: layout, BindHost: c.BindHost, Port: c.Port, BinDir: c.ServerBinDir,
 		IgnoreUsers: c.IgnoreUsers, IgnoreDBs: c.IgnoreDBs, Volume: volume, Log: log.WithField("component", c.Manager),
-		ArchiveTimeout: c.ArchiveTimeout}
+		ArchiveTimeout: c.ArchiveTimeout, LogRetention: c.LogRetention}
 	if c.Manager == "postgresql" {
 		return postgresql.New(opts)
 	}

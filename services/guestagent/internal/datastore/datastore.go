@@ -160,6 +160,9 @@ type Options struct {
 	// its WAL segment is archived on an idle server ([postgresql] archive_timeout; 0 = PostgreSQL's default,
 	// never).
 	ArchiveTimeout time.Duration
+	// LogRetention (MariaDB, point-in-time recovery): a shipped binary log file older than this is purged
+	// from the volume ([mariadb] binlog_local_retention; 0 = as soon as it is shipped).
+	LogRetention time.Duration
 }
 
 // Ignored reports whether name is in list.

@@ -53,9 +53,12 @@ type Config struct {
 	// the backup store (0, the default: off) — and [postgresql] archive_timeout (60 s): the longest an idle
 	// server waits before archiving its current WAL segment while shipping is on. MariaDB/MySQL:
 	// [<manager>] binlog_ship_interval (0: off) and binlog_flush_interval (60 s: FLUSH BINARY LOGS at least
-	// that often, so the current binary log file is closed and shipped).
+	// that often, so the current binary log file is closed and shipped); [<manager>] binlog_local_retention
+	// (86400 s): how long a shipped binary log file stays on the guest's volume (for replicas that reconnect)
+	// before it is purged.
 	WALShipInterval time.Duration
 	ArchiveTimeout  time.Duration
+	LogRetention    time.Duration
 }
 
 // Load reads and validates the options from f.
@@ -103,6 +106,7 @@ func Load(f *config.File) (Config, error) {
 		c.WALShipInterval = f.Seconds(c.Manager, "binlog_ship_interval", 0)
 		if c.WALShipInterval > 0 {
 			c.ArchiveTimeout = f.Seconds(c.Manager, "binlog_flush_interval", 60)
+			c.LogRetention = f.Seconds(c.Manager, "binlog_local_retention", 86400)
 		}
 	}
 	if c.Manager != "" {

@@ -90,12 +90,51 @@ func (m *Manager) ArchivedLogs() ([]datastore.LogFile, error) {
 	return out, nil
 }
 
-// LogsShipped records the last binary log file in the store.
+// LogsShipped records the last binary log file in the store, then purges the shipped files older than
+// LogRetention from the volume (else the binary log grows until the volume is full).
 func (m *Manager) LogsShipped(name string) error {
 	if name == "" {
 		return nil
 	}
-	return datastore.WriteFileAtomic(m.binlogShippedMark(), []byte(name+"\n"), 0o600)
+	if err := datastore.WriteFileAtomic(m.binlogShippedMark(), []byte(name+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := m.purgeShipped(name); err != nil {
+		m.opts.Log.WithError(err).Warn("the shipped binary log stays on the volume; purged again after the next file is shipped")
+	}
+	return nil
+}
+
+// purgeShipped purges the binary log up to the newest file that is shipped (at or before shipped) and older
+// than LogRetention. PURGE BINARY LOGS keeps a file a connected replica still reads (and every later one); a
+// replica disconnected longer than the retention may have to be rebuilt.
+func (m *Manager) purgeShipped(shipped string) error {
+	idx, err := os.ReadFile(filepath.Join(m.opts.Layout.Data(), "mariadb-bin.index"))
+	if err != nil {
+		return nil // no binary log
+	}
+	cutoff := time.Now().Add(-m.opts.LogRetention)
+	keepFrom := ""
+	for _, line := range strings.Split(strings.TrimSpace(string(idx)), "\n") {
+		name := filepath.Base(strings.TrimSpace(line))
+		if !binlogFile.MatchString(name) || name > shipped {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(m.opts.Layout.Data(), name))
+		if err != nil || st.ModTime().After(cutoff) {
+			break // files are in order: the later ones are newer
+		}
+		keepFrom = nextBinlog(name)
+	}
+	if keepFrom == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := m.exec(ctx, "PURGE BINARY LOGS TO '"+keepFrom+"'"); err != nil {
+		return fmt.Errorf("purging the shipped binary log before %s: %w", keepFrom, err)
+	}
+	return nil
 }
 
 // nextBinlog names the binary log file after name.
