@@ -167,7 +167,7 @@ func walShipping(file *config.File, cfg guestconf.Config, log *logrus.Entry) age
 		return agent.PITRConfig{}
 	}
 	log.WithField("interval_seconds", cfg.WALShipInterval.Seconds()).WithField("archive_timeout_seconds", cfg.ArchiveTimeout.Seconds()).Info("transaction log shipping to the backup store is on")
-	return agent.PITRConfig{InstanceID: cfg.GuestID, Interval: cfg.WALShipInterval}
+	return agent.PITRConfig{InstanceID: cfg.GuestID, Interval: cfg.WALShipInterval, Retention: cfg.ShipRetention}
 }
 
 // backupEncryption reads [backup_encryption] and says once how backups will be protected (key ids only: the

@@ -25,10 +25,12 @@ import (
 // restore with backup_info.restore_time fetches the source instance's shipped files from beside its backup.
 // Only stores that need no user token (directory, s3) are shipped to: the loop has no user's credentials.
 
-// PITRConfig turns WAL shipping on (Interval > 0) for this instance.
+// PITRConfig turns WAL shipping on (Interval > 0) for this instance. Shipped files archived more than
+// Retention ago are deleted from the store (0: kept).
 type PITRConfig struct {
 	InstanceID string
 	Interval   time.Duration
+	Retention  time.Duration
 }
 
 // walShipState is <state>/wal_ship.json: where the shipped files live and the recoverable window's end.
@@ -36,7 +38,15 @@ type walShipState struct {
 	Base      string    `json:"base"`       // the store location of the shipped files, up to the last '/'
 	Last      string    `json:"last"`       // the last log file shipped
 	LastTime  time.Time `json:"last_time"`  // when it was archived: the recoverable window ends here
-	FirstTime time.Time `json:"first_time"` // when the first file shipped was archived
+	FirstTime time.Time `json:"first_time"` // when the oldest file still in the store was archived
+	// Shipped are the log files in the store, oldest first (history files not included: they are kept), for
+	// the retention to delete. Files shipped before the list existed are not in it and stay.
+	Shipped []shippedLog `json:"shipped,omitempty"`
+}
+
+type shippedLog struct {
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
 }
 
 const walShipStateFile = "wal_ship.json"
@@ -132,8 +142,8 @@ func (a *Agent) ShipLogs(ctx context.Context) (int, error) {
 			st.FirstTime = f.Time
 		}
 		st.Last, st.LastTime = f.Name, f.Time
-		b, _ := json.Marshal(st)
-		if err := datastore.WriteFileAtomic(a.path(walShipStateFile), b, 0o600); err != nil {
+		st.Shipped = append(st.Shipped, shippedLog{Name: f.Name, Time: f.Time})
+		if err := a.saveWALShipState(st); err != nil {
 			return n, err
 		}
 		if err := la.LogsShipped(f.Name); err != nil {
@@ -143,7 +153,41 @@ func (a *Agent) ShipLogs(ctx context.Context) (int, error) {
 	if n > 0 {
 		a.d.Log.WithField("files", n).WithField("last", st.Last).WithField("window_end", st.LastTime.UTC().Format(time.RFC3339)).Info("transaction log shipped")
 	}
-	return n, nil
+	return n, a.pruneShipped(ctx, store, st)
+}
+
+func (a *Agent) saveWALShipState(st walShipState) error {
+	b, _ := json.Marshal(st)
+	return datastore.WriteFileAtomic(a.path(walShipStateFile), b, 0o600)
+}
+
+// pruneShipped deletes the shipped files archived more than PITR.Retention ago from the store, oldest first,
+// and moves the recoverable window's start to the oldest file kept. The newest file is always kept (the window
+// must not become empty while nothing is written).
+func (a *Agent) pruneShipped(ctx context.Context, store backupstore.Store, st walShipState) error {
+	if a.d.PITR.Retention <= 0 || st.Base == "" {
+		return nil
+	}
+	cutoff := time.Now().Add(-a.d.PITR.Retention)
+	deleted := 0
+	for len(st.Shipped) > 1 && st.Shipped[0].Time.Before(cutoff) {
+		if err := store.Delete(ctx, st.Base+walObjectName(a.d.PITR.InstanceID, st.Shipped[0].Name)); err != nil {
+			return err
+		}
+		st.Shipped = st.Shipped[1:]
+		st.FirstTime = st.Shipped[0].Time
+		deleted++
+		if deleted%100 == 0 { // a long backlog: progress survives a restart
+			if err := a.saveWALShipState(st); err != nil {
+				return err
+			}
+		}
+	}
+	if deleted == 0 {
+		return nil
+	}
+	a.d.Log.WithField("files", deleted).WithField("window_start", st.FirstTime.UTC().Format(time.RFC3339)).Info("shipped transaction log past the retention deleted from the store")
+	return a.saveWALShipState(st)
 }
 
 // shipFile stores the file at path as name, gzip-compressed and sealed like a backup.

@@ -248,4 +248,16 @@ func TestPointInTimeRestoreMariaDB(t *testing.T) {
 	if datastore.KindOf(err) != datastore.KindBackupIntegrity || !strings.Contains(err.Error(), "last shipped binary log") {
 		t.Fatalf("restore beyond the shipped binary log: %v", err)
 	}
+
+	// binlog_retention: the next round deletes the shipped files archived longer ago from the store, all but
+	// the newest, and the recoverable window starts at the oldest one kept.
+	src.d.PITR.Retention = time.Nanosecond
+	if n, err := src.ShipLogs(ctx); err != nil || n == 0 {
+		t.Fatalf("ship after the retention was shortened: %d files, %v", n, err)
+	}
+	kept, _ := filepath.Glob(filepath.Join(store, testTenant, "wal-"+srcID+"-mariadb-bin.*.gz"))
+	w := src.RecoveryWindow()
+	if len(kept) != 1 || w.FirstShipped == nil || w.LastShipped == nil || !w.FirstShipped.Equal(*w.LastShipped) {
+		t.Fatalf("after the retention: objects %v, window %+v", kept, w)
+	}
 }

@@ -56,9 +56,12 @@ type Config struct {
 	// that often, so the current binary log file is closed and shipped); [<manager>] binlog_local_retention
 	// (86400 s): how long a shipped binary log file stays on the guest's volume (for replicas that reconnect)
 	// before it is purged.
+	// [postgresql] wal_retention / [<manager>] binlog_retention (604800 s, a week; 0: kept): shipped files
+	// archived longer ago are deleted from the store — the recoverable window's length.
 	WALShipInterval time.Duration
 	ArchiveTimeout  time.Duration
 	LogRetention    time.Duration
+	ShipRetention   time.Duration
 }
 
 // Load reads and validates the options from f.
@@ -98,6 +101,7 @@ func Load(f *config.File) (Config, error) {
 		c.WALShipInterval = f.Seconds("postgresql", "wal_ship_interval", 0)
 		if c.WALShipInterval > 0 {
 			c.ArchiveTimeout = f.Seconds("postgresql", "archive_timeout", 60)
+			c.ShipRetention = f.Seconds("postgresql", "wal_retention", 7*86400)
 		}
 		defUsers = []string{"os_admin", "postgres"}
 		defDBs = []string{"os_admin", "postgres"}
@@ -107,6 +111,7 @@ func Load(f *config.File) (Config, error) {
 		if c.WALShipInterval > 0 {
 			c.ArchiveTimeout = f.Seconds(c.Manager, "binlog_flush_interval", 60)
 			c.LogRetention = f.Seconds(c.Manager, "binlog_local_retention", 86400)
+			c.ShipRetention = f.Seconds(c.Manager, "binlog_retention", 7*86400)
 		}
 	}
 	if c.Manager != "" {
