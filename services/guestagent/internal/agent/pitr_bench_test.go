@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +155,143 @@ func benchPITROnce(b *testing.B, mb, secs int) {
 	b.ReportMetric(time.Since(t0).Seconds(), "restore-pitr-s")
 	if got, want := pgSQL(b, loopback(73), "SELECT count(*) FROM t"), strconv.Itoa(len(commits)-1); got != want {
 		b.Fatalf("restored to the last commit: %s rows, want %s", got, want)
+	}
+}
+
+// BenchmarkPITRMariaDB is BenchmarkPITRPostgreSQL for MariaDB: a source of TROVE_BENCH_PITR_MB (default 64) is
+// backed up, then takes 20 commits a second for TROVE_BENCH_PITR_SECONDS (default 20) while its agent ships
+// closed binary log files every 2 s (binlog_flush_interval 10 s); archive-lag-s-p50/p99 is commit → its file in
+// the store. Then restore-base-s (the backup alone, the baseline) and restore-pitr-s (the backup plus the
+// binary log replayed to a whole second after the last commit, as mariadb-binlog --stop-datetime takes it).
+//
+//	TROVE_BENCH_PITR_MB=1024 TROVE_BENCH_PITR_SECONDS=600 go test ./internal/agent -run '^$' -bench BenchmarkPITRMariaDB -benchtime 1x
+func BenchmarkPITRMariaDB(b *testing.B) {
+	mb, secs := 64, 20
+	if s := os.Getenv("TROVE_BENCH_PITR_MB"); s != "" {
+		mb, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("TROVE_BENCH_PITR_SECONDS"); s != "" {
+		secs, _ = strconv.Atoi(s)
+	}
+	for i := 0; i < b.N; i++ {
+		benchPITRMariaDBOnce(b, mb, secs)
+	}
+}
+
+func benchPITRMariaDBOnce(b *testing.B, mb, secs int) {
+	ctx := context.Background()
+	store := b.TempDir()
+	keys := backupcrypt.Keys{Current: kekOld}
+	const srcID = "a0000000-0000-4000-8000-0000000000c1"
+	src, err := mariadbPITRAgentFlushing(b, loopback(74), store, srcID, nil, keys, 10*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sql := func(stmt string) string { return rootSQL(b, loopback(74), stmt) }
+	sql("CREATE DATABASE app; CREATE TABLE app.big (id INT PRIMARY KEY, v TEXT); CREATE TABLE app.t (n INT)")
+	// 1 KiB rows of random hex, 1024 to a statement
+	for done := 0; done < mb*1024; done += 1024 {
+		sql(fmt.Sprintf("USE app; INSERT INTO big SELECT seq, REPEAT(MD5(RAND()), 32) FROM seq_%d_to_%d", done+1, done+1024))
+	}
+	const backupID = "5f1f1d0e-0000-4000-8000-0000000000c1"
+	obj, err := src.CreateBackup(ctx, guestapi.BackupInfo{ID: backupID, BackupType: guestapi.BackupFull,
+		StorageDriver: backupstore.DriverDirectory}, backupstore.Credentials{})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	type commit struct {
+		file string
+		at   time.Time
+	}
+	var (
+		mu      sync.Mutex
+		commits []commit
+		shipped = map[string]time.Time{}
+	)
+	stop := make(chan struct{})
+	shipperDone := make(chan struct{})
+	go func() {
+		defer close(shipperDone)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+			if _, err := src.ShipLogs(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+			mu.Lock()
+			for _, c := range commits {
+				if _, ok := shipped[c.file]; !ok {
+					if _, err := os.Stat(filepath.Join(store, testTenant, "wal-"+srcID+"-"+c.file+".gz")); err == nil {
+						shipped[c.file] = time.Now()
+					}
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+	// the binary log file a commit went to: SHOW MASTER STATUS right after it, in the same session
+	insert := func(n int) {
+		out := sql(fmt.Sprintf("INSERT INTO app.t VALUES (%d); SHOW MASTER STATUS", n))
+		mu.Lock()
+		commits = append(commits, commit{strings.Fields(out)[0], time.Now()})
+		mu.Unlock()
+	}
+	began := time.Now()
+	for n := 1; time.Since(began) < time.Duration(secs)*time.Second; n++ {
+		insert(n)
+		time.Sleep(50 * time.Millisecond)
+	}
+	loaded := len(commits)
+	// the target: the next whole second (the binary log's timestamps are whole seconds); a commit after it
+	target := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(target) + 1100*time.Millisecond)
+	insert(-1)
+	sql("FLUSH BINARY LOGS")
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		mu.Lock()
+		missing := 0
+		for _, c := range commits {
+			if _, ok := shipped[c.file]; !ok {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d commits' binary log files not shipped within 3 minutes", missing)
+		}
+	}
+	close(stop)
+	<-shipperDone
+	var lags []float64
+	for _, c := range commits {
+		lags = append(lags, shipped[c.file].Sub(c.at).Seconds())
+	}
+	sort.Float64s(lags)
+	b.ReportMetric(lags[len(lags)/2], "archive-lag-s-p50")
+	b.ReportMetric(lags[len(lags)*99/100], "archive-lag-s-p99")
+
+	info := guestapi.RestoreInfo{ID: backupID, InstanceID: srcID, Location: obj.Location, Checksum: obj.MD5, Type: "full",
+		StorageDriver: backupstore.DriverDirectory, Chain: []guestapi.RestoreLink{{ID: backupID, Location: obj.Location, Checksum: obj.MD5}}}
+	t0 := time.Now()
+	if _, err := mariadbPITRAgent(b, loopback(75), store, "a0000000-0000-4000-8000-0000000000c2", info.Map(), keys); err != nil {
+		b.Fatalf("restore: %v", err)
+	}
+	b.ReportMetric(time.Since(t0).Seconds(), "restore-base-s")
+	info.RestoreTime = target.UTC().Format(time.RFC3339Nano)
+	t0 = time.Now()
+	if _, err := mariadbPITRAgent(b, loopback(76), store, "a0000000-0000-4000-8000-0000000000c3", info.Map(), keys); err != nil {
+		b.Fatalf("restore to %s: %v", info.RestoreTime, err)
+	}
+	b.ReportMetric(time.Since(t0).Seconds(), "restore-pitr-s")
+	if got := rootSQL(b, loopback(76), "SELECT COUNT(*) FROM app.t"); got != strconv.Itoa(loaded) {
+		b.Fatalf("restored to %s: %s rows, want the %d committed before it", info.RestoreTime, got, loaded)
 	}
 }

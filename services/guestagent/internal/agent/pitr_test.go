@@ -191,10 +191,15 @@ func TestPointInTimeRestorePostgreSQL(t *testing.T) {
 
 // mariadbPITRAgent is a prepared agent over a real MariaDB on addr with a directory store at storeRoot,
 // shipping its binary log as instance id (each ShipLogs closes the current file first).
-func mariadbPITRAgent(t *testing.T, addr, storeRoot, id string, info map[string]any, keys backupcrypt.Keys) (*Agent, error) {
+func mariadbPITRAgent(t testing.TB, addr, storeRoot, id string, info map[string]any, keys backupcrypt.Keys) (*Agent, error) {
+	return mariadbPITRAgentFlushing(t, addr, storeRoot, id, info, keys, time.Nanosecond)
+}
+
+// mariadbPITRAgentFlushing is mariadbPITRAgent closing the current binary log file at most every flush.
+func mariadbPITRAgentFlushing(t testing.TB, addr, storeRoot, id string, info map[string]any, keys backupcrypt.Keys, flush time.Duration) (*Agent, error) {
 	dir := t.TempDir()
 	opts := datastore.Options{Manager: "mariadb", Layout: datastore.Layout{Root: dir}, BindHost: addr, Port: 3306, Volume: datastore.NewVolume(dir, 0),
-		Log: logrus.NewEntry(logrus.StandardLogger()).WithField("instance", id), IgnoreUsers: []string{"os_admin"}, ArchiveTimeout: time.Nanosecond}
+		Log: logrus.NewEntry(logrus.StandardLogger()).WithField("instance", id), IgnoreUsers: []string{"os_admin"}, ArchiveTimeout: flush}
 	return agentWith(t, opts, newMariaDB, storeRoot, info, keys, PITRConfig{InstanceID: id, Interval: time.Hour})
 }
 
