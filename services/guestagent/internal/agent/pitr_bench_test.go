@@ -60,46 +60,10 @@ func benchPITROnce(b *testing.B, mb, secs int) {
 	}
 
 	// The load: each commit's WAL segment and time; the shipper records when each segment reached the store.
-	type commit struct {
-		segment string
-		at      time.Time
-	}
-	var (
-		mu      sync.Mutex
-		commits []commit
-		shipped = map[string]time.Time{}
-	)
-	stop := make(chan struct{})
-	shipperDone := make(chan struct{})
-	go func() {
-		defer close(shipperDone)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Second):
-			}
-			if _, err := src.ShipLogs(ctx); err != nil {
-				b.Error(err)
-				return
-			}
-			mu.Lock()
-			for _, c := range commits {
-				if _, ok := shipped[c.segment]; !ok {
-					if _, err := os.Stat(filepath.Join(store, testTenant, "wal-"+srcID+"-"+c.segment+".gz")); err == nil {
-						shipped[c.segment] = time.Now()
-					}
-				}
-			}
-			mu.Unlock()
-		}
-	}()
+	w := watchShipping(b, src, store, srcID)
 	began := time.Now()
 	for n := 1; time.Since(began) < time.Duration(secs)*time.Second; n++ {
-		seg := sql(fmt.Sprintf("INSERT INTO t (n) VALUES (%d); SELECT pg_walfile_name(pg_current_wal_lsn())", n))
-		mu.Lock()
-		commits = append(commits, commit{seg, time.Now()})
-		mu.Unlock()
+		w.committed(sql(fmt.Sprintf("INSERT INTO t (n) VALUES (%d); SELECT pg_walfile_name(pg_current_wal_lsn())", n)))
 		if n%200 == 0 {
 			sql("SELECT pg_switch_wal()")
 		}
@@ -108,37 +72,9 @@ func benchPITROnce(b *testing.B, mb, secs int) {
 	target := time.Now()
 	time.Sleep(100 * time.Millisecond)
 	// a commit after the target ends the replay there (recovery must see a later commit to stop at the target)
-	after := sql("INSERT INTO t (n) VALUES (-1); SELECT pg_walfile_name(pg_current_wal_lsn())")
-	mu.Lock()
-	commits = append(commits, commit{after, time.Now()})
-	mu.Unlock()
+	w.committed(sql("INSERT INTO t (n) VALUES (-1); SELECT pg_walfile_name(pg_current_wal_lsn())"))
 	sql("SELECT pg_switch_wal()")
-	// until every commit's segment is in the store
-	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
-		mu.Lock()
-		missing := 0
-		for _, c := range commits {
-			if _, ok := shipped[c.segment]; !ok {
-				missing++
-			}
-		}
-		mu.Unlock()
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d commits' segments not shipped within 3 minutes", missing)
-		}
-	}
-	close(stop)
-	<-shipperDone
-	var lags []float64
-	for _, c := range commits {
-		lags = append(lags, shipped[c.segment].Sub(c.at).Seconds())
-	}
-	sort.Float64s(lags)
-	b.ReportMetric(lags[len(lags)/2], "archive-lag-s-p50")
-	b.ReportMetric(lags[len(lags)*99/100], "archive-lag-s-p99")
+	w.finish(b)
 
 	info := guestapi.RestoreInfo{ID: backupID, InstanceID: srcID, Location: obj.Location, Checksum: obj.MD5, Type: "full",
 		StorageDriver: backupstore.DriverDirectory, Chain: []guestapi.RestoreLink{{ID: backupID, Location: obj.Location, Checksum: obj.MD5}}}
@@ -153,7 +89,7 @@ func benchPITROnce(b *testing.B, mb, secs int) {
 		b.Fatalf("restore to %s: %v", info.RestoreTime, err)
 	}
 	b.ReportMetric(time.Since(t0).Seconds(), "restore-pitr-s")
-	if got, want := pgSQL(b, loopback(73), "SELECT count(*) FROM t"), strconv.Itoa(len(commits)-1); got != want {
+	if got, want := pgSQL(b, loopback(73), "SELECT count(*) FROM t"), strconv.Itoa(w.count()-1); got != want {
 		b.Fatalf("restored to the last commit: %s rows, want %s", got, want)
 	}
 }
@@ -200,83 +136,23 @@ func benchPITRMariaDBOnce(b *testing.B, mb, secs int) {
 		b.Fatal(err)
 	}
 
-	type commit struct {
-		file string
-		at   time.Time
-	}
-	var (
-		mu      sync.Mutex
-		commits []commit
-		shipped = map[string]time.Time{}
-	)
-	stop := make(chan struct{})
-	shipperDone := make(chan struct{})
-	go func() {
-		defer close(shipperDone)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Second):
-			}
-			if _, err := src.ShipLogs(ctx); err != nil {
-				b.Error(err)
-				return
-			}
-			mu.Lock()
-			for _, c := range commits {
-				if _, ok := shipped[c.file]; !ok {
-					if _, err := os.Stat(filepath.Join(store, testTenant, "wal-"+srcID+"-"+c.file+".gz")); err == nil {
-						shipped[c.file] = time.Now()
-					}
-				}
-			}
-			mu.Unlock()
-		}
-	}()
+	w := watchShipping(b, src, store, srcID)
 	// the binary log file a commit went to: SHOW MASTER STATUS right after it, in the same session
 	insert := func(n int) {
-		out := sql(fmt.Sprintf("INSERT INTO app.t VALUES (%d); SHOW MASTER STATUS", n))
-		mu.Lock()
-		commits = append(commits, commit{strings.Fields(out)[0], time.Now()})
-		mu.Unlock()
+		w.committed(strings.Fields(sql(fmt.Sprintf("INSERT INTO app.t VALUES (%d); SHOW MASTER STATUS", n)))[0])
 	}
 	began := time.Now()
 	for n := 1; time.Since(began) < time.Duration(secs)*time.Second; n++ {
 		insert(n)
 		time.Sleep(50 * time.Millisecond)
 	}
-	loaded := len(commits)
+	loaded := w.count()
 	// the target: the next whole second (the binary log's timestamps are whole seconds); a commit after it
 	target := time.Now().Truncate(time.Second).Add(time.Second)
 	time.Sleep(time.Until(target) + 1100*time.Millisecond)
 	insert(-1)
 	sql("FLUSH BINARY LOGS")
-	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
-		mu.Lock()
-		missing := 0
-		for _, c := range commits {
-			if _, ok := shipped[c.file]; !ok {
-				missing++
-			}
-		}
-		mu.Unlock()
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%d commits' binary log files not shipped within 3 minutes", missing)
-		}
-	}
-	close(stop)
-	<-shipperDone
-	var lags []float64
-	for _, c := range commits {
-		lags = append(lags, shipped[c.file].Sub(c.at).Seconds())
-	}
-	sort.Float64s(lags)
-	b.ReportMetric(lags[len(lags)/2], "archive-lag-s-p50")
-	b.ReportMetric(lags[len(lags)*99/100], "archive-lag-s-p99")
+	w.finish(b)
 
 	info := guestapi.RestoreInfo{ID: backupID, InstanceID: srcID, Location: obj.Location, Checksum: obj.MD5, Type: "full",
 		StorageDriver: backupstore.DriverDirectory, Chain: []guestapi.RestoreLink{{ID: backupID, Location: obj.Location, Checksum: obj.MD5}}}
@@ -294,4 +170,89 @@ func benchPITRMariaDBOnce(b *testing.B, mb, secs int) {
 	if got := rootSQL(b, loopback(76), "SELECT COUNT(*) FROM app.t"); got != strconv.Itoa(loaded) {
 		b.Fatalf("restored to %s: %s rows, want the %d committed before it", info.RestoreTime, got, loaded)
 	}
+}
+
+// shipWatch ships src's log every 2 s into store and records when each commit's log file (its name: a WAL
+// segment or a binary log file) reached the store, for the archive-lag metrics.
+type shipWatch struct {
+	mu      sync.Mutex
+	commits []shipCommit
+	shipped map[string]time.Time
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+type shipCommit struct {
+	file string
+	at   time.Time
+}
+
+func watchShipping(b *testing.B, src *Agent, store, srcID string) *shipWatch {
+	w := &shipWatch{shipped: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(2 * time.Second):
+			}
+			if _, err := src.ShipLogs(context.Background()); err != nil {
+				b.Error(err)
+				return
+			}
+			w.mu.Lock()
+			for _, c := range w.commits {
+				if _, ok := w.shipped[c.file]; !ok {
+					if _, err := os.Stat(filepath.Join(store, testTenant, "wal-"+srcID+"-"+c.file+".gz")); err == nil {
+						w.shipped[c.file] = time.Now()
+					}
+				}
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// committed records a commit that went to log file file.
+func (w *shipWatch) committed(file string) {
+	w.mu.Lock()
+	w.commits = append(w.commits, shipCommit{file, time.Now()})
+	w.mu.Unlock()
+}
+
+func (w *shipWatch) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.commits)
+}
+
+// finish waits until every commit's file is in the store, stops shipping and reports the lags.
+func (w *shipWatch) finish(b *testing.B) {
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		w.mu.Lock()
+		missing := 0
+		for _, c := range w.commits {
+			if _, ok := w.shipped[c.file]; !ok {
+				missing++
+			}
+		}
+		w.mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d commits' log files not shipped within 3 minutes", missing)
+		}
+	}
+	close(w.stop)
+	<-w.done
+	var lags []float64
+	for _, c := range w.commits {
+		lags = append(lags, w.shipped[c.file].Sub(c.at).Seconds())
+	}
+	sort.Float64s(lags)
+	b.ReportMetric(lags[len(lags)/2], "archive-lag-s-p50")
+	b.ReportMetric(lags[len(lags)*99/100], "archive-lag-s-p99")
 }
