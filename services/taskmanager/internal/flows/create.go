@@ -116,13 +116,14 @@ func (m *Manager) CreateInstance(ctx context.Context, rc rpc.Context, a taskapi.
 	if err != nil {
 		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error preparing the guest's arguments.", err)
 	}
-	if err := m.retry(ctx, id, "casting prepare", func() error { return guest.Prepare(ctx, rc, args) }); err != nil {
-		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error sending prepare to the guest.", err)
-	}
+	// root_enabled_history before prepare goes out: the guest may act on it (and a reader see it) at once
 	if a.RootPassword != nil && *a.RootPassword != "" {
 		if err := m.Catalog.RecordRoot(ctx, id, rc.UserID); err != nil {
 			log.WithError(err).Error("recording root enabled at create")
 		}
+	}
+	if err := m.retry(ctx, id, "casting prepare", func() error { return guest.Prepare(ctx, rc, args) }); err != nil {
+		return m.failBuild(ctx, id, status.TaskBuildingErrorServer, "Error sending prepare to the guest.", err)
 	}
 	log.Info("prepare sent; waiting for the guest")
 
