@@ -32,6 +32,13 @@ type Backup struct {
 	ParentID           string     `db:"parent_id"`
 	DatastoreVersionID string     `db:"datastore_version_id"`
 	StorageDriver      string     `db:"storage_driver"` // swift / cinder
+	// Ours (restore drills; migration 11; GetBackup only, a list leaves them empty): the JSON {database:
+	// [table, ...]} the guest took when the backup completed ("" when none), and the contents' checksum the
+	// first passing drill recorded.
+	ContentManifest       string     `db:"content_manifest"`
+	ContentChecksum       string     `db:"content_checksum"`        // hex SHA-256 of the table checksums
+	ContentTableChecksums string     `db:"content_table_checksums"` // JSON {database: {table: checksum}}
+	ContentChecksumAt     *time.Time `db:"content_checksum_at"`
 }
 
 // Running reports a NEW, BUILDING or SAVING backup.
@@ -43,6 +50,10 @@ const backupCols = `id, name, COALESCE(description, '') AS description, COALESCE
 	deleted_at, COALESCE(created, TIMESTAMP'1970-01-01 00:00:00') AS created,
 	COALESCE(updated, created, TIMESTAMP'1970-01-01 00:00:00') AS updated, COALESCE(parent_id, '') AS parent_id,
 	COALESCE(datastore_version_id, '') AS datastore_version_id, COALESCE(storage_driver, '') AS storage_driver`
+
+// backupContentCols are the content columns, read by GetBackup only (a list leaves them empty).
+const backupContentCols = `, COALESCE(content_manifest, '') AS content_manifest, COALESCE(content_checksum, '') AS content_checksum,
+	COALESCE(content_table_checksums, '') AS content_table_checksums, content_checksum_at`
 
 // CreateBackup inserts a backup row (state NEW unless set; id and times filled in) and takes one `backups` quota
 // in the same transaction; over quota → *QuotaExceededError and nothing is written.
@@ -81,10 +92,10 @@ func (d *DB) insertBackup(ctx context.Context, tx *sqlx.Tx, b Backup, deltas map
 	return err
 }
 
-// GetBackup returns a live backup.
+// GetBackup returns a live backup, with its content columns.
 func (d *DB) GetBackup(ctx context.Context, id string) (Backup, error) {
 	var b Backup
-	err := d.x.GetContext(ctx, &b, "SELECT "+backupCols+" FROM backups WHERE id = ? AND COALESCE(deleted, 0) = 0", id)
+	err := d.x.GetContext(ctx, &b, "SELECT "+backupCols+backupContentCols+" FROM backups WHERE id = ? AND COALESCE(deleted, 0) = 0", id)
 	return b, notFoundIf(err, fail(ErrNotFound, "Backup %s cannot be found.", id))
 }
 
@@ -128,6 +139,8 @@ type BackupUpdate struct {
 	BackupType *string
 	Checksum   *string
 	Location   *string
+	// ContentManifest (ours): the guest's JSON {database: [table, ...]} at the backup's completion.
+	ContentManifest *string
 }
 
 // UpdateBackup changes a backup row (deleted ones too, as Trove's conductor does) and its updated time.
@@ -150,6 +163,9 @@ func (d *DB) UpdateBackup(ctx context.Context, id string, u BackupUpdate) error 
 	if u.Location != nil {
 		add("location", nullString(*u.Location))
 	}
+	if u.ContentManifest != nil {
+		add("content_manifest", nullString(*u.ContentManifest))
+	}
 	res, err := d.x.ExecContext(ctx, "UPDATE backups SET "+strings.Join(sets, ", ")+" WHERE id = ?", append(args, id)...)
 	if err != nil {
 		return err
@@ -158,6 +174,18 @@ func (d *DB) UpdateBackup(ctx context.Context, id string, u BackupUpdate) error 
 		return fail(ErrNotFound, "Backup %s cannot be found.", id)
 	}
 	return nil
+}
+
+// RecordContentChecksum records the checksum of a backup's restored contents (digest, and the per-table JSON)
+// taken at at, unless one is already recorded; recorded reports whether this call did it.
+func (d *DB) RecordContentChecksum(ctx context.Context, id, digest, tables string, at time.Time) (recorded bool, err error) {
+	res, err := d.x.ExecContext(ctx, `UPDATE backups SET content_checksum = ?, content_table_checksums = ?,
+		content_checksum_at = ? WHERE id = ? AND content_checksum IS NULL`, digest, nullString(tables), at.UTC().Truncate(time.Second), id)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // DeleteBackup soft-deletes a backup (deleted=1, deleted_at, datastore_version_id NULL) and releases its

@@ -49,6 +49,21 @@ func TestBackups(t *testing.T) {
 		t.Fatalf("after update %+v %v", b, err)
 	}
 	assertKind(t, d.UpdateBackup(ctx, "missing", catalog.BackupUpdate{State: &state}), catalog.ErrNotFound)
+	// the content manifest (ours) and the checksum the first passing drill records; a second does not replace it
+	manifest := `{"app":["t"]}`
+	if err := d.UpdateBackup(ctx, ids[0], catalog.BackupUpdate{ContentManifest: &manifest}); err != nil {
+		t.Fatal(err)
+	}
+	for i, digest := range []string{"d1", "d2"} {
+		rec, err := d.RecordContentChecksum(ctx, ids[0], digest, `{"app":{"t":"1"}}`, clk.now())
+		if err != nil || rec != (i == 0) {
+			t.Fatalf("RecordContentChecksum %s: %v %v", digest, rec, err)
+		}
+	}
+	if b, err := d.GetBackup(ctx, ids[0]); err != nil || b.ContentManifest != manifest || b.ContentChecksum != "d1" ||
+		b.ContentTableChecksums != `{"app":{"t":"1"}}` || b.ContentChecksumAt == nil || b.State != state {
+		t.Fatalf("content columns %+v %v", b, err)
+	}
 	// Newest update first; offset marker.
 	page, next, err := d.ListBackups(ctx, catalog.BackupFilter{TenantID: tenant, Limit: 1})
 	if err != nil || len(page) != 1 || page[0].ID != ids[0] || next != "1" {

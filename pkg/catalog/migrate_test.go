@@ -47,6 +47,9 @@ func TestMigrateFreshSchema(t *testing.T) {
 		{"conductor_lastseen", "sent", "double", "YES"},
 		{"backups", "storage_driver", "text", "YES"},
 		{"backups", "size", "float", "YES"},
+		{"backups", "content_manifest", "mediumtext", "YES"},
+		{"backups", "content_checksum", "varchar(64)", "YES"},
+		{"backups", "content_checksum_at", "datetime", "YES"},
 		{"root_enabled_history", "deleted_at", "datetime", "YES"},
 		{"modules", "contents", "longtext", "NO"},
 		{"instance_faults", "details", "mediumtext", "NO"}, // Text(65535) in 4-byte utf8mb4

@@ -78,6 +78,10 @@ type UpdateBackupArgs struct {
 	Checksum   *string  `json:"checksum,omitempty"`
 	Location   *string  `json:"location,omitempty"`
 	Success    *bool    `json:"success,omitempty"`
+	// ContentManifest (ours): with COMPLETED, the JSON text of guestapi.ContentManifest — the user databases'
+	// tables when the backup completed, for restore drills. A string, not an object: Trove's conductor sets
+	// every field the backups row has, and a catalog our trove-manage migrated has this column.
+	ContentManifest *string `json:"content_manifest,omitempty"`
 }
 
 // Validate requires the instance and backup.

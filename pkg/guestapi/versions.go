@@ -47,6 +47,7 @@ var methodVersions = map[string]sendVersion{
 	MethodSSLRollback:            {version: "1.3"},
 	MethodRotateRPCKey:           {version: BaseVersion, ours: true},
 	MethodGetRecoveryWindow:      {version: BaseVersion, ours: true},
+	MethodGetContentManifest:     {version: BaseVersion, ours: true},
 }
 
 // releaseCaps are the release names [upgrade_levels] guestagent accepts: every VERSION_ALIASES entry of

@@ -146,7 +146,7 @@ func (a *API) showBackup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := a.renderBackup(ctx, snap, b)
-	if v.RestoreDrill, err = a.backupDrill(ctx, b.ID); err != nil {
+	if v.RestoreDrill, err = a.backupDrill(ctx, b); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]backupView{"backup": v})

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/services/api/internal/fault"
 )
 
@@ -45,18 +47,46 @@ func renderDrill(d catalog.RestoreDrill) restoreDrillView {
 
 // backupDrillView is backup show's restore_drill: the last drill of the backup.
 type backupDrillView struct {
-	Result  string `json:"result"` // passed / failed
-	Time    string `json:"time"`
-	Message string `json:"message"`
+	Result  string           `json:"result"` // passed / failed
+	Time    string           `json:"time"`
+	Message string           `json:"message"`
+	Content backupDrillCheck `json:"content"`
+}
+
+// backupDrillCheck is what drills check the backup's restored contents against: the manifest its guest recorded
+// (null: none, the contents are not checked) and the checksum the first passing drill recorded (null: none yet).
+type backupDrillCheck struct {
+	Manifest     *backupManifestView `json:"manifest"`
+	Checksum     *string             `json:"checksum"`
+	ChecksumTime *string             `json:"checksum_time"`
+}
+
+// backupManifestView counts what a backup's content manifest names.
+type backupManifestView struct {
+	Databases int `json:"databases"`
+	Tables    int `json:"tables"`
 }
 
 // backupDrill is the last drill of a backup, nil when it was never drilled.
-func (a *API) backupDrill(ctx context.Context, backupID string) (*backupDrillView, error) {
-	r, ok, err := a.cat.GetDrillResult(ctx, backupID)
+func (a *API) backupDrill(ctx context.Context, b *catalog.Backup) (*backupDrillView, error) {
+	r, ok, err := a.cat.GetDrillResult(ctx, b.ID)
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &backupDrillView{Result: r.Result, Time: troveTime(r.DrilledAt), Message: r.Message}, nil
+	v := &backupDrillView{Result: r.Result, Time: troveTime(r.DrilledAt), Message: r.Message}
+	var manifest guestapi.ContentManifest
+	if b.ContentManifest != "" && json.Unmarshal([]byte(b.ContentManifest), &manifest) == nil {
+		v.Content.Manifest = &backupManifestView{Databases: len(manifest), Tables: manifest.Tables()}
+	}
+	if b.ContentChecksum != "" {
+		sum := b.ContentChecksum
+		v.Content.Checksum = &sum
+		if b.ContentChecksumAt != nil {
+			at := troveTime(*b.ContentChecksumAt)
+			v.Content.ChecksumTime = &at
+		}
+	}
+	return v, nil
 }
 
 // parseDrill reads {"restore_drill": {"interval": seconds}} strictly.

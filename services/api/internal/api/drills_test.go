@@ -64,8 +64,21 @@ func TestRestoreDrills(t *testing.T) {
 	}
 	r = e.do("demo", "GET", bp, nil)
 	rd, _ := r.Body["backup"].(map[string]any)["restore_drill"].(map[string]any)
-	if r.Code != 200 || rd["result"] != "failed" || rd["time"] != "2026-12-06T03:04:05" || !strings.Contains(rd["message"].(string), "corrupt") {
+	if r.Code != 200 || rd["result"] != "failed" || rd["time"] != "2026-12-06T03:04:05" || !strings.Contains(rd["message"].(string), "corrupt") ||
+		!strings.Contains(r.Raw, `"content":{"manifest":null,"checksum":null,"checksum_time":null}`) {
 		t.Fatalf("backup show after a drill: %d %s", r.Code, r.Raw)
+	}
+	// the contents drills check against (ours): the guest's manifest, then the checksum of a passing drill
+	manifest := `{"app":["a","b"],"empty":[]}`
+	if err := e.db.UpdateBackup(t.Context(), b.ID, catalog.BackupUpdate{ContentManifest: &manifest}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.RecordContentChecksum(t.Context(), b.ID, strings.Repeat("ab", 32), `{"app":{"a":"1","b":"2"}}`, at); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do("demo", "GET", bp, nil); r.Code != 200 || !strings.Contains(r.Raw, `"content":{"manifest":{"databases":2,"tables":2},"checksum":"`+
+		strings.Repeat("ab", 32)+`","checksum_time":"2026-12-06T03:04:05"}`) {
+		t.Fatalf("backup show with recorded contents: %d %s", r.Code, r.Raw)
 	}
 	if r := e.do("demo2", "GET", "/v1.0/"+projDemo2+"/backups/"+b.ID, nil); r.Code != 404 {
 		t.Fatalf("another project's backup show: %d %s", r.Code, r.Raw)

@@ -38,7 +38,9 @@ func TestUpdateBackup(t *testing.T) {
 		{"a location of another object", conductorapi.UpdateBackupArgs{InstanceID: mine, BackupID: b1, Location: str("file:///var/lib/trove/backups/t/" + b2 + ".xbstream.gz"), Sent: conductorapi.Sent(now.Add(2 * time.Second))}, true},
 		{"completed", conductorapi.UpdateBackupArgs{InstanceID: mine, BackupID: b1, State: str(status.BackupCompleted), Size: &size,
 			Checksum: str("0123456789abcdef0123456789abcdef"), Location: str("file:///var/lib/trove/backups/t/" + b1 + ".xbstream.gz"),
-			BackupType: str("full"), Sent: conductorapi.Sent(now.Add(3 * time.Second))}, false},
+			BackupType: str("full"), ContentManifest: str(`{"app":["t2","t1"],"empty":[]}`), Sent: conductorapi.Sent(now.Add(3 * time.Second))}, false},
+		{"a manifest that is none: dropped, the rest applied", conductorapi.UpdateBackupArgs{InstanceID: mine, BackupID: b1,
+			ContentManifest: str(`["t"]`), Size: &size, Sent: conductorapi.Sent(now.Add(4 * time.Second))}, false},
 		{"older than applied", conductorapi.UpdateBackupArgs{InstanceID: mine, BackupID: b1, State: str(status.BackupFailed), Sent: conductorapi.Sent(now.Add(time.Second))}, false},
 	}
 	for _, c := range cases {
@@ -48,11 +50,13 @@ func TestUpdateBackup(t *testing.T) {
 		}
 	}
 	got, err := e.db.GetBackup(ctx, b1)
+	// the content manifest (ours) is stored re-encoded; a Python guest's update_backup has none
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.State != status.BackupCompleted || got.Size != 0.25 || got.Checksum != "0123456789abcdef0123456789abcdef" ||
-		got.Location != "file:///var/lib/trove/backups/t/"+b1+".xbstream.gz" || got.BackupType != "full" {
+		got.Location != "file:///var/lib/trove/backups/t/"+b1+".xbstream.gz" || got.BackupType != "full" ||
+		got.ContentManifest != `{"app":["t2","t1"],"empty":[]}` {
 		t.Fatalf("backup row: %+v", got)
 	}
 	if theirs, _ := e.db.GetBackup(ctx, b2); theirs.State != status.BackupNew {

@@ -5,9 +5,11 @@ package conductor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/trove-go/trove/pkg/catalog"
 	"github.com/trove-go/trove/pkg/conductorapi"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/notification"
 	"github.com/trove-go/trove/pkg/rpc"
 )
@@ -191,6 +194,14 @@ func (c *Conductor) updateBackup(ctx context.Context, rc rpc.Context, a conducto
 		}
 	}
 	u := catalog.BackupUpdate{State: a.State, Size: a.Size, BackupType: a.BackupType, Checksum: a.Checksum, Location: a.Location}
+	if a.ContentManifest != nil {
+		// ours: kept only when it is a manifest (re-encoded); a bad one costs the backup its drill content check
+		if m, err := contentManifest(*a.ContentManifest); err != nil {
+			log.WithError(err).Warn("update_backup with an unusable content_manifest: not stored")
+		} else {
+			u.ContentManifest = &m
+		}
+	}
 	if err := c.Catalog.UpdateBackup(ctx, a.BackupID, u); err != nil {
 		return rpc.Void{}, err
 	}
@@ -199,4 +210,26 @@ func (c *Conductor) updateBackup(ctx context.Context, rc rpc.Context, a conducto
 	}
 	log.Info("backup updated")
 	return rpc.Void{}, nil
+}
+
+// maxContentManifest bounds a stored content manifest (the column is a MEDIUMTEXT).
+const maxContentManifest = 4 << 20
+
+// contentManifest checks that s is a guestapi.ContentManifest's JSON — {database: [table, ...]}, no empty
+// name — and returns it re-encoded.
+func contentManifest(s string) (string, error) {
+	if len(s) > maxContentManifest {
+		return "", fmt.Errorf("%d bytes, more than %d", len(s), maxContentManifest)
+	}
+	var m guestapi.ContentManifest
+	if err := json.Unmarshal([]byte(s), &m); err != nil || m == nil {
+		return "", fmt.Errorf("not a JSON object of table lists: %v", err)
+	}
+	for db, tables := range m {
+		if db == "" || slices.Contains(tables, "") {
+			return "", errors.New("an empty database or table name")
+		}
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/trove-go/trove/pkg/backupstore"
@@ -21,9 +22,10 @@ type BackupReporter interface {
 const classBackupCreate = "trove.common.notification.DBaaSBackupCreate"
 
 // create_backup — cast. Payload logged (backup_info holds no secret; the user's token travels in the context,
-// which is never logged). Progress goes to the conductor: BUILDING, then COMPLETED with size, checksum and
-// location, or FAILED. Not resumed: a backup interrupted by an agent restart is reported FAILED at start
-// (FailInterruptedBackup) and the store keeps no partial object.
+// which is never logged). Progress goes to the conductor: BUILDING, then COMPLETED with size, checksum,
+// location and (ours) the content manifest restore drills check the restore against, or FAILED. Not resumed:
+// a backup interrupted by an agent restart is reported FAILED at start (FailInterruptedBackup) and the store
+// keeps no partial object.
 // Write: applied alone in sending order, so a later message sees the backup finished; rpc_ping and
 // get_filesystem_stats still answer meanwhile.
 func (h *Handlers) registerCreateBackup(srv *rpc.Server) {
@@ -43,9 +45,24 @@ func (h *Handlers) registerCreateBackup(srv *rpc.Server) {
 			done, size, typ := status.BackupCompleted, float64(obj.Size)/(1<<30), info.BackupType
 			checksum, location := obj.MD5, obj.Location
 			h.reportBackup(ctx, rc, conductorapi.UpdateBackupArgs{BackupID: info.ID, State: &done, Size: &size,
-				BackupType: &typ, Checksum: &checksum, Location: &location})
+				BackupType: &typ, Checksum: &checksum, Location: &location, ContentManifest: h.contentManifest(ctx, info.ID)})
 			return void{}, nil
 		})
+}
+
+// contentManifest is the instance's tables now, as update_backup's content_manifest; nil (none sent: the
+// backup's drills then do not check its contents) when they cannot be listed.
+func (h *Handlers) contentManifest(ctx context.Context, backupID string) *string {
+	c, err := h.Agent.Contents(ctx, false)
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(c.Manifest); err == nil {
+			s := string(b)
+			return &s
+		}
+	}
+	h.Log.WithError(err).WithField("backup_id", backupID).Warn("no content manifest for the backup: its restore drills will not check its tables")
+	return nil
 }
 
 // reportBackup sends update_backup for this instance, stamped now (the conductor drops older updates).

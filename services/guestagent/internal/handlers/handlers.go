@@ -65,7 +65,7 @@ func (h *Handlers) Register(srv *rpc.Server) {
 		h.registerListAccess, h.registerGrantAccess, h.registerRevokeAccess,
 		h.registerEnableRoot, h.registerEnableRootWithPassword, h.registerDisableRoot, h.registerIsRootEnabled,
 		h.registerRPCPing, h.registerPreUpgrade, h.registerUpgrade, h.registerPostUpgrade,
-		h.registerRotateRPCKey, h.registerCreateBackup, h.registerGetRecoveryWindow,
+		h.registerRotateRPCKey, h.registerCreateBackup, h.registerGetRecoveryWindow, h.registerGetContentManifest,
 		h.registerUpdateOverrides, h.registerApplyOverrides, h.registerResetConfiguration, h.registerStartDBWithConfChanges,
 		h.registerGetReplicaContext, h.registerAttachReplica, h.registerDetachReplica, h.registerMakeReadOnly,
 		h.registerGetLatestTxnID, h.registerWaitForTxn,

@@ -63,6 +63,7 @@ func TestOrder(t *testing.T) {
 		guestapi.MethodUpdateOverrides: rpc.Write, guestapi.MethodApplyOverrides: rpc.Write,
 		guestapi.MethodResetConfiguration: rpc.Write, guestapi.MethodStartDBWithConfChanges: rpc.Write,
 		guestapi.MethodCreateBackup: rpc.Write, guestapi.MethodGetRecoveryWindow: rpc.Unordered,
+		guestapi.MethodGetContentManifest: rpc.Read,
 
 		guestapi.MethodGetReplicaContext: rpc.Write, guestapi.MethodAttachReplica: rpc.Write,
 		guestapi.MethodDetachReplica: rpc.Write, guestapi.MethodMakeReadOnly: rpc.Write,

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -24,10 +25,15 @@ import (
 // flavor, volume size and datastore version, no quota) from the backup through the create flow, so the guest
 // restores the whole chain exactly as a user's restore does: every chunk of an encrypted object is
 // authenticated and every object's checksum is compared with the one the backup recorded before the database
-// starts. The drill passes when the instance becomes ACTIVE within usage_timeout and its guest answers
-// list_databases; the result (with the databases listed, or the throwaway instance's fault) is recorded on
-// the backup, and the throwaway instance is deleted whatever happened. A table-level content checksum
-// (recorded at backup time and compared after the restore) is not built.
+// starts. The instance must become ACTIVE within usage_timeout and its guest answer list_databases. Then the
+// contents: our guest records with the backup (update_backup's content_manifest) the tables of every user
+// database when the backup completed; the drill asks the restored guest for its tables and a checksum of each
+// (get_content_manifest), fails when a database or table the backup recorded is missing, records the digest of
+// the checksums on the backup the first time a drill of it passes, and fails a later drill whose restore
+// digests differently. A backup without a manifest (made before manifests, or by a Python guest) is drilled
+// as before, the message saying its contents were not checked. The result (with the databases listed, or the
+// throwaway instance's fault) is recorded on the backup, and the throwaway instance is deleted whatever
+// happened.
 
 // drillLease is a claimed drill's lease, renewed every third of it while the run lasts (as schedules).
 const drillLease = 2 * time.Minute
@@ -253,6 +259,90 @@ func (m *Manager) drill(ctx context.Context, owner string, d catalog.RestoreDril
 		names = append(names, s.Name)
 	}
 	sort.Strings(names)
-	return catalog.DrillPassed, fmt.Sprintf("restored and ACTIVE in %s; object checksums and chunk authentication verified by the restore; %d databases: %s",
-		m.TimeNow().Sub(started).Round(time.Second), len(names), strings.Join(names, ", ")), throwaway, nil
+	msg = fmt.Sprintf("restored and ACTIVE in %s; object checksums and chunk authentication verified by the restore; %d databases: %s",
+		m.TimeNow().Sub(started).Round(time.Second), len(names), strings.Join(names, ", "))
+	ok, why, err := m.drillContents(ctx, rc, g, b.ID)
+	if !ok {
+		if err != nil {
+			return "", "", throwaway, err
+		}
+		return catalog.DrillFailed, why, throwaway, nil
+	}
+	return catalog.DrillPassed, msg + "; " + why, throwaway, err
+}
+
+// drillMissingShown is how many missing databases or tables a failed drill names.
+const drillMissingShown = 20
+
+// drillContents checks a restored backup's contents against what the backup recorded (the manifest its guest
+// took at completion, the digest a first passing drill recorded) and records the digest when none is. ok is
+// false when the drill fails (why says why) or when err (ours) stops it; when ok, why describes the check and
+// err is a failure to record the digest.
+func (m *Manager) drillContents(ctx context.Context, rc rpc.Context, g *guestapi.Client, backupID string) (ok bool, why string, err error) {
+	b, err := m.Catalog.GetBackup(ctx, backupID) // the list the drill chose from has no content columns
+	if err != nil {
+		return false, "", err
+	}
+	if b.ContentManifest == "" {
+		return true, "contents not checked: the backup recorded no content manifest (made before manifests, or by a Python guest)", nil
+	}
+	var recorded guestapi.ContentManifest
+	if err := json.Unmarshal([]byte(b.ContentManifest), &recorded); err != nil {
+		return false, "the backup's recorded content manifest cannot be read: " + err.Error(), nil
+	}
+	got, err := g.GetContentManifest(ctx, rc, guestapi.GetContentManifestArgs{Checksums: true})
+	if err != nil {
+		return false, "the restored instance is ACTIVE but its guest does not describe its contents (get_content_manifest): " + err.Error(), nil
+	}
+	if missing := recorded.Missing(got.Manifest); len(missing) > 0 {
+		shown := missing[:min(len(missing), drillMissingShown)]
+		more := ""
+		if len(missing) > len(shown) {
+			more = fmt.Sprintf(" and %d more", len(missing)-len(shown))
+		}
+		return false, fmt.Sprintf("the restore lacks %d of the databases and tables the backup recorded: %s%s", len(missing), strings.Join(shown, ", "), more), nil
+	}
+	digest := got.Checksums.Digest()
+	checked := fmt.Sprintf("contents checked: the %d databases and %d tables the backup recorded are there", len(recorded), recorded.Tables())
+	if b.ContentChecksum != "" {
+		when := "an earlier drill"
+		if b.ContentChecksumAt != nil {
+			when = b.ContentChecksumAt.UTC().Format(time.RFC3339)
+		}
+		if digest != b.ContentChecksum {
+			why := fmt.Sprintf("the backup restored to different contents than on %s: checksum %s, recorded %s", when, digest, b.ContentChecksum)
+			if tables := changedTables(b.ContentTableChecksums, got.Checksums); len(tables) > 0 {
+				why += "; tables that differ: " + strings.Join(tables[:min(len(tables), drillMissingShown)], ", ")
+			}
+			return false, why, nil
+		}
+		return true, fmt.Sprintf("%s; their checksum %s matches the one recorded on %s", checked, digest, when), nil
+	}
+	tables, err := json.Marshal(got.Checksums)
+	if err != nil {
+		return false, "", err
+	}
+	if _, err := m.Catalog.RecordContentChecksum(context.WithoutCancel(ctx), backupID, digest, string(tables), m.TimeNow()); err != nil {
+		return true, checked, fmt.Errorf("recording the content checksum of backup %s: %w", backupID, err)
+	}
+	return true, fmt.Sprintf("%s; their checksum %s recorded", checked, digest), nil
+}
+
+// changedTables names the tables (db.table) whose checksum differs from the recorded JSON's, sorted; none when
+// it cannot be read.
+func changedTables(recordedJSON string, got guestapi.ContentChecksums) []string {
+	var recorded guestapi.ContentChecksums
+	if json.Unmarshal([]byte(recordedJSON), &recorded) != nil {
+		return nil
+	}
+	var out []string
+	for db, tables := range recorded {
+		for t, sum := range tables {
+			if got[db][t] != sum {
+				out = append(out, db+"."+t)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"database/sql"
 	"net/url"
 	"os"
 	"strings"
@@ -17,7 +18,9 @@ import (
 // once; it restores the latest completed backup into a throwaway instance (no quota), records passed
 // with the databases the restored guest listed, and deletes the instance and its server. A corrupted object
 // records failed with the restore's integrity fault, and again nothing is left behind. An interrupted run's
-// throwaway instance is deleted by the next run.
+// throwaway instance is deleted by the next run. The contents: the first passing drill records the restored
+// tables' checksum, a later one matches it; a recorded checksum that differs, or a recorded table the restore
+// lacks, fails the drill; a backup without a content manifest is drilled without the check.
 func TestRestoreDrillWithRealGuest(t *testing.T) {
 	e := newGuestEnv(t)
 	e.m.Config.StorageStrategy = backupstore.DriverDirectory
@@ -109,6 +112,13 @@ func TestRestoreDrillWithRealGuest(t *testing.T) {
 		t.Fatalf("drill result of the latest backup: %+v %v %v", r, ok, err)
 	}
 	t.Logf("passed: %s", r.Message)
+	// the contents: the manifest the guest recorded at the backup, the checksum the first passing drill recorded
+	withContents, err := e.db.GetBackup(ctx, b.ID)
+	if err != nil || withContents.ContentManifest != `{"appdb":["t"]}` || len(withContents.ContentChecksum) != 64 ||
+		withContents.ContentChecksumAt == nil || !strings.Contains(withContents.ContentTableChecksums, `"t"`) ||
+		!strings.Contains(r.Message, "contents checked") || !strings.Contains(r.Message, withContents.ContentChecksum+" recorded") {
+		t.Fatalf("contents of the drilled backup: %+v %v (message %q)", withContents, err, r.Message)
+	}
 	if _, ok, _ := e.db.GetDrillResult(ctx, old.ID); ok {
 		t.Fatal("the older backup was drilled too")
 	}
@@ -171,10 +181,49 @@ func TestRestoreDrillWithRealGuest(t *testing.T) {
 	if _, err := e.db.GetInstance(ctx, left.ID); err == nil {
 		t.Fatal("the interrupted run's throwaway instance is still there")
 	}
-	if r, _, _ := e.db.GetDrillResult(ctx, b.ID); r.Result != catalog.DrillPassed {
+	if r, _, _ := e.db.GetDrillResult(ctx, b.ID); r.Result != catalog.DrillPassed || !strings.Contains(r.Message, withContents.ContentChecksum+" matches") {
 		t.Fatalf("drill after the take-over: %+v", r)
 	}
 	nothingLeft("after the take-over", 3)
+
+	// 4. The recorded contents say otherwise: a different checksum, then a table the restore lacks, fail the
+	// drill; a backup without a manifest (a Python guest's) is drilled without the content check.
+	cfg, err := catalog.ParseConnection(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	drillWith := func(what, set string, args ...any) catalog.DrillResult {
+		t.Helper()
+		if _, err := raw.ExecContext(ctx, "UPDATE backups SET "+set+" WHERE id = ?", append(args, b.ID)...); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.advance(25 * time.Hour)
+		if err := e.m.RunDueDrills(ctx, "tm-a"); err != nil {
+			t.Fatal(err)
+		}
+		r, _, _ := e.db.GetDrillResult(ctx, b.ID)
+		t.Logf("%s: %s: %s", what, r.Result, r.Message)
+		return r
+	}
+	other := strings.Repeat("0", 64)
+	if r := drillWith("another recorded checksum", "content_checksum = ?, content_table_checksums = ?", other, `{"appdb":{"t":"0"}}`); r.Result != catalog.DrillFailed ||
+		!strings.Contains(r.Message, "the backup restored to different contents than on "+withContents.ContentChecksumAt.UTC().Format(time.RFC3339)) ||
+		!strings.Contains(r.Message, "recorded "+other+"; tables that differ: appdb.t") {
+		t.Fatalf("drill against another checksum: %+v", r)
+	}
+	if r := drillWith("a table the restore lacks", "content_checksum = ?, content_manifest = ?", withContents.ContentChecksum,
+		`{"appdb":["gone","t"],"lost":[]}`); r.Result != catalog.DrillFailed || !strings.Contains(r.Message, "lacks 2 of the databases and tables the backup recorded: appdb.gone, lost") {
+		t.Fatalf("drill against a manifest naming what is not there: %+v", r)
+	}
+	if r := drillWith("no manifest", "content_manifest = NULL"); r.Result != catalog.DrillPassed || !strings.Contains(r.Message, "contents not checked") {
+		t.Fatalf("drill of a backup without a manifest: %+v", r)
+	}
+	nothingLeft("after the content checks", 6)
 
 	// the instance goes: its drill goes at the next run
 	if err := e.m.DeleteInstance(ctx, rc, src.ID); err != nil {
@@ -190,7 +239,7 @@ func TestRestoreDrillWithRealGuest(t *testing.T) {
 }
 
 // A drill of a PostgreSQL instance's backup passes the same way (the flow is the datastore's create from a
-// backup), and its throwaway instance is gone afterwards.
+// backup), with its contents checked, and its throwaway instance is gone afterwards.
 func TestRestoreDrillPostgreSQLWithRealGuest(t *testing.T) {
 	e := newGuestEnv(t)
 	e.m.Config.StorageStrategy = backupstore.DriverDirectory
@@ -201,6 +250,11 @@ func TestRestoreDrillPostgreSQLWithRealGuest(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 	src = e.get(src.ID)
+	srv, err := e.drv.GetServer(ctx, src.ComputeInstanceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appSQL(t, "postgresql", srv.Addresses[0].Addr, 5432, "CREATE TABLE t (n int); INSERT INTO t VALUES (1), (2)")
 	b := backupNow(t, e, src, "postgresql", "15", nil)
 	d, err := e.db.CreateRestoreDrill(ctx, catalog.RestoreDrill{TenantID: src.TenantID, InstanceID: src.ID, IntervalSeconds: 3600,
 		NextRunAt: e.clock.now()})
@@ -213,6 +267,11 @@ func TestRestoreDrillPostgreSQLWithRealGuest(t *testing.T) {
 	r, ok, err := e.db.GetDrillResult(ctx, b.ID)
 	if err != nil || !ok || r.Result != catalog.DrillPassed || !strings.Contains(r.Message, "appdb") {
 		t.Fatalf("drill result: %+v %v %v", r, ok, err)
+	}
+	// the guest's manifest names the schema-qualified table; the first passing drill recorded the checksum
+	if got, err := e.db.GetBackup(ctx, b.ID); err != nil || got.ContentManifest != `{"appdb":["public.t"]}` || len(got.ContentChecksum) != 64 ||
+		!strings.Contains(r.Message, got.ContentChecksum+" recorded") {
+		t.Fatalf("contents of the drilled backup: %+v %v (message %q)", got, err, r.Message)
 	}
 	if got, _ := e.db.GetRestoreDrill(ctx, d.ID); got.LastResult != catalog.DrillPassed || got.DrillInstanceID != "" {
 		t.Fatalf("drill after the run: %+v", got)
