@@ -12,7 +12,7 @@ import "embed"
 var Migrations embed.FS
 
 // Head is the newest migration version; binaries refuse to run on a catalog older than this.
-const Head = 11
+const Head = 12
 
 // AlembicHead is Trove's newest alembic revision, stamped in alembic_version at Head.
 const AlembicHead = "95418fe2a1c8"

@@ -103,9 +103,9 @@ func TestMigrateFreshSchema(t *testing.T) {
 	if err := d.Sqlx().Get(&tables, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()"); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 36 { // 29 of Trove (incl. alembic_version) + rpc_peers, backup_schedules, backup_schedule_runs,
-		// restore_drills, backup_drill_results, instance_health + schema_migrations
-		t.Errorf("%d tables, want 36", tables)
+	if tables != 37 { // 29 of Trove (incl. alembic_version) + rpc_peers, backup_schedules, backup_schedule_runs,
+		// restore_drills, backup_drill_results, instance_health, replication_changes + schema_migrations
+		t.Errorf("%d tables, want 37", tables)
 	}
 	// Idempotent.
 	if err := d.Migrate(ctx); err != nil {

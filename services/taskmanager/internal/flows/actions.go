@@ -292,7 +292,9 @@ func (m *Manager) upgrade(ctx context.Context, rc rpc.Context, a taskapi.Upgrade
 //     volume already has the new size; else start the database (an interrupted flavor resize may have stopped
 //     it) and reset with a fault.
 //   - UPGRADING → upgrade again to the row's (already new) datastore version; every step is idempotent.
-//   - DETACHING → detach again (repeatable); PROMOTING / EJECTING → NONE with a fault (not redone).
+//   - DETACHING → detach again (repeatable); PROMOTING / EJECTING with a recorded change (replication_changes) →
+//     the change finished (resumeReplicationChange); without one (another taskmanager's, or older) → NONE with
+//     a fault asking to check the roles.
 //   - UPDATING → apply the row's access again, then push its configuration group again (both idempotent: the
 //     access and the configuration flows share the task; resumeUpdating).
 //   - a key rotation with a previous key still on record → FinishRotations.
@@ -303,8 +305,15 @@ func (m *Manager) Resume(ctx context.Context) error {
 		return err
 	}
 	rc := rpc.Context{RequestID: "req-taskmanager-resume"}
+	changing, err := m.resumeReplicationChanges(ctx, rc)
+	if err != nil {
+		return err
+	}
 	for _, inst := range rows {
 		inst := inst
+		if changing[inst.ID] {
+			continue
+		}
 		log := m.log(inst.ID).WithField("task", inst.Task().Action)
 		log.Info("resuming unfinished flow")
 		switch inst.Task() {
@@ -332,8 +341,8 @@ func (m *Manager) Resume(ctx context.Context) error {
 			}
 			fallthrough
 		case status.TaskPromoting:
-			// An interrupted switchover is not redone (its steps depend on the set's state then): the task goes
-			// back to NONE with a fault asking to check the roles.
+			// A role change without a record (resumeReplicationChanges took the recorded ones) is not redone:
+			// the task goes back to NONE with a fault asking to check the roles.
 			m.Go(inst.ID, "resume replication", func(ctx context.Context) error {
 				m.recordFault(ctx, inst.ID, "A replication role change was interrupted by a taskmanager restart; check the replication set's roles.", nil)
 				m.resetTask(ctx, inst.ID, inst.Task())

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -255,7 +257,8 @@ func (m *Manager) endUnavailable(ctx context.Context, id string, ids []string, f
 	return errors.New(message)
 }
 
-// PromoteToReplicaSource is promote_to_replica_source for replica id.
+// PromoteToReplicaSource is promote_to_replica_source for replica id. The change is recorded
+// (replication_changes) before the first step, so a restarted taskmanager finishes it (resumeReplicationChange).
 func (m *Manager) PromoteToReplicaSource(ctx context.Context, rc rpc.Context, id string) error {
 	inst, err := m.Catalog.GetInstance(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) {
@@ -267,19 +270,59 @@ func (m *Manager) PromoteToReplicaSource(ctx context.Context, rc rpc.Context, id
 	if inst.SlaveOfID == "" {
 		return m.endUnavailable(ctx, id, []string{id}, status.TaskPromoting, "The instance is no replica any more; nothing was changed.")
 	}
-	ids := m.replicationSet(ctx, inst.SlaveOfID)
+	if err := m.Catalog.BeginReplicationChange(ctx, catalog.ReplicationChange{SourceID: inst.SlaveOfID, TargetID: id, Kind: catalog.ChangePromote}); err != nil {
+		return m.endUnavailable(ctx, id, m.replicationSet(ctx, inst.SlaveOfID), status.TaskPromoting, "Promoting the replica could not start: "+err.Error())
+	}
+	return m.promote(ctx, rc, inst.SlaveOfID, id)
+}
+
+// promote switches oldID's set over to newID and ends the recorded change whatever happens (a crash aside).
+func (m *Manager) promote(ctx context.Context, rc rpc.Context, oldID, newID string) error {
+	ids := m.changeSet(ctx, oldID, newID)
 	defer func() {
+		ctx := context.WithoutCancel(ctx)
 		for _, x := range ids {
 			m.resetTask(ctx, x, status.TaskPromoting)
 		}
+		if err := m.Catalog.EndReplicationChange(ctx, oldID); err != nil {
+			m.log(newID).WithError(err).Error("forgetting the finished promotion")
+		}
 	}()
 	began := m.TimeNow()
-	if err := m.switchover(ctx, rc, inst.SlaveOfID, id, ids[1:]); err != nil {
-		m.recordFault(context.WithoutCancel(ctx), id, "Promoting the replica failed; see the replication set's roles before retrying.", err)
+	if err := m.switchover(ctx, rc, oldID, newID, ids[1:]); err != nil {
+		m.recordFault(context.WithoutCancel(ctx), newID, "Promoting the replica failed; see the replication set's roles before retrying.", err)
 		return err
 	}
-	m.log(id).WithField("old_source_id", inst.SlaveOfID).WithField("seconds", m.TimeNow().Sub(began).Seconds()).Info("replica promoted to source")
+	m.log(newID).WithField("old_source_id", oldID).WithField("seconds", m.TimeNow().Sub(began).Seconds()).Info("replica promoted to source")
 	return nil
+}
+
+// changeSet is every live member of a set changing from source oldID to newID: the two and the replicas of
+// each (an interrupted change leaves some following one, some the other), oldID first.
+func (m *Manager) changeSet(ctx context.Context, oldID, newID string) []string {
+	ids := []string{oldID}
+	seen := map[string]bool{oldID: true}
+	add := func(x string) {
+		if x != "" && !seen[x] {
+			seen[x] = true
+			ids = append(ids, x)
+		}
+	}
+	sources := []string{oldID}
+	if newID != "" {
+		sources = append(sources, newID)
+	}
+	set, err := m.Catalog.Replicas(ctx, "", sources)
+	if err != nil {
+		m.log(oldID).WithError(err).Error("reading the replicas of a changing set")
+	}
+	for _, s := range sources {
+		add(s)
+		for _, x := range set[s] {
+			add(x)
+		}
+	}
+	return ids
 }
 
 // switchover makes replica newID the source of oldID and of the other replicas (Trove's promote for a live
@@ -295,6 +338,12 @@ func (m *Manager) switchover(ctx context.Context, rc rpc.Context, oldID, newID s
 		guests[x] = g
 	}
 	old, neu := guests[oldID], guests[newID]
+	if row, err := m.Catalog.GetInstance(ctx, newID); err != nil {
+		return err
+	} else if row.SlaveOfID == "" {
+		// resumed after the new source was detached and recorded: only the followers are left
+		return m.repoint(ctx, rc, newID, guests)
+	}
 	if err := old.MakeReadOnly(ctx, rc, true); err != nil {
 		return fmt.Errorf("make_read_only on the old source: %w", err)
 	}
@@ -326,17 +375,60 @@ func (m *Manager) switchover(ctx context.Context, rc rpc.Context, oldID, newID s
 				return fmt.Errorf("replica %s did not reach %s: %w", x, pos, err)
 			}
 		}
-		if err := guests[x].AttachReplica(ctx, rc, guestapi.AttachReplicaArgs{ReplicaInfo: info}); err != nil {
-			return fmt.Errorf("attach_replica on %s: %w", x, err)
-		}
-		src := newID
-		if err := m.Catalog.UpdateInstance(ctx, x, catalog.InstanceUpdate{SlaveOfID: &src}); err != nil {
+		if err := m.follow(ctx, rc, guests[x], x, newID, info); err != nil {
 			return err
 		}
 	}
-	if err := m.reapplySourceAccess(ctx, newID, newID); err != nil {
-		m.log(newID).WithError(err).Warn("the new source's access rules do not name its replicas yet")
+	m.nameReplicas(ctx, newID)
+	return nil
+}
+
+// follow attaches x (its guest g) to the source newID with info and records it in the catalog.
+func (m *Manager) follow(ctx context.Context, rc rpc.Context, g *guestapi.Client, x, newID string, info guestapi.ReplicaContext) error {
+	if err := g.AttachReplica(ctx, rc, guestapi.AttachReplicaArgs{ReplicaInfo: info}); err != nil {
+		return fmt.Errorf("attach_replica on %s: %w", x, err)
 	}
+	return m.Catalog.UpdateInstance(ctx, x, catalog.InstanceUpdate{SlaveOfID: &newID})
+}
+
+// nameReplicas lets a new source's replicas through its access rules (a failure is logged: the rules are
+// applied again with the next access change).
+func (m *Manager) nameReplicas(ctx context.Context, sourceID string) {
+	if err := m.reapplySourceAccess(ctx, sourceID, sourceID); err != nil {
+		m.log(sourceID).WithError(err).Warn("the new source's access rules do not name its replicas yet")
+	}
+}
+
+// repoint attaches every member of guests other than newID that the catalog does not show following newID
+// yet to newID, each from its own position (newID's log holds what it is missing), then names them in newID's
+// access: the end of a switchover or an eject resumed after newID became the source.
+func (m *Manager) repoint(ctx context.Context, rc rpc.Context, newID string, guests map[string]*guestapi.Client) error {
+	info, err := guests[newID].GetReplicaContext(ctx, rc)
+	if err != nil {
+		return fmt.Errorf("get_replica_context on the new source %s: %w", newID, err)
+	}
+	for _, x := range slices.Sorted(maps.Keys(guests)) {
+		if x == newID {
+			continue
+		}
+		row, err := m.Catalog.GetInstance(ctx, x)
+		if err != nil {
+			return err
+		}
+		if row.SlaveOfID == newID {
+			continue
+		}
+		pos, err := guests[x].GetLatestTxnID(ctx, rc)
+		if err != nil {
+			return fmt.Errorf("get_latest_txn_id on %s: %w", x, err)
+		}
+		ri := info
+		ri.Txn = pos
+		if err := m.follow(ctx, rc, guests[x], x, newID, ri); err != nil {
+			return err
+		}
+	}
+	m.nameReplicas(ctx, newID)
 	return nil
 }
 
@@ -345,14 +437,41 @@ func (m *Manager) switchover(ctx context.Context, rc rpc.Context, oldID, newID s
 // the source, the other replicas follow it from their own positions; the old source is left out of the set
 // with a fault. Tasks NONE at the end in every case.
 func (m *Manager) EjectReplicaSource(ctx context.Context, rc rpc.Context, id string) error {
-	ids := m.replicationSet(ctx, id)
+	if err := m.Catalog.BeginReplicationChange(ctx, catalog.ReplicationChange{SourceID: id, Kind: catalog.ChangeEject}); err != nil {
+		return m.endUnavailable(ctx, id, m.replicationSet(ctx, id), status.TaskEjecting, "Ejecting the replica source could not start: "+err.Error())
+	}
+	return m.ejectSource(ctx, rc, id, "")
+}
+
+// ejectSource ejects source id; winner is the new source an interrupted eject already chose ("" for none). The
+// recorded change ends whatever happens (a crash aside).
+func (m *Manager) ejectSource(ctx context.Context, rc rpc.Context, id, winner string) error {
+	ids := m.changeSet(ctx, id, winner)
 	defer func() {
+		ctx := context.WithoutCancel(ctx)
 		for _, x := range ids {
 			m.resetTask(ctx, x, status.TaskEjecting)
 		}
+		if err := m.Catalog.EndReplicationChange(ctx, id); err != nil {
+			m.log(id).WithError(err).Error("forgetting the finished eject")
+		}
 	}()
 	began := m.TimeNow()
-	winner, err := m.eject(ctx, rc, id, ids[1:])
+	var err error
+	if row, gerr := m.Catalog.GetInstance(ctx, winner); winner != "" && gerr == nil && row.SlaveOfID == "" {
+		// resumed after the new source was detached and recorded: only the other replicas are left
+		guests := map[string]*guestapi.Client{}
+		for _, x := range ids[1:] {
+			if guests[x], _, err = m.guest(ctx, x); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = m.repoint(ctx, rc, winner, guests)
+		}
+	} else {
+		winner, err = m.eject(ctx, rc, id, ids[1:])
+	}
 	if err != nil {
 		m.recordFault(context.WithoutCancel(ctx), id, "Ejecting the replica source failed; see the replication set's roles before retrying.", err)
 		return err
@@ -387,6 +506,9 @@ func (m *Manager) eject(ctx context.Context, rc rpc.Context, oldID string, repli
 	if winner == "" {
 		return "", errors.New("no replica answered with its position")
 	}
+	if err := m.Catalog.SetReplicationChangeTarget(ctx, oldID, winner); err != nil {
+		return "", err
+	}
 	neu := guests[winner]
 	if err := neu.DetachReplica(ctx, rc, guestapi.DetachReplicaArgs{ForFailover: true}); err != nil {
 		return "", fmt.Errorf("detach_replica on the new source %s: %w", winner, err)
@@ -405,17 +527,11 @@ func (m *Manager) eject(ctx context.Context, rc rpc.Context, oldID string, repli
 		}
 		ri := info
 		ri.Txn = positions[x] // each from where it is: the new source's log holds what it is missing
-		if err := guests[x].AttachReplica(ctx, rc, guestapi.AttachReplicaArgs{ReplicaInfo: ri}); err != nil {
-			return "", fmt.Errorf("attach_replica on %s: %w", x, err)
-		}
-		src := winner
-		if err := m.Catalog.UpdateInstance(ctx, x, catalog.InstanceUpdate{SlaveOfID: &src}); err != nil {
+		if err := m.follow(ctx, rc, guests[x], x, winner, ri); err != nil {
 			return "", err
 		}
 	}
-	if err := m.reapplySourceAccess(ctx, winner, winner); err != nil {
-		m.log(winner).WithError(err).Warn("the new source's access rules do not name its replicas yet")
-	}
+	m.nameReplicas(ctx, winner)
 	return winner, nil
 }
 
@@ -462,4 +578,31 @@ func (m *Manager) registerReplication(srv *rpc.Server) {
 		m.Go(a.InstanceID, "detach", m.ending(&rc, a.InstanceID, func(ctx context.Context) error { return m.DetachReplica(ctx, rc, a.InstanceID) }))
 		return rpc.Void{}, nil
 	})
+}
+
+// resumeReplicationChanges finishes every recorded replication change (a taskmanager stopped in the middle of a
+// promote or an eject): a promotion is switched over again from where it stopped — before the new source was
+// recorded every step is repeatable; after, only the members not yet following it are attached —, an eject
+// likewise once its new source was chosen, else chosen again. It returns the members of the changing sets,
+// whose tasks the changes end.
+func (m *Manager) resumeReplicationChanges(ctx context.Context, rc rpc.Context) (map[string]bool, error) {
+	changes, err := m.Catalog.ReplicationChanges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	members := map[string]bool{}
+	for _, c := range changes {
+		c := c
+		for _, x := range m.changeSet(ctx, c.SourceID, c.TargetID) {
+			members[x] = true
+		}
+		m.log(c.SourceID).WithField("kind", c.Kind).WithField("target_id", c.TargetID).Info("resuming an interrupted replication change")
+		switch c.Kind {
+		case catalog.ChangePromote:
+			m.Go(c.TargetID, "resume promote", func(ctx context.Context) error { return m.promote(ctx, rc, c.SourceID, c.TargetID) })
+		default:
+			m.Go(c.SourceID, "resume eject", func(ctx context.Context) error { return m.ejectSource(ctx, rc, c.SourceID, c.TargetID) })
+		}
+	}
+	return members, nil
 }

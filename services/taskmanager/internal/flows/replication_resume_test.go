@@ -2,10 +2,12 @@ package flows
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/trove-go/trove/pkg/catalog"
+	"github.com/trove-go/trove/pkg/guestapi"
 	"github.com/trove-go/trove/pkg/status"
 )
 
@@ -138,5 +140,146 @@ func TestResumeReplicaRebuildsWithRealGuest(t *testing.T) {
 	}
 	if bs, _, err := e.db.ListBackups(ctx, catalog.BackupFilter{}); err != nil || len(bs) != 0 {
 		t.Fatalf("backups left after the rebuilds: %d %v", len(bs), err)
+	}
+}
+
+// Promotions and ejects a taskmanager restart interrupted are finished by the next one's resume from their recorded change
+// (replication_changes): one stopped after the new source was detached and recorded (the old source read-only,
+// the other replica still following it), and one stopped before its first step. Each ends with the new source
+// writable, every other member following it and refusing a tenant's write, tasks NONE, no change left.
+func TestResumeInterruptedPromoteAndEjectWithRealGuest(t *testing.T) {
+	e := newGuestEnv(t)
+	ctx := context.Background()
+	ds := replDS{image: "mariadb-local", manager: "mariadb", dsVersion: "10.11", port: 3306}
+	src, version := replicaSource(t, e, ds, "psrc", "t")
+	reps := addReplicas(t, e, ds, src, version, 2)
+	appSQL(t, "mariadb", e.addrOf(src.ID), 3306, "INSERT INTO t VALUES (1), (2)")
+	guest := func(id string) *guestapi.Client {
+		t.Helper()
+		g, _, err := e.m.guest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	promoting := func(oldID, newID string) {
+		t.Helper()
+		for _, id := range []string{src.ID, reps[0], reps[1]} {
+			if err := e.db.SetTask(ctx, id, status.TaskPromoting); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := e.db.BeginReplicationChange(ctx, catalog.ReplicationChange{SourceID: oldID, TargetID: newID, Kind: catalog.ChangePromote}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(newID string, rows int) {
+		t.Helper()
+		if err := e.m.Resume(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.m.Wait()
+		for _, id := range []string{src.ID, reps[0], reps[1]} {
+			want := newID
+			if id == newID {
+				want = ""
+			}
+			if got := e.get(id); got.Task() != status.TaskNone || got.SlaveOfID != want {
+				t.Fatalf("%s after the resumed promotion: task %q slave_of %q, want %q (fault %s)", id, got.TaskDescription, got.SlaveOfID, want, e.fault(id))
+			}
+		}
+		if ch, err := e.db.ReplicationChanges(ctx); err != nil || len(ch) != 0 {
+			t.Fatalf("changes left: %+v %v", ch, err)
+		}
+		if out, err := ds.tenantWrite(e.addrOf(newID), fmt.Sprintf("INSERT INTO t VALUES (%d)", 100+rows)); err != nil {
+			t.Fatalf("write on the new source: %v %s", err, out)
+		}
+		pos, err := guest(newID).GetLatestTxnID(ctx, rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{src.ID, reps[0], reps[1]} {
+			if id == newID {
+				continue
+			}
+			if err := guest(id).WaitForTxn(ctx, rc, pos); err != nil {
+				t.Fatalf("%s does not follow the new source: %v", id, err)
+			}
+			if got := appSQL(t, "mariadb", e.addrOf(id), 3306, "SELECT COUNT(*) FROM t"); got != fmt.Sprint(rows) {
+				t.Fatalf("%s holds %s rows, want %d", id, got, rows)
+			}
+			if out, err := ds.tenantWrite(e.addrOf(id), "INSERT INTO t VALUES (99)"); err == nil || !strings.Contains(string(out), "read-only") {
+				t.Fatalf("a tenant's write on %s: %v %s", id, err, out)
+			}
+		}
+	}
+
+	// 1. Stopped after reps[0] was detached and recorded as a source.
+	promoting(src.ID, reps[0])
+	if err := guest(src.ID).MakeReadOnly(ctx, rc, true); err != nil {
+		t.Fatal(err)
+	}
+	pos, err := guest(src.ID).GetLatestTxnID(ctx, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := guest(reps[0]).WaitForTxn(ctx, rc, pos); err != nil {
+		t.Fatal(err)
+	}
+	if err := guest(reps[0]).DetachReplica(ctx, rc, guestapi.DetachReplicaArgs{}); err != nil {
+		t.Fatal(err)
+	}
+	empty := ""
+	if err := e.db.UpdateInstance(ctx, reps[0], catalog.InstanceUpdate{SlaveOfID: &empty}); err != nil {
+		t.Fatal(err)
+	}
+	check(reps[0], 3)
+
+	// 2. Stopped before its first step: the whole switchover runs at resume.
+	promoting(reps[0], reps[1])
+	check(reps[1], 4)
+
+	// 3. An eject of the dead source reps[1] stopped after its new source reps[0] was chosen, detached and
+	// recorded: the resume points src at reps[0]; reps[1] stays out of the set.
+	if err := e.drv.DeleteServer(ctx, e.get(reps[1]).ComputeInstanceID); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{src.ID, reps[0], reps[1]} {
+		if err := e.db.SetTask(ctx, id, status.TaskEjecting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.db.BeginReplicationChange(ctx, catalog.ReplicationChange{SourceID: reps[1], TargetID: reps[0], Kind: catalog.ChangeEject}); err != nil {
+		t.Fatal(err)
+	}
+	if err := guest(reps[0]).DetachReplica(ctx, rc, guestapi.DetachReplicaArgs{ForFailover: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.UpdateInstance(ctx, reps[0], catalog.InstanceUpdate{SlaveOfID: &empty}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.m.Wait()
+	for id, want := range map[string]string{src.ID: reps[0], reps[0]: "", reps[1]: ""} {
+		if got := e.get(id); got.Task() != status.TaskNone || got.SlaveOfID != want {
+			t.Fatalf("%s after the resumed eject: task %q slave_of %q, want %q", id, got.TaskDescription, got.SlaveOfID, want)
+		}
+	}
+	if f := e.fault(reps[1]); !strings.Contains(f, "Ejected as replica source") {
+		t.Fatalf("the ejected source's fault: %s", f)
+	}
+	if out, err := ds.tenantWrite(e.addrOf(reps[0]), "INSERT INTO t VALUES (200)"); err != nil {
+		t.Fatalf("write on the new source: %v %s", err, out)
+	}
+	if pos, err = guest(reps[0]).GetLatestTxnID(ctx, rc); err != nil {
+		t.Fatal(err)
+	}
+	if err := guest(src.ID).WaitForTxn(ctx, rc, pos); err != nil {
+		t.Fatalf("src does not follow the new source after the resumed eject: %v", err)
+	}
+	if got := appSQL(t, "mariadb", e.addrOf(src.ID), 3306, "SELECT COUNT(*) FROM t"); got != "5" {
+		t.Fatalf("src holds %s rows after the eject, want 5", got)
 	}
 }
