@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,17 +84,27 @@ func TestNotifyingTaskManagerCasts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, class := range []string{"DBaaSBackupCreate", "DBaaSBackupDelete", "DBaaSInstancePromote", "DBaaSInstanceEject",
-		"DBaaSInstanceDetach", "DBaaSInstanceUpgrade"} {
+	// The server handles casts concurrently: they may arrive in any order.
+	want := []string{"DBaaSBackupCreate", "DBaaSBackupDelete", "DBaaSInstancePromote", "DBaaSInstanceEject",
+		"DBaaSInstanceDetach", "DBaaSInstanceUpgrade"}
+	var carriedClasses []string
+	for range want {
 		select {
 		case got := <-casts:
 			var carried map[string]any
-			if err := json.Unmarshal(got.Notification, &carried); err != nil || carried["notification_classname"] != "trove.common.notification."+class {
-				t.Errorf("the cast carries %s %v, want %s", got.Notification, err, class)
+			if err := json.Unmarshal(got.Notification, &carried); err != nil {
+				t.Fatalf("the cast carries %s: %v", got.Notification, err)
 			}
+			class, _ := carried["notification_classname"].(string)
+			carriedClasses = append(carriedClasses, strings.TrimPrefix(class, "trove.common.notification."))
 		case <-time.After(30 * time.Second):
-			t.Fatalf("no cast for %s", class)
+			t.Fatalf("casts carried %v; want one each of %v", carriedClasses, want)
 		}
+	}
+	slices.Sort(carriedClasses)
+	slices.Sort(want)
+	if !slices.Equal(carriedClasses, want) {
+		t.Errorf("the casts carried %v, want %v", carriedClasses, want)
 	}
 	c := testenv.WaitNotification(t, received, 30*time.Second, "dbaas.backup_create.start", func(m testenv.Notification) bool {
 		return m.EventType == "dbaas.backup_create.start"

@@ -65,7 +65,14 @@ func (m *Manager) Backup(ctx context.Context, w io.Writer, id string, parent *da
 	if err := datastore.CheckBackupID(id); err != nil {
 		return err
 	}
+	standby, err := m.inRecovery(ctx)
+	if err != nil {
+		return datastore.Errorf(datastore.KindBackupCreation, "backup %s: %v", id, err)
+	}
 	if parent != nil {
+		if standby {
+			return datastore.Errorf(datastore.KindBackupCreation, "backup %s: an incremental backup of a replica is not possible (it writes no WAL of its own): make a full backup of it, or back up its source", id)
+		}
 		var from backupMeta
 		if err := datastore.LoadBackupMeta(l, parent.ID, &from); err != nil {
 			return err
@@ -79,11 +86,10 @@ func (m *Manager) Backup(ctx context.Context, w io.Writer, id string, parent *da
 		}
 		return datastore.SaveBackupMeta(l, id, backupMeta{WALFrom: to})
 	}
-	rows, err := m.query(ctx, "postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())")
-	if err != nil || len(rows) != 1 || !walSegment.MatchString(rows[0][0]) {
-		return datastore.Errorf(datastore.KindBackupCreation, "backup %s: current WAL segment: %v %v", id, rows, err)
+	start, err := m.currentSegment(ctx, standby)
+	if err != nil {
+		return datastore.Errorf(datastore.KindBackupCreation, "backup %s: current WAL segment: %v", id, err)
 	}
-	start := rows[0][0]
 	bin, err := m.bin("pg_basebackup")
 	if err != nil {
 		return err
@@ -98,6 +104,32 @@ func (m *Manager) Backup(ctx context.Context, w io.Writer, id string, parent *da
 	}
 	m.pruneArchive(start)
 	return nil
+}
+
+// currentSegment names the WAL segment being written — on a standby (pg_basebackup runs there too, Trove's
+// replicas can be backed up), where pg_walfile_name cannot run, the one being replayed, on the timeline of the
+// last restartpoint (an incremental on top checks the timeline and asks for a full backup if it moved).
+func (m *Manager) currentSegment(ctx context.Context, standby bool) (string, error) {
+	if !standby {
+		rows, err := m.query(ctx, "postgres", "SELECT pg_walfile_name(pg_current_wal_lsn())")
+		if err != nil || len(rows) != 1 || !walSegment.MatchString(rows[0][0]) {
+			return "", fmt.Errorf("%v %v", rows, err)
+		}
+		return rows[0][0], nil
+	}
+	rows, err := m.query(ctx, "postgres", `SELECT timeline_id, (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint,
+		pg_size_bytes(current_setting('wal_segment_size')) FROM pg_control_checkpoint()`)
+	if err != nil || len(rows) != 1 || len(rows[0]) != 3 {
+		return "", fmt.Errorf("%v %v", rows, err)
+	}
+	tli, err1 := strconv.ParseUint(rows[0][0], 10, 32)
+	pos, err2 := strconv.ParseUint(rows[0][1], 10, 64)
+	size, err3 := strconv.ParseUint(rows[0][2], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil || size == 0 {
+		return "", fmt.Errorf("standby position %v: %v", rows[0], err)
+	}
+	seg, perID := pos/size, (uint64(1)<<32)/size
+	return fmt.Sprintf("%08X%08X%08X", tli, seg/perID, seg%perID), nil
 }
 
 // switchWAL ends the current WAL segment and waits until it is archived; it returns its name.

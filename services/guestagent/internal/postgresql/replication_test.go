@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,30 @@ func TestPostgreSQLReplication(t *testing.T) {
 	mustExec(t, src, "INSERT INTO t VALUES (2000, 'after attach')")
 	caughtUp(src, reps...)
 	t.Logf("two replicas seeded and caught up in %s", time.Since(began).Round(time.Millisecond))
+
+	// A replica can be backed up in full (pg_basebackup on the standby), and that backup restores to a server
+	// with the rows; an incremental of a replica is refused saying why.
+	var rb bytes.Buffer
+	if err := reps[0].Backup(ctx, &rb, "replica-full", nil); err != nil {
+		t.Fatalf("full backup of a replica: %v", err)
+	}
+	if err := reps[0].Backup(ctx, io.Discard, "replica-inc", &datastore.BackupRef{ID: "replica-full"}); datastore.KindOf(err) != datastore.KindBackupCreation ||
+		!strings.Contains(err.Error(), "incremental backup of a replica") {
+		t.Fatalf("incremental backup of a replica: %v", err)
+	}
+	fromReplica := freshPort(t, 5435)
+	if err := fromReplica.Restore(ctx, refs("replica-full"), chainOpener(rb.Bytes())); err != nil {
+		t.Fatalf("restore of a replica's backup: %v", err)
+	}
+	if err := fromReplica.Prepare(ctx, datastore.PrepareSpec{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := tableSum(t, fromReplica), tableSum(t, src); got != want {
+		t.Fatalf("restored from a replica's backup: %s, the source %s", got, want)
+	}
+	if standby, err := fromReplica.inRecovery(ctx); err != nil || standby {
+		t.Fatalf("restored from a replica's backup: standby %v %v", standby, err)
+	}
 	if rows, err := src.query(ctx, "postgres", "SELECT slot_name FROM pg_replication_slots WHERE active ORDER BY 1"); err != nil || len(rows) != 2 {
 		t.Fatalf("source's active slots %v %v", rows, err)
 	}
