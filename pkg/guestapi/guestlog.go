@@ -87,6 +87,7 @@ func (a GuestLogActionArgs) Validate() error {
 		return errors.New("log_name is required")
 	}
 	if a.Enable && a.Disable {
+		//lint:ignore ST1005 Trove's message, shown to the tenant as it is
 		return fmt.Errorf("Cannot enable and disable log '%s'.", shown(a.LogName))
 	}
 	return nil

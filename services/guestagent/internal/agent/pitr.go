@@ -65,10 +65,6 @@ func (a *Agent) walShipState() walShipState {
 	return st
 }
 
-// RecoveryWindowEnd is when the last shipped log file was archived: with a backup made before it, any time up
-// to it can be restored (zero: nothing shipped).
-func (a *Agent) RecoveryWindowEnd() time.Time { return a.walShipState().LastTime }
-
 // RecoveryWindow is get_recovery_window's answer.
 func (a *Agent) RecoveryWindow() guestapi.RecoveryWindow {
 	st := a.walShipState()
