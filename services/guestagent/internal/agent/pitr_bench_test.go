@@ -26,13 +26,7 @@ import (
 //
 //	TROVE_BENCH_PITR_MB=1024 TROVE_BENCH_PITR_SECONDS=600 go test ./internal/agent -run '^$' -bench BenchmarkPITRPostgreSQL -benchtime 1x
 func BenchmarkPITRPostgreSQL(b *testing.B) {
-	mb, secs := 64, 20
-	if s := os.Getenv("TROVE_BENCH_PITR_MB"); s != "" {
-		mb, _ = strconv.Atoi(s)
-	}
-	if s := os.Getenv("TROVE_BENCH_PITR_SECONDS"); s != "" {
-		secs, _ = strconv.Atoi(s)
-	}
+	mb, secs := pitrBenchSize()
 	for i := 0; i < b.N; i++ {
 		benchPITROnce(b, mb, secs)
 	}
@@ -102,13 +96,7 @@ func benchPITROnce(b *testing.B, mb, secs int) {
 //
 //	TROVE_BENCH_PITR_MB=1024 TROVE_BENCH_PITR_SECONDS=600 go test ./internal/agent -run '^$' -bench BenchmarkPITRMariaDB -benchtime 1x
 func BenchmarkPITRMariaDB(b *testing.B) {
-	mb, secs := 64, 20
-	if s := os.Getenv("TROVE_BENCH_PITR_MB"); s != "" {
-		mb, _ = strconv.Atoi(s)
-	}
-	if s := os.Getenv("TROVE_BENCH_PITR_SECONDS"); s != "" {
-		secs, _ = strconv.Atoi(s)
-	}
+	mb, secs := pitrBenchSize()
 	for i := 0; i < b.N; i++ {
 		benchPITRMariaDBOnce(b, mb, secs)
 	}
@@ -255,4 +243,17 @@ func (w *shipWatch) finish(b *testing.B) {
 	sort.Float64s(lags)
 	b.ReportMetric(lags[len(lags)/2], "archive-lag-s-p50")
 	b.ReportMetric(lags[len(lags)*99/100], "archive-lag-s-p99")
+}
+
+// pitrBenchSize is the PITR benchmarks' base size in MB (TROVE_BENCH_PITR_MB, 64) and load duration in seconds
+// (TROVE_BENCH_PITR_SECONDS, 20).
+func pitrBenchSize() (mb, secs int) {
+	mb, secs = 64, 20
+	if s := os.Getenv("TROVE_BENCH_PITR_MB"); s != "" {
+		mb, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("TROVE_BENCH_PITR_SECONDS"); s != "" {
+		secs, _ = strconv.Atoi(s)
+	}
+	return mb, secs
 }
